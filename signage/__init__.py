@@ -1,0 +1,3 @@
+"""signage: a privacy-first, audience-aware digital-signage appliance."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,119 @@
+"""Composition root: builds every component once, starts them in data-path order and
+stops them in reverse. The only module that knows all the others."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import time
+from typing import Any
+
+from aiohttp import web
+
+from .camera import Camera
+from .config import Config
+from .events import Hub
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Appliance:
+    """Everything one running screen has. Web handlers reach it as `request.app[APPLIANCE]`."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.hub = Hub()
+        self.store = Store(config.db_path, config.storage.flush_seconds)
+        self.camera = Camera(config.camera, cache_dir=config.storage.data_dir / "cache")
+        self.started_at = time.time()
+        self.component_errors: dict[str, str] = {}
+        #: the URL phones reach this screen at (QR codes); set once the server listens
+        self.base_url = config.web.public_url.rstrip("/")
+
+    async def start(self) -> None:
+        self.started_at = time.time()
+        await self.store.open()  # a database we cannot open is fatal: say so and stop
+        self.camera.start()
+
+    async def stop(self) -> None:
+        # Reverse order: stop producing, then flush what was produced.
+        self.camera.stop()
+        await self.store.close()
+
+    async def status(self) -> dict[str, Any]:
+        return {
+            "device": {"id": self.config.device.id, "location": self.config.device.location},
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "camera": self.camera.status(),
+            "database": await self.store.status(),
+            "errors": dict(self.component_errors),
+        }
+
+
+def lan_address() -> str:
+    """The address other devices on the LAN reach us at (no packet is sent: UDP connect only
+    picks a route), falling back to loopback on an isolated machine."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("10.255.255.255", 1))
+        return s.getsockname()[0]
+    except OSError:
+        return "127.0.0.1"
+    finally:
+        s.close()
+
+
+def public_base_url(config: Config, port: int) -> str:
+    if config.web.public_url:
+        return config.web.public_url.rstrip("/")
+    host = config.web.host
+    if host in ("0.0.0.0", "::", ""):
+        host = lan_address()
+    return f"http://{host}:{port}"
+
+
+async def serve(config: Config, *, ready: "asyncio.Future[str] | None" = None) -> None:
+    """Run the appliance until SIGTERM/SIGINT, then shut down cleanly."""
+    from .web.server import create_app
+
+    appliance = Appliance(config)
+    await appliance.start()
+    app = create_app(appliance)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, config.web.host, config.web.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await appliance.stop()
+        await runner.cleanup()
+        raise SystemExit(f"signage: cannot listen on {config.web.host}:{config.web.port} ({exc.strerror}); "
+                         f"set web.port or pass --port") from None
+    port = runner.addresses[0][1] if runner.addresses else config.web.port
+    base = public_base_url(config, port)
+    appliance.base_url = base
+    print(f"signage is running (device {config.device.id})\n"
+          f"  panel:   {base}/panel\n"
+          f"  mobile:  {base}/m/  (opened from the QR codes on the panel)\n"
+          f"  admin:   {base}/admin\n"
+          f"  status:  {base}/api/status", flush=True)
+    if ready is not None and not ready.done():
+        ready.set_result(base)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            pass
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await runner.cleanup()  # closes sockets and WebSockets
+        await appliance.stop()
+        log.info("stopped")

@@ -1,0 +1,118 @@
+"""Store: real SQLite files; migrations, refusal of newer files, batched writes that survive."""
+
+import sqlite3
+
+import pytest
+
+from signage.store import SCHEMA_VERSION, Store, StoreError
+from signage.store import schema
+
+
+async def test_new_file_gets_the_latest_schema_and_pragmas(tmp_path):
+    store = Store(tmp_path / "s.db", flush_seconds=60)
+    await store.open()
+    try:
+        assert await store.scalar("PRAGMA user_version") == SCHEMA_VERSION
+        assert (await store.scalar("PRAGMA journal_mode")).lower() == "wal"
+        assert await store.scalar("PRAGMA foreign_keys") == 1
+        assert await store.scalar("PRAGMA synchronous") == 1  # NORMAL
+        tables = {r["name"] for r in await store.fetchall("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"ads", "plays", "sessions", "exposures", "ratings", "mobile_visits"} <= tables
+    finally:
+        await store.close()
+
+
+async def test_old_file_is_upgraded_step_by_step(tmp_path, monkeypatch):
+    path = tmp_path / "old.db"
+    # A file made by a release that knew only step 1, with data in it.
+    con = sqlite3.connect(path)
+    con.executescript(schema.MIGRATIONS[0][1])
+    con.execute("PRAGMA user_version=1")
+    con.execute("INSERT INTO meta VALUES ('made_by', 'v1')")
+    con.commit()
+    con.close()
+    extra = (SCHEMA_VERSION + 1, "CREATE TABLE upgraded_marker (x INTEGER);")
+    monkeypatch.setattr("signage.store.db.MIGRATIONS", schema.MIGRATIONS + [extra])
+    monkeypatch.setattr("signage.store.db.SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    store = Store(path)
+    await store.open()
+    try:
+        assert await store.scalar("PRAGMA user_version") == SCHEMA_VERSION + 1
+        assert await store.scalar("SELECT value FROM meta WHERE key='made_by'") == "v1"
+        assert await store.scalar("SELECT count(*) FROM upgraded_marker") == 0
+    finally:
+        await store.close()
+
+
+async def test_a_failing_migration_leaves_the_file_at_its_version(tmp_path, monkeypatch):
+    path = tmp_path / "s.db"
+    store = Store(path)
+    await store.open()
+    await store.close()
+    broken = (SCHEMA_VERSION + 1, "CREATE TABLE half (x);\nTHIS IS NOT SQL;")
+    monkeypatch.setattr("signage.store.db.MIGRATIONS", schema.MIGRATIONS + [broken])
+    monkeypatch.setattr("signage.store.db.SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with pytest.raises(StoreError):
+        await Store(path).open()
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert not con.execute("SELECT 1 FROM sqlite_master WHERE name='half'").fetchone()
+    con.close()
+
+
+async def test_newer_file_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "new.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE future (x)")
+    con.execute(f"PRAGMA user_version={SCHEMA_VERSION + 5}")
+    con.commit()
+    con.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 5} is newer than this signage release knows"):
+        await Store(path).open()
+    assert path.read_bytes() == before
+
+
+async def test_not_a_database_is_refused_clearly(tmp_path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a usable SQLite database"):
+        await Store(path).open()
+
+
+async def test_batched_writes_flush_on_close_and_survive_a_locked_file(tmp_path):
+    path = tmp_path / "s.db"
+    store = Store(path, flush_seconds=60)
+    await store.open()
+    store.enqueue("INSERT INTO meta VALUES (?, ?)", ("a", "1"))
+    # Another process holds a write lock: the flush fails, keeps its batch, and retries.
+    other = sqlite3.connect(path, timeout=0)
+    other.execute("BEGIN IMMEDIATE")
+    await store.db.execute("PRAGMA busy_timeout=50")
+    assert await store.flush() == 0
+    assert store.pending == 1 and "will retry" in store.last_error
+    other.rollback()
+    other.close()
+    store.enqueue("INSERT INTO meta VALUES (?, ?)", ("b", "2"))
+    await store.close()  # flushes
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT key, value FROM meta ORDER BY key").fetchall() == [("a", "1"), ("b", "2")]
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+
+
+async def test_flush_timer_writes_without_close(tmp_path):
+    store = Store(tmp_path / "s.db", flush_seconds=0.1)
+    await store.open()
+    try:
+        store.enqueue("INSERT INTO meta VALUES ('t', 'x')")
+        import asyncio
+        for _ in range(50):
+            await asyncio.sleep(0.05)
+            if store.flushed_rows:
+                break
+        con = sqlite3.connect(tmp_path / "s.db")
+        assert con.execute("SELECT value FROM meta WHERE key='t'").fetchone() == ("x",)
+        con.close()
+    finally:
+        await store.close()
