@@ -96,6 +96,12 @@ class AudienceConfig:
     min_exposure_s: float = opt(1.0, "seconds in front of a play that make an impression (OTS)",
                                 min=0.1, max=60)
     watcher_s: float = opt(1.0, "frontal seconds that make a session a watcher", min=0.1, max=60)
+    present_timeout_s: float = opt(1.5, "a session not seen by vision for this long no longer counts "
+                                   "as present now", min=0.1, max=60)
+    session_timeout_s: float = opt(3.0, "a session not seen for this long is ended even if vision "
+                                   "never closed it (vision down)", min=0.5, max=600)
+    frame_event_hz: float = opt(5.0, "most audience.frame events per second for the panel overlay",
+                                min=0.5, max=30)
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,9 @@ class PlayerConfig:
     idle_healing_seconds: float = opt(30.0, "length of one healing scene while nobody is there",
                                       min=1, max=3600)
     seed: int = opt(0, "seed for tie-breaking, so decisions are reproducible")
+    poll_seconds: float = opt(0.5, "how often healing checks whether someone arrived", min=0.05, max=10)
+    media_failed_skip_seconds: float = opt(600.0, "an ad or scene whose media failed to load is "
+                                           "skipped this long", min=0, max=86400)
 
 
 @dataclass(frozen=True)
@@ -119,8 +128,17 @@ class AdsConfig:
                                       min=0.0, max=1.0)
     mood_rules: dict = opt({"sad": "uplifting", "angry": "healing"},
                            "what a dominant mood leads to: 'healing' (calm content), "
-                           "'uplifting' (only ads targeting happy viewers) or 'ads' (normal)")
+                           "'uplifting' (only ads marked uplifting = true or targeting happy "
+                           "viewers) or 'ads' (normal)")
     weather_url: str = opt("", "optional weather provider URL (JSON); empty = no weather")
+    weather_refresh_s: float = opt(900.0, "seconds between weather fetches", min=30, max=86400)
+    weather_timeout_s: float = opt(3.0, "a weather fetch slower than this is given up", min=0.2, max=60)
+    hemisphere: str = opt("north", "which seasons the months mean for healing scenes",
+                          choices=("north", "south"))
+    min_expected_targeted: float = opt(0.1, "an ad whose expected targeted impressions for the "
+                                       "people present are below this is not played", min=0, max=100)
+    pacing: bool = opt(True, "adjust scores so under-delivered campaigns catch up and "
+                       "ahead-of-plan ones yield")
 
 
 @dataclass(frozen=True)
@@ -282,8 +300,12 @@ def _resolve(cfg: Config, base_dir: Path) -> Config:
     """Make relative paths relative to the config file's folder, so `run` works from anywhere."""
     def fix(p: Path) -> Path:
         return p if p.is_absolute() else (base_dir / p)
+    def fix_str(p: str) -> str:
+        return str(fix(Path(p))) if p else p
     return dataclasses.replace(
         cfg,
+        camera=dataclasses.replace(cfg.camera, photos_dir=fix_str(cfg.camera.photos_dir),
+                                   video_path=fix_str(cfg.camera.video_path)),
         vision=dataclasses.replace(cfg.vision, models_dir=fix(cfg.vision.models_dir)),
         ads=dataclasses.replace(cfg.ads, dir=fix(cfg.ads.dir), healing_dir=fix(cfg.ads.healing_dir)),
         storage=dataclasses.replace(cfg.storage, data_dir=fix(cfg.storage.data_dir)),
