@@ -20,11 +20,16 @@ def _cmd_run(args: argparse.Namespace, config: Config) -> int:
     from .app import serve
     from .logs import setup_logging
 
+    from .store import StoreError
+
     setup_logging(config.logging)
     try:
         asyncio.run(serve(config))
     except KeyboardInterrupt:
         pass
+    except StoreError as exc:
+        print(f"signage: database error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
