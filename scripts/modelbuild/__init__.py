@@ -1,0 +1,1 @@
+"""Helpers for ``scripts/build_models.py`` (build time only; never imported by the appliance)."""

@@ -1,0 +1,138 @@
+"""The committed models/ match their manifest and I/O contract, and behave on real photos.
+
+The full rebuild (``scripts/build_models.py --check``) needs the registry and node; it is not run
+here. These tests need only onnxruntime, numpy and OpenCV (plus onnx for the builder unit tests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+sys.path.insert(0, str(ROOT / "scripts"))
+
+ort = pytest.importorskip("onnxruntime")
+
+EXPECTED = {
+    "retinaface_mnet025.fp32.onnx": ("detector", "fp32"),
+    "retinaface_mnet025.int8.onnx": ("detector", "int8"),
+    "emotion_faceapi.fp32.onnx": ("emotion", "fp32"),
+    "emotion_faceapi.int8.onnx": ("emotion", "int8"),
+    "age_gender_faceapi.fp32.onnx": ("age_gender", "fp32"),
+    "age_gender_faceapi.int8.onnx": ("age_gender", "int8"),
+}
+
+
+def _manifest() -> dict:
+    return json.loads((MODELS / "manifest.json").read_text())["files"]
+
+
+def _session(name: str):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(MODELS / name), so, providers=["CPUExecutionProvider"])
+
+
+def test_manifest_lists_every_file_with_its_sha256() -> None:
+    files = _manifest()
+    assert set(EXPECTED) <= set(files)
+    for name, entry in files.items():
+        data = (MODELS / name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], name
+        assert entry["bytes"] == len(data)
+        assert (entry["kind"], entry["precision"]) == EXPECTED[name]
+        assert entry["licence"]["spdx"] == "MIT" and entry["licence"]["evidence"]
+        src = entry["source"]
+        assert src["registry"] in ("PyPI", "npm", "Debian") and len(src["sha256"]) == 64 and src["version"]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_io_contract_matches_manifest(name: str) -> None:
+    entry = _manifest()[name]
+    sess = _session(name)
+
+    def norm(shape):
+        return [d if isinstance(d, int) else "dyn" for d in shape]
+
+    assert [(i.name, norm(i.shape)) for i in sess.get_inputs()] == [
+        (i["name"], norm(i["shape"])) for i in entry["inputs"]]
+    assert [(o.name, norm(o.shape)) for o in sess.get_outputs()] == [
+        (o["name"], norm(o["shape"])) for o in entry["outputs"]]
+
+
+def test_labels_in_contract_order() -> None:
+    files = _manifest()
+    assert files["emotion_faceapi.fp32.onnx"]["labels"]["scores"] == [
+        "neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised"]
+    assert files["age_gender_faceapi.fp32.onnx"]["labels"]["gender"] == ["male", "female"]
+    assert files["retinaface_mnet025.fp32.onnx"]["labels"]["conf"] == ["background", "face"]
+    assert files["age_gender_faceapi.fp32.onnx"].get("default") is True
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_shapes_and_dynamic_batch(precision: str) -> None:
+    rng = np.random.default_rng(0)
+    det = _session(f"retinaface_mnet025.{precision}.onnx")
+    for (h, w), anchors in (((480, 640), 12600), ((240, 320), 3160)):
+        loc, conf, lm = det.run(None, {"input": rng.normal(0, 40, (2, 3, h, w)).astype(np.float32)})
+        assert loc.shape == (2, anchors, 4) and conf.shape == (2, anchors, 2) and lm.shape == (2, anchors, 10)
+        np.testing.assert_allclose(conf.sum(-1), 1.0, atol=2e-2)
+    x = rng.uniform(0, 255, (3, 3, 112, 112)).astype(np.float32)
+    (scores,) = _session(f"emotion_faceapi.{precision}.onnx").run(None, {"input": x})
+    assert scores.shape == (3, 7)
+    np.testing.assert_allclose(scores.sum(1), 1.0, atol=2e-2)
+    age, gender = _session(f"age_gender_faceapi.{precision}.onnx").run(None, {"input": x})
+    assert age.shape == (3,) and gender.shape == (3, 2)
+    np.testing.assert_allclose(gender.sum(1), 1.0, atol=2e-2)
+
+
+def test_real_face_astronaut(photos) -> None:
+    """The astronaut photo: one face, smiling woman (happy; female; adult)."""
+    import cv2
+
+    from modelbuild import photos as ph  # build helper: detector decoding and crops (numpy + cv2)
+
+    img = cv2.imread(str(photos("astronaut")))
+    for precision in ("fp32", "int8"):
+        faces = ph.detect(_session(f"retinaface_mnet025.{precision}.onnx"), img, "astronaut")
+        assert len(faces) == 1, precision
+        x1, y1, x2, y2 = faces[0].box
+        assert 140 < x1 < 200 and 50 < y1 < 110 and 230 < x2 < 290 and 150 < y2 < 220, faces[0].box
+        emo = _session(f"emotion_faceapi.{precision}.onnx").run(None, {"input": ph.crops([(img, faces[0])], 0.9)})[0]
+        assert emo[0].argmax() == 1, emo  # happy
+        age, gender = _session(f"age_gender_faceapi.{precision}.onnx").run(
+            None, {"input": ph.crops([(img, faces[0])], 1.0)})
+        assert gender[0].argmax() == 1, gender  # female
+        assert 20 < age[0] < 60, age
+
+
+def test_tfjs_weight_loader_dequantizes_like_tfjs() -> None:
+    pytest.importorskip("onnx")
+    from modelbuild.faceapi import _same_pads, load_tfjs_weights
+
+    manifest = json.dumps([{"paths": ["a.bin"], "weights": [
+        {"name": "q", "shape": [2, 2], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1.0}},
+        {"name": "f", "shape": [3], "dtype": "float32"}]}]).encode()
+    shard = bytes([0, 1, 2, 255]) + np.array([1.5, -2.0, 3.25], np.float32).tobytes()
+    w = load_tfjs_weights(manifest, {"a.bin": shard})
+    np.testing.assert_array_equal(w["q"], np.array([[-1.0, -0.5], [0.0, 126.5]], np.float32))
+    np.testing.assert_array_equal(w["f"], np.array([1.5, -2.0, 3.25], np.float32))
+    with pytest.raises(ValueError):
+        load_tfjs_weights(manifest, {"a.bin": shard + b"\0\0\0\0"})
+    # TF "same": odd extra pixel at the end
+    assert _same_pads(112, 3, 2) == (0, 1) and _same_pads(56, 1, 2) == (0, 0) and _same_pads(7, 3, 1) == (1, 1)
+
+
+def test_readme_has_accuracy_section() -> None:
+    text = (MODELS / "README.md").read_text()
+    assert "## Accuracy on the dev sets" in text
+    for name in EXPECTED:
+        assert name in text
