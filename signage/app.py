@@ -12,9 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
+from .audience import Audience
 from .camera import Camera
 from .config import Config
 from .events import Hub
+from .player import Player
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,8 @@ class Appliance:
         self.hub = Hub()
         self.store = Store(config.db_path, config.storage.flush_seconds)
         self.camera = Camera(config.camera, cache_dir=config.storage.data_dir / "cache")
+        self.audience = Audience(config.audience, self.hub, self.store)
+        self.player = Player(config, self.store, self.hub, self.audience)
         self.started_at = time.time()
         self.component_errors: dict[str, str] = {}
         #: the URL phones reach this screen at (QR codes); set once the server listens
@@ -37,10 +41,14 @@ class Appliance:
         self.started_at = time.time()
         await self.store.open()  # a database we cannot open is fatal: say so and stop
         self.camera.start()
+        self.audience.start()
+        await self.player.start()
 
     async def stop(self) -> None:
         # Reverse order: stop producing, then flush what was produced.
         self.camera.stop()
+        await self.player.stop()
+        await self.audience.stop()
         await self.store.close()
 
     async def status(self) -> dict[str, Any]:
@@ -48,6 +56,8 @@ class Appliance:
             "device": {"id": self.config.device.id, "location": self.config.device.location},
             "uptime_s": round(time.time() - self.started_at, 1),
             "camera": self.camera.status(),
+            "audience": self.audience.snapshot(),
+            "player": self.player.status(),
             "database": await self.store.status(),
             "errors": dict(self.component_errors),
         }

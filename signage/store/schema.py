@@ -99,6 +99,13 @@ CREATE TABLE mobile_visits (
     created_at  REAL NOT NULL
 );
 """),
+    # 2 (ads engineer): an ad can be marked uplifting (allowed by the 'uplifting' mood rule),
+    # and an ad whose folder no longer validates keeps its row (plays refer to it) with the
+    # problem recorded, so it is not played and the admin page can say why.
+    (2, """
+ALTER TABLE ads ADD COLUMN uplifting INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE ads ADD COLUMN problem TEXT NOT NULL DEFAULT '';
+"""),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

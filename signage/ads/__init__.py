@@ -1,0 +1,1 @@
+"""The ad inventory (ad.toml folders synced into SQLite), selection and the `ads`/`report` CLI."""

@@ -1,0 +1,356 @@
+"""Ad selection: pure functions on plain dataclasses, deterministic for a state and a seed.
+
+`decide(ads, viewers, now, rules, ...)` answers "which ad, if any, plays next?" and explains
+itself: every candidate's score and its parts, and for every other ad why it is out.
+
+Order of work:
+1. nobody present -> healing.
+2. eligibility, every rule recorded by name: status (active, valid ad.toml), media not
+   failing, flight dates, dayparts, budget left, age gate, frequency cap for everyone present.
+3. mood rules from config, *before* scoring: the audience's dominant mood (highest mean
+   probability over the people present) may send us to healing, or allow only uplifting ads
+   (marked `uplifting = true` or targeting happy viewers).
+4. expected targeted impressions = sum over present people of P(matches the ad's targeting),
+   P = P(mood in moods) x P(age group in groups) x P(gender in genders), an empty list = any
+   (factor 1); under an 'uplifting' rule an ad marked `uplifting` counts the audience's mood
+   as one of its moods (it is made for that moment), while an ad that merely targets happy
+   viewers keeps its own targeting (it fits the happy people in a mostly sad group).
+   Ads below `min_expected_targeted` are out (nobody here fits).
+5. not the ad that just played, unless it is the only one left.
+6. score = expected targeted impressions x CPM x pacing x (1 + 0.1 x priority); the highest
+   wins; ties are broken by a hash of (seed, decision key, slug) -- reproducible.
+
+Pacing compares the spend planned by now (budget spread evenly over the flight) with the
+spend so far: factor = (planned + k) / (spent + k), k = a tenth of one day's budget, bounded
+to [0.25, 4]; > 1 for an under-delivered campaign (it catches up), < 1 for one ahead of plan.
+The reference system's figure `(budget / flight days) / impressions so far x 1000` is shown
+beside it in the explanation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Iterable, Mapping
+
+from ..config import AGE_GROUPS, GENDERS, MOODS
+
+__all__ = [
+    "Daypart", "AdState", "Viewer", "Rules", "Decision",
+    "possible_minor", "match_probability", "expected_targeted", "pacing_factor",
+    "eligibility", "audience_mood", "decide", "DAY_NAMES",
+]
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+MINOR_GROUPS = ("child", "teen")
+PACING_BOUNDS = (0.25, 4.0)
+PRIORITY_WEIGHT = 0.1
+
+
+@dataclass(frozen=True)
+class Daypart:
+    """Days of week (0 = Monday) and a time window in minutes after midnight.
+
+    `end_min <= start_min` is an overnight window: it starts on one of `days` and runs into
+    the next morning. `start_min == 0 and end_min == 1440` is the whole day."""
+
+    days: frozenset[int]
+    start_min: int
+    end_min: int
+
+    def contains(self, when: datetime) -> bool:
+        minute = when.hour * 60 + when.minute + when.second / 60
+        today = when.weekday()
+        if self.start_min < self.end_min:
+            return today in self.days and self.start_min <= minute < self.end_min
+        yesterday = (today - 1) % 7
+        return ((today in self.days and minute >= self.start_min)
+                or (yesterday in self.days and minute < self.end_min))
+
+    def label(self) -> str:
+        days = ",".join(DAY_NAMES[d] for d in sorted(self.days))
+        fmt = lambda m: f"{m // 60:02d}:{m % 60:02d}"  # noqa: E731
+        return f"{days} {fmt(self.start_min)}-{fmt(self.end_min)}"
+
+
+@dataclass
+class AdState:
+    """An ad as selection sees it: its inventory row plus delivery so far."""
+
+    slug: str
+    title: str = ""
+    id: int | None = None
+    moods: tuple[str, ...] = ()
+    age_groups: tuple[str, ...] = ()
+    genders: tuple[str, ...] = ()
+    age_restricted: bool = False
+    uplifting: bool = False
+    cpm: float = 0.0
+    budget: float = 0.0
+    spent: float = 0.0
+    impressions: int = 0
+    start_date: date | None = None
+    end_date: date | None = None
+    dayparts: tuple[Daypart, ...] = ()
+    freq_cap: int = 0
+    priority: int = 0
+    duration_s: float = 15.0
+    status: str = "active"
+    problem: str = ""
+
+    @property
+    def budget_left(self) -> float:
+        return max(0.0, self.budget - self.spent)
+
+
+@dataclass
+class Viewer:
+    """A person present now, from their anonymous session."""
+
+    session_id: str
+    mood_p: Mapping[str, float] = field(default_factory=dict)
+    age_p: Mapping[str, float] = field(default_factory=dict)
+    gender_p: Mapping[str, float] = field(default_factory=dict)
+    age: float | None = None
+    age_label: str | None = None
+    ad_counts: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rules:
+    age_gate: bool = True
+    age_gate_min_age: float = 25.0
+    age_gate_max_minor_p: float = 0.05
+    mood_rules: Mapping[str, str] = field(default_factory=lambda: {"sad": "uplifting", "angry": "healing"})
+    min_expected_targeted: float = 0.1
+    pacing: bool = True
+
+    @classmethod
+    def from_config(cls, ads_config: Any) -> "Rules":
+        return cls(age_gate=ads_config.age_gate, age_gate_min_age=ads_config.age_gate_min_age,
+                   age_gate_max_minor_p=ads_config.age_gate_max_minor_p,
+                   mood_rules=dict(ads_config.mood_rules),
+                   min_expected_targeted=ads_config.min_expected_targeted,
+                   pacing=ads_config.pacing)
+
+
+@dataclass
+class Decision:
+    action: str  # "ad" or "healing"
+    ad: AdState | None
+    reason: str
+    at: float | None = None
+    key: str = ""
+    seed: int = 0
+    viewers: int = 0
+    mood: str | None = None
+    mood_rule: str | None = None
+    minor_possible: bool = False
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    excluded: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action, "ad": self.ad.slug if self.ad else None, "reason": self.reason,
+            "at": self.at, "key": self.key, "seed": self.seed, "viewers": self.viewers,
+            "mood": self.mood, "mood_rule": self.mood_rule, "minor_possible": self.minor_possible,
+            "candidates": self.candidates, "excluded": self.excluded,
+        }
+
+
+# --- the pieces -------------------------------------------------------------------------------
+
+def _norm(p: Mapping[str, float], labels: Iterable[str]) -> dict[str, float] | None:
+    labels = tuple(labels)
+    total = sum(max(0.0, float(p.get(k, 0.0))) for k in labels)
+    if total <= 0:
+        return None
+    return {k: max(0.0, float(p.get(k, 0.0))) / total for k in labels}
+
+
+def possible_minor(v: Viewer, rules: Rules) -> str | None:
+    """Why this person may be a minor (strict rule with a safety margin), or None."""
+    if v.age_label == "uncertain":
+        return "age uncertain"
+    if v.age is None:
+        return "age unknown"
+    if v.age < rules.age_gate_min_age:
+        return f"estimated age {v.age:.0f} < {rules.age_gate_min_age:g}"
+    p = _norm(v.age_p, AGE_GROUPS)
+    if p is None:
+        return "age group unknown"
+    minor_p = sum(p[g] for g in MINOR_GROUPS)
+    if minor_p > rules.age_gate_max_minor_p:
+        return f"P(child or teen) {minor_p:.2f} > {rules.age_gate_max_minor_p:g}"
+    return None
+
+
+def _share(p: Mapping[str, float], labels: tuple[str, ...], wanted: tuple[str, ...]) -> float:
+    if not wanted:
+        return 1.0
+    n = _norm(p, labels)
+    if n is None:
+        # unknown attribute: spread evenly, the honest expectation
+        return len([w for w in wanted if w in labels]) / len(labels)
+    return sum(n.get(w, 0.0) for w in wanted)
+
+
+def match_probability(ad: AdState, v: Viewer, extra_mood: str | None = None) -> float:
+    """P(this person matches the ad's targeting): moods x age groups x genders.
+    `extra_mood` is read as one more targeted mood (an uplifting ad under an uplifting rule)."""
+    moods = ad.moods
+    if extra_mood and moods and extra_mood not in moods:
+        moods = moods + (extra_mood,)
+    mood = _share(v.mood_p, MOODS, moods)
+    return mood * _share(v.age_p, AGE_GROUPS, ad.age_groups) * _share(v.gender_p, GENDERS, ad.genders)
+
+
+def expected_targeted(ad: AdState, viewers: list[Viewer], extra_mood: str | None = None) -> float:
+    return sum(match_probability(ad, v, extra_mood) for v in viewers)
+
+
+def _flight_days(ad: AdState) -> int | None:
+    if ad.start_date is None or ad.end_date is None:
+        return None
+    return (ad.end_date - ad.start_date).days + 1
+
+
+def pacing_factor(ad: AdState, now: datetime) -> tuple[float, dict[str, Any]]:
+    """(factor, explanation): > 1 behind plan, < 1 ahead of plan, 1 without a budget/flight."""
+    days = _flight_days(ad)
+    if ad.cpm <= 0 or ad.budget <= 0 or not days or days <= 0:
+        return 1.0, {"pacing": 1.0, "note": "no budget or flight to pace"}
+    start = datetime.combine(ad.start_date, datetime.min.time())
+    elapsed_days = min(max((now - start) / timedelta(days=1), 0.0), float(days))
+    daily = ad.budget / days
+    planned = daily * elapsed_days
+    k = daily * 0.1
+    factor = (planned + k) / (ad.spent + k)
+    factor = min(max(factor, PACING_BOUNDS[0]), PACING_BOUNDS[1])
+    reference = daily / ad.impressions * 1000 if ad.impressions else None
+    return factor, {"pacing": round(factor, 4), "planned_spend": round(planned, 4),
+                    "spent": round(ad.spent, 4), "flight_days": days,
+                    "reference_pacing": round(reference, 4) if reference is not None else None}
+
+
+def audience_mood(viewers: list[Viewer]) -> str | None:
+    """The dominant mood of the audience: highest mean probability over the people present."""
+    dists = [d for d in (_norm(v.mood_p, MOODS) for v in viewers) if d is not None]
+    if not dists:
+        return None
+    mean = {m: sum(d[m] for d in dists) / len(dists) for m in MOODS}
+    return max(MOODS, key=lambda m: (mean[m], -MOODS.index(m)))
+
+
+def eligibility(ad: AdState, viewers: list[Viewer], now: datetime, rules: Rules,
+                minors: list[str], skip: Mapping[str, str] | None = None) -> list[str]:
+    """Every rule this ad fails right now (empty = eligible before mood, targeting and repeat)."""
+    out: list[str] = []
+    if ad.problem:
+        out.append(f"invalid ad.toml: {ad.problem}")
+    if ad.status != "active":
+        out.append(f"status {ad.status}")
+    if skip and ad.slug in skip:
+        out.append(skip[ad.slug])
+    today = now.date()
+    if ad.start_date is not None and today < ad.start_date:
+        out.append(f"flight starts {ad.start_date.isoformat()}")
+    if ad.end_date is not None and today > ad.end_date:
+        out.append(f"flight ended {ad.end_date.isoformat()}")
+    if ad.dayparts and not any(dp.contains(now) for dp in ad.dayparts):
+        out.append("outside its dayparts (" + "; ".join(dp.label() for dp in ad.dayparts) + ")")
+    if ad.cpm > 0 and ad.spent >= ad.budget:
+        out.append(f"budget spent ({ad.spent:.2f} of {ad.budget:.2f})")
+    if ad.age_restricted and rules.age_gate and minors:
+        out.append("age-restricted and a minor may be present (" + "; ".join(minors) + ")")
+    if ad.freq_cap > 0:
+        capped = sum(1 for v in viewers if v.ad_counts.get(ad.slug, 0) >= ad.freq_cap)
+        if capped:
+            out.append(f"frequency cap {ad.freq_cap} reached for {capped} present session(s)")
+    return out
+
+
+def _tiebreak(seed: int, key: str, slug: str) -> str:
+    return hashlib.sha256(f"{seed}:{key}:{slug}".encode()).hexdigest()
+
+
+def decide(ads: list[AdState], viewers: list[Viewer], now: datetime, rules: Rules, *,
+           last_slug: str | None = None, seed: int = 0, key: str = "",
+           skip: Mapping[str, str] | None = None, at: float | None = None) -> Decision:
+    """Choose the next ad (or healing) for the people present, with the reasons."""
+    d = Decision("healing", None, "", at=at, key=key, seed=seed, viewers=len(viewers))
+    if not viewers:
+        d.reason = "nobody present"
+        d.excluded = [{"slug": a.slug, "reasons": ["nobody present"]} for a in ads]
+        return d
+
+    minors = []
+    for v in viewers:
+        why = possible_minor(v, rules)
+        if why:
+            minors.append(f"session {v.session_id[:8]}: {why}")
+    d.minor_possible = bool(minors)
+
+    d.mood = audience_mood(viewers)
+    rule = rules.mood_rules.get(d.mood, "ads") if d.mood else "ads"
+    d.mood_rule = rule if rule != "ads" else None
+
+    eligible: list[AdState] = []
+    for ad in ads:
+        reasons = eligibility(ad, viewers, now, rules, minors, skip)
+        if rule == "healing":
+            reasons.append(f"mood rule: audience mostly {d.mood} -> healing")
+        elif rule == "uplifting" and not (ad.uplifting or "happy" in ad.moods):
+            reasons.append(f"mood rule: audience mostly {d.mood} -> uplifting ads only")
+        if reasons:
+            d.excluded.append({"slug": ad.slug, "reasons": reasons})
+        else:
+            eligible.append(ad)
+
+    scored: list[tuple[AdState, float, dict[str, Any]]] = []
+    for ad in eligible:
+        extra = d.mood if rule == "uplifting" and ad.uplifting else None
+        exp = expected_targeted(ad, viewers, extra)
+        if exp < rules.min_expected_targeted:
+            d.excluded.append({"slug": ad.slug, "reasons": [
+                f"targeting fits nobody present (expected targeted impressions {exp:.3f} "
+                f"< {rules.min_expected_targeted:g})"]})
+            continue
+        pace, pace_info = pacing_factor(ad, now) if rules.pacing else (1.0, {"pacing": 1.0})
+        prio = 1.0 + PRIORITY_WEIGHT * ad.priority
+        score = exp * ad.cpm * pace * prio
+        scored.append((ad, score, {
+            "slug": ad.slug, "title": ad.title, "score": round(score, 6),
+            "expected_targeted": round(exp, 4), "cpm": ad.cpm, "priority_factor": round(prio, 3),
+            **pace_info, "budget_left": round(ad.budget_left, 4),
+        }))
+
+    if last_slug and len(scored) > 1 and any(a.slug == last_slug for a, _, _ in scored):
+        scored = [t for t in scored if t[0].slug != last_slug]
+        d.excluded.append({"slug": last_slug, "reasons": ["just played (others are eligible)"]})
+
+    scored.sort(key=lambda t: (-t[1], -t[0].priority, _tiebreak(seed, key, t[0].slug)))
+    for rank, (_, _, info) in enumerate(scored, 1):
+        info["rank"] = rank
+    d.candidates = [info for _, _, info in scored]
+    if rule == "healing":
+        d.reason = f"mood rule: audience mostly {d.mood} -> healing"
+        return d
+    if not scored:
+        d.reason = ("no eligible uplifting ad for a mostly " + str(d.mood) + " audience"
+                    if rule == "uplifting" else "no eligible ad")
+        return d
+    best = scored[0]
+    d.action, d.ad = "ad", best[0]
+    d.reason = (f"highest score {best[1]:.4f}: {best[2]['expected_targeted']:.2f} expected targeted "
+                f"impressions x CPM {best[0].cpm:g} x pacing {best[2]['pacing']:.2f}")
+    if rule == "uplifting":
+        d.reason += f" (mood rule: audience mostly {d.mood} -> uplifting)"
+    return d
+
+
+def ad_state_to_dict(ad: AdState) -> dict[str, Any]:
+    out = asdict(ad)
+    out["dayparts"] = [dp.label() for dp in ad.dayparts]
+    return out

@@ -1,0 +1,516 @@
+"""The audience model: confirmed face tracks become anonymous sessions.
+
+Vision hands the event loop one result per analysed frame (`Audience.on_vision`). Each
+confirmed track is one *session* with a random id (uuid4 hex -- nothing derived from the
+face), wall-clock first/last seen, dwell (first to last detection), attention (frontal
+time, always <= dwell) and the track's smoothed age-group / gender / mood probabilities.
+No image, crop, embedding or landmark is kept: only boxes (for the live overlay, never
+stored), durations and probabilities.
+
+Definitions (docs/architecture.md): OTS = a session present while a play ran for
+>= `audience.min_exposure_s`; watcher = frontal for >= `audience.watcher_s` in total.
+
+Exposure to a play is measured by an `ExposureMeter` the player opens at the start of a
+play and closes at its end: every frame adds, for each present session, the time since
+its previous observation (clipped to the meter's start) as *present* time, and as
+*watching* time when the face was frontal.
+
+When vision is down no results arrive: sessions time out (`session_timeout_s`) and
+nobody is present.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Protocol
+
+from .config import AGE_GROUPS, GENDERS, MOODS, AudienceConfig
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Clock", "RealClock", "FakeClock", "TrackObs", "VisionFrame", "adapt_vision_result",
+    "Session", "Exposure", "ExposureMeter", "Audience", "dominant", "mix",
+]
+
+#: longest gap between two observations of a session that still counts as continuous time
+MAX_GAP_S = 1.5
+
+
+# --- clock ----------------------------------------------------------------------------------
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class RealClock:
+    """Wall-clock time (Unix seconds) and asyncio sleep."""
+
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class FakeClock:
+    """A clock tests drive: `sleep` waits until `advance` moves time past its deadline.
+
+    `await clock.advance(10)` moves time forward in steps, waking every sleeper in deadline
+    order and letting the woken tasks run before time moves on.
+    """
+
+    def __init__(self, start: float = 1_780_000_000.0) -> None:
+        self.t = float(start)
+        self._waiters: list[tuple[float, int, asyncio.Future]] = []
+        self._seq = itertools.count()
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        fut = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (self.t + max(0.0, seconds), next(self._seq), fut))
+        await fut
+
+    async def _settle(self) -> None:
+        for _ in range(50):
+            await asyncio.sleep(0)
+
+    async def advance(self, seconds: float) -> None:
+        target = self.t + seconds
+        await self._settle()
+        while self._waiters and self._waiters[0][0] <= target:
+            deadline, _, fut = heapq.heappop(self._waiters)
+            self.t = max(self.t, deadline)
+            if not fut.done():
+                fut.set_result(None)
+            await self._settle()
+        self.t = target
+        await self._settle()
+
+
+# --- what vision hands us ------------------------------------------------------------------
+
+@dataclass
+class TrackObs:
+    """One track in one analysed frame, as the audience model needs it."""
+
+    track_id: Any
+    confirmed: bool
+    box: tuple[float, float, float, float]  # x, y, w, h in pixels
+    frame_w: int
+    frame_h: int
+    frontal: bool = False
+    yaw: float | None = None
+    pitch: float | None = None
+    emotion_scores: dict[str, float] = field(default_factory=dict)
+    age_group_scores: dict[str, float] = field(default_factory=dict)
+    gender_scores: dict[str, float] = field(default_factory=dict)
+    emotion: str | None = None
+    age_group: str | None = None
+    gender: str | None = None
+    age: float | None = None
+
+
+@dataclass
+class VisionFrame:
+    tracks: list[TrackObs]
+    closed: list[Any] = field(default_factory=list)
+
+
+def _get(obj: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if isinstance(obj, Mapping):
+            if name in obj and obj[name] is not None:
+                return obj[name]
+        else:
+            value = getattr(obj, name, None)
+            if value is not None:
+                return value
+    return default
+
+
+def _probs(raw: Any, labels: Iterable[str]) -> dict[str, float]:
+    if not isinstance(raw, Mapping):
+        return {}
+    out = {}
+    for k in labels:
+        try:
+            out[k] = float(raw.get(k, 0.0))
+        except (TypeError, ValueError):
+            out[k] = 0.0
+    return out
+
+
+def adapt_vision_result(result: Any) -> VisionFrame:
+    """Convert the vision pipeline's per-frame result (an object or a dict) to a VisionFrame.
+
+    The only place that knows the pipeline's field names: if they change, change this."""
+    if result is None:
+        return VisionFrame([])
+    if isinstance(result, VisionFrame):
+        return result
+    frame_w = _get(result, "frame_width", "width", "frame_w", default=0)
+    frame_h = _get(result, "frame_height", "height", "frame_h", default=0)
+    tracks = []
+    for t in _get(result, "tracks", default=[]) or []:
+        fw = int(_get(t, "frame_width", "frame_w", default=frame_w) or 0)
+        fh = int(_get(t, "frame_height", "frame_h", default=frame_h) or 0)
+        box = _get(t, "box", "bbox", default=(0, 0, 0, 0))
+        try:
+            x, y, w, h = (float(v) for v in list(box)[:4])
+        except (TypeError, ValueError):
+            x = y = w = h = 0.0
+        gender = _get(t, "gender_scores", default=None)
+        if gender is None:
+            g = _get(t, "gender_score", default=None)
+            if isinstance(g, Mapping):
+                gender = g
+            elif isinstance(g, (int, float)):
+                # a single number: the probability of the gender label given
+                label = _get(t, "gender", default="female")
+                p = float(g)
+                other = "male" if label == "female" else "female"
+                gender = {label: p, other: 1 - p} if label in GENDERS else {}
+        age = _get(t, "age", "age_years", default=None)
+        tracks.append(TrackObs(
+            track_id=_get(t, "track_id", "id", default=id(t)),
+            confirmed=bool(_get(t, "confirmed", default=True)),
+            box=(x, y, w, h), frame_w=fw, frame_h=fh,
+            frontal=bool(_get(t, "frontal", default=False)),
+            yaw=_get(t, "yaw"), pitch=_get(t, "pitch"),
+            emotion_scores=_probs(_get(t, "emotion_scores", default={}), MOODS),
+            age_group_scores=_probs(_get(t, "age_group_scores", default={}), AGE_GROUPS),
+            gender_scores=_probs(gender or {}, GENDERS),
+            emotion=_get(t, "emotion"), age_group=_get(t, "age_group"), gender=_get(t, "gender"),
+            age=float(age) if isinstance(age, (int, float)) else None,
+        ))
+    closed = list(_get(result, "closed", "closed_ids", "closed_tracks", default=[]) or [])
+    return VisionFrame(tracks, closed)
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+def dominant(p: Mapping[str, float]) -> str | None:
+    """The most probable label, or None when there are no probabilities."""
+    if not p or sum(p.values()) <= 0:
+        return None
+    return max(p, key=lambda k: (p[k], k))
+
+
+def mix(dists: list[Mapping[str, float]], labels: Iterable[str]) -> dict[str, float]:
+    """Mean probability of each label over people (each distribution normalised first)."""
+    labels = list(labels)
+    out = {k: 0.0 for k in labels}
+    n = 0
+    for d in dists:
+        total = sum(d.get(k, 0.0) for k in labels)
+        if total <= 0:
+            continue
+        n += 1
+        for k in labels:
+            out[k] += d.get(k, 0.0) / total
+    return {k: round(v / n, 4) for k, v in out.items()} if n else {k: 0.0 for k in labels}
+
+
+@dataclass
+class Session:
+    id: str
+    track_id: Any
+    first_seen: float
+    last_seen: float
+    attention_s: float = 0.0
+    frontal: bool = False
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # normalised x, y, w, h
+    mood_p: dict[str, float] = field(default_factory=dict)
+    age_p: dict[str, float] = field(default_factory=dict)
+    gender_p: dict[str, float] = field(default_factory=dict)
+    age: float | None = None
+    age_label: str | None = None  # vision's label, may be "uncertain"
+    mood_label: str | None = None
+    gender_label: str | None = None
+    #: impressions of each ad (slug) this session had: the frequency cap
+    ad_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def dwell_s(self) -> float:
+        return self.last_seen - self.first_seen
+
+    @property
+    def mood(self) -> str | None:
+        return dominant(self.mood_p)
+
+    @property
+    def age_group(self) -> str | None:
+        return dominant(self.age_p)
+
+    @property
+    def gender(self) -> str | None:
+        return dominant(self.gender_p)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "session_id": self.id,
+            "started_at": self.first_seen,
+            "ended_at": self.last_seen,
+            "dwell_s": round(self.dwell_s, 3),
+            "attention_s": round(min(self.attention_s, self.dwell_s), 3),
+            "age_group": self.age_group, "gender": self.gender, "mood": self.mood,
+            "age_group_p": _rounded(self.age_p), "gender_p": _rounded(self.gender_p),
+            "mood_p": _rounded(self.mood_p),
+        }
+
+
+def _rounded(p: Mapping[str, float]) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in p.items()}
+
+
+@dataclass
+class Exposure:
+    present_s: float = 0.0
+    watching_s: float = 0.0
+
+
+class ExposureMeter:
+    """Present and watching seconds of each session during one play."""
+
+    def __init__(self, started_at: float) -> None:
+        self.started_at = started_at
+        self.exposures: dict[str, Exposure] = {}
+        self.sessions: dict[str, Session] = {}
+        self.closed = False
+
+    def add(self, session: Session, since: float, until: float, frontal: bool) -> None:
+        dt = until - max(since, self.started_at)
+        if dt <= 0:
+            return
+        e = self.exposures.setdefault(session.id, Exposure())
+        e.present_s += dt
+        if frontal:
+            e.watching_s += dt
+        self.sessions[session.id] = session
+
+
+class Audience:
+    def __init__(self, config: AudienceConfig, hub: Any = None, store: Any = None,
+                 clock: Clock | None = None) -> None:
+        self.config = config
+        self.hub = hub
+        self.store = store
+        self.clock: Clock = clock or RealClock()
+        self.sessions: dict[Any, Session] = {}  # by track id, open sessions
+        self._meters: list[ExposureMeter] = []
+        self._last_frame_at: float | None = None
+        self._last_frame_event = 0.0
+        self._frame_dirty = False
+        self.frames = 0
+        self.sessions_started = 0
+        self.sessions_ended = 0
+        self._task: asyncio.Task | None = None
+
+    # --- input -------------------------------------------------------------------------
+
+    def on_vision(self, result: Any) -> None:
+        """One analysed frame (called on the event loop)."""
+        frame = adapt_vision_result(result)
+        now = self.clock.now()
+        self.frames += 1
+        self._last_frame_at = now
+        for obs in frame.tracks:
+            if not obs.confirmed:
+                continue
+            s = self.sessions.get(obs.track_id)
+            if s is None:
+                s = Session(uuid.uuid4().hex, obs.track_id, now, now)
+                self.sessions[obs.track_id] = s
+                self.sessions_started += 1
+                self._publish("session.started", {"session_id": s.id, "at": now})
+                prev = now
+                prev_frontal = False
+            else:
+                prev = s.last_seen
+                prev_frontal = s.frontal
+            self._update(s, obs, now)
+            gap = now - prev
+            if 0 < gap <= max(MAX_GAP_S, self.config.present_timeout_s):
+                # time since the previous sighting counts as frontal only if it was
+                # frontal at both ends (a conservative reading of the samples)
+                was_frontal = obs.frontal and prev_frontal
+                if was_frontal:
+                    s.attention_s = min(s.attention_s + gap, s.dwell_s)
+                for m in self._meters:
+                    m.add(s, prev, now, was_frontal)
+            elif gap == 0:
+                for m in self._meters:
+                    m.sessions.setdefault(s.id, s)
+        for tid in frame.closed:
+            s = self.sessions.pop(tid, None)
+            if s is not None:
+                self._end(s)
+        self._frame_dirty = True
+        self._maybe_publish_frame(now)
+
+    def _update(self, s: Session, obs: TrackObs, now: float) -> None:
+        s.last_seen = now
+        s.frontal = obs.frontal
+        if obs.frame_w > 0 and obs.frame_h > 0:
+            x, y, w, h = obs.box
+            fw, fh = obs.frame_w, obs.frame_h
+            x0, y0 = max(0.0, x / fw), max(0.0, y / fh)
+            s.box = (round(x0, 4), round(y0, 4),
+                     round(max(0.0, min(1.0, (x + w) / fw) - x0), 4),
+                     round(max(0.0, min(1.0, (y + h) / fh) - y0), 4))
+        if sum(obs.emotion_scores.values()) > 0:
+            s.mood_p = dict(obs.emotion_scores)
+        if sum(obs.age_group_scores.values()) > 0:
+            s.age_p = dict(obs.age_group_scores)
+        if sum(obs.gender_scores.values()) > 0:
+            s.gender_p = dict(obs.gender_scores)
+        if obs.age is not None:
+            s.age = obs.age
+        s.age_label = obs.age_group or s.age_label
+        s.mood_label = obs.emotion or s.mood_label
+        s.gender_label = obs.gender or s.gender_label
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._reaper(), name="audience-reaper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        self.end_all()
+
+    async def _reaper(self) -> None:
+        while True:
+            await self.clock.sleep(0.25)
+            try:
+                self.tick()
+            except Exception:  # never let the reaper die
+                log.exception("audience tick failed")
+
+    def tick(self) -> None:
+        """End sessions vision forgot to close; publish a pending frame event."""
+        now = self.clock.now()
+        for tid, s in list(self.sessions.items()):
+            if now - s.last_seen > self.config.session_timeout_s:
+                del self.sessions[tid]
+                self._end(s)
+                self._frame_dirty = True
+        self._maybe_publish_frame(now)
+
+    def end_all(self) -> None:
+        """End every open session (shutdown): they are written with what was seen."""
+        for tid, s in list(self.sessions.items()):
+            del self.sessions[tid]
+            self._end(s)
+
+    def _end(self, s: Session) -> None:
+        self.sessions_ended += 1
+        summary = s.summary()
+        if self.store is not None:
+            self.store.enqueue(
+                "INSERT OR REPLACE INTO sessions (id, started_at, ended_at, dwell_s, attention_s, "
+                "age_group, gender, mood, age_group_p, gender_p, mood_p) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (s.id, s.first_seen, s.last_seen, summary["dwell_s"], summary["attention_s"],
+                 summary["age_group"], summary["gender"], summary["mood"],
+                 _json(summary["age_group_p"]), _json(summary["gender_p"]), _json(summary["mood_p"])))
+        self._publish("session.ended", summary)
+
+    # --- exposure meters ------------------------------------------------------------------
+
+    def open_meter(self) -> ExposureMeter:
+        now = self.clock.now()
+        m = ExposureMeter(now)
+        for s in self.present_sessions(now):
+            m.sessions[s.id] = s
+        self._meters.append(m)
+        return m
+
+    def close_meter(self, meter: ExposureMeter) -> dict[str, Exposure]:
+        """Stop counting. A session still present is credited up to now: the time since its
+        last sighting counts as it would between two frames (the next meter starts at now)."""
+        if meter in self._meters:
+            self._meters.remove(meter)
+            now = self.clock.now()
+            for s in self.present_sessions(now):
+                if s.id in meter.sessions and 0 < now - s.last_seen:
+                    meter.add(s, s.last_seen, now, s.frontal)
+        meter.closed = True
+        return meter.exposures
+
+    # --- views ------------------------------------------------------------------------------
+
+    def present_sessions(self, now: float | None = None) -> list[Session]:
+        now = self.clock.now() if now is None else now
+        limit = self.config.present_timeout_s
+        return [s for s in self.sessions.values() if now - s.last_seen <= limit]
+
+    def snapshot(self) -> dict[str, Any]:
+        now = self.clock.now()
+        present = self.present_sessions(now)
+        watching = [s for s in present if s.frontal]
+        mood_mix = mix([s.mood_p for s in present], MOODS)
+        return {
+            "at": now,
+            "present": len(present),
+            "watching": len(watching),
+            "mood": dominant(mood_mix) if present else None,
+            "mood_mix": mood_mix,
+            "age_group_mix": mix([s.age_p for s in present], AGE_GROUPS),
+            "gender_mix": mix([s.gender_p for s in present], GENDERS),
+            "vision_last_frame_at": self._last_frame_at,
+            "sessions_started": self.sessions_started,
+            "sessions_ended": self.sessions_ended,
+            "people": [self._person(s) for s in present],
+        }
+
+    @staticmethod
+    def _person(s: Session) -> dict[str, Any]:
+        x, y, w, h = s.box
+        return {
+            "session_id": s.id,
+            "box": {"x": x, "y": y, "w": w, "h": h},
+            "mood": s.mood, "frontal": s.frontal,
+            "age_group": s.age_group, "gender": s.gender,
+            "dwell_s": round(s.dwell_s, 1), "attention_s": round(min(s.attention_s, s.dwell_s), 1),
+        }
+
+    def _maybe_publish_frame(self, now: float) -> None:
+        if not self._frame_dirty or self.hub is None:
+            return
+        if now - self._last_frame_event < 1.0 / self.config.frame_event_hz:
+            return
+        self._frame_dirty = False
+        self._last_frame_event = now
+        present = self.present_sessions(now)
+        self.hub.publish("audience.frame", {
+            "at": now,
+            "faces": [{"session_id": s.id, "box": list(s.box), "mood": s.mood, "frontal": s.frontal}
+                      for s in present],
+        })
+
+    def _publish(self, topic: str, data: dict[str, Any]) -> None:
+        if self.hub is not None:
+            self.hub.publish(topic, data)
+
+
+def _json(value: Any) -> str:
+    import json
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)

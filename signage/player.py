@@ -1,0 +1,374 @@
+"""The player: the panel's state machine and proof of play.
+
+    healing --(someone present >= min_exposure_s, an ad eligible)--> ad
+    ad      --(its full duration: never cut short)-----------------> rating (+ QR)
+    rating  --(player.rating_seconds)------------------------------> healing
+    healing --(at least player.healing_min_seconds after an ad)----> the next ad
+
+Every state change is published on the hub as `player.state` (the web layer forwards it to
+the panel). Every ad or healing scene shown is a `plays` row (start, end, completed);
+every session present for >= `audience.min_exposure_s` during an ad is an `exposures` row
+(seconds present, seconds watching) and one impression; the play's spend is
+`cpm x impressions / 1000`, and an ad whose spend reaches its budget is no longer eligible.
+Writes go through `store.enqueue` (batched); play ids are allocated here, so nothing on
+the hot path waits for the database.
+
+Time comes from an injectable clock (`signage.audience.Clock`), so tests can drive the
+machine with a fake clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from datetime import datetime
+from typing import Any
+
+from .ads.inventory import AdRecord, SyncResult, load_ads, media_url, sync
+from .ads.selection import Decision, Rules, Viewer, decide
+from .audience import Audience, Clock, ExposureMeter, RealClock, dominant, mix
+from .config import AGE_GROUPS, GENDERS, MOODS, Config
+from .healing import SceneLibrary, Weather, describe_time, season_of, time_of_day
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Player"]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
+class _Play:
+    def __init__(self, play_id: int, kind: str, started_at: float, meter: ExposureMeter,
+                 ad: AdRecord | None = None, scene_id: str | None = None, token: str | None = None,
+                 present_at_start: int = 0) -> None:
+        self.id = play_id
+        self.kind = kind
+        self.started_at = started_at
+        self.meter = meter
+        self.ad = ad
+        self.scene_id = scene_id
+        self.token = token
+        self.present_at_start = present_at_start
+        self.failed = False
+
+
+class Player:
+    def __init__(self, config: Config, store: Any, hub: Any, audience: Audience,
+                 clock: Clock | None = None, scenes: SceneLibrary | None = None,
+                 weather: Weather | None = None, sync_on_start: bool = True) -> None:
+        self.config = config
+        self.sync_on_start = sync_on_start
+        self.store = store
+        self.hub = hub
+        self.audience = audience
+        self.clock: Clock = clock or RealClock()
+        self.scenes = scenes if scenes is not None else SceneLibrary(config.ads.healing_dir,
+                                                                    config.ads.hemisphere)
+        self.weather = weather if weather is not None else Weather(
+            config.ads.weather_url, config.ads.weather_refresh_s, config.ads.weather_timeout_s)
+        self.rules = Rules.from_config(config.ads)
+        self.ads: dict[str, AdRecord] = {}
+        self._state: dict[str, Any] = {}
+        self._decision: Decision | None = None
+        self._decisions = 0
+        self._next_id = 1
+        self._play: _Play | None = None
+        self._ad_skip: dict[str, tuple[float, str]] = {}
+        self._scene_skip: dict[str, float] = {}
+        self.last_ad_slug: str | None = None
+        self._last_scene: str | None = None
+        self._task: asyncio.Task | None = None
+        self.plays_done = 0
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        # a crash may have left plays open: close them as not completed
+        await self.store.execute("UPDATE plays SET ended_at = started_at, completed = 0 "
+                                 "WHERE ended_at IS NULL")
+        self._next_id = int(await self.store.scalar("SELECT COALESCE(MAX(id), 0) FROM plays")) + 1
+        if self.sync_on_start:
+            await self.sync_inventory()
+        else:
+            await self.reload_ads()
+        self.weather.start()
+        self._task = asyncio.create_task(self.run(), name="player")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self._play is not None:
+            self._close_play(completed=False)
+        await self.weather.stop()
+
+    async def sync_inventory(self) -> SyncResult:
+        """Validate the ad folders, sync them into SQLite and reload (at start and on demand).
+        A bad folder is logged with its problems; the other ads play on."""
+        result = await sync(self.store, self.config.ads.dir, self.clock.now())
+        for exc in result.invalid:
+            for line in exc.lines():
+                log.warning("ad skipped: %s", line)
+        log.info("ads synced from %s: %s", self.config.ads.dir, result.summary())
+        await self.reload_ads()
+        return result
+
+    async def reload_ads(self) -> None:
+        """Re-read the inventory (after `ads sync` or an admin edit) with delivery so far."""
+        await self.store.flush()  # our own pending plays count towards spend
+        records = await load_ads(self.store)
+        # spend of a play still running is not in the database yet: it is added when it ends
+        self.ads = {r.slug: r for r in records}
+
+    # --- public views --------------------------------------------------------------------
+
+    def current(self) -> dict[str, Any]:
+        """The last published `player.state`."""
+        return dict(self._state)
+
+    def last_decision(self) -> dict[str, Any]:
+        """The last ad decision, explained (for /api/decision/last)."""
+        return self._decision.to_dict() if self._decision else {}
+
+    def status(self) -> dict[str, Any]:
+        now = self.clock.now()
+        return {
+            "state": self._state.get("state"), "play_id": self._state.get("play_id"),
+            "ads": len(self.ads), "plays": self.plays_done,
+            "skipped": {k: v[1] for k, v in self._ad_skip.items() if v[0] > now},
+            "scenes": len(self.scenes.scenes), "weather": self.weather.current(),
+            "weather_error": self.weather.error,
+        }
+
+    def media_failed(self, kind: str, slug_or_scene: str) -> bool:
+        """The panel could not load a media file: skip it for a while; if it is on screen now,
+        end that play as not completed and move on. True if it was the current play."""
+        now = self.clock.now()
+        until = now + self.config.player.media_failed_skip_seconds
+        when = datetime.fromtimestamp(now).strftime("%H:%M")
+        if kind == "ad":
+            self._ad_skip[slug_or_scene] = (until, f"media failed to load at {when}")
+        else:
+            self._scene_skip[slug_or_scene] = until
+        p = self._play
+        if p is None:
+            return False
+        if (kind == "ad" and p.kind == "ad" and p.ad is not None and p.ad.slug == slug_or_scene) or \
+                (kind != "ad" and p.kind == "healing" and p.scene_id == slug_or_scene):
+            p.failed = True
+            log.warning("%s %s: media failed to load, skipping it", kind, slug_or_scene)
+            return True
+        return False
+
+    async def record_rating(self, play_id: int, value: int, source: str, device: str) -> bool:
+        """A thumbs up (+1) or down (-1) for an ad play, from the panel or a phone.
+        False if this device already rated this play. Raises ValueError for a bad value or
+        source, LookupError for an unknown play."""
+        if value not in (1, -1):
+            raise ValueError("value must be +1 or -1")
+        if source not in ("panel", "mobile"):
+            raise ValueError('source must be "panel" or "mobile"')
+        device = str(device)[:100]
+        await self.store.flush()  # the play row may still be in the batch
+        row = await self.store.fetchone("SELECT kind FROM plays WHERE id = ?", (play_id,))
+        if row is None or row["kind"] != "ad":
+            raise LookupError(f"no ad play {play_id}")
+        if await self.store.scalar("SELECT 1 FROM ratings WHERE play_id = ? AND source = ? AND device = ?",
+                                   (play_id, source, device)):
+            return False
+        await self.store.execute(
+            "INSERT OR IGNORE INTO ratings (play_id, value, source, device, created_at) "
+            "VALUES (?, ?, ?, ?, ?)", (play_id, value, source, device, self.clock.now()))
+        return True
+
+    # --- the machine ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        after_ad = False
+        while True:
+            try:
+                ad = await self._healing_phase(self.config.player.healing_min_seconds if after_ad else 0.0)
+                await self._ad_phase(ad)
+                after_ad = True
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep the screen alive whatever happens
+                log.exception("player error; showing healing content")
+                if self._play is not None:
+                    self._close_play(completed=False)
+                await self.clock.sleep(1.0)
+                after_ad = True
+
+    async def _healing_phase(self, min_s: float) -> AdRecord:
+        cfg = self.config.player
+        phase_start = self.clock.now()
+        scene_start = phase_start
+        self._begin_healing()
+        while True:
+            await self.clock.sleep(cfg.poll_seconds)
+            now = self.clock.now()
+            play = self._play
+            if play is not None and play.failed:
+                self._close_play(completed=False)
+                self._begin_healing()
+                scene_start = now
+                continue
+            if now - phase_start >= min_s and self._someone_settled(now):
+                decision = self.decide(now)
+                if decision.action == "ad" and decision.ad is not None:
+                    self._close_play(completed=True)
+                    return self.ads[decision.ad.slug]
+            if now - scene_start >= cfg.idle_healing_seconds:
+                self._close_play(completed=True)
+                self._begin_healing()
+                scene_start = now
+
+    async def _ad_phase(self, ad: AdRecord) -> None:
+        now = self.clock.now()
+        token = secrets.token_urlsafe(16)
+        play = self._open_play("ad", ad=ad, token=token)
+        duration = ad.state.duration_s
+        ad_info = {"slug": ad.slug, "title": ad.state.title, "advertiser": ad.advertiser,
+                   "media_url": media_url(ad.slug, ad.media), "media_type": ad.media_type,
+                   "duration_s": duration}
+        self._publish({"state": "ad", "play_id": play.id, "since": now, "ends_at": now + duration,
+                       "ad": ad_info, "token": token})
+        deadline = now + duration
+        while True:
+            left = deadline - self.clock.now()
+            if left <= 1e-9 or play.failed:
+                break
+            await self.clock.sleep(min(self.config.player.poll_seconds, left))
+        failed = play.failed
+        self._close_play(completed=not failed)
+        self.last_ad_slug = ad.slug
+        rating_s = self.config.player.rating_seconds
+        if not failed and rating_s > 0:
+            now = self.clock.now()
+            self._publish({"state": "rating", "play_id": play.id, "since": now, "ends_at": now + rating_s,
+                           "token": token, "ad": ad_info})
+            await self.clock.sleep(rating_s)
+
+    # --- decisions -----------------------------------------------------------------------------
+
+    def _someone_settled(self, now: float) -> bool:
+        need = self.config.audience.min_exposure_s
+        return any(s.dwell_s >= need for s in self.audience.present_sessions(now))
+
+    def viewers(self, now: float | None = None) -> list[Viewer]:
+        return [Viewer(session_id=s.id, mood_p=s.mood_p, age_p=s.age_p, gender_p=s.gender_p,
+                       age=s.age, age_label=s.age_label, ad_counts=s.ad_counts)
+                for s in self.audience.present_sessions(now)]
+
+    def decide(self, now: float | None = None) -> Decision:
+        now = self.clock.now() if now is None else now
+        self._decisions += 1
+        skip = {slug: why for slug, (until, why) in self._ad_skip.items() if until > now}
+        decision = decide([r.state for r in self.ads.values()], self.viewers(now),
+                          datetime.fromtimestamp(now), self.rules, last_slug=self.last_ad_slug,
+                          seed=self.config.player.seed, key=str(self._decisions), skip=skip, at=now)
+        self._decision = decision
+        return decision
+
+    # --- plays ----------------------------------------------------------------------------------
+
+    def _begin_healing(self) -> None:
+        now = self.clock.now()
+        when = datetime.fromtimestamp(now)
+        exclude = {sid for sid, until in self._scene_skip.items() if until > now}
+        scene = self.scenes.pick(when, exclude, self._last_scene)
+        self._last_scene = scene.id if scene else None
+        play = self._open_play("healing", scene_id=scene.id if scene else None)
+        info: dict[str, Any] = {
+            "id": scene.id if scene else None,
+            "media_url": scene.media_url if scene else None,
+            "media_type": scene.media_type if scene else None,
+            "title": scene.title if scene else "",
+            "season": season_of(when, self.scenes.hemisphere),
+            "time_of_day": time_of_day(when),
+            **describe_time(when),
+            "weather": self.weather.current(),
+        }
+        self._publish({"state": "healing", "play_id": play.id, "since": now, "scene": info,
+                       "reason": self._decision.reason if self._decision else "starting"})
+
+    def _open_play(self, kind: str, ad: AdRecord | None = None, scene_id: str | None = None,
+                   token: str | None = None) -> _Play:
+        now = self.clock.now()
+        play_id = self._next_id
+        self._next_id += 1
+        meter = self.audience.open_meter()
+        play = _Play(play_id, kind, now, meter, ad=ad, scene_id=scene_id, token=token,
+                     present_at_start=len(self.audience.present_sessions(now)))
+        self._play = play
+        if kind == "ad":
+            d = self._decision.to_dict() if self._decision else {}
+            d["candidates"] = d.get("candidates", [])[:5]
+            decision = _json(d)
+        else:
+            decision = _json({"scene": scene_id,
+                              "reason": self._decision.reason if self._decision else "starting"})
+        self.store.enqueue(
+            "INSERT INTO plays (id, ad_id, kind, token, started_at, decision) VALUES (?, ?, ?, ?, ?, ?)",
+            (play_id, ad.state.id if ad else None, kind, token, now, decision))
+        return play
+
+    def _close_play(self, completed: bool) -> None:
+        play, self._play = self._play, None
+        if play is None:
+            return
+        now = self.clock.now()
+        exposures = self.audience.close_meter(play.meter)
+        min_s = self.config.audience.min_exposure_s
+        watcher_s = self.config.audience.watcher_s
+        counted = {} if play.failed else {sid: e for sid, e in exposures.items() if e.present_s >= min_s - 1e-9}
+        impressions = len(counted)
+        watchers = sum(1 for e in counted.values() if e.watching_s >= watcher_s - 1e-9)
+        sessions = [play.meter.sessions[sid] for sid in counted if sid in play.meter.sessions]
+        mood_mix = mix([s.mood_p for s in sessions], MOODS)
+        audience = {
+            "present_at_start": play.present_at_start, "ots": impressions, "watchers": watchers,
+            "mood": dominant(mood_mix) if sessions else None, "mood_mix": mood_mix,
+            "age_group_mix": mix([s.age_p for s in sessions], AGE_GROUPS),
+            "gender_mix": mix([s.gender_p for s in sessions], GENDERS),
+        }
+        spend = 0.0
+        if play.kind == "ad" and play.ad is not None:
+            state = play.ad.state
+            spend = state.cpm * impressions / 1000.0
+            state.spent += spend
+            state.impressions += impressions
+            current = self.ads.get(state.slug)
+            if current is not None and current is not play.ad:  # the inventory was reloaded meanwhile
+                current.state.spent += spend
+                current.state.impressions += impressions
+            for s in sessions:
+                s.ad_counts[state.slug] = s.ad_counts.get(state.slug, 0) + 1
+            for sid, e in counted.items():
+                self.store.enqueue(
+                    "INSERT OR REPLACE INTO exposures (play_id, session_id, present_s, watching_s) "
+                    "VALUES (?, ?, ?, ?)", (play.id, sid, round(e.present_s, 3), round(e.watching_s, 3)))
+        self.store.enqueue(
+            "UPDATE plays SET ended_at = ?, completed = ?, impressions = ?, watchers = ?, spend = ?, "
+            "audience = ? WHERE id = ?",
+            (now, int(completed and not play.failed), impressions, watchers, spend, _json(audience), play.id))
+        self.plays_done += 1
+        if self.hub is not None:
+            self.hub.publish("player.play_ended", {
+                "play_id": play.id, "kind": play.kind, "ad": play.ad.slug if play.ad else None,
+                "scene": play.scene_id, "completed": bool(completed and not play.failed),
+                "impressions": impressions, "watchers": watchers, "spend": spend,
+                "duration_s": round(now - play.started_at, 3), "audience": audience})
+
+    def _publish(self, data: dict[str, Any]) -> None:
+        self._state = data
+        if self.hub is not None:
+            self.hub.publish("player.state", data)

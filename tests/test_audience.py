@@ -1,0 +1,178 @@
+"""The audience model: tracks -> anonymous sessions, dwell/attention definitions, snapshot,
+hub events, exposure meters, and life without vision. Driven by a fake clock."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pytest
+
+from signage.audience import Audience, FakeClock, adapt_vision_result, dominant, mix
+from signage.config import AudienceConfig
+from signage.events import Hub
+
+pytestmark = pytest.mark.asyncio
+
+
+class FakeStore:
+    def __init__(self):
+        self.queued = []
+
+    def enqueue(self, sql, params=()):
+        self.queued.append((sql, params))
+
+
+def track(tid, frontal=True, confirmed=True, mood="happy", box=(64, 48, 64, 96), age=34.0, group="20-39"):
+    emo = {m: 0.01 for m in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")}
+    emo[mood] = 0.94
+    ages = {g: 0.0 for g in ("child", "teen", "20-39", "40-59", "60+")}
+    ages[group] = 1.0
+    return {"track_id": tid, "confirmed": confirmed, "box": box, "frame_width": 640, "frame_height": 480,
+            "yaw": 3.0, "pitch": -2.0, "frontal": frontal, "emotion_scores": emo, "emotion": mood,
+            "age_group_scores": ages, "age_group": group, "gender_scores": {"female": 0.8, "male": 0.2},
+            "gender": "female", "age": age, "dwell_s": 0.0, "attention_s": 0.0}
+
+
+def frame(*tracks, closed=()):
+    return {"tracks": list(tracks), "closed": list(closed)}
+
+
+def make(**cfg):
+    clock = FakeClock(1_800_000_000.0)
+    hub, store = Hub(), FakeStore()
+    aud = Audience(AudienceConfig(**cfg), hub=hub, store=store, clock=clock)
+    return aud, clock, hub, store
+
+
+async def feed(aud, clock, seconds, make_frame, step=0.1):
+    n = round(seconds / step)
+    start = clock.t
+    for i in range(n):
+        aud.on_vision(make_frame())
+        clock.t = start + (i + 1) * step
+
+
+async def test_adapter_accepts_objects_and_a_single_gender_score():
+    t = SimpleNamespace(id=5, confirmed=True, box=[10, 20, 30, 40], frame_width=100, frame_height=200,
+                        frontal=False, yaw=30.0, pitch=0.0, emotion_scores={"sad": 0.7, "neutral": 0.3},
+                        age_group_scores={"60+": 0.9, "40-59": 0.1}, gender="male", gender_score=0.8,
+                        age_group="uncertain", age=66)
+    vf = adapt_vision_result(SimpleNamespace(tracks=[t], closed_ids=[3]))
+    o = vf.tracks[0]
+    assert o.track_id == 5 and o.box == (10, 20, 30, 40) and o.frame_w == 100
+    assert o.gender_scores == {"female": pytest.approx(0.2), "male": 0.8}
+    assert o.emotion_scores["sad"] == 0.7 and o.emotion_scores["happy"] == 0.0
+    assert o.age_group == "uncertain" and o.age == 66.0
+    assert vf.closed == [3]
+    assert adapt_vision_result(None).tracks == []
+
+
+async def test_sessions_are_anonymous_and_measure_dwell_and_attention():
+    aud, clock, hub, store = make()
+    sub = hub.subscribe("session")
+    # 2 s frontal, 1 s looking away, 1 s frontal; sampled every 0.1 s
+    await feed(aud, clock, 2.0, lambda: frame(track(7, frontal=True)))
+    await feed(aud, clock, 1.0, lambda: frame(track(7, frontal=False)))
+    await feed(aud, clock, 1.0, lambda: frame(track(7, frontal=True)))
+    s = next(iter(aud.sessions.values()))
+    assert re.fullmatch(r"[0-9a-f]{32}", s.id) and "7" != s.id
+    assert s.dwell_s == pytest.approx(3.9)  # first to last detection
+    # attention: frontal time only (intervals frontal at both ends), never above dwell
+    assert s.attention_s == pytest.approx(1.9 + 0.9)
+    assert s.attention_s <= s.dwell_s
+    assert s.mood == "happy" and s.age_group == "20-39" and s.gender == "female"
+    aud.on_vision(frame(closed=[7]))
+    assert not aud.sessions
+    started, ended = sub.queue.get_nowait(), sub.queue.get_nowait()
+    assert started.topic == "session.started" and ended.topic == "session.ended"
+    assert ended.data["session_id"] == s.id and ended.data["dwell_s"] == pytest.approx(3.9)
+    # written once, batched, without anything identifying
+    (sql, params), = store.queued
+    assert sql.startswith("INSERT OR REPLACE INTO sessions")
+    assert params[0] == s.id and params[3] == pytest.approx(3.9) and params[5:8] == ("20-39", "female", "happy")
+
+
+async def test_unconfirmed_tracks_are_not_sessions():
+    aud, clock, _, store = make()
+    aud.on_vision(frame(track(1, confirmed=False)))
+    assert aud.snapshot()["present"] == 0 and not aud.sessions
+
+
+async def test_vision_down_means_nobody_present_and_sessions_end():
+    aud, clock, _, store = make(present_timeout_s=1.5, session_timeout_s=3.0)
+    await feed(aud, clock, 1.0, lambda: frame(track(1)))
+    assert aud.snapshot()["present"] == 1
+    clock.t += 2.0  # vision silent
+    assert aud.snapshot()["present"] == 0
+    aud.tick()
+    assert len(aud.sessions) == 1  # not ended yet
+    clock.t += 1.5
+    aud.tick()
+    assert not aud.sessions and len(store.queued) == 1
+
+
+async def test_end_all_writes_open_sessions_at_shutdown():
+    aud, clock, _, store = make()
+    await feed(aud, clock, 1.0, lambda: frame(track(1), track(2)))
+    await aud.stop()
+    assert len(store.queued) == 2 and not aud.sessions
+
+
+async def test_snapshot_mix_and_people_without_images():
+    aud, clock, _, _ = make()
+    aud.on_vision(frame(track(1, mood="happy", box=(0, 0, 320, 240)),
+                        track(2, mood="sad", frontal=False, box=(320, 240, 640, 480), group="60+", age=70)))
+    snap = aud.snapshot()
+    assert snap["present"] == 2 and snap["watching"] == 1
+    assert snap["mood_mix"]["happy"] == pytest.approx(0.47, abs=0.01)
+    assert snap["age_group_mix"] == {"child": 0.0, "teen": 0.0, "20-39": 0.5, "40-59": 0.0, "60+": 0.5}
+    p1, p2 = sorted(snap["people"], key=lambda p: p["box"]["x"])
+    assert p1["box"] == {"x": 0.0, "y": 0.0, "w": 0.5, "h": 0.5}
+    assert p2["box"] == {"x": 0.5, "y": 0.5, "w": 0.5, "h": 0.5}  # clipped to the frame
+    assert p2["mood"] == "sad" and p2["frontal"] is False
+    assert set(p1) == {"session_id", "box", "mood", "frontal", "age_group", "gender", "dwell_s", "attention_s"}
+
+
+async def test_frame_events_are_throttled():
+    aud, clock, hub, _ = make(frame_event_hz=5.0)
+    sub = hub.subscribe("audience.frame")
+    await feed(aud, clock, 2.0, lambda: frame(track(1)), step=1 / 30)
+    n = sub.queue.qsize()
+    assert 9 <= n <= 11
+    ev = sub.queue.get_nowait()
+    assert ev.data["faces"][0]["mood"] == "happy" and len(ev.data["faces"][0]["box"]) == 4
+
+
+async def test_exposure_meter_counts_present_and_watching_time_during_a_play():
+    aud, clock, _, _ = make()
+    await feed(aud, clock, 1.0, lambda: frame(track(1, frontal=True)))  # before the play
+    meter = aud.open_meter()
+    await feed(aud, clock, 2.0, lambda: frame(track(1, frontal=True), track(2, frontal=False)))
+    await feed(aud, clock, 1.0, lambda: frame(track(1, frontal=False), track(2, frontal=False)))
+    exp = aud.close_meter(meter)
+    s1 = aud.sessions[1].id
+    s2 = aud.sessions[2].id
+    # from the play's start (the sighting before it is clipped) to its end (still present)
+    assert exp[s1].present_s == pytest.approx(3.0, abs=1e-3)
+    assert exp[s1].watching_s == pytest.approx(1.9, abs=1e-3)  # looking away at the end
+    assert exp[s2].present_s == pytest.approx(3.0, abs=1e-3) and exp[s2].watching_s == 0.0
+    # a closed meter no longer counts
+    await feed(aud, clock, 1.0, lambda: frame(track(1)))
+    assert exp[s1].present_s == pytest.approx(3.0, abs=1e-3)
+
+
+async def test_background_reaper_runs_on_the_injected_clock():
+    aud, clock, _, store = make(session_timeout_s=2.0)
+    aud.start()
+    aud.on_vision(frame(track(1)))
+    await clock.advance(1.0)
+    assert aud.sessions
+    await clock.advance(1.5)
+    assert not aud.sessions and len(store.queued) == 1
+    await aud.stop()
+
+
+async def test_helpers():
+    assert dominant({"a": 0.2, "b": 0.7}) == "b" and dominant({}) is None
+    assert mix([{"x": 2.0, "y": 2.0}, {"x": 1.0, "y": 0.0}], ["x", "y"]) == {"x": 0.75, "y": 0.25}
