@@ -13,7 +13,7 @@ from .config import Config, ConfigError, load_config
 
 #: modules that add sub-commands with `register(subparsers)`; each command's
 #: `func(args, config) -> int` is called with the loaded config.
-COMMAND_MODULES: list[str] = ["signage.vision.cli", "signage.ads.cli"]
+COMMAND_MODULES: list[str] = ["signage.vision.cli", "signage.ads.cli", "signage.web.admin.cli"]
 
 
 def _cmd_run(args: argparse.Namespace, config: Config) -> int:
@@ -88,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "check-config" and args.path:
         args.config_path = args.path
+    if not getattr(args, "needs_config", True):
+        # e.g. set-password, which must be able to mend a file the loader refuses
+        return args.func(args, None)
     try:
         config = _apply_overrides(args, load_config(args.config_path))
     except ConfigError as exc:

@@ -12,4 +12,8 @@ def create_app(appliance) -> web.Application:
     app = web.Application(client_max_size=20 * 1024 * 1024)
     app[APPLIANCE] = appliance
     status.setup(app)
+    from . import panel, mobile, media  # /panel, /ws/panel, /m/<token>, /rankings, /today, /privacy, /media/*
+    panel.setup(app); mobile.setup(app); media.setup(app)
+    from . import admin  # /admin pages, /metrics, /api/audience, /api/report, /ws/audience
+    admin.setup(app)
     return app

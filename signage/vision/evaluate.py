@@ -1,0 +1,263 @@
+"""Measure the analysis chain on a labelled folder (``python -m signage eval FOLDER``).
+
+The folder has ``manifest.csv`` (``path`` relative to the folder, plus any of ``emotion``,
+``age``, ``gender``; an ``age_group`` column is ignored because its bins are not the product's:
+product groups are computed from ``age``) and, for detection sets, ``boxes.csv``
+(``path,x,y,w,h,ignore``, one row per hand-boxed face).
+
+* Crop sets (no boxes.csv): each image is expected to hold one face.  The detector runs first
+  (small images are upscaled and padded by the detector); the largest face is classified.  When
+  no face is found the whole image is used as the face crop, and how often that happened is
+  reported.
+* Detection sets (boxes.csv): detections are matched one-to-one to labelled boxes at IoU >= 0.5,
+  best overlap first.  Boxes marked ``ignore`` neither count as missed nor make a detection on
+  them a false positive.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .analyzer import Attributes, FaceAnalyzer
+from .classifiers import EMOTIONS, GENDERS, age_group
+from .detector import iou
+
+__all__ = ["evaluate_folder", "format_report", "read_image", "emotion_metrics", "match_detections"]
+
+SUBSETS = {"5": ("angry", "happy", "neutral", "sad", "surprise"), "3": ("happy", "neutral", "sad")}
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    """BGR uint8 image, or None when the file cannot be read or decoded as an image."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except (OSError, ValueError):
+        return None
+    if data.size == 0:
+        return None
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if img is None or img.ndim != 3 or min(img.shape[:2]) < 2:
+        return None
+    return img
+
+
+def emotion_metrics(true: list[str], scores: np.ndarray, classes: tuple[str, ...]) -> dict[str, Any]:
+    """Accuracy, per-class recall, mean recall and confusion over ``classes``.
+
+    Rows whose true label is not in ``classes`` are excluded; the prediction is the argmax over
+    the scores of ``classes`` only (``scores`` columns are in EMOTIONS order).
+    """
+    cols = [EMOTIONS.index(c) for c in classes]
+    keep = [i for i, t in enumerate(true) if t in classes]
+    conf = np.zeros((len(classes), len(classes)), int)
+    for i in keep:
+        pred = int(np.argmax(scores[i, cols]))
+        conf[classes.index(true[i]), pred] += 1
+    n = int(conf.sum())
+    support = conf.sum(axis=1)
+    recall = {c: (float(conf[k, k] / support[k]) if support[k] else None) for k, c in enumerate(classes)}
+    present = [r for r in recall.values() if r is not None]
+    return {
+        "classes": list(classes), "n": n,
+        "accuracy": float(np.trace(conf) / n) if n else None,
+        "mean_recall": float(np.mean(present)) if present else None,
+        "recall": recall, "support": {c: int(s) for c, s in zip(classes, support)},
+        "confusion": conf.tolist(),
+    }
+
+
+def match_detections(dets: np.ndarray, gts: np.ndarray, ignore: np.ndarray, thr: float = 0.5) -> tuple[int, int, int]:
+    """(matched labelled faces, labelled faces, false positives) for one image.
+
+    dets, gts: (N, 4) / (M, 4) as x1 y1 x2 y2; ignore: (M,) bool.
+    """
+    n_gt = int((~ignore).sum())
+    if len(dets) == 0:
+        return 0, n_gt, 0
+    if len(gts) == 0:
+        return 0, 0, len(dets)
+    ov = iou(dets, gts)
+    pairs = sorted(((ov[i, j], i, j) for i in range(len(dets)) for j in range(len(gts)) if ov[i, j] >= thr),
+                   reverse=True)
+    used_d, used_g = set(), set()
+    matched = 0
+    for _, i, j in pairs:
+        if i in used_d or j in used_g:
+            continue
+        used_d.add(i)
+        used_g.add(j)
+        if not ignore[j]:
+            matched += 1
+    fp = len(dets) - len(used_d)
+    return matched, n_gt, fp
+
+
+def _float(v: str | None) -> float | None:
+    try:
+        return float(v) if v not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def evaluate_folder(analyzer: FaceAnalyzer, folder: Path, limit: int | None = None,
+                    iou_threshold: float = 0.5) -> dict[str, Any]:
+    folder = Path(folder)
+    manifest = folder / "manifest.csv"
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest}: missing (an eval folder needs manifest.csv with a 'path' column)")
+    with open(manifest, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "path" not in rows[0]:
+        raise ValueError(f"{manifest}: no rows or no 'path' column")
+    if limit:
+        rows = rows[:limit]
+    boxes_file = folder / "boxes.csv"
+    boxes: dict[str, list[tuple[list[float], bool]]] = {}
+    if boxes_file.is_file():
+        with open(boxes_file, newline="", encoding="utf-8") as fh:
+            for b in csv.DictReader(fh):
+                x, y, w, h = (float(b[k]) for k in ("x", "y", "w", "h"))
+                boxes.setdefault(b["path"], []).append(([x, y, x + w, y + h], str(b.get("ignore", "0")).strip() in ("1", "true")))
+    has_labels = any(r.get("emotion") or r.get("age") or r.get("gender") for r in rows)
+
+    report: dict[str, Any] = {"folder": str(folder), "images": len(rows), "unreadable": 0}
+    em_true, em_scores = [], []
+    ages_true, ages_pred, g_true, g_pred, g_age = [], [], [], [], []
+    fallback = 0
+    det_matched = det_total = det_fp = 0
+    t_img = []
+    for row in rows:
+        path = folder / row["path"]
+        img = read_image(path)
+        if img is None:
+            report["unreadable"] += 1
+            continue
+        t0 = time.perf_counter()
+        if row["path"] in boxes or (boxes and not has_labels):
+            dets = analyzer.detect(img)
+            gt = boxes.get(row["path"], [])
+            gts = np.array([g[0] for g in gt], np.float64).reshape(-1, 4)
+            ign = np.array([g[1] for g in gt], bool)
+            m, n, fp = match_detections(np.array([d.box for d in dets]).reshape(-1, 4), gts, ign, iou_threshold)
+            det_matched += m
+            det_total += n
+            det_fp += fp
+            t_img.append(time.perf_counter() - t0)
+            if not has_labels:
+                continue
+        if not has_labels:
+            continue
+        dets = analyzer.detect(img)
+        if dets:
+            best = max(dets, key=lambda d: d.area)
+            (attrs,) = analyzer.classify_boxes(img, [best.box])
+        else:
+            fallback += 1
+            h, w = img.shape[:2]
+            (attrs,) = analyzer.classify_boxes(img, [(0, 0, w, h)], whole=True)
+        t_img.append(time.perf_counter() - t0)
+        _collect(row, attrs, em_true, em_scores, ages_true, ages_pred, g_true, g_pred, g_age)
+
+    if t_img:
+        report["ms_per_image_median"] = round(float(np.median(t_img)) * 1000, 1)
+    if has_labels:
+        report["classified"] = len(rows) - report["unreadable"]
+        report["no_face_fallback"] = fallback
+    if em_true:
+        scores = np.array(em_scores)
+        excluded = sum(1 for t in em_true if t not in EMOTIONS)
+        report["emotion"] = {
+            "excluded_labels": excluded,
+            "7": emotion_metrics(em_true, scores, EMOTIONS),
+            "5": emotion_metrics(em_true, scores, SUBSETS["5"]),
+            "3": emotion_metrics(em_true, scores, SUBSETS["3"]),
+        }
+    if ages_true:
+        at, ap = np.array(ages_true), np.array(ages_pred)
+        groups_t = [age_group(a) for a in at]
+        groups_p = [age_group(a) for a in ap]
+        minors = at < 18
+        report["age"] = {
+            "n": len(at), "mae": float(np.mean(np.abs(at - ap))),
+            "group_accuracy": float(np.mean([a == b for a, b in zip(groups_t, groups_p)])),
+            "minors": int(minors.sum()),
+            "minor_as_adult": float(np.mean(ap[minors] >= 18)) if minors.any() else None,
+        }
+    if g_true:
+        gt_arr, gp_arr = np.array(g_true), np.array(g_pred)
+        ok = gt_arr == gp_arr
+        adult_mask = np.array([(a is not None and a >= 20) for a in g_age], bool)
+        report["gender"] = {"n": len(ok), "accuracy": float(ok.mean())}
+        if adult_mask.size == ok.size and adult_mask.any():
+            report["gender"]["adult_accuracy"] = float(ok[adult_mask].mean())
+            report["gender"]["adults"] = int(adult_mask.sum())
+    if boxes:
+        report["detection"] = {
+            "iou": iou_threshold, "score": float(getattr(analyzer.detector, "score", float("nan"))),
+            "found": det_matched, "labelled": det_total,
+            "recall": det_matched / det_total if det_total else None, "false_positives": det_fp,
+        }
+    return report
+
+
+def _collect(row, attrs: Attributes, em_true, em_scores, ages_true, ages_pred, g_true, g_pred, g_age) -> None:
+    e = (row.get("emotion") or "").strip().lower()
+    if e:
+        em_true.append(e)
+        em_scores.append(np.asarray(attrs.emotion_probs))
+    a = _float(row.get("age"))
+    if a is not None:
+        ages_true.append(a)
+        ages_pred.append(attrs.age)
+    g = (row.get("gender") or "").strip().lower()
+    if g in GENDERS:
+        g_true.append(g)
+        g_pred.append(GENDERS[int(np.argmax(attrs.gender_probs))])
+        g_age.append(a)
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f} %"
+
+
+def format_report(rep: dict[str, Any]) -> str:
+    lines = [f"eval {rep['folder']}: {rep['images']} images, {rep['unreadable']} unreadable"
+             + (f", median {rep['ms_per_image_median']} ms/image" if "ms_per_image_median" in rep else "")]
+    if "no_face_fallback" in rep:
+        lines.append(f"no face detected (whole image used as the crop): {rep['no_face_fallback']} of {rep['classified']}")
+    em = rep.get("emotion")
+    if em:
+        m7 = em["7"]
+        lines.append(f"emotion, 7 classes ({m7['n']} images; {em['excluded_labels']} with labels the model lacks excluded):")
+        lines.append(f"  accuracy {_pct(m7['accuracy'])}, mean per-class recall {_pct(m7['mean_recall'])}")
+        lines.append("  recall: " + ", ".join(f"{c} {_pct(r)} (n={m7['support'][c]})" for c, r in m7["recall"].items()))
+        lines.append("  confusion (rows true, columns predicted):")
+        w = max(len(c) for c in EMOTIONS) + 1
+        lines.append("  " + " " * w + "".join(f"{c[:7]:>8}" for c in m7["classes"]))
+        for c, row in zip(m7["classes"], m7["confusion"]):
+            lines.append(f"  {c:<{w}}" + "".join(f"{v:>8}" for v in row))
+        for k in ("5", "3"):
+            m = em[k]
+            lines.append(f"emotion, {k} classes {{{', '.join(m['classes'])}}} ({m['n']} images): accuracy "
+                         f"{_pct(m['accuracy'])}, mean recall {_pct(m['mean_recall'])}; "
+                         + ", ".join(f"{c} {_pct(r)}" for c, r in m["recall"].items()))
+    ag = rep.get("age")
+    if ag:
+        lines.append(f"age ({ag['n']} images): MAE {ag['mae']:.2f} years, product age-group accuracy "
+                     f"{_pct(ag['group_accuracy'])}; minors (<18) estimated >= 18: {_pct(ag['minor_as_adult'])} "
+                     f"of {ag['minors']}")
+    g = rep.get("gender")
+    if g:
+        lines.append(f"gender ({g['n']} images): accuracy {_pct(g['accuracy'])}"
+                     + (f", adults (>= 20) {_pct(g['adult_accuracy'])} of {g['adults']}" if "adult_accuracy" in g else ""))
+    d = rep.get("detection")
+    if d:
+        lines.append(f"detection (IoU >= {d['iou']}, score >= {d['score']}): found {d['found']}/{d['labelled']} "
+                     f"labelled faces (recall {_pct(d['recall'])}), {d['false_positives']} false positives")
+    return "\n".join(lines)

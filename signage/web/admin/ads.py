@@ -1,0 +1,475 @@
+"""Ad management: list, create, edit, upload media, pause/resume, delete.
+
+Source of truth (see also signage/ads/inventory.py):
+* the ad's *content* -- everything in ad.toml and its media -- lives in the folder
+  `assets/ads/<slug>/`; the admin writes the folder, checks it with the inventory's own
+  `load_ad` before it replaces anything, then runs the inventory's `sync` so the `ads` table
+  follows, and asks the player to `reload_ads()`: the change counts from the next decision;
+* the ad's *operational state* -- active or paused -- and its history (plays, exposures,
+  spend) live in the database; `sync` never overwrites them;
+* delete moves the folder to `assets/ads/_deleted/<slug>-<time>/` (ignored by the
+  inventory, kept for the record); `sync` then marks the row deleted, so its plays stay in
+  reports. A deleted ad's slug is not reused, so old reports keep meaning what they said.
+
+Uploads are streamed to a temporary file with a size limit, checked by their first bytes
+(and images decoded by Pillow) against the extension, stored under a safe name, and only ever
+served as media: SVG and HTML creatives (which can hold scripts) are not accepted over the web.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import re
+import secrets
+import shutil
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ...ads import inventory
+from ...config import AGE_GROUPS, GENDERS, MOODS
+from ..keys import APPLIANCE
+from .auth import CSRF_FIELD, tokens_match
+from .core import CSRF_MESSAGE, SESSION_KEY, admin_route, redirect, refuse, render
+
+log = logging.getLogger(__name__)
+
+IMAGE_MAX = 10 * 1024 * 1024
+VIDEO_MAX = 50 * 1024 * 1024
+FIELD_MAX = 16 * 1024
+UPLOAD_TYPES = {".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image", ".gif": "image",
+                ".mp4": "video", ".webm": "video"}
+SAFE_NAME = re.compile(r"[^a-z0-9._-]+")
+DAYPART_LINE = re.compile(r"^\s*([a-z, ]+?)\s+(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$")
+TEXT_FIELDS = ("title", "advertiser", "description", "address", "phone", "website", "map_url", "coupon")
+
+
+class AdFormError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# --- uploads -----------------------------------------------------------------------------------
+
+def safe_media_name(raw: str) -> str:
+    """A file name we are willing to store, or AdFormError(400) for names that try to leave the folder."""
+    name = (raw or "").strip()
+    if not name:
+        raise AdFormError(400, "The uploaded file has no name.")
+    if "/" in name or "\\" in name or ".." in name or "\x00" in name or name.startswith("."):
+        raise AdFormError(400, f'Refused file name "{name[:80]}": a media file name must not contain folders, '
+                               f'"..", or start with a dot.')
+    stem, dot, ext = name.rpartition(".")
+    ext = "." + ext.lower() if dot else ""
+    if ext not in UPLOAD_TYPES:
+        raise AdFormError(415, f'Unsupported file type "{ext or name}". Upload an image (PNG, JPEG, WebP, GIF) '
+                               f'or a video (MP4, WebM).')
+    clean = SAFE_NAME.sub("-", stem.lower()).strip("-._")[:60] or "media"
+    return clean + ext
+
+
+def sniff(head: bytes) -> str | None:
+    """The media type the first bytes say, or None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return ".png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return ".jpg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ".webp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return ".gif"
+    if head[4:8] == b"ftyp":
+        return ".mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return ".webm"
+    return None
+
+
+def _same_kind(ext: str, sniffed: str | None) -> bool:
+    norm = {".jpeg": ".jpg"}
+    return sniffed is not None and norm.get(ext, ext) == sniffed
+
+
+def _verify_image(path: Path) -> None:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        with Image.open(path) as im:
+            if im.width * im.height > 40_000_000:
+                raise AdFormError(413, f"The image is too large ({im.width}x{im.height} pixels); at most 40 megapixels.")
+    except AdFormError:
+        raise
+    except Exception:
+        raise AdFormError(415, "The file is not a valid image (it could not be decoded).") from None
+
+
+# --- the form ---------------------------------------------------------------------------------
+
+async def read_form(request: web.Request, staging: Path) -> tuple[dict[str, Any], Path | None]:
+    """Stream a multipart ad form. CSRF must come before the file. Returns (fields, media path)."""
+    if not request.content_type.startswith("multipart/"):
+        raise AdFormError(400, "Send the ad form as multipart/form-data.")
+    sess = request[SESSION_KEY]
+    csrf_ok = tokens_match(request.headers.get("X-CSRF-Token"), sess.csrf)
+    fields: dict[str, Any] = {}
+    media: Path | None = None
+    reader = await request.multipart()
+    while True:
+        part = await reader.next()
+        if part is None:
+            break
+        name = part.name or ""
+        if name == "media" and part.filename:
+            if not csrf_ok:
+                raise AdFormError(403, CSRF_MESSAGE)
+            fname = safe_media_name(part.filename)
+            ext = "." + fname.rsplit(".", 1)[1]
+            kind = UPLOAD_TYPES[ext]
+            limit = IMAGE_MAX if kind == "image" else VIDEO_MAX
+            staging.mkdir(parents=True, exist_ok=True)
+            media = staging / fname
+            size = 0
+            with open(media, "wb") as fh:
+                first = True
+                while chunk := await part.read_chunk(256 * 1024):
+                    if first:
+                        if not _same_kind(ext, sniff(chunk[:16])):
+                            raise AdFormError(415, f'"{part.filename}" is not a real {ext[1:].upper()} file '
+                                                   f"(its content does not match its name). Upload an image "
+                                                   f"(PNG, JPEG, WebP, GIF) or a video (MP4, WebM).")
+                        first = False
+                    size += len(chunk)
+                    if size > limit:
+                        raise AdFormError(413, f"The file is too large: {kind}s may be at most "
+                                               f"{limit // (1024 * 1024)} MB.")
+                    fh.write(chunk)
+            if size == 0:
+                raise AdFormError(400, "The uploaded file is empty.")
+            if kind == "image":
+                await asyncio.get_running_loop().run_in_executor(None, _verify_image, media)
+        elif name == "media":
+            await part.release()
+        else:
+            value = (await part.read(decode=True))[:FIELD_MAX + 1]
+            if len(value) > FIELD_MAX:
+                raise AdFormError(413, f"The field {name!r} is too long.")
+            text = value.decode("utf-8", "replace")
+            if name == CSRF_FIELD:
+                csrf_ok = tokens_match(text, sess.csrf)
+            elif name in fields:
+                fields[name] = fields[name] + [text] if isinstance(fields[name], list) else [fields[name], text]
+            else:
+                fields[name] = text
+    if not csrf_ok:
+        raise AdFormError(403, CSRF_MESSAGE)
+    return fields, media
+
+
+def _list(fields: dict[str, Any], key: str) -> list[str]:
+    v = fields.get(key, [])
+    return [x for x in (v if isinstance(v, list) else [v]) if x]
+
+
+def _num(fields: dict[str, Any], key: str, label: str, default: float | None = None) -> float:
+    raw = str(fields.get(key, "")).strip()
+    if not raw:
+        if default is None:
+            raise AdFormError(400, f"{label} is required.")
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise AdFormError(400, f"{label}: {raw!r} is not a number.") from None
+
+
+def _toml_str(v: str) -> str:
+    return json.dumps(v, ensure_ascii=False)
+
+
+def parse_dayparts(text: str) -> list[dict[str, Any]]:
+    """Lines like `mon,tue,wed 07:00-10:30` or `weekend 10:00-02:00` (overnight)."""
+    out = []
+    for i, line in enumerate(l for l in (text or "").splitlines() if l.strip()):
+        m = DAYPART_LINE.match(line.lower())
+        if not m:
+            raise AdFormError(400, f'Dayparts line {i + 1} "{line.strip()}": write days then a time window, '
+                                   f'e.g. "mon,tue,wed 07:00-10:30" or "weekend 10:00-14:00".')
+        days = [d.strip() for d in m.group(1).split(",") if d.strip()]
+        out.append({"days": days, "start": m.group(2).zfill(5), "end": m.group(3).zfill(5)})
+    return out
+
+
+def dayparts_text(dayparts: Any) -> str:
+    lines = []
+    for dp in dayparts or []:
+        lines.append(f"{','.join(dp.get('days') or ['daily'])} {dp.get('start', '00:00')}-{dp.get('end', '24:00')}")
+    return "\n".join(lines)
+
+
+def build_toml(fields: dict[str, Any], media: str) -> str:
+    """ad.toml text from the form (the inventory validates it afterwards)."""
+    def date_or_error(key: str, label: str) -> str:
+        raw = str(fields.get(key, "")).strip()
+        try:
+            return date.fromisoformat(raw).isoformat()
+        except ValueError:
+            raise AdFormError(400, f"{label}: {raw!r} is not a date (YYYY-MM-DD).") from None
+
+    lines = [
+        "# Written by the admin pages; edit here or there (the folder is the source of truth).",
+        f"title = {_toml_str(str(fields.get('title', '')).strip())}",
+        f"advertiser = {_toml_str(str(fields.get('advertiser', '')).strip())}",
+        f"media = {_toml_str(media)}",
+        f"duration = {_num(fields, 'duration', 'Duration'):g}",
+        f"age_restricted = {'true' if fields.get('age_restricted') else 'false'}",
+        f"uplifting = {'true' if fields.get('uplifting') else 'false'}",
+        f"frequency_cap = {int(_num(fields, 'frequency_cap', 'Frequency cap', 0))}",
+        f"priority = {int(_num(fields, 'priority', 'Priority', 0))}",
+        "",
+        "[targeting]",
+        f"moods = {json.dumps(_list(fields, 'moods'))}",
+        f"age_groups = {json.dumps(_list(fields, 'age_groups'))}",
+        f"genders = {json.dumps(_list(fields, 'genders'))}",
+        "",
+        "[pricing]",
+        f"cpm = {_num(fields, 'cpm', 'CPM price'):g}",
+        f"budget = {_num(fields, 'budget', 'Budget'):g}",
+        "",
+        "[flight]",
+        f"start = {date_or_error('start', 'Flight start')}",
+        f"end = {date_or_error('end', 'Flight end')}",
+    ]
+    for dp in parse_dayparts(str(fields.get("dayparts", ""))):
+        lines += ["", "[[dayparts]]", f"days = {json.dumps(dp['days'])}", f"start = {_toml_str(dp['start'])}",
+                  f"end = {_toml_str(dp['end'])}"]
+    mobile = [(k, str(fields.get(k, "")).strip()) for k in inventory.MOBILE_KEYS]
+    mobile = [(k, v) for k, v in mobile if v]
+    if mobile:
+        lines += ["", "[mobile]"] + [f"{k} = {_toml_str(v)}" for k, v in mobile]
+    return "\n".join(lines) + "\n"
+
+
+def form_values(spec: Any | None) -> dict[str, Any]:
+    """The edit form's values from a loaded AdSpec (or defaults for a new ad)."""
+    if spec is None:
+        today = date.today()
+        return {"slug": "", "title": "", "advertiser": "", "media": "", "duration": 15, "age_restricted": False,
+                "uplifting": False, "frequency_cap": 2, "priority": 0, "moods": [], "age_groups": [],
+                "genders": [], "cpm": 10, "budget": 100, "start": today.isoformat(),
+                "end": today.replace(year=today.year + 1).isoformat() if not (today.month == 2 and today.day == 29)
+                else today.replace(year=today.year + 1, day=28).isoformat(), "dayparts": "",
+                **{k: "" for k in inventory.MOBILE_KEYS}}
+    return {"slug": spec.slug, "title": spec.title, "advertiser": spec.advertiser, "media": spec.media,
+            "duration": f"{spec.duration_s:g}", "age_restricted": spec.age_restricted, "uplifting": spec.uplifting,
+            "frequency_cap": spec.freq_cap, "priority": spec.priority, "moods": list(spec.moods),
+            "age_groups": list(spec.age_groups), "genders": list(spec.genders), "cpm": f"{spec.cpm:g}",
+            "budget": f"{spec.budget:g}", "start": spec.start_date.isoformat() if spec.start_date else "",
+            "end": spec.end_date.isoformat() if spec.end_date else "", "dayparts": dayparts_text(spec.dayparts),
+            **{k: spec.details.get(k, "") for k in inventory.MOBILE_KEYS}}
+
+
+# --- applying a change -------------------------------------------------------------------------
+
+async def apply_inventory(appliance: Any) -> inventory.SyncResult:
+    """Folders -> database -> player: the change counts from the next decision."""
+    result = await inventory.sync(appliance.store, appliance.config.ads.dir, time.time())
+    player = getattr(appliance, "player", None)
+    reload = getattr(player, "reload_ads", None)
+    if callable(reload):
+        await reload()
+    return result
+
+
+def _ads_dir(appliance: Any) -> Path:
+    d = Path(appliance.config.ads.dir)
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
+    appliance = request.app[APPLIANCE]
+    ads_dir = _ads_dir(appliance)
+    staging_root = ads_dir / f".staging-{secrets.token_hex(6)}"
+    creating = slug is None
+    fields: dict[str, Any] = {}
+    try:
+        staging_upload = staging_root / "upload"
+        fields, uploaded = await read_form(request, staging_upload)
+        if creating:
+            slug = str(fields.get("slug", "")).strip().lower()
+            if not inventory.SLUG_RE.match(slug):
+                raise AdFormError(400, f'Slug "{slug[:64]}": use lower-case letters, digits and "-", starting '
+                                       f"with a letter or digit (at most 64).")
+            if (ads_dir / slug).exists():
+                raise AdFormError(409, f'An ad "{slug}" already exists; choose another slug.')
+            row = await appliance.store.fetchone("SELECT status FROM ads WHERE slug = ?", (slug,))
+            if row is not None:
+                raise AdFormError(409, f'The slug "{slug}" belonged to an ad that was deleted (its history stays in '
+                                       f"the reports); choose another slug.")
+            if uploaded is None:
+                raise AdFormError(400, "Choose a media file (image or video) for the new ad.")
+        else:
+            if not (ads_dir / slug).is_dir():
+                raise AdFormError(404, f'There is no ad "{slug}".')
+        assert slug is not None
+        target = staging_root / slug
+        target.mkdir(parents=True)
+        if not creating:
+            for p in (ads_dir / slug).iterdir():  # keep the existing media and other files
+                if p.is_file() and p.name != "ad.toml":
+                    shutil.copy2(p, target / p.name)
+        if uploaded is not None:
+            os.replace(uploaded, target / uploaded.name)
+            media = uploaded.name
+        else:
+            media = str(fields.get("current_media", "")).strip()
+            if not media or "/" in media or "\\" in media or not (target / media).is_file():
+                raise AdFormError(400, "The ad has no media file; upload one.")
+        (target / "ad.toml").write_text(build_toml(fields, media), encoding="utf-8")
+        try:
+            inventory.load_ad(target)
+        except inventory.AdInvalid as exc:
+            raise AdFormError(400, "The ad was not saved: " + exc.short) from None
+        old_media = str(fields.get("current_media", "")).strip()
+        if not creating and uploaded is not None and old_media and old_media != media \
+                and "/" not in old_media and (target / old_media).is_file():
+            (target / old_media).unlink()  # replaced; plays keep referring to the ad, not the file
+        final = ads_dir / slug
+        if creating:
+            os.replace(target, final)
+        else:
+            old = staging_root / f"old-{slug}"
+            os.replace(final, old)
+            os.replace(target, final)
+        result = await apply_inventory(appliance)
+        log.info("admin %s ad %s (%s)", "created" if creating else "updated", slug, result.summary())
+    except AdFormError as exc:
+        if exc.status == 403:
+            return refuse(request, 403, exc.message)
+        values = {**form_values(None), **{k: v for k, v in fields.items() if k != CSRF_FIELD}}
+        for k in ("moods", "age_groups", "genders"):
+            values[k] = _list(fields, k)
+        values["age_restricted"] = bool(fields.get("age_restricted"))
+        values["uplifting"] = bool(fields.get("uplifting"))
+        if not creating:
+            values["slug"] = slug
+        return render(request, "ad_form.html", status=exc.status, error=exc.message, ad=values,
+                      creating=creating, **_choices())
+    finally:
+        shutil.rmtree(staging_root, ignore_errors=True)
+    return redirect(f"/admin/ads?saved={slug}")
+
+
+def _choices() -> dict[str, Any]:
+    return {"moods": MOODS, "age_groups": AGE_GROUPS, "genders": GENDERS}
+
+
+# --- handlers -----------------------------------------------------------------------------------
+
+@admin_route
+async def ads_list(request: web.Request) -> web.Response:
+    appliance = request.app[APPLIANCE]
+    records = await inventory.load_ads(appliance.store, include_deleted=True)
+    rows = await appliance.store.fetchall(
+        "SELECT a.slug, COUNT(p.id) AS plays, COALESCE(SUM(p.impressions), 0) AS impressions "
+        "FROM ads a LEFT JOIN plays p ON p.ad_id = a.id AND p.kind = 'ad' GROUP BY a.slug")
+    stats = {r["slug"]: r for r in rows}
+    _, invalid = await asyncio.get_running_loop().run_in_executor(None, inventory.scan, _ads_dir(appliance))
+    saved = request.query.get("saved")
+    return render(request, "ads.html", ads=records, stats=stats, invalid=invalid,
+                  message=f'Saved "{saved}". It counts from the next decision.' if saved else None)
+
+
+@admin_route
+async def ad_new(request: web.Request) -> web.Response:
+    return render(request, "ad_form.html", ad=form_values(None), creating=True, **_choices())
+
+
+@admin_route(multipart=True)
+async def ad_create(request: web.Request) -> web.StreamResponse:
+    return await _save(request, None)
+
+
+@admin_route
+async def ad_edit(request: web.Request) -> web.Response:
+    appliance = request.app[APPLIANCE]
+    slug = request.match_info["slug"]
+    folder = _ads_dir(appliance) / slug
+    if not inventory.SLUG_RE.match(slug) or not folder.is_dir():
+        return refuse(request, 404, f'There is no ad "{slug[:64]}" (deleted ads keep only their history).')
+    try:
+        spec = inventory.load_ad(folder)
+    except inventory.AdInvalid as exc:
+        return refuse(request, 409, f"{slug}: ad.toml has problems; fix the file on the appliance: {exc.short}")
+    row = await appliance.store.fetchone("SELECT status FROM ads WHERE slug = ?", (slug,))
+    return render(request, "ad_form.html", ad=form_values(spec), creating=False,
+                  status_label=(row or {}).get("status", "active"), **_choices())
+
+
+@admin_route(multipart=True)
+async def ad_update(request: web.Request) -> web.StreamResponse:
+    slug = request.match_info["slug"]
+    if not inventory.SLUG_RE.match(slug):
+        return refuse(request, 404, "There is no such ad.")
+    return await _save(request, slug)
+
+
+async def _set_status(request: web.Request, new: str, allowed_from: tuple[str, ...]) -> web.StreamResponse:
+    appliance = request.app[APPLIANCE]
+    slug = request.match_info["slug"]
+    row = await appliance.store.fetchone("SELECT status FROM ads WHERE slug = ?", (slug,))
+    if row is None:
+        return refuse(request, 404, f'There is no ad "{slug[:64]}".')
+    if row["status"] not in allowed_from:
+        return refuse(request, 409, f'"{slug}" is {row["status"]}; it cannot be {new}.')
+    await appliance.store.execute("UPDATE ads SET status = ?, updated_at = ? WHERE slug = ?", (new, time.time(), slug))
+    await apply_inventory(appliance)
+    log.info("admin set ad %s to %s", slug, new)
+    return redirect(f"/admin/ads?saved={slug}")
+
+
+@admin_route
+async def ad_pause(request: web.Request) -> web.StreamResponse:
+    return await _set_status(request, "paused", ("active",))
+
+
+@admin_route
+async def ad_resume(request: web.Request) -> web.StreamResponse:
+    return await _set_status(request, "active", ("paused",))
+
+
+@admin_route
+async def ad_delete(request: web.Request) -> web.StreamResponse:
+    appliance = request.app[APPLIANCE]
+    slug = request.match_info["slug"]
+    ads_dir = _ads_dir(appliance)
+    folder = ads_dir / slug
+    if not inventory.SLUG_RE.match(slug) or not folder.is_dir():
+        return refuse(request, 404, f'There is no ad "{slug[:64]}".')
+    trash = ads_dir / "_deleted"
+    trash.mkdir(exist_ok=True)
+    os.replace(folder, trash / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}")
+    await apply_inventory(appliance)
+    log.info("admin deleted ad %s (folder kept under _deleted/, history kept)", slug)
+    return redirect(f"/admin/ads?saved={slug}")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/admin/ads", ads_list)
+    app.router.add_get("/admin/ads/new", ad_new)
+    app.router.add_post("/admin/ads/new", ad_create)
+    app.router.add_get("/admin/ads/{slug}", ad_edit)
+    app.router.add_post("/admin/ads/{slug}", ad_update)
+    app.router.add_post("/admin/ads/{slug}/pause", ad_pause)
+    app.router.add_post("/admin/ads/{slug}/resume", ad_resume)
+    app.router.add_post("/admin/ads/{slug}/delete", ad_delete)

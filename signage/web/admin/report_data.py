@@ -1,0 +1,337 @@
+"""The admin report: one dict built from SQL, rendered as HTML tables + SVG charts, CSV and
+JSON (`/api/report`). Definitions are those of docs/architecture.md; per-ad delivery comes
+from `signage.reports` (the project's one implementation of those metrics) and this module
+adds what the admin pages need beside it: per day, per hour, per segment (age group, gender,
+mood), pacing, and proof of play.
+
+Wording: reach counts anonymous *sessions* (face tracks), not people; impressions are OTS.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Mapping
+
+from ... import reports
+from ...config import AGE_GROUPS, GENDERS, MOODS
+
+__all__ = ["Period", "build_report", "plays_page", "json_dumps", "SEGMENTS", "CSV_TABLES"]
+
+SEGMENTS = {"age_group": AGE_GROUPS, "gender": GENDERS, "mood": MOODS}
+DEFAULT_DAYS = 7
+
+
+def json_dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole local days, `first` to `last` inclusive."""
+
+    first: date
+    last: date
+
+    @property
+    def since(self) -> float:
+        return datetime.combine(self.first, datetime.min.time()).timestamp()
+
+    @property
+    def until(self) -> float:
+        return datetime.combine(self.last + timedelta(days=1), datetime.min.time()).timestamp()
+
+    @property
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1)]
+
+    def query(self) -> str:
+        return f"since={self.first.isoformat()}&until={self.last.isoformat()}"
+
+    @classmethod
+    def from_query(cls, q: Mapping[str, str], today: date | None = None) -> "Period":
+        today = today or date.today()
+
+        def day(key: str, default: date) -> date:
+            raw = (q.get(key) or "").strip()
+            if not raw:
+                return default
+            try:
+                return date.fromisoformat(raw)
+            except ValueError:
+                raise ValueError(f"{key}={raw!r}: not a date; use YYYY-MM-DD, e.g. {today.isoformat()}") from None
+
+        last = day("until", today)
+        first = day("since", last - timedelta(days=DEFAULT_DAYS - 1))
+        if first > last:
+            raise ValueError(f"since={first.isoformat()} is after until={last.isoformat()}")
+        if (last - first).days > 3660:
+            raise ValueError("the period is longer than ten years; choose a shorter one")
+        return cls(first, last)
+
+
+def _ratio(a: float | None, b: float | None, digits: int = 3) -> float | None:
+    return round(a / b, digits) if a is not None and b else None
+
+
+def _json_obj(text: Any) -> dict[str, Any]:
+    try:
+        v = json.loads(text or "{}")
+        return v if isinstance(v, dict) else {}
+    except (TypeError, ValueError):
+        return {}
+
+
+# --- SQL the per-ad report does not have ---------------------------------------------------------
+
+_EXPOSURES = """
+SELECT p.id AS play_id, p.ad_id, p.started_at, x.session_id, x.present_s, x.watching_s
+FROM plays p JOIN exposures x ON x.play_id = p.id
+WHERE p.kind = 'ad' AND p.started_at >= :since AND p.started_at < :until AND x.present_s >= :min_exposure
+"""
+
+DAILY_SQL = f"""
+WITH e AS ({_EXPOSURES}),
+p AS (SELECT date(started_at, 'unixepoch', 'localtime') AS day, COUNT(*) AS plays, SUM(spend) AS spend
+      FROM plays WHERE kind = 'ad' AND started_at >= :since AND started_at < :until GROUP BY day),
+i AS (SELECT date(started_at, 'unixepoch', 'localtime') AS day, COUNT(*) AS impressions,
+             SUM(CASE WHEN watching_s >= :watcher_s THEN 1 ELSE 0 END) AS watchers,
+             COUNT(DISTINCT session_id) AS reach
+      FROM e GROUP BY day)
+SELECT p.day, p.plays, COALESCE(i.impressions, 0) AS impressions, COALESCE(i.watchers, 0) AS watchers,
+       COALESCE(i.reach, 0) AS reach, COALESCE(p.spend, 0) AS spend
+FROM p LEFT JOIN i ON i.day = p.day ORDER BY p.day
+"""
+
+HOURLY_SQL = f"""
+WITH e AS ({_EXPOSURES})
+SELECT CAST(strftime('%H', started_at, 'unixepoch', 'localtime') AS INTEGER) AS hour,
+       COUNT(*) AS impressions, SUM(CASE WHEN watching_s >= :watcher_s THEN 1 ELSE 0 END) AS watchers
+FROM e GROUP BY hour ORDER BY hour
+"""
+
+SEGMENT_SQL = """
+WITH e AS ({exposures})
+SELECT e.ad_id, COALESCE(s.{col}, 'unknown') AS segment, COUNT(*) AS impressions,
+       SUM(CASE WHEN e.watching_s >= :watcher_s THEN 1 ELSE 0 END) AS watchers,
+       COUNT(DISTINCT e.session_id) AS reach, SUM(e.present_s) AS dwell_total_s,
+       SUM(e.watching_s) AS attention_total_s
+FROM e LEFT JOIN sessions s ON s.id = e.session_id
+GROUP BY e.ad_id, segment
+"""
+
+TOTAL_REACH_SQL = f"WITH e AS ({_EXPOSURES}) SELECT COUNT(DISTINCT session_id) FROM e"
+
+PACING_SQL = """
+SELECT a.id AS ad_id, a.slug, a.title, a.status, a.cpm, a.budget, a.start_date, a.end_date,
+       COALESCE(SUM(p.spend), 0) AS spent, COALESCE(SUM(p.impressions), 0) AS impressions
+FROM ads a LEFT JOIN plays p ON p.ad_id = a.id AND p.kind = 'ad'
+WHERE a.status != 'deleted' OR p.id IS NOT NULL
+GROUP BY a.id ORDER BY a.slug
+"""
+
+
+def pacing(row: Mapping[str, Any], today: date) -> dict[str, Any]:
+    """Delivery against an even plan over the flight. `reference_figure` is the reference
+    system's `(budget / flight days) / impressions so far x 1000` (high = under-delivered)."""
+    out = {"ad_id": row["ad_id"], "slug": row["slug"], "title": row["title"], "status": row["status"],
+           "cpm": row["cpm"], "budget": row["budget"], "spent": round(row["spent"], 4),
+           "impressions_to_date": row["impressions"],
+           "budget_left": round(max(0.0, row["budget"] - row["spent"]), 4),
+           "flight": f"{row['start_date'] or '…'} – {row['end_date'] or '…'}",
+           "planned_to_date": None, "pace": None, "pacing": "no flight", "reference_figure": None}
+    try:
+        start = date.fromisoformat(row["start_date"]) if row["start_date"] else None
+        end = date.fromisoformat(row["end_date"]) if row["end_date"] else None
+    except ValueError:
+        return out
+    if not start or not end or row["budget"] <= 0:
+        out["pacing"] = "house ad" if row["cpm"] == 0 else "no flight"
+        return out
+    flight_days = (end - start).days + 1
+    daily = row["budget"] / flight_days
+    if row["impressions"]:
+        out["reference_figure"] = round(daily / row["impressions"] * 1000, 4)
+    elapsed = min(max((today - start).days + 1, 0), flight_days)
+    planned = daily * elapsed
+    out["planned_to_date"] = round(planned, 4)
+    if today < start:
+        out["pacing"] = "not started"
+    elif row["spent"] >= row["budget"] - 1e-9:
+        out["pacing"] = "budget spent"
+    elif planned > 0:
+        pace = row["spent"] / planned
+        out["pace"] = round(pace, 3)
+        out["pacing"] = "behind" if pace < 0.9 else "ahead" if pace > 1.1 else "on track"
+        if today > end:
+            out["pacing"] = "flight ended"
+    return out
+
+
+async def build_report(store: Any, config: Any, period: Period, *, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    await store.flush()
+    aud_cfg = config.audience
+    params = {"since": period.since, "until": period.until,
+              "min_exposure": aud_cfg.min_exposure_s - 1e-9, "watcher_s": aud_cfg.watcher_s - 1e-9}
+    ads = await reports.ad_report(store, period.since, period.until,
+                                  min_exposure_s=aud_cfg.min_exposure_s, watcher_s=aud_cfg.watcher_s)
+    audience = await reports.audience_report(store, period.since, period.until, watcher_s=aud_cfg.watcher_s)
+    for a in ads:
+        a["likes"], a["dislikes"], a["qr_scans"] = a["rating_up"], a["rating_down"], a["mobile_visits"]
+        a["watcher_conversion"] = a["conversion"]
+
+    impressions = sum(a["impressions"] for a in ads)
+    spend = round(sum(a["spend"] for a in ads), 4)
+    total_reach = int(await store.scalar(TOTAL_REACH_SQL, params) or 0)
+    totals = {
+        "plays": sum(a["plays"] for a in ads), "completed": sum(a["completed"] for a in ads),
+        "impressions": impressions, "watchers": sum(a["watchers"] for a in ads),
+        "reach": total_reach, "frequency": _ratio(impressions, total_reach),
+        "conversion": _ratio(sum(a["watchers"] for a in ads), impressions),
+        "avg_dwell_s": _ratio(sum(a["dwell_total_s"] for a in ads), impressions, 2),
+        "avg_attention_s": _ratio(sum(a["attention_total_s"] for a in ads), impressions, 2),
+        "attraction": _ratio(sum(a["attention_total_s"] for a in ads), sum(a["dwell_total_s"] for a in ads)),
+        "spend": spend, "effective_cpm": _ratio(spend * 1000, impressions, 4),
+        "likes": sum(a["likes"] for a in ads), "dislikes": sum(a["dislikes"] for a in ads),
+        "qr_scans": sum(a["qr_scans"] for a in ads),
+    }
+
+    days_rows = {r["day"]: r for r in await store.fetchall(DAILY_SQL, params)}
+    per_day = []
+    for d in period.days:
+        r = days_rows.get(d.isoformat(), {})
+        per_day.append({"day": d.isoformat(), "plays": r.get("plays", 0), "impressions": r.get("impressions", 0),
+                        "watchers": r.get("watchers", 0), "reach": r.get("reach", 0),
+                        "spend": round(r.get("spend", 0.0) or 0.0, 4)})
+    hours = {r["hour"]: r for r in await store.fetchall(HOURLY_SQL, params)}
+    per_hour = [{"hour": h, "impressions": hours.get(h, {}).get("impressions", 0),
+                 "watchers": hours.get(h, {}).get("watchers", 0)} for h in range(24)]
+
+    slug_of = {a["ad_id"]: a["slug"] for a in ads}
+    segments: dict[str, list[dict[str, Any]]] = {}
+    for col, labels in SEGMENTS.items():
+        rows = await store.fetchall(SEGMENT_SQL.format(exposures=_EXPOSURES, col=col), params)
+        out = []
+        for r in rows:
+            imp = r["impressions"]
+            out.append({"ad_id": r["ad_id"], "slug": slug_of.get(r["ad_id"], str(r["ad_id"])),
+                        "segment": r["segment"], "impressions": imp, "watchers": r["watchers"],
+                        "reach": r["reach"], "conversion": _ratio(r["watchers"], imp),
+                        "avg_dwell_s": _ratio(r["dwell_total_s"], imp, 2),
+                        "avg_attention_s": _ratio(r["attention_total_s"], imp, 2)})
+        order = {v: i for i, v in enumerate(labels + ("unknown",))}
+        out.sort(key=lambda x: (x["slug"], order.get(x["segment"], 99)))
+        segments[col] = out
+
+    today = datetime.fromtimestamp(now).date()
+    pace = [pacing(r, today) for r in await store.fetchall(PACING_SQL)]
+
+    cutoff = now - config.privacy.retention_days * 86400
+    notes = ["Impressions are OTS: sessions present for at least "
+             f"{aud_cfg.min_exposure_s:g} s during a play. Watchers: of those, facing the screen for at least "
+             f"{aud_cfg.watcher_s:g} s.",
+             "Reach counts anonymous sessions (face tracks), not people: a person who comes back is a new "
+             "session. Frequency = impressions ÷ reach.",
+             "Dwell and attention are average seconds per impression; attraction = attention ÷ dwell."]
+    if period.since < cutoff:
+        notes.append(
+            f"Per-session records are kept {config.privacy.retention_days} days (privacy.retention_days): "
+            f"before {datetime.fromtimestamp(cutoff):%Y-%m-%d %H:%M} only plays, spend and the plays' stored "
+            f"totals remain, so impressions, reach and segments above cover only the days since.")
+    return {
+        "device": {"id": config.device.id, "location": config.device.location},
+        "period": {"since": period.first.isoformat(), "until": period.last.isoformat(),
+                   "since_ts": period.since, "until_ts": period.until},
+        "generated_at": now,
+        "definitions": notes,
+        "totals": totals,
+        "ads": ads,
+        "per_day": per_day,
+        "per_hour": per_hour,
+        "segments": segments,
+        "pacing": pace,
+        "audience": audience,
+    }
+
+
+# --- proof of play -------------------------------------------------------------------------------
+
+PLAYS_SQL = """
+SELECT p.id, p.kind, p.started_at, p.ended_at, p.completed, p.impressions, p.watchers, p.spend,
+       p.audience, a.slug, a.title, a.advertiser,
+       (SELECT COUNT(*) FROM ratings r WHERE r.play_id = p.id AND r.value > 0) AS likes,
+       (SELECT COUNT(*) FROM ratings r WHERE r.play_id = p.id AND r.value < 0) AS dislikes,
+       (SELECT COUNT(*) FROM mobile_visits v WHERE v.play_id = p.id) AS qr_scans
+FROM plays p LEFT JOIN ads a ON a.id = p.ad_id
+WHERE p.started_at >= :since AND p.started_at < :until {kind}
+ORDER BY p.started_at DESC, p.id DESC LIMIT :limit OFFSET :offset
+"""
+
+
+def _top(mix: Any) -> str:
+    if not isinstance(mix, dict) or not mix:
+        return ""
+    items = sorted(((k, v) for k, v in mix.items() if isinstance(v, (int, float)) and v > 0),
+                   key=lambda kv: -kv[1])[:3]
+    return ", ".join(f"{k} {round(100 * v)}%" for k, v in items)
+
+
+async def plays_page(store: Any, period: Period, *, page: int = 1, per_page: int = 50,
+                     kind: str = "ad") -> dict[str, Any]:
+    await store.flush()
+    kind_sql = "AND p.kind = :kindv" if kind in ("ad", "healing") else ""
+    params = {"since": period.since, "until": period.until, "kindv": kind}
+    total = int(await store.scalar(
+        f"SELECT COUNT(*) FROM plays p WHERE p.started_at >= :since AND p.started_at < :until {kind_sql}",
+        params) or 0)
+    pages = max(1, math.ceil(total / per_page))
+    page = min(max(1, page), pages)
+    rows = await store.fetchall(PLAYS_SQL.format(kind=kind_sql),
+                                {**params, "limit": per_page, "offset": (page - 1) * per_page})
+    for r in rows:
+        aud = _json_obj(r.pop("audience"))
+        r["duration_s"] = round(r["ended_at"] - r["started_at"], 1) if r["ended_at"] else None
+        r["present_at_start"] = aud.get("present_at_start")
+        r["mood_mix"] = _top(aud.get("mood_mix"))
+        r["age_group_mix"] = _top(aud.get("age_group_mix"))
+        r["gender_mix"] = _top(aud.get("gender_mix"))
+        r["spend"] = round(r["spend"] or 0.0, 4)
+    return {"rows": rows, "page": page, "pages": pages, "total": total, "per_page": per_page, "kind": kind}
+
+
+CSV_TABLES = {
+    "ads": ("slug", "title", "advertiser", "status", "plays", "completed", "impressions", "watchers",
+            "conversion", "reach", "frequency", "avg_dwell_s", "avg_attention_s", "attraction", "spend",
+            "effective_cpm", "price_cpm", "budget", "budget_left", "likes", "dislikes", "qr_scans"),
+    "days": ("day", "plays", "impressions", "watchers", "reach", "spend"),
+    "hours": ("hour", "impressions", "watchers"),
+    "age_group": ("slug", "segment", "impressions", "watchers", "conversion", "reach", "avg_dwell_s",
+                  "avg_attention_s"),
+    "gender": ("slug", "segment", "impressions", "watchers", "conversion", "reach", "avg_dwell_s",
+               "avg_attention_s"),
+    "mood": ("slug", "segment", "impressions", "watchers", "conversion", "reach", "avg_dwell_s",
+             "avg_attention_s"),
+    "pacing": ("slug", "title", "status", "cpm", "budget", "spent", "budget_left", "flight", "planned_to_date",
+               "pace", "pacing", "impressions_to_date", "reference_figure"),
+    "plays": ("id", "kind", "slug", "title", "started_at", "ended_at", "duration_s", "completed", "impressions",
+              "watchers", "spend", "present_at_start", "mood_mix", "age_group_mix", "gender_mix", "likes",
+              "dislikes", "qr_scans"),
+}
+
+
+def table_rows(report: Mapping[str, Any], table: str) -> list[Mapping[str, Any]]:
+    if table == "ads":
+        return report["ads"]
+    if table == "days":
+        return report["per_day"]
+    if table == "hours":
+        return report["per_hour"]
+    if table in SEGMENTS:
+        return report["segments"][table]
+    if table == "pacing":
+        return report["pacing"]
+    raise KeyError(table)

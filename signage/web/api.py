@@ -1,0 +1,180 @@
+"""JSON and WebSocket APIs for other systems.
+
+* `GET /api/audience` -- the current anonymous snapshot: people present and watching now, mood /
+  age-group / gender mix, and per present session its coarse estimates (no image, no box).
+* `GET /api/report?since=YYYY-MM-DD&until=YYYY-MM-DD` -- the admin report as JSON (admin login
+  required: it holds prices, spend and budgets).
+* `GET /ws/audience` -- a WebSocket feed of audience events, one JSON object per message:
+  `{"topic": ..., "at": unix seconds, "data": {...}}` with topics `hello` (first message, with
+  the snapshot), `session.started`, `session.ended` (dwell, attention, dominant and smoothed
+  age group / gender / mood), `play.started` and `play.ended` (the ad and its audience).
+  A client that reads too slowly loses its oldest events, never blocking the appliance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+import weakref
+from typing import Any, Mapping
+
+from aiohttp import WSMsgType, web
+
+from .keys import APPLIANCE
+
+log = logging.getLogger(__name__)
+
+__all__ = ["setup", "public_snapshot", "play_event"]
+
+MAX_WS_CLIENTS = 32
+WS_TOPICS = ("session.started", "session.ended", "player.state", "player.play_ended")
+PERSON_KEYS = ("session_id", "mood", "age_group", "gender", "frontal", "dwell_s", "attention_s")
+
+WS_CLIENTS: web.AppKey = web.AppKey("audience_ws_clients", weakref.WeakSet)
+
+
+async def _snapshot(appliance: Any) -> dict[str, Any] | None:
+    audience = getattr(appliance, "audience", None)
+    fn = getattr(audience, "snapshot", None)
+    if not callable(fn):
+        return None
+    snap = fn()
+    return await snap if inspect.isawaitable(snap) else snap
+
+
+def public_snapshot(snap: Mapping[str, Any] | None, device: Any) -> dict[str, Any]:
+    """Only anonymous aggregates and coarse per-session estimates leave the appliance."""
+    base = {"device": {"id": device.id, "location": device.location}, "at": time.time()}
+    if not snap:
+        return {**base, "available": False, "present": 0, "watching": 0, "mood": None,
+                "mood_mix": {}, "age_group_mix": {}, "gender_mix": {}, "people": []}
+    return {
+        **base,
+        "available": True,
+        "at": snap.get("at", base["at"]),
+        "present": snap.get("present", 0),
+        "watching": snap.get("watching", 0),
+        "mood": snap.get("mood"),
+        "mood_mix": dict(snap.get("mood_mix") or {}),
+        "age_group_mix": dict(snap.get("age_group_mix") or {}),
+        "gender_mix": dict(snap.get("gender_mix") or {}),
+        "people": [{k: p.get(k) for k in PERSON_KEYS if k in p}
+                   for p in snap.get("people") or [] if isinstance(p, Mapping)],
+        "note": "counts are anonymous sessions (face tracks), not identified people",
+    }
+
+
+async def api_audience(request: web.Request) -> web.Response:
+    appliance = request.app[APPLIANCE]
+    snap = await _snapshot(appliance)
+    return web.json_response(public_snapshot(snap, appliance.config.device))
+
+
+async def api_report(request: web.Request) -> web.StreamResponse:
+    from .admin.core import ADMIN_STATE, admin_route
+    from .admin import report_data
+
+    @admin_route
+    async def inner(req: web.Request) -> web.StreamResponse:
+        appliance = req.app[APPLIANCE]
+        try:
+            period = report_data.Period.from_query(req.query)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        report = await report_data.build_report(appliance.store, appliance.config, period)
+        return web.json_response(report, dumps=report_data.json_dumps)
+
+    return await inner(request)
+
+
+AUDIENCE_KEYS = ("present", "watching", "mood", "mood_mix", "age_group_mix", "gender_mix")
+
+
+def play_event(topic: str, data: Mapping[str, Any], snapshot: Mapping[str, Any] | None = None
+               ) -> tuple[str, dict[str, Any]] | None:
+    """Map the player's events to the feed's `play.started` / `play.ended` (ads only), or None.
+
+    `player.state` with state "ad" starts a play: it carries the ad and the audience in front of
+    the screen at that moment. `player.play_ended` ends it with its delivered audience
+    (impressions = OTS, watchers, and the play's audience mix when the player includes it)."""
+    if topic == "player.state" and data.get("state") == "ad":
+        ad = data.get("ad") if isinstance(data.get("ad"), Mapping) else {}
+        out = {"play_id": data.get("play_id"), "started_at": data.get("since"),
+               "ends_at": data.get("ends_at"),
+               "ad": {k: ad.get(k) for k in ("slug", "title", "advertiser", "duration_s") if k in ad}}
+        if snapshot:
+            out["audience"] = {k: snapshot.get(k) for k in AUDIENCE_KEYS if k in snapshot}
+        return "play.started", out
+    if topic == "player.play_ended" and data.get("kind") == "ad":
+        keep = ("play_id", "ad", "completed", "impressions", "watchers", "duration_s", "audience")
+        out = {k: data[k] for k in keep if k in data}
+        out.setdefault("audience", {})
+        if isinstance(out["audience"], Mapping):
+            out["audience"] = {**{"impressions": data.get("impressions"), "watchers": data.get("watchers")},
+                               **out["audience"]}
+        return "play.ended", out
+    return None
+
+
+async def ws_audience(request: web.Request) -> web.StreamResponse:
+    appliance = request.app[APPLIANCE]
+    clients = request.app[WS_CLIENTS]
+    if len(clients) >= MAX_WS_CLIENTS:
+        return web.json_response({"error": f"too many feed clients (at most {MAX_WS_CLIENTS})"}, status=503)
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096)
+    await ws.prepare(request)
+    clients.add(ws)
+    sub = appliance.hub.subscribe(*WS_TOPICS, maxsize=256)
+    try:
+        snap = await _snapshot(appliance)
+        await ws.send_json({"topic": "hello", "at": time.time(),
+                            "data": public_snapshot(snap, appliance.config.device)})
+
+        async def reader() -> None:
+            async for msg in ws:  # the feed is one-way; we only watch for close
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.ERROR):
+                    break
+
+        read_task = asyncio.create_task(reader())
+        try:
+            while not ws.closed:
+                get = asyncio.ensure_future(sub.get())
+                done, _ = await asyncio.wait({get, read_task}, return_when=asyncio.FIRST_COMPLETED)
+                if get not in done:
+                    get.cancel()
+                    break
+                event = get.result()
+                data = event.data if isinstance(event.data, Mapping) else {}
+                if event.topic.startswith("session."):
+                    out = (event.topic, dict(data))
+                else:
+                    snap = await _snapshot(appliance) if event.topic == "player.state" else None
+                    out = play_event(event.topic, data, snap)
+                if out is None:
+                    continue
+                await ws.send_json({"topic": out[0], "at": event.at, "data": out[1]})
+        finally:
+            read_task.cancel()
+    except ConnectionResetError:
+        pass
+    finally:
+        sub.close()
+        clients.discard(ws)
+        if not ws.closed:
+            await ws.close()
+    return ws
+
+
+async def _close_ws(app: web.Application) -> None:
+    for ws in list(app[WS_CLIENTS]):
+        await ws.close(code=1001, message=b"server shutdown")
+
+
+def setup(app: web.Application) -> None:
+    app[WS_CLIENTS] = weakref.WeakSet()
+    app.on_shutdown.append(_close_ws)
+    app.router.add_get("/api/audience", api_audience)
+    app.router.add_get("/api/report", api_report)
+    app.router.add_get("/ws/audience", ws_audience)

@@ -1,0 +1,371 @@
+"""The phone pages behind the panel's QR codes, and the pages every visitor may read.
+
+`/m/<token>`: the ad's details and coupon, rate it once per play per device, the play's mood
+emoticon; `/rankings`, `/today` (server-rendered SVG charts), `/privacy`. Small pages, one
+small stylesheet, no scripts needed, nothing fetched from elsewhere. Unknown or expired tokens
+and unknown pages get a friendly 404 page; an unexpected error a friendly 500, never a
+traceback. Also home of `render()`, the jinja2 page renderer the panel shares.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+from aiohttp import web
+from markupsafe import Markup
+
+from . import queries
+from .emoticon import LABELS, MOODS, _FACE, emoticon_png, emoticon_svg, normalise_mood
+from .keys import APPLIANCE
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+DEVICE_COOKIE = "sg_device"
+_DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+
+PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self'; connect-src 'self'; frame-src 'self'; media-src 'self'; "
+            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+def _static_url(name: str) -> str:
+    p = STATIC / name
+    try:
+        v = int(p.stat().st_mtime)
+    except OSError:
+        v = 0
+    return f"/static/{name}?v={v}"
+
+
+@lru_cache(maxsize=1)
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                             autoescape=jinja2.select_autoescape(["html", "svg"]),
+                             trim_blocks=True, lstrip_blocks=True)
+    env.globals["static_url"] = _static_url
+    return env
+
+
+def render(request: web.Request | None, name: str, ctx: dict[str, Any] | None = None, *,
+           status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    html = _env().get_template(name).render(**(ctx or {}))
+    h = {"Content-Security-Policy": PAGE_CSP, "X-Content-Type-Options": "nosniff",
+         "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
+    h.update(headers or {})
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8", headers=h)
+
+
+# --- friendly errors -------------------------------------------------------------------------
+
+_NOT_PAGES = ("/api/", "/ws/", "/media/", "/static/", "/metrics", "/admin", "/healthz")
+
+
+def _wants_html(request: web.Request) -> bool:
+    if request.method not in ("GET", "HEAD", "POST") or request.path.startswith(_NOT_PAGES):
+        return False
+    accept = request.headers.get("Accept", "")
+    return "text/html" in accept or "*/*" in accept or not accept
+
+
+@web.middleware
+async def friendly_errors(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        if _wants_html(request):
+            return render(request, "404.html", {"path": request.path}, status=404)
+        raise
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("error serving %s %s", request.method, request.path)
+        if _wants_html(request):
+            return render(request, "500.html", {}, status=500)
+        return web.json_response({"error": "internal error"}, status=500)
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+def _pick(d: dict[str, Any], *names: str) -> str:
+    for n in names:
+        v = d.get(n)
+        if isinstance(v, (str, int, float)) and str(v).strip():
+            return str(v).strip()
+    return ""
+
+
+def safe_link(url: str) -> str:
+    """Only http(s) links leave the page (never `javascript:` or `data:` from an ad file)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    return url if parts.scheme in ("http", "https") and parts.netloc else ""
+
+
+def tel_link(phone: str) -> str:
+    digits = re.sub(r"[^\d+]", "", phone)
+    return f"tel:{digits}" if len(re.sub(r"\D", "", digits)) >= 3 else ""
+
+
+def ad_details(raw: dict[str, Any]) -> dict[str, str]:
+    website = _pick(raw, "website", "url", "web")
+    directions = _pick(raw, "map", "map_url", "map_link", "directions", "directions_url")
+    phone = _pick(raw, "phone", "tel", "telephone")
+    return {
+        "description": _pick(raw, "description", "text"),
+        "address": _pick(raw, "address"),
+        "phone": phone, "tel": tel_link(phone),
+        "website": safe_link(website), "website_label": urlsplit(website).netloc if website else "",
+        "directions": safe_link(directions),
+        "coupon": _pick(raw, "coupon", "coupon_code"),
+        "coupon_text": _pick(raw, "coupon_text", "coupon_description", "offer"),
+    }
+
+
+def device_of(request: web.Request) -> str | None:
+    d = request.cookies.get(DEVICE_COOKIE, "")
+    return d if _DEVICE_RE.match(d) else None
+
+
+def _set_device(resp: web.StreamResponse, device: str) -> None:
+    resp.set_cookie(DEVICE_COOKIE, device, max_age=365 * 86400, httponly=True, samesite="Lax", path="/")
+
+
+async def _play_or_404(request: web.Request) -> dict[str, Any]:
+    token = request.match_info["token"]
+    if not _TOKEN_RE.match(token):
+        raise web.HTTPNotFound()
+    app = request.app[APPLIANCE]
+    play = await queries.play_by_token(app.store, token, app.config.privacy.retention_days)
+    if play is None and app.store.pending:  # a play just started may still be in the batch
+        await app.store.flush()
+        play = await queries.play_by_token(app.store, token, app.config.privacy.retention_days)
+    if play is None:
+        raise web.HTTPNotFound()
+    return play
+
+
+async def record_rating(appliance, play_id: int, value: int, source: str, device: str) -> bool:
+    """Through the player (it owns plays and may react); straight to the store when this
+    appliance runs without one (tests of the web layer alone, a player that failed)."""
+    player = getattr(appliance, "player", None)
+    if player is not None and hasattr(player, "record_rating"):
+        return bool(await player.record_rating(play_id, value, source, device))
+    import sqlite3
+    try:
+        await appliance.store.execute(
+            "INSERT INTO ratings (play_id, value, source, device, created_at) VALUES (?, ?, ?, ?, ?)",
+            (play_id, value, source, device, time.time()))
+    except sqlite3.IntegrityError:
+        return False
+    return True
+
+
+# --- charts (server-rendered SVG) ------------------------------------------------------------
+
+def _esc(s: str) -> str:
+    return str(Markup.escape(s))
+
+
+def mood_chart_svg(moods: dict[str, int]) -> Markup:
+    total = sum(moods.values())
+    rows = [m for m in MOODS if moods.get(m)] or []
+    w, row_h, label_w, bar_w = 320, 30, 104, 170
+    h = max(1, len(rows)) * row_h + 4
+    out = [f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="mt md">'
+           f'<title id="mt">Mood mix today</title>']
+    desc = ", ".join(f"{LABELS[m]} {round(100 * moods[m] / total)}%" for m in rows) if total else "no moods yet"
+    out.append(f'<desc id="md">{_esc(desc)}</desc>')
+    if not total:
+        out.append(f'<text x="{w / 2}" y="20" text-anchor="middle" class="muted">No one seen yet today</text>')
+    for i, m in enumerate(rows):
+        y = i * row_h + 2
+        share = moods[m] / total
+        out.append(f'<circle cx="10" cy="{y + 13}" r="8" fill="{_FACE[m]}" stroke="#0002"/>')
+        out.append(f'<text x="24" y="{y + 18}">{_esc(LABELS[m])}</text>')
+        out.append(f'<rect x="{label_w}" y="{y + 5}" width="{bar_w}" height="16" rx="8" class="track"/>')
+        out.append(f'<rect x="{label_w}" y="{y + 5}" width="{max(3.0, bar_w * share):.1f}" height="16" '
+                   f'rx="8" fill="{_FACE[m]}" stroke="#0003"/>')
+        out.append(f'<text x="{w - 2}" y="{y + 18}" text-anchor="end">{round(100 * share)}%</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def hours_chart_svg(hours: list[int], current_hour: int | None = None) -> Markup:
+    w, h, left, bottom, top = 340, 170, 26, 22, 10
+    plot_w, plot_h = w - left - 4, h - bottom - top
+    peak = max(hours) if hours else 0
+    scale = max(1, peak)
+    bw = plot_w / 24
+    busiest = max(range(24), key=lambda i: hours[i]) if peak else None
+    desc = (f"{sum(hours)} people today; busiest hour {busiest:02d}:00 with {peak}"
+            if peak else "no one seen yet today")
+    out = [f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="ht hd">'
+           f'<title id="ht">Audience by hour today</title><desc id="hd">{_esc(desc)}</desc>']
+    for frac in (0.5, 1.0):
+        y = top + plot_h * (1 - frac)
+        out.append(f'<line x1="{left}" x2="{w - 4}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
+        out.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" class="axis">'
+                   f'{round(scale * frac)}</text>')
+    out.append(f'<line x1="{left}" x2="{w - 4}" y1="{top + plot_h}" y2="{top + plot_h}" class="base"/>')
+    if not peak:
+        out.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle" '
+                   f'class="muted">No one seen yet today</text>')
+    for i, n in enumerate(hours):
+        x = left + i * bw
+        bh = plot_h * n / scale
+        cls = "bar now" if i == current_hour else "bar"
+        if n:
+            out.append(f'<rect x="{x + 1.5:.1f}" y="{top + plot_h - bh:.1f}" width="{bw - 3:.1f}" '
+                       f'height="{bh:.1f}" rx="2" class="{cls}"><title>{i:02d}:00 - {n}</title></rect>')
+        if i % 3 == 0:
+            out.append(f'<text x="{x + bw / 2:.1f}" y="{h - 6}" text-anchor="middle" class="axis">{i:02d}</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+async def mobile_page(request: web.Request) -> web.Response:
+    app = request.app[APPLIANCE]
+    play = await _play_or_404(request)
+    device = device_of(request)
+    new_device = device is None
+    if new_device:
+        device = secrets.token_urlsafe(18)
+    rated = await queries.rating_of_device(app.store, play["play_id"], "mobile", device)
+    votes = await queries.ad_votes(app.store, play["ad_id"])
+    mood, mask = queries.play_mood(play["audience"])
+    if request.method == "GET" and not request.query.get("r"):
+        await queries.record_visit(app.store, play["play_id"])
+    ctx = {
+        "play": play, "ad": ad_details(play["details"]), "token": play["token"],
+        "rated": rated, "flash": request.query.get("r", ""), "votes": votes,
+        "mood": mood, "mood_label": LABELS[mood] if mood else None, "mask": mask,
+        "min_votes": queries.MIN_VOTES,
+    }
+    resp = render(request, "mobile.html", ctx)
+    if new_device:
+        _set_device(resp, device)
+    return resp
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A vote must come from our own page (not a form on some other site)."""
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if not origin or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.host
+
+
+async def mobile_rate(request: web.Request) -> web.StreamResponse:
+    app = request.app[APPLIANCE]
+    play = await _play_or_404(request)
+    if not _same_origin(request):
+        raise web.HTTPForbidden(text="rating refused: not sent from this site")
+    form = await request.post()
+    value = {"like": 1, "1": 1, "dislike": -1, "-1": -1}.get(str(form.get("value", "")))
+    if value is None:
+        raise web.HTTPBadRequest(text="value must be like or dislike")
+    device = device_of(request) or secrets.token_urlsafe(18)
+    try:
+        ok = await record_rating(app, play["play_id"], value, "mobile", device)
+    except (LookupError, ValueError):
+        raise web.HTTPNotFound() from None
+    resp = web.Response(status=303, headers={
+        "Location": f"/m/{play['token']}?r={'thanks' if ok else 'already'}#rate", "Cache-Control": "no-store"})
+    _set_device(resp, device)
+    return resp
+
+
+async def mobile_emoticon(request: web.Request) -> web.Response:
+    play = await _play_or_404(request)
+    mood, mask = queries.play_mood(play["audience"])
+    mood = mood or "neutral"
+    ext = request.match_info["ext"]
+    headers = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
+    if request.query.get("download"):
+        headers["Content-Disposition"] = f'attachment; filename="my-mood-{mood}{"-mask" if mask else ""}.{ext}"'
+    if ext == "svg":
+        return web.Response(text=emoticon_svg(mood, mask, 512), content_type="image/svg+xml", headers=headers)
+    return web.Response(body=emoticon_png(mood, mask, 512), content_type="image/png", headers=headers)
+
+
+async def emoticon_image(request: web.Request) -> web.Response:
+    """`/emoticon/<mood>.svg` (`?mask=1`): the panel's overlay faces, drawn, never photographed."""
+    mood = request.match_info["mood"]
+    if mood not in MOODS:
+        raise web.HTTPNotFound()
+    mask = request.query.get("mask") == "1"
+    return web.Response(text=emoticon_svg(mood, mask, 128), content_type="image/svg+xml",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+async def rankings_page(request: web.Request) -> web.Response:
+    app = request.app[APPLIANCE]
+    ranked, pending = await queries.rankings(app.store)
+    return render(request, "rankings.html", {"ranked": ranked, "pending": pending,
+                                             "min_votes": queries.MIN_VOTES,
+                                             "back": _back(request)})
+
+
+async def today_page(request: web.Request) -> web.Response:
+    app = request.app[APPLIANCE]
+    t = await queries.today(app.store)
+    import datetime as dt
+    ctx = {"t": t, "mood_chart": mood_chart_svg(t["moods"]),
+           "hours_chart": hours_chart_svg(t["hours"], dt.datetime.now().hour),
+           "location": app.config.device.location, "back": _back(request)}
+    return render(request, "today.html", ctx)
+
+
+async def privacy_page(request: web.Request) -> web.Response:
+    cfg = request.app[APPLIANCE].config
+    return render(request, "privacy.html", {
+        "retention_days": cfg.privacy.retention_days,
+        "camera_preview": cfg.web.camera_preview,
+        "store_face_images": cfg.privacy.store_face_images,
+        "back": _back(request)})
+
+
+async def mobile_index(request: web.Request) -> web.Response:
+    return render(request, "mobile_index.html", {})
+
+
+def _back(request: web.Request) -> str:
+    """A link back to the ad page a visitor came from (`?from=<token>`), if it looks like one."""
+    t = request.query.get("from", "")
+    return f"/m/{t}" if _TOKEN_RE.match(t) else ""
+
+
+def setup(app: web.Application) -> None:
+    app.middlewares.append(friendly_errors)
+    app.router.add_get("/m/", mobile_index)
+    app.router.add_get("/m/{token}", mobile_page)
+    app.router.add_post("/m/{token}/rate", mobile_rate)
+    app.router.add_get("/m/{token}/emoticon.{ext:svg|png}", mobile_emoticon)
+    app.router.add_get("/emoticon/{mood}.svg", emoticon_image)
+    app.router.add_get("/rankings", rankings_page)
+    app.router.add_get("/today", today_page)
+    app.router.add_get("/privacy", privacy_page)
+    if not any(getattr(r, "name", None) == "static" for r in app.router.resources()):
+        app.router.add_static("/static/", STATIC, name="static", append_version=False)

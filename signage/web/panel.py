@@ -1,0 +1,246 @@
+"""The fullscreen panel (`/panel`, what the kiosk's Chromium opens) and its live channel.
+
+`/ws/panel` sends the player's current state as soon as a panel connects, then every
+`player.state` and `audience.frame` event from the hub (and a status line every 2 s when
+`web.status_overlay` is on). Messages are JSON: `{"type": "hello"|"state"|"faces"|"status",
+"data": {...}, "now": <server time>}`. The panel only ever receives boxes and moods, never a
+camera image. Rating states carry the play's mobile URL and its QR code as inline SVG.
+
+Plain HTTP for what the panel reports back: `POST /api/panel/rate` (a tap on like/dislike)
+and `POST /api/panel/media-failed` (a media file that did not load, so the player skips it).
+`GET /api/decision/last` explains the player's latest ad decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import time
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from markupsafe import Markup
+
+from .keys import APPLIANCE
+from .mobile import record_rating, render
+from .qr import qr_svg
+
+log = logging.getLogger(__name__)
+
+NOTICE = ("This screen uses a camera to estimate age, gender and mood to choose content. "
+          "No images are stored.")
+STATUS_EVERY_S = 2.0
+PANEL_SOURCE_DEVICE = "panel"
+
+
+async def _maybe_await(v: Any) -> Any:
+    return await v if inspect.isawaitable(v) else v
+
+
+async def current_state(appliance) -> dict[str, Any] | None:
+    """The player's present state: from the player itself, else the hub's last event."""
+    player = getattr(appliance, "player", None)
+    if player is not None and hasattr(player, "current"):
+        try:
+            state = await _maybe_await(player.current())
+            if state:
+                return dict(state)
+        except Exception:
+            log.exception("player.current() failed; using the last published state")
+    ev = appliance.hub.last("player.state")
+    return dict(ev.data) if ev else None
+
+
+def panel_state(appliance, state: dict[str, Any]) -> dict[str, Any]:
+    """What the panel needs of a player state: rating states get their QR link and code."""
+    out = dict(state)
+    token = out.get("token")
+    if out.get("state") == "rating" and isinstance(token, str) and token:
+        url = f"{appliance.base_url.rstrip('/')}/m/{token}"
+        out["mobile_url"] = url
+        out["qr_svg"] = qr_svg(url, title="Scan to rate this ad and see its details")
+    return out
+
+
+def faces_message(data: dict[str, Any]) -> dict[str, Any]:
+    """Audience frame -> the overlay's list: id, normalised box (x, y, w, h), mood, mask."""
+    faces = []
+    for f in data.get("faces") or data.get("people") or []:
+        if not isinstance(f, dict):
+            continue
+        box = f.get("box")
+        if isinstance(box, dict):
+            box = [box.get("x"), box.get("y"), box.get("w"), box.get("h")]
+        try:
+            x, y, w, h = (float(v) for v in list(box)[:4])
+        except (TypeError, ValueError):
+            continue
+        faces.append({"id": str(f.get("session_id") or f.get("id") or len(faces)),
+                      "box": [round(x, 4), round(y, 4), round(w, 4), round(h, 4)],
+                      "mood": f.get("mood") or "neutral", "mask": bool(f.get("mask"))})
+    return {"at": data.get("at"), "faces": faces}
+
+
+async def status_line(appliance) -> dict[str, Any]:
+    """The technician's corner: camera state and fps, faces present, connection counts."""
+    out: dict[str, Any] = {}
+    cam = getattr(appliance, "camera", None)
+    if cam is not None and hasattr(cam, "status"):
+        with contextlib.suppress(Exception):
+            s = await _maybe_await(cam.status())
+            out["camera"] = s.get("state") if isinstance(s, dict) else str(s)
+            if isinstance(s, dict):
+                out["fps"] = s.get("fps") or s.get("fps_measured")
+    aud = getattr(appliance, "audience", None)
+    if aud is not None and hasattr(aud, "snapshot"):
+        with contextlib.suppress(Exception):
+            snap = aud.snapshot()
+            out["faces"] = snap.get("present")
+            out["watching"] = snap.get("watching")
+            out["mood"] = snap.get("mood")
+    vision = getattr(appliance, "vision", None)
+    if vision is not None and hasattr(vision, "status"):
+        with contextlib.suppress(Exception):
+            v = await _maybe_await(vision.status())
+            if isinstance(v, dict):
+                out["vision_fps"] = v.get("fps") or v.get("analysis_fps")
+    out["errors"] = len(getattr(appliance, "component_errors", {}) or {})
+    return out
+
+
+# --- handlers --------------------------------------------------------------------------------
+
+async def panel_page(request: web.Request) -> web.Response:
+    app = request.app[APPLIANCE]
+    privacy_url = f"{app.base_url.rstrip('/')}/privacy"
+    return render(request, "panel.html", {
+        "notice": NOTICE,
+        "privacy_qr": Markup(qr_svg(privacy_url, title="Privacy page")),
+        "privacy_url": privacy_url,
+        "status_overlay": app.config.web.status_overlay,
+        "config_json": Markup(json.dumps({"statusOverlay": app.config.web.status_overlay})),
+    })
+
+
+async def panel_ws(request: web.Request) -> web.WebSocketResponse:
+    app = request.app[APPLIANCE]
+    ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    sub = app.hub.subscribe("player.state", "audience.frame", maxsize=64)
+
+    async def send(kind: str, data: dict[str, Any]) -> None:
+        await ws.send_json({"type": kind, "data": data, "now": time.time()})
+
+    async def forward() -> None:
+        await send("hello", {"status_overlay": app.config.web.status_overlay})
+        state = await current_state(app)
+        if state:
+            await send("state", panel_state(app, state))
+        last_faces = app.hub.last("audience.frame")
+        if last_faces and time.time() - last_faces.at < 2:
+            await send("faces", faces_message(last_faces.data))
+        next_status = 0.0
+        while not ws.closed:
+            timeout = None
+            if app.config.web.status_overlay:
+                now = time.time()
+                if now >= next_status:
+                    await send("status", await status_line(app))
+                    next_status = now + STATUS_EVERY_S
+                timeout = max(0.05, next_status - time.time())
+            try:
+                ev = await asyncio.wait_for(sub.get(), timeout)
+            except asyncio.TimeoutError:
+                continue
+            if ev.topic == "player.state":
+                await send("state", panel_state(app, ev.data))
+            elif ev.topic == "audience.frame":
+                await send("faces", faces_message(ev.data))
+
+    task = asyncio.create_task(forward(), name="panel-ws")
+    try:
+        async for msg in ws:  # the panel only pings; anything else is ignored
+            if msg.type == WSMsgType.TEXT and msg.data == "ping":
+                await ws.send_str("pong")
+            elif msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        sub.close()
+    return ws
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(text="expected a JSON body") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="expected a JSON object")
+    return body
+
+
+async def panel_rate(request: web.Request) -> web.Response:
+    """A tap on the panel's like/dislike. Only for a recent ad play (the rating screen's),
+    one per play from the panel (the schema's UNIQUE(play, source, device))."""
+    app = request.app[APPLIANCE]
+    body = await _json_body(request)
+    value = body.get("value")
+    value = {"like": 1, "dislike": -1, 1: 1, -1: -1}.get(value) if not isinstance(value, bool) else None
+    play_id = body.get("play_id")
+    if value is None or not isinstance(play_id, int) or isinstance(play_id, bool):
+        raise web.HTTPBadRequest(text='expected {"play_id": <int>, "value": "like"|"dislike"}')
+    state = await current_state(app) or {}
+    on_screen = state.get("play_id") == play_id and state.get("state") in ("ad", "rating")
+    if not on_screen:  # a tap that arrives just after the screen moved on is still welcome
+        sql = "SELECT id, started_at FROM plays WHERE id = ? AND kind = 'ad'"
+        row = await app.store.fetchone(sql, (play_id,))
+        if row is None and app.store.pending:  # the player batches its writes
+            await app.store.flush()
+            row = await app.store.fetchone(sql, (play_id,))
+        if row is None:
+            return web.json_response({"ok": False, "error": "unknown play"}, status=404)
+        if time.time() - row["started_at"] > 3600:
+            return web.json_response({"ok": False, "error": "this play is too old to rate here"}, status=409)
+    try:
+        recorded = await record_rating(app, play_id, value, "panel", PANEL_SOURCE_DEVICE)
+    except (LookupError, ValueError) as exc:
+        return web.json_response({"ok": False, "error": str(exc)}, status=404)
+    return web.json_response({"ok": True, "recorded": recorded})
+
+
+async def panel_media_failed(request: web.Request) -> web.Response:
+    app = request.app[APPLIANCE]
+    body = await _json_body(request)
+    kind, ident = body.get("kind"), body.get("id")
+    if kind not in ("ad", "healing") or not isinstance(ident, (str, int)) or len(str(ident)) > 200:
+        raise web.HTTPBadRequest(text='expected {"kind": "ad"|"healing", "id": ...}')
+    log.warning("panel could not load %s media %r (%s)", kind, ident, str(body.get("url", ""))[:200])
+    player = getattr(app, "player", None)
+    if player is not None and hasattr(player, "media_failed"):
+        await _maybe_await(player.media_failed(kind, ident))
+    return web.json_response({"ok": True})
+
+
+async def decision_last(request: web.Request) -> web.Response:
+    app = request.app[APPLIANCE]
+    player = getattr(app, "player", None)
+    if player is None or not hasattr(player, "last_decision"):
+        return web.json_response({"error": "the player is not running"}, status=503)
+    decision = await _maybe_await(player.last_decision())
+    if decision is None:
+        return web.json_response({"error": "no decision yet"}, status=404)
+    return web.json_response(decision, dumps=lambda o: json.dumps(o, default=str))
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/panel", panel_page)
+    app.router.add_get("/ws/panel", panel_ws)
+    app.router.add_post("/api/panel/rate", panel_rate)
+    app.router.add_post("/api/panel/media-failed", panel_media_failed)
+    app.router.add_get("/api/decision/last", decision_last)

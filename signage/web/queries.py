@@ -1,0 +1,142 @@
+"""The SQL behind the panel and mobile pages, through the Store (the one DB owner).
+
+Reads only, except `record_visit` (a counter an advertiser is shown). Ratings are written by
+the player (`record_rating`), which owns plays; `rating_of_device` only reads them back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import time
+from typing import Any
+
+from .emoticon import MOODS, normalise_mood
+
+#: an ad needs at least this many votes (likes + dislikes, panel and phones) to be ranked
+MIN_VOTES = 3
+
+
+async def play_by_token(store, token: str, retention_days: int) -> dict[str, Any] | None:
+    """The ad play behind a QR token, with its ad, or None when unknown or expired
+    (older than the audience-record retention)."""
+    since = time.time() - retention_days * 86400
+    row = await store.fetchone(
+        "SELECT p.id AS play_id, p.token, p.started_at, p.ended_at, p.audience, "
+        "a.id AS ad_id, a.slug, a.title, a.advertiser, a.details, a.media, a.media_type "
+        "FROM plays p JOIN ads a ON a.id = p.ad_id "
+        "WHERE p.token = ? AND p.kind = 'ad' AND p.started_at >= ? AND a.status != 'deleted'",
+        (token, since))
+    if row is None:
+        return None
+    row["details"] = _json_obj(row.get("details"))
+    row["audience"] = _json_obj(row.get("audience"))
+    return row
+
+
+async def record_visit(store, play_id: int) -> None:
+    store.enqueue("INSERT INTO mobile_visits (play_id, created_at) VALUES (?, ?)", (play_id, time.time()))
+
+
+async def rating_of_device(store, play_id: int, source: str, device: str) -> int | None:
+    return await store.scalar(
+        "SELECT value FROM ratings WHERE play_id = ? AND source = ? AND device = ?",
+        (play_id, source, device))
+
+
+async def ad_votes(store, ad_id: int) -> dict[str, int]:
+    row = await store.fetchone(
+        "SELECT COALESCE(SUM(r.value = 1), 0) AS likes, COALESCE(SUM(r.value = -1), 0) AS dislikes "
+        "FROM ratings r JOIN plays p ON p.id = r.play_id WHERE p.ad_id = ?", (ad_id,))
+    return {"likes": int(row["likes"]), "dislikes": int(row["dislikes"])}
+
+
+def wilson_lower(likes: int, n: int, z: float = 1.96) -> float:
+    """Lower bound of the 95 % Wilson interval of the like share: a fair order for ads with
+    few and many votes (3 of 3 likes does not beat 95 of 100)."""
+    if n <= 0:
+        return 0.0
+    p = likes / n
+    d = 1 + z * z / n
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - margin) / d
+
+
+async def rankings(store, min_votes: int = MIN_VOTES) -> tuple[list[dict], list[dict]]:
+    """(ranked ads best first, ads with too few votes yet)."""
+    rows = await store.fetchall(
+        "SELECT a.id, a.slug, a.title, a.advertiser, "
+        "COALESCE(SUM(r.value = 1), 0) AS likes, COALESCE(SUM(r.value = -1), 0) AS dislikes "
+        "FROM ads a LEFT JOIN plays p ON p.ad_id = a.id LEFT JOIN ratings r ON r.play_id = p.id "
+        "WHERE a.status = 'active' GROUP BY a.id")
+    ranked, pending = [], []
+    for r in rows:
+        n = r["likes"] + r["dislikes"]
+        r["votes"] = n
+        r["liked_pct"] = round(100 * r["likes"] / n) if n else None
+        r["score"] = wilson_lower(r["likes"], n)
+        (ranked if n >= min_votes else pending).append(r)
+    ranked.sort(key=lambda r: (-r["score"], -r["votes"], r["title"]))
+    for i, r in enumerate(ranked, 1):
+        r["rank"] = i
+    pending.sort(key=lambda r: (-r["votes"], r["title"]))
+    return ranked, pending
+
+
+def _day_bounds(now: float | None = None) -> tuple[float, float]:
+    d = dt.datetime.fromtimestamp(now if now is not None else time.time()).astimezone()
+    start = d.replace(hour=0, minute=0, second=0, microsecond=0)
+    return start.timestamp(), (start + dt.timedelta(days=1)).timestamp()
+
+
+async def today(store, now: float | None = None) -> dict[str, Any]:
+    """Today's audience at this screen (local time): mood mix and sessions by hour.
+    From closed sessions only: counts and coarse labels, nothing about a person."""
+    start, end = _day_bounds(now)
+    rows = await store.fetchall(
+        "SELECT started_at, mood FROM sessions WHERE started_at >= ? AND started_at < ?", (start, end))
+    moods = {m: 0 for m in MOODS}
+    hours = [0] * 24
+    for r in rows:
+        if r["mood"]:
+            moods[normalise_mood(r["mood"])] += 1
+        hours[dt.datetime.fromtimestamp(r["started_at"]).hour] += 1
+    total = len(rows)
+    with_mood = sum(moods.values())
+    plays = await store.scalar(
+        "SELECT COUNT(*) FROM plays WHERE kind = 'ad' AND started_at >= ? AND started_at < ?", (start, end))
+    return {"date": dt.date.fromtimestamp(start), "people": total, "plays": plays or 0,
+            "moods": moods, "with_mood": with_mood, "hours": hours}
+
+
+def _json_obj(text: Any) -> dict[str, Any]:
+    if isinstance(text, dict):
+        return text
+    try:
+        v = json.loads(text or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return v if isinstance(v, dict) else {}
+
+
+def play_mood(audience: dict[str, Any]) -> tuple[str | None, bool]:
+    """The dominant mood (and whether a mask was seen) recorded with a play. Accepts the
+    player's audience record in its plain forms: a `mood`/`dominant_mood` label or a
+    `mood_mix` probability map; `mask` as a flag, a probability or a count."""
+    mood = audience.get("mood") or audience.get("dominant_mood")
+    mix = audience.get("mood_mix") or audience.get("mood_p") or audience.get("moods")
+    if not mood and isinstance(mix, dict) and mix:
+        try:
+            best = max(mix, key=lambda k: float(mix[k] or 0))
+            if float(mix[best] or 0) > 0:
+                mood = best
+        except (TypeError, ValueError):
+            mood = None
+    mask = audience.get("mask", audience.get("mask_p", audience.get("masks", False)))
+    try:
+        mask_seen = bool(mask) if isinstance(mask, bool) else float(mask or 0) >= 0.5
+    except (TypeError, ValueError):
+        mask_seen = False
+    return (normalise_mood(mood) if mood else None), mask_seen

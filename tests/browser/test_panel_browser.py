@@ -1,0 +1,229 @@
+"""The panel and the phone pages in headless Chromium against the real server and player.
+
+One server for the module; the tests run in order and follow one audience: nobody there
+(healing), people arrive (an ad, emoji over their faces), the rating screen (QR decodes to the
+play's page, a tap stores a rating), the phone page (details, one rating per device), the
+portrait layout, and a server restart the panel rides out. Screenshots go to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from .conftest import wait_for
+
+pytestmark = pytest.mark.browser
+
+#: two people in a 640x480 camera frame (stand-in vision), pixel boxes x, y, w, h
+FACES = [{"id": "left", "box": (110, 120, 110, 130), "mood": "happy"},
+         {"id": "right", "box": (410, 150, 100, 120), "mood": "surprise"}]
+SHARED: dict = {}
+
+
+def state(page) -> str | None:
+    return page.evaluate("window.panel && window.panel.state ? window.panel.state.state : null")
+
+
+def shown(page) -> str:
+    return page.evaluate("window.panel ? window.panel.shown : ''") or ""
+
+
+def watch(page, base: str) -> dict:
+    seen = {"errors": [], "external": []}
+    page.on("pageerror", lambda e: seen["errors"].append(str(e)))
+    page.on("request", lambda r: seen["external"].append(r.url)
+            if not r.url.startswith((base, "data:", "blob:", "about:")) else None)
+    return seen
+
+
+def decode_qr(png: bytes) -> str:
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(img)
+    return text
+
+
+def test_panel_healing_ad_rating_landscape(browser, live, shot):
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, has_touch=True)
+    page = ctx.new_page()
+    seen = watch(page, live.url)
+    live.show_faces([])
+    page.goto(live.url + "/panel")
+    wait_for(lambda: shown(page).startswith("healing:"), 30, "a healing scene on screen")
+    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth && "
+                         "document.documentElement.scrollHeight <= innerHeight"), "scrollbars"
+    assert page.evaluate("getComputedStyle(document.body).cursor") == "none"
+    notice = page.locator(".privacy-notice")
+    assert notice.is_visible()
+    assert "estimate age, gender and mood" in notice.inner_text() and "No images are stored" in notice.inner_text()
+    page.wait_for_timeout(900)  # the cross-fade has finished
+    shot(page, "panel-landscape-healing")
+
+    # People arrive: the player picks an ad, the panel swaps it in and mirrors their faces.
+    live.show_faces(FACES)
+    wait_for(lambda: state(page) == "ad" and shown(page).startswith("ad:"), 40, "an ad on screen")
+    faces = wait_for(lambda: page.evaluate(
+        "[...document.querySelectorAll('.face:not(.gone)')].map(e => {const r = e.getBoundingClientRect();"
+        " return {x: r.x + r.width / 2, y: r.y + r.height / 2, mood: e.dataset.mood}})")
+        if page.locator(".face:not(.gone)").count() >= (2 if live.vision else 1) else None,
+        10, "emoji over the faces")
+    if live.vision:  # where the stand-in put them: mirrored x, same y
+        for f in FACES:
+            x, y, w, h = f["box"]
+            ex, ey = (1 - (x + w / 2) / 640) * 1920, (y + h / 2) / 480 * 1080
+            assert any(abs(p["x"] - ex) < 60 and abs(p["y"] - ey) < 60 and p["mood"] == f["mood"] for p in faces), \
+                (f, faces)
+    assert all(0 <= p["x"] <= 1920 and 0 <= p["y"] <= 1080 for p in faces)
+    assert page.locator("video[src*=camera], img[src*=camera]").count() == 0  # never the camera image
+    page.wait_for_timeout(900)
+    ad = page.evaluate("window.panel.state")
+    shot(page, "panel-landscape-ad")
+
+    # After the ad: the rating screen with a QR unique to this play.
+    wait_for(lambda: state(page) == "rating" and page.locator("#rating").is_visible(), ad["ad"]["duration_s"] + 15,
+             "the rating screen")
+    rating = page.evaluate("window.panel.state")
+    assert rating["play_id"] == ad["play_id"]
+    page.wait_for_timeout(600)
+    url = decode_qr(page.locator("#rating-qr").screenshot())
+    assert url == f"{live.appliance.base_url}/m/{rating['token']}", url
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/m/[A-Za-z0-9_-]{16,}", url)
+    shot(page, "panel-landscape-rating")
+    page.tap("#btn-like")
+    wait_for(lambda: page.locator("#rating-thanks").is_visible(), 10, "the thank-you")
+    with live.db() as con:
+        rows = [dict(r) for r in con.execute(
+            "SELECT value, source, device FROM ratings WHERE play_id = ?", (rating["play_id"],))]
+    assert rows == [{"value": 1, "source": "panel", "device": "panel"}]
+    SHARED.update(url=url, play_id=rating["play_id"], title=ad["ad"]["title"], slug=ad["ad"]["slug"])
+    wait_for(lambda: state(page) != "rating", 20, "the screen to move on after rating")
+    assert not seen["errors"], seen["errors"]
+    assert not seen["external"], seen["external"]
+    ctx.close()
+
+
+def phone(browser):
+    return browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                               is_mobile=True, has_touch=True)
+
+
+def test_mobile_page_details_and_one_rating_per_device(browser, live, shot):
+    if not SHARED:
+        pytest.skip("needs the QR link from the panel test")
+    ctx = phone(browser)
+    page = ctx.new_page()
+    seen = watch(page, live.url)
+    page.goto(SHARED["url"])
+    assert page.locator("h1").inner_text() == SHARED["title"]
+    for testid in ("address", "phone", "website", "coupon"):
+        assert page.get_by_test_id(testid).is_visible(), testid
+    assert page.get_by_test_id("phone").get_attribute("href").startswith("tel:+1555")
+    assert page.get_by_test_id("emoticon").evaluate("img => img.complete && img.naturalWidth > 0")
+    shot(page, "mobile-ad", full_page=True)
+    page.get_by_test_id("like").tap()
+    page.wait_for_url(re.compile(r".*\?r=thanks"))
+    assert "vote is counted" in page.get_by_test_id("flash").inner_text()
+    assert page.get_by_test_id("like").count() == 0 and page.get_by_test_id("voted").is_visible()
+    # The same phone cannot vote again, even by posting the form by hand.
+    r = page.request.post(SHARED["url"] + "/rate", form={"value": "dislike"}, max_redirects=0)
+    assert r.status == 303 and "r=already" in r.headers["location"]
+    page.goto(SHARED["url"])
+    shot(page, "mobile-ad-rated", full_page=True)
+
+    with live.db() as con:
+        mobile = con.execute("SELECT value FROM ratings WHERE play_id = ? AND source = 'mobile'",
+                             (SHARED["play_id"],)).fetchall()
+    assert [r[0] for r in mobile] == [1]
+    # Other phones may each vote once: that gives the rankings page something to rank.
+    for value in ("like", "dislike", "like"):
+        other = phone(browser)
+        p2 = other.new_page()
+        p2.goto(SHARED["url"])
+        p2.get_by_test_id(value).tap()
+        p2.wait_for_url(re.compile(r".*\?r=thanks"))
+        other.close()
+    with live.db() as con:
+        n = con.execute("SELECT COUNT(*) FROM ratings WHERE play_id = ? AND source = 'mobile'",
+                        (SHARED["play_id"],)).fetchone()[0]
+    assert n == 4
+
+    png = page.request.get(SHARED["url"] + "/emoticon.png?download=1")
+    assert png.ok and png.headers["content-type"] == "image/png" and "attachment" in png.headers["content-disposition"]
+    page.goto(live.url + "/rankings")
+    assert SHARED["title"] in page.get_by_test_id("ranked").inner_text()
+    shot(page, "mobile-rankings", full_page=True)
+    page.goto(live.url + "/today")
+    assert page.locator("svg.chart").count() == 2
+    shot(page, "mobile-today", full_page=True)
+    page.goto(live.url + "/privacy")
+    assert "No images are stored" in page.inner_text("body")
+    shot(page, "mobile-privacy", full_page=True)
+    r = page.goto(live.url + "/m/this-token-does-not-exist")
+    assert r.status == 404 and "isn\u2019t here" in page.inner_text("h1")
+    shot(page, "mobile-404")
+    assert not seen["errors"] and not seen["external"], seen
+    ctx.close()
+
+
+def test_panel_portrait_each_state(browser, live, shot):
+    live.show_faces(FACES)
+    ctx = browser.new_context(viewport={"width": 1080, "height": 1920}, has_touch=True)
+    page = ctx.new_page()
+    seen = watch(page, live.url)
+    page.goto(live.url + "/panel")
+    taken = set()
+    end_states = {"healing", "ad", "rating"}
+    import time
+    deadline = time.monotonic() + 90
+    while taken != end_states and time.monotonic() < deadline:
+        s = state(page)
+        ok = (s == "healing" and shown(page).startswith("healing:")) or \
+             (s == "ad" and shown(page).startswith("ad:")) or \
+             (s == "rating" and page.locator("#rating").is_visible())
+        if s in end_states - taken and ok:
+            page.wait_for_timeout(900)
+            if state(page) == s:
+                assert page.evaluate("document.documentElement.scrollHeight <= innerHeight")
+                shot(page, f"panel-portrait-{s}")
+                taken.add(s)
+        page.wait_for_timeout(150)
+    assert taken == end_states, f"portrait states captured: {sorted(taken)}"
+    assert not seen["errors"] and not seen["external"], seen
+    ctx.close()
+
+
+def test_panel_rides_out_a_server_restart(browser, live):
+    ctx = browser.new_context(viewport={"width": 960, "height": 540})
+    page = ctx.new_page()
+    page.goto(live.url + "/panel")
+    wait_for(lambda: page.evaluate("window.panel.connected") and shown(page) != "fallback", 30, "a connected panel")
+    messages = page.evaluate("window.panel.messages")
+    live.restart_web(down_s=2.5)
+    # while the server was down the panel kept its picture (a visible, opaque layer)
+    assert page.evaluate("document.querySelectorAll('#stage .layer.in').length") >= 1
+    wait_for(lambda: page.evaluate("window.panel.connected") and page.evaluate("window.panel.messages") > messages + 1,
+             30, "the panel to reconnect by itself and get live messages again")
+    ctx.close()
+
+
+def test_a_media_file_that_fails_is_skipped_and_reported(browser, live):
+    ctx = browser.new_context(viewport={"width": 960, "height": 540})
+    page = ctx.new_page()
+    page.goto(live.url + "/panel")
+    wait_for(lambda: shown(page) not in ("", "fallback"), 30, "something on screen")
+    before = shown(page)
+    broken = {"state": "ad", "play_id": 999999, "ad": {"slug": "missing-ad", "title": "Missing",
+              "media_url": "/media/ads/missing-ad/creative.png", "media_type": "image", "duration_s": 3}}
+    # Published straight on the real hub, as the player would: the file does not exist.
+    live.loop.call_soon_threadsafe(live.appliance.hub.publish, "player.state", broken)
+    wait_for(lambda: "/media/ads/missing-ad/creative.png" in page.evaluate("window.panel.failures"), 15,
+             "the failure to be reported")
+    # Nothing went black or froze: a picture is still showing, and the next real state plays.
+    assert page.evaluate("document.querySelectorAll('#stage .layer.in').length") >= 1
+    assert not shown(page).startswith("ad:999999")
+    wait_for(lambda: shown(page) != before and not shown(page).startswith("ad:999999"), 40,
+             "the player's next item to replace it")
+    ctx.close()

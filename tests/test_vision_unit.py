@@ -1,0 +1,223 @@
+"""Unit tests of the vision building blocks with made-up data (no models, fast)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from signage.vision.classifiers import (AGE_GROUPS, EMOTIONS, age_group, age_group_probs, age_sigma,
+                                        _label_map, FACEAPI_EMOTIONS)
+from signage.vision.detector import Detection, decode, iou, make_priors, nms, prepare_input
+from signage.vision.geometry import EYE_MOUTH, NOSE_DEPTH, NOSE_FRACTION, head_pose, square_crop
+
+
+# -- priors / decoding / NMS -------------------------------------------------------------------
+
+def test_prior_count_and_layout_match_retinaface():
+    pri = make_priors(480, 640)
+    # 80x60 + 40x30 + 20x15 cells, two anchors each
+    assert pri.shape == (12600, 4)
+    # first cell of stride 8: centre (4, 4), anchors 16 then 32
+    np.testing.assert_allclose(pri[0], [4, 4, 16, 16])
+    np.testing.assert_allclose(pri[1], [4, 4, 32, 32])
+    # second cell moves along x
+    np.testing.assert_allclose(pri[2], [12, 4, 16, 16])
+    # first anchor of stride 16 comes after all 9600 stride-8 anchors
+    np.testing.assert_allclose(pri[9600], [8, 8, 64, 64])
+    np.testing.assert_allclose(pri[-1], [640 - 16, 480 - 16, 512, 512])
+
+
+def test_decode_zero_offsets_gives_prior_boxes():
+    pri = np.array([[100, 50, 20, 40]], np.float32)
+    boxes, lms = decode(np.zeros((1, 4), np.float32), np.zeros((1, 10), np.float32), pri)
+    np.testing.assert_allclose(boxes[0], [90, 30, 110, 70])
+    np.testing.assert_allclose(lms[0], np.tile([100, 50], (5, 1)))
+
+
+def test_decode_applies_variances():
+    pri = np.array([[100, 100, 10, 10]], np.float32)
+    loc = np.array([[1.0, -2.0, math.log(2) / 0.2, 0.0]], np.float32)
+    lm = np.array([[1, 0, 0, 1, -1, 0, 0, -1, 2, 2]], np.float32)
+    boxes, lms = decode(loc, lm, pri)
+    # centre moves 0.1 * 10 * offset; width doubles (exp(log2)), height unchanged
+    np.testing.assert_allclose(boxes[0], [101 - 10, 98 - 5, 101 + 10, 98 + 5], atol=1e-4)
+    np.testing.assert_allclose(lms[0], [[101, 100], [100, 101], [99, 100], [100, 99], [102, 102]], atol=1e-4)
+
+
+def test_iou_values():
+    a = np.array([[0, 0, 10, 10]])
+    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
+    np.testing.assert_allclose(iou(a, b)[0], [1.0, 50 / 150, 0.0])
+
+
+def test_nms_keeps_best_of_overlapping_and_separate_boxes():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [0, 0, 10, 9]], np.float32)
+    scores = np.array([0.8, 0.9, 0.7, 0.6])
+    keep = nms(boxes, scores, 0.4)
+    assert keep == [1, 2]
+    # a looser threshold keeps the moderately overlapping one
+    assert nms(boxes, scores, 0.99) == [1, 0, 2, 3]
+
+
+def test_prepare_input_pads_to_32_and_maps_back():
+    img = np.full((480, 640, 3), 200, np.uint8)
+    p = prepare_input(img, 640)
+    assert p.blob.shape == (1, 3, 480, 640) and p.scale == 1.0 and p.offset == (0.0, 0.0)
+    big = np.zeros((1080, 1920, 3), np.uint8)
+    p = prepare_input(big, 640)
+    assert p.blob.shape[2] % 32 == 0 and p.blob.shape[3] == 640
+    assert p.scale == pytest.approx(640 / 1920)
+    # padding area is zero after mean subtraction
+    assert np.all(p.blob[0, :, -1, :] == 0)
+
+
+def test_small_image_is_upscaled_and_padded():
+    crop = np.full((48, 48, 3), 255, np.uint8)
+    p = prepare_input(crop, 640, small_pad=0.25)
+    # padded picture (1.5 x 48) scaled to 640: the crop itself becomes ~427 px, centred
+    assert p.scale == pytest.approx(640 / 72)
+    ox, oy = p.offset
+    assert ox == oy == pytest.approx(round(12 * 640 / 72))
+    inside = p.blob[0, 0, int(oy) + 5, int(ox) + 5]
+    assert inside == pytest.approx(255 - 104)
+    assert p.blob[0, 0, 2, 2] == 0
+    # image pixel (x=24, y=24) maps to input (ox + 24 s, oy + 24 s) and back
+    x_in = ox + 24 * p.scale
+    assert (x_in - ox) / p.scale == pytest.approx(24)
+
+
+# -- crops -------------------------------------------------------------------------------------
+
+def _gradient(h=100, w=120):
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, :, 0] = np.arange(w)[None, :] % 256
+    img[:, :, 1] = np.arange(h)[:, None] % 256
+    return img
+
+
+def test_square_crop_centre_and_size():
+    img = _gradient()
+    box = (40, 30, 60, 70)  # w 20, h 40 -> side = factor * 40
+    crop = square_crop(img, box, 1.0, 40)
+    assert crop.shape == (40, 40, 3)
+    # 1:1 scale, so the crop is the exact window x 30..70, y 30..70
+    np.testing.assert_array_equal(crop, img[30:70, 30:70])
+    crop9 = square_crop(img, box, 0.9, 36)
+    np.testing.assert_array_equal(crop9, img[32:68, 32:68])
+
+
+def test_square_crop_fills_outside_with_grey():
+    img = _gradient()
+    crop = square_crop(img, (-10, -10, 10, 10), 1.0, 20)
+    assert crop.shape == (20, 20, 3)
+    assert np.all(crop[:, :10] == 128) and np.all(crop[:10, :] == 128)
+    np.testing.assert_array_equal(crop[10:, 10:], img[0:10, 0:10])
+    # a box far outside the image still gives the requested size, all grey
+    far = square_crop(img, (500, 500, 540, 540), 1.0, 112)
+    assert far.shape == (112, 112, 3) and np.all(far == 128)
+
+
+def test_square_crop_subpixel_and_downscale():
+    img = np.zeros((400, 400, 3), np.uint8)
+    img[100:300, 100:300] = 255                      # a white square face
+    crop = square_crop(img, (100, 100, 300, 300), 1.0, 50)  # 4x downscale, exact fit
+    assert crop.shape == (50, 50, 3)
+    assert crop[2:-2, 2:-2].min() >= 250             # all white inside
+    # half a pixel shift at 1:1 blends the edge column
+    c = square_crop(img, (100.5, 100, 110.5, 110), 1.0, 10)
+    assert c[5, -1, 0] == pytest.approx(255, abs=1)
+    c = square_crop(img, (99.5, 100, 109.5, 110), 1.0, 10)
+    assert 100 < c[5, 0, 0] < 160                    # half black, half white
+    # a grey image stays grey through the crop
+    gimg = np.full((60, 80), 77, np.uint8)
+    assert np.all(square_crop(gimg, (20, 10, 60, 50), 0.9, 16) == 77)
+
+
+# -- head pose -------------------------------------------------------------------------------
+
+def _face_points(yaw=0.0, pitch=0.0, roll=0.0, D=60.0, centre=(300.0, 200.0)):
+    """Project the documented 3D face model (orthographic) at the given angles."""
+    L = EYE_MOUTH * D
+    pts = np.array([
+        [-D / 2, 0, 0], [D / 2, 0, 0],
+        [0, NOSE_FRACTION * L, NOSE_DEPTH * D],
+        [-0.35 * D, L, 0], [0.35 * D, L, 0],
+    ])
+    ya, pa, ra = (math.radians(a) for a in (yaw, pitch, roll))
+    ry = np.array([[math.cos(ya), 0, math.sin(ya)], [0, 1, 0], [-math.sin(ya), 0, math.cos(ya)]])
+    rx = np.array([[1, 0, 0], [0, math.cos(pa), -math.sin(pa)], [0, math.sin(pa), math.cos(pa)]])
+    p = pts @ ry.T @ rx.T
+    rz = np.array([[math.cos(ra), -math.sin(ra)], [math.sin(ra), math.cos(ra)]])
+    return p[:, :2] @ rz.T + np.array(centre)
+
+
+@pytest.mark.parametrize("yaw", [-40, -20, -5, 0, 10, 30])
+def test_head_pose_recovers_yaw(yaw):
+    y, p, _ = head_pose(_face_points(yaw=yaw))
+    assert y == pytest.approx(yaw, abs=1.0)
+    assert abs(p) < 1.0
+
+
+@pytest.mark.parametrize("pitch", [-30, -15, 0, 15, 30])
+def test_head_pose_recovers_pitch(pitch):
+    y, p, _ = head_pose(_face_points(pitch=pitch))
+    assert p == pytest.approx(pitch, abs=1.5)
+    assert abs(y) < 1.0
+
+
+def test_head_pose_is_roll_invariant_and_reports_roll():
+    y0, p0, r0 = head_pose(_face_points(yaw=25, pitch=-10))
+    y1, p1, r1 = head_pose(_face_points(yaw=25, pitch=-10, roll=30))
+    assert (y1, p1) == pytest.approx((y0, p0), abs=0.01)
+    assert r1 - r0 == pytest.approx(30, abs=0.01)
+    assert head_pose(_face_points(roll=-15))[2] == pytest.approx(-15, abs=0.01)
+
+
+def test_head_pose_signs_and_frontal():
+    assert head_pose(_face_points(yaw=35))[0] > 20       # turned to the image's right
+    assert head_pose(_face_points(yaw=-35))[0] < -20
+    assert head_pose(_face_points(pitch=35))[1] > 20     # looking up
+    y, p, _ = head_pose(_face_points(yaw=5, pitch=5))
+    assert abs(y) < 20 and abs(p) < 20
+
+
+# -- age groups / labels ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("age,group", [(0, "child"), (12.9, "child"), (13, "teen"), (19.5, "teen"),
+                                       (20, "20-39"), (39.9, "20-39"), (40, "40-59"), (59, "40-59"),
+                                       (60, "60+"), (95, "60+")])
+def test_age_group_bins(age, group):
+    assert age_group(age) == group
+
+
+def test_age_group_probs_are_a_calibrated_distribution():
+    for age in (3, 12, 16, 25, 39, 45, 70):
+        p = age_group_probs(age)
+        assert list(p) == list(AGE_GROUPS)
+        assert sum(p.values()) == pytest.approx(1.0)
+        assert all(v >= 0 for v in p.values())
+    # a clear adult estimate is almost surely not a child
+    assert age_group_probs(30)["child"] < 0.01
+    assert max(age_group_probs(30), key=age_group_probs(30).get) == "20-39"
+    # near a boundary the two neighbouring groups share the mass
+    p = age_group_probs(20.0)
+    assert 0.3 < p["teen"] < 0.6 and 0.4 < p["20-39"] < 0.7
+    # spread grows with age
+    assert age_sigma(60) > age_sigma(30) > age_sigma(5)
+    # a 17-year-old estimate leaves substantial probability of being an adult and of being a minor
+    p17 = age_group_probs(17)
+    assert p17["teen"] > 0.4 and p17["20-39"] > 0.15
+
+
+def test_emotion_label_map_from_faceapi_order():
+    idx = _label_map(list(FACEAPI_EMOTIONS), FACEAPI_EMOTIONS, EMOTIONS)
+    scores = np.arange(7)  # model order neutral=0, happy=1, ...
+    mapped = dict(zip(EMOTIONS, scores[idx]))
+    assert mapped == {"angry": 3, "disgust": 5, "fear": 4, "happy": 1, "neutral": 0, "sad": 2, "surprise": 6}
+
+
+def test_detection_xywh():
+    d = Detection(box=np.array([10, 20, 40, 80], np.float32), score=0.9)
+    assert d.xywh == (10, 20, 30, 60) and d.area == 1800

@@ -1,0 +1,174 @@
+"""Mobile pages on the aiohttp test client: token pages, friendly 404s, one rating per play
+per device, emoticon downloads, rankings with a minimum of votes, today's charts, privacy."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+
+import pytest
+from PIL import Image
+
+from signage.web import queries
+from signage.web.emoticon import MOODS, emoticon_png, emoticon_svg
+from signage.web.mobile import ad_details, hours_chart_svg, mood_chart_svg, safe_link
+
+from test_web_panel import add_ad_play, env  # noqa: F401  (shared fixture)
+
+TOKEN = "tok_abcdefghijklmnop"
+
+
+async def test_mobile_page_shows_the_ads_details(env):
+    await add_ad_play(env.store, token=TOKEN)
+    r = await env.client.get(f"/m/{TOKEN}")
+    assert r.status == 200
+    html = await r.text()
+    for text in ("Cafe Corner", "Fresh coffee and cake", "1 Market Square", 'href="tel:+442079460000"',
+                 'href="https://cafe.example/"', 'href="https://maps.example/cafe"', "CAFE10",
+                 f"/m/{TOKEN}/emoticon.png?download=1", "/privacy"):
+        assert text in html, text
+    assert "sg_device" in r.cookies
+    assert "<script" not in html  # works without JavaScript
+    await env.store.flush()
+    assert await env.store.scalar("SELECT COUNT(*) FROM mobile_visits") == 1
+
+
+@pytest.mark.parametrize("path", ["/m/unknown_token_123456", "/m/x", "/m/..%2f..%2fetc",
+                                  "/m/tok_abcdefghijklmnop/emoticon.png", "/no/such/page"])
+async def test_unknown_tokens_and_pages_get_a_friendly_404(env, path):
+    r = await env.client.get(path, headers={"Accept": "text/html"})
+    assert r.status == 404
+    html = await r.text()
+    assert "isn&rsquo;t here" in html and "Traceback" not in html
+
+
+async def test_expired_token_is_404(env):
+    await add_ad_play(env.store, token="expired_token_abcdef", started_at=time.time() - 8 * 86400)
+    assert (await env.client.get("/m/expired_token_abcdef")).status == 404  # retention_days = 7
+
+
+async def test_healing_plays_have_no_mobile_page(env):
+    await env.store.execute("INSERT INTO plays (kind, token, started_at) VALUES ('healing', 'healing_tok_123456', ?)",
+                            (time.time(),))
+    assert (await env.client.get("/m/healing_tok_123456")).status == 404
+
+
+async def test_one_rating_per_play_per_device(env):
+    _, play_id = await add_ad_play(env.store, token=TOKEN)
+    await env.client.get(f"/m/{TOKEN}")  # gets the device cookie
+    r = await env.client.post(f"/m/{TOKEN}/rate", data={"value": "like"}, allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"].endswith("?r=thanks#rate")
+    r = await env.client.post(f"/m/{TOKEN}/rate", data={"value": "dislike"}, allow_redirects=False)
+    assert r.headers["Location"].endswith("?r=already#rate")
+    html = await (await env.client.get(f"/m/{TOKEN}?r=already")).text()
+    assert "already rated" in html and 'data-testid="voted"' in html and 'data-testid="like"' not in html
+    # another phone (another cookie jar) may rate the same play
+    env.client.session.cookie_jar.clear()
+    r = await env.client.post(f"/m/{TOKEN}/rate", data={"value": "dislike"}, allow_redirects=False)
+    assert r.headers["Location"].endswith("?r=thanks#rate")
+    rows = await env.store.fetchall("SELECT value, source FROM ratings WHERE play_id = ? ORDER BY id", (play_id,))
+    assert rows == [{"value": 1, "source": "mobile"}, {"value": -1, "source": "mobile"}]
+
+
+async def test_rating_refuses_bad_values_and_other_sites(env):
+    await add_ad_play(env.store, token=TOKEN)
+    r = await env.client.post(f"/m/{TOKEN}/rate", data={"value": "5"}, allow_redirects=False)
+    assert r.status == 400
+    r = await env.client.post(f"/m/{TOKEN}/rate", data={"value": "like"}, allow_redirects=False,
+                              headers={"Origin": "http://evil.example"})
+    assert r.status == 403
+    r = await env.client.post(f"/m/{TOKEN}/rate", data={"value": "like"}, allow_redirects=False,
+                              headers={"Sec-Fetch-Site": "cross-site", "Origin": "null"})
+    assert r.status == 403
+    r = await env.client.post("/m/unknown_token_123456/rate", data={"value": "like"}, allow_redirects=False)
+    assert r.status == 404
+    assert await env.store.scalar("SELECT COUNT(*) FROM ratings") == 0
+
+
+async def test_emoticon_downloads_follow_the_plays_mood_and_mask(env):
+    await add_ad_play(env.store, token=TOKEN, audience={"mood_mix": {"sad": 0.7, "happy": 0.3}, "mask": True})
+    r = await env.client.get(f"/m/{TOKEN}/emoticon.svg?download=1")
+    assert r.status == 200 and r.headers["Content-Type"].startswith("image/svg+xml")
+    assert 'filename="my-mood-sad-mask.svg"' in r.headers["Content-Disposition"]
+    assert await r.text() == emoticon_svg("sad", True, 512)
+    r = await env.client.get(f"/m/{TOKEN}/emoticon.png")
+    img = Image.open(io.BytesIO(await r.read()))
+    assert img.format == "PNG" and img.size == (512, 512)
+
+
+def test_every_mood_draws_as_svg_and_png():
+    for mood in MOODS:
+        for mask in (False, True):
+            assert emoticon_svg(mood, mask).startswith("<svg")
+            assert Image.open(io.BytesIO(emoticon_png(mood, mask, 64))).size == (64, 64)
+    assert emoticon_svg("nonsense") == emoticon_svg("neutral")
+
+
+def test_play_mood_reads_the_usual_audience_records():
+    assert queries.play_mood({"mood": "happy"}) == ("happy", False)
+    assert queries.play_mood({"mood_mix": {"angry": 0.6, "happy": 0.4}, "mask_p": 0.8}) == ("angry", True)
+    assert queries.play_mood({}) == (None, False)
+    assert queries.play_mood({"mood_mix": {"happy": 0}}) == (None, False)
+
+
+async def test_rankings_order_by_satisfaction_with_a_minimum_of_votes(env):
+    async def votes(slug, likes, dislikes):
+        _, pid = await add_ad_play(env.store, slug=slug, token=f"{slug}_token_abcdefgh")
+        for i in range(likes + dislikes):
+            await env.store.execute("INSERT INTO ratings (play_id, value, source, device, created_at) "
+                                    "VALUES (?, ?, 'mobile', ?, 0)", (pid, 1 if i < likes else -1, f"d{i}"))
+    await votes("loved", 18, 2)
+    await votes("lucky", 3, 0)      # 100 % but few votes: ranked below 90 % of 20
+    await votes("hated", 1, 5)
+    await votes("new", 1, 0)        # under the minimum
+    ranked, pending = await queries.rankings(env.store)
+    assert [r["slug"] for r in ranked] == ["loved", "lucky", "hated"]
+    assert [r["slug"] for r in pending] == ["new"]
+    html = await (await env.client.get("/rankings")).text()
+    assert f"at least <strong>{queries.MIN_VOTES} votes</strong>" in html
+    assert html.index("Loved Corner") < html.index("Lucky Corner") < html.index("Hated Corner")
+    assert "Not enough votes yet" in html
+
+
+async def test_today_page_charts_moods_and_hours(env):
+    now = time.time()
+    for i, mood in enumerate(["happy", "happy", "sad", None]):
+        await env.store.execute(
+            "INSERT INTO sessions (id, started_at, ended_at, dwell_s, attention_s, mood) VALUES (?, ?, ?, 2, 1, ?)",
+            (f"s{i}", now - i, now - i + 2, mood))
+    t = await queries.today(env.store, now)
+    assert t["people"] == 4 and t["moods"]["happy"] == 2 and t["moods"]["sad"] == 1 and sum(t["hours"]) == 4
+    r = await env.client.get("/today")
+    html = await r.text()
+    assert r.status == 200 and html.count("<svg") >= 2
+    assert 'data-testid="people">4<' in html and "67%" in html
+
+
+def test_charts_render_when_empty():
+    assert "No one seen yet" in mood_chart_svg({m: 0 for m in MOODS})
+    assert "<svg" in hours_chart_svg([0] * 24)
+
+
+async def test_privacy_page_says_what_is_kept_and_for_how_long(env):
+    html = await (await env.client.get("/privacy?from=" + TOKEN)).text()
+    assert 'data-testid="retention">7 days<' in html
+    for text in ("age group", "gender", "mood", "No images are stored", "never stored", f'href="/m/{TOKEN}"'):
+        assert text in html, text
+
+
+def test_ad_details_only_link_to_web_addresses():
+    d = ad_details({"website": "javascript:alert(1)", "map": "data:text/html,x", "phone": "call us",
+                    "coupon": "SAVE5"})
+    assert d["website"] == "" and d["directions"] == "" and d["tel"] == "" and d["coupon"] == "SAVE5"
+    assert safe_link("https://ok.example/x") == "https://ok.example/x"
+
+
+async def test_pages_are_small_and_make_no_external_requests(env):
+    await add_ad_play(env.store, token=TOKEN)
+    for path in (f"/m/{TOKEN}", "/rankings", "/today", "/privacy", "/static/mobile.css"):
+        r = await env.client.get(path)
+        body = await r.text()
+        assert len(body.encode()) < 24_000, path
+        for attr in ('src="http', "src='http", 'href="//', "url(http", '<link rel="stylesheet" href="http'):
+            assert attr not in body, (path, attr)

@@ -1,0 +1,309 @@
+"""Panel routes on the aiohttp test client: the page, the live WebSocket (state first, then
+events, QR for the rating screen), panel ratings, media failures, decision explanations, and
+media served without path traversal. A small stand-in player keeps to the player contract."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from signage.config import config_from_dict
+from signage.events import Hub
+from signage.store import Store
+from signage.web import media, mobile, panel, status
+from signage.web.keys import APPLIANCE
+
+PUBLIC = "http://screen.test:8080"
+
+
+class StandInPlayer:
+    """Keeps to the contract of `signage.player` (current, last_decision, media_failed,
+    record_rating) and publishes `player.state` on the hub like the real one."""
+
+    def __init__(self, hub: Hub, store: Store) -> None:
+        self.hub, self.store = hub, store
+        self.state: dict | None = None
+        self.failed: list[tuple[str, str]] = []
+        self.decision: dict | None = None
+
+    def current(self):
+        return self.state
+
+    def last_decision(self):
+        return self.decision
+
+    def media_failed(self, kind, ident):
+        self.failed.append((kind, ident))
+
+    async def record_rating(self, play_id, value, source, device) -> bool:
+        try:
+            await self.store.execute(
+                "INSERT INTO ratings (play_id, value, source, device, created_at) VALUES (?,?,?,?,?)",
+                (play_id, value, source, device, time.time()))
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def publish(self, state: dict) -> None:
+        self.state = state
+        self.hub.publish("player.state", state)
+
+
+def make_media(root: Path) -> tuple[Path, Path]:
+    ads, healing = root / "ads", root / "healing"
+    (ads / "cafe").mkdir(parents=True)
+    (ads / "cafe" / "ad.png").write_bytes(cv2.imencode(".png", np.full((90, 160, 3), 200, np.uint8))[1].tobytes())
+    (ads / "cafe" / "creative.html").write_text("<!doctype html><h1>Cafe</h1>")
+    (ads / "cafe" / "ad.toml").write_text('title = "Cafe"\n')
+    (ads / "cafe" / "img").mkdir()
+    (ads / "cafe" / "img" / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    healing.mkdir()
+    (healing / "spring-morning.jpg").write_bytes(cv2.imencode(".jpg", np.zeros((9, 16, 3), np.uint8))[1].tobytes())
+    (root / "secret.txt").write_text("not for the web")
+    return ads, healing
+
+
+async def add_ad_play(store: Store, *, slug="cafe", token="tok_abcdefghijklmnop", audience=None,
+                      details=None, started_at=None) -> tuple[int, int]:
+    ad_id = await store.scalar("SELECT id FROM ads WHERE slug = ?", (slug,))
+    if ad_id is None:
+        det = details if details is not None else {
+            "description": "Fresh coffee and cake, two minutes away.", "address": "1 Market Square",
+            "phone": "+44 20 7946 0000", "website": "https://cafe.example/", "map": "https://maps.example/cafe",
+            "coupon": "CAFE10"}
+        ad_id = await store.execute(
+            "INSERT INTO ads (slug, title, advertiser, media, media_type, duration_s, details, updated_at) "
+            "VALUES (?, ?, ?, 'ad.png', 'image', 10, ?, ?)",
+            (slug, slug.title() + " Corner", "Corner Ltd", json.dumps(det), time.time()))
+    play_id = await store.execute(
+        "INSERT INTO plays (ad_id, kind, token, started_at, audience) VALUES (?, 'ad', ?, ?, ?)",
+        (ad_id, token, started_at or time.time(), json.dumps(audience or {"mood": "happy"})))
+    return ad_id, play_id
+
+
+@pytest.fixture
+async def env(tmp_path):
+    ads_dir, healing_dir = make_media(tmp_path)
+    config = config_from_dict({"ads": {"dir": str(ads_dir), "healing_dir": str(healing_dir)},
+                               "web": {"public_url": PUBLIC}, "privacy": {"retention_days": 7}},
+                              base_dir=tmp_path)
+    hub = Hub()
+    store = Store(tmp_path / "signage.db", flush_seconds=60)
+    await store.open()
+    player = StandInPlayer(hub, store)
+    appliance = SimpleNamespace(config=config, hub=hub, store=store, base_url=PUBLIC, player=player,
+                                component_errors={}, camera=None, audience=None)
+    app = web.Application()
+    app[APPLIANCE] = appliance
+    status.setup(app)
+    panel.setup(app)
+    mobile.setup(app)
+    media.setup(app)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield SimpleNamespace(client=client, app=appliance, store=store, hub=hub, player=player,
+                              root=tmp_path)
+    finally:
+        await client.close()
+        await store.close()
+
+
+def decode_qr_svg(svg: str) -> str:
+    """Rasterise our own one-path SVG QR and decode it with OpenCV."""
+    import re
+    n = int(re.search(r'viewBox="0 0 (\d+) \d+"', svg).group(1))
+    img = np.full((n, n), 255, np.uint8)
+    for x, y, w in re.findall(r"M(\d+) (\d+)h(\d+)v1", svg):
+        img[int(y), int(x):int(x) + int(w)] = 0
+    img = cv2.resize(img, (n * 8, n * 8), interpolation=cv2.INTER_NEAREST)
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(img)
+    return text
+
+
+# --- page -------------------------------------------------------------------------------
+
+async def test_panel_page_has_notice_privacy_qr_and_no_camera_image(env):
+    r = await env.client.get("/panel")
+    assert r.status == 200
+    html = await r.text()
+    assert panel.NOTICE in html
+    assert "<svg" in html and f"{PUBLIC}/privacy" in html
+    assert 'id="status"' not in html  # technician overlay is off by default
+    assert "http://" not in html.replace(PUBLIC, "").replace("http://www.w3.org", "")  # nothing external
+    assert "Content-Security-Policy" in r.headers
+
+
+async def test_status_overlay_only_when_enabled(env):
+    import dataclasses
+    cfg = env.app.config
+    env.app.config = dataclasses.replace(cfg, web=dataclasses.replace(cfg.web, status_overlay=True))
+    html = await (await env.client.get("/panel")).text()
+    assert 'id="status"' in html
+    async with env.client.ws_connect("/ws/panel") as ws:
+        kinds = set()
+        for _ in range(3):
+            kinds.add((await ws.receive_json(timeout=5))["type"])
+        assert "status" in kinds
+
+
+async def test_static_assets_are_served(env):
+    for name in ("panel.js", "panel.css", "mobile.css"):
+        r = await env.client.get(f"/static/{name}")
+        assert r.status == 200, name
+
+
+# --- WebSocket --------------------------------------------------------------------------
+
+async def test_ws_sends_current_state_first_then_events(env):
+    env.player.publish({"state": "healing", "play_id": 1,
+                        "scene": {"id": "spring-morning", "media_url": "/media/healing/spring-morning.jpg"}})
+    async with env.client.ws_connect("/ws/panel") as ws:
+        hello = await ws.receive_json(timeout=5)
+        assert hello["type"] == "hello"
+        first = await ws.receive_json(timeout=5)
+        assert first["type"] == "state" and first["data"]["state"] == "healing"
+        env.player.publish({"state": "ad", "play_id": 2, "ad": {
+            "slug": "cafe", "title": "Cafe Corner", "media_url": "/media/ads/cafe/ad.png",
+            "media_type": "image", "duration_s": 10}})
+        msg = await ws.receive_json(timeout=5)
+        assert msg["data"]["state"] == "ad" and msg["data"]["ad"]["slug"] == "cafe"
+        env.hub.publish("audience.frame", {"at": time.time(), "faces": [
+            {"session_id": "s1", "box": [0.1, 0.2, 0.2, 0.3], "mood": "happy", "frontal": True}]})
+        faces = await ws.receive_json(timeout=5)
+        assert faces["type"] == "faces"
+        assert faces["data"]["faces"] == [{"id": "s1", "box": [0.1, 0.2, 0.2, 0.3], "mood": "happy", "mask": False}]
+        assert "image" not in json.dumps(faces) and "jpeg" not in json.dumps(faces)
+
+
+async def test_rating_state_carries_a_qr_of_the_plays_mobile_url(env):
+    async with env.client.ws_connect("/ws/panel") as ws:
+        await ws.receive_json(timeout=5)  # hello
+        env.player.publish({"state": "rating", "play_id": 7, "token": "Zx9_token-abcdef1234",
+                            "ends_at": time.time() + 10})
+        msg = (await ws.receive_json(timeout=5))["data"]
+        assert msg["mobile_url"] == f"{PUBLIC}/m/Zx9_token-abcdef1234"
+        assert decode_qr_svg(msg["qr_svg"]) == msg["mobile_url"]
+
+
+async def test_ws_without_player_uses_the_hubs_last_state(env):
+    env.app.player = None
+    env.hub.publish("player.state", {"state": "healing", "play_id": 3, "scene": {"id": "x", "media_url": "/m.jpg"}})
+    async with env.client.ws_connect("/ws/panel") as ws:
+        await ws.receive_json(timeout=5)
+        assert (await ws.receive_json(timeout=5))["data"]["play_id"] == 3
+    assert env.hub.subscribers == 0  # closing the socket unsubscribes
+
+
+# --- panel rating, media failures, decisions ---------------------------------------------
+
+async def test_panel_rating_is_stored_against_the_play_once(env):
+    _, play_id = await add_ad_play(env.store)
+    r = await env.client.post("/api/panel/rate", json={"play_id": play_id, "value": "like"})
+    assert r.status == 200 and (await r.json()) == {"ok": True, "recorded": True}
+    r = await env.client.post("/api/panel/rate", json={"play_id": play_id, "value": "dislike"})
+    assert (await r.json())["recorded"] is False
+    rows = await env.store.fetchall("SELECT value, source FROM ratings WHERE play_id = ?", (play_id,))
+    assert rows == [{"value": 1, "source": "panel"}]
+
+
+@pytest.mark.parametrize("body", [{"play_id": 1, "value": "love"}, {"play_id": "1", "value": "like"},
+                                  {"value": "like"}, [1, 2], {"play_id": True, "value": "like"}])
+async def test_panel_rating_refuses_bad_bodies(env, body):
+    r = await env.client.post("/api/panel/rate", json=body)
+    assert r.status == 400
+
+
+async def test_panel_rating_unknown_or_old_play(env):
+    r = await env.client.post("/api/panel/rate", json={"play_id": 999, "value": "like"})
+    assert r.status == 404
+    _, old = await add_ad_play(env.store, token="old_token_abcdefgh", started_at=time.time() - 7200)
+    r = await env.client.post("/api/panel/rate", json={"play_id": old, "value": "like"})
+    assert r.status == 409
+
+
+async def test_media_failed_reaches_the_player(env):
+    r = await env.client.post("/api/panel/media-failed", json={"kind": "ad", "id": "cafe", "url": "/media/ads/cafe/x.mp4"})
+    assert r.status == 200
+    assert env.player.failed == [("ad", "cafe")]
+    r = await env.client.post("/api/panel/media-failed", json={"kind": "boom", "id": "x"})
+    assert r.status == 400
+
+
+async def test_decision_last(env):
+    r = await env.client.get("/api/decision/last")
+    assert r.status == 404
+    env.player.decision = {"chosen": "cafe", "candidates": [{"slug": "cafe", "score": 1.5}], "excluded": {}}
+    r = await env.client.get("/api/decision/last")
+    assert r.status == 200 and (await r.json())["chosen"] == "cafe"
+    env.app.player = None
+    assert (await env.client.get("/api/decision/last")).status == 503
+
+
+# --- media --------------------------------------------------------------------------------
+
+async def test_media_content_types_and_html_sandbox(env):
+    r = await env.client.get("/media/ads/cafe/ad.png")
+    assert r.status == 200 and r.headers["Content-Type"] == "image/png"
+    r = await env.client.get("/media/ads/cafe/creative.html")
+    assert r.status == 200 and r.headers["Content-Type"].startswith("text/html")
+    csp = r.headers["Content-Security-Policy"]
+    assert "sandbox allow-scripts" in csp and "allow-same-origin" not in csp and "connect-src 'none'" in csp
+    r = await env.client.get("/media/ads/cafe/img/logo.svg")
+    assert r.status == 200 and r.headers["Content-Type"] == "image/svg+xml" and "sandbox" in r.headers["Content-Security-Policy"]
+    r = await env.client.get("/media/healing/spring-morning.jpg")
+    assert r.status == 200 and r.headers["Content-Type"] == "image/jpeg"
+    r = await env.client.get("/media/ads/cafe/ad.png", headers={"Range": "bytes=0-9"})
+    assert r.status == 206 and len(await r.read()) == 10
+
+
+@pytest.mark.parametrize("path", [
+    "/media/ads/cafe/../../secret.txt", "/media/ads/cafe/%2e%2e/%2e%2e/secret.txt",
+    "/media/ads/..%2f..%2fsecret.txt/x.png", "/media/ads/cafe/ad.toml", "/media/ads/cafe/..%2fad.png",
+    "/media/healing/..%2fsecret.txt", "/media/healing/%2e%2e/ads/cafe/ad.png", "/media/ads/cafe/.hidden.png",
+    "/media/ads/cafe/creative.html/..", "/media/ads/nope/ad.png", "/media/healing/missing.jpg",
+    "/media/healing/../ads/cafe/ad.png", "/media/ads/cafe/%5c..%5csecret.txt", "/media/healing/spring-morning.jpg%00.png",
+])
+async def test_media_refuses_traversal_and_unknown_files(env, path):
+    # Raw HTTP, so the path reaches the server exactly as written (a client would normalise it).
+    reader, writer = await asyncio.open_connection(env.client.host, env.client.port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    raw = (await asyncio.wait_for(reader.read(), 5)).decode("latin-1")
+    writer.close()
+    status_code = int(raw.split()[1])
+    assert status_code in (400, 404), (path, raw[:200])
+    assert "not for the web" not in raw
+
+
+async def test_media_refuses_symlinks_out_of_the_root(env):
+    link = Path(env.app.config.ads.dir) / "cafe" / "escape.png"
+    link.symlink_to(env.root / "secret.txt")
+    assert (await env.client.get("/media/ads/cafe/escape.png")).status == 404
+
+
+async def test_healing_serves_only_pictures_and_clips(env):
+    (Path(env.app.config.ads.healing_dir) / "page.html").write_text("<b>x</b>")
+    assert (await env.client.get("/media/healing/page.html")).status == 404
+
+
+async def test_create_app_registers_the_panel_and_mobile_routes(env):
+    try:
+        from signage.web.server import create_app
+        app = create_app(env.app)
+    except ImportError as exc:  # another area still being written
+        pytest.skip(f"create_app cannot be built yet: {exc}")
+    paths = {getattr(r, "canonical", "") for r in app.router.resources()}
+    for p in ("/panel", "/ws/panel", "/m/{token}", "/privacy", "/rankings", "/today",
+              "/media/ads/{slug}/{tail}", "/api/decision/last"):
+        assert p in paths, p
