@@ -18,6 +18,9 @@ from .config import Config
 from .events import Hub
 from .player import Player
 from .store import Store
+from .vision.models import ModelError
+from .vision.pipeline import VisionPipeline, VisionResult
+from .web.metrics import StageHistograms
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,8 @@ class Appliance:
         self.camera = Camera(config.camera, cache_dir=config.storage.data_dir / "cache")
         self.audience = Audience(config.audience, self.hub, self.store)
         self.player = Player(config, self.store, self.hub, self.audience)
+        self.vision = VisionPipeline(config.vision, self.camera.latest, self._on_vision)
+        self.stage_histograms = StageHistograms()
         self.started_at = time.time()
         self.component_errors: dict[str, str] = {}
         #: the URL phones reach this screen at (QR codes); set once the server listens
@@ -42,20 +47,36 @@ class Appliance:
         await self.store.open()  # a database we cannot open is fatal: say so and stop
         self.camera.start()
         self.audience.start()
+        try:
+            self.vision.start()  # checks every model file first
+        except ModelError as exc:
+            # Without eyes the screen still plays healing content and house ads: say what is
+            # wrong (log, /api/status, /metrics) and keep going.
+            self.component_errors["vision"] = str(exc)
+            log.error("vision disabled: %s", exc)
         await self.player.start()
 
     async def stop(self) -> None:
         # Reverse order: stop producing, then flush what was produced.
-        self.camera.stop()
+        await asyncio.to_thread(self.vision.stop)  # joins its thread: off the loop
+        await asyncio.to_thread(self.camera.stop)
+        await asyncio.sleep(0)  # let the tracks the pipeline closed on stop reach the audience
         await self.player.stop()
         await self.audience.stop()
         await self.store.close()
+
+    def _on_vision(self, result: VisionResult) -> None:
+        """Runs on the loop (the pipeline hands results over with call_soon_threadsafe)."""
+        self.audience.on_vision(result)
+        self.stage_histograms.observe_many(
+            {stage: ms / 1000.0 for stage, ms in result.timings_ms.items() if stage != "total" and ms > 0})
 
     async def status(self) -> dict[str, Any]:
         return {
             "device": {"id": self.config.device.id, "location": self.config.device.location},
             "uptime_s": round(time.time() - self.started_at, 1),
             "camera": self.camera.status(),
+            "vision": self.vision.stats(),
             "audience": self.audience.snapshot(),
             "player": self.player.status(),
             "database": await self.store.status(),
