@@ -27,6 +27,7 @@ EXPECTED = {
     "emotion_faceapi.int8.onnx": ("emotion", "int8"),
     "age_gender_faceapi.fp32.onnx": ("age_gender", "fp32"),
     "age_gender_faceapi.int8.onnx": ("age_gender", "int8"),
+    "mask_mobilenetv2.fp32.onnx": ("mask", "fp32"),
 }
 
 

@@ -116,3 +116,19 @@ async def test_flush_timer_writes_without_close(tmp_path):
         con.close()
     finally:
         await store.close()
+
+
+async def test_a_refused_write_is_dropped_without_losing_the_rest_of_its_batch(tmp_path):
+    path = tmp_path / "s.db"
+    store = Store(path, flush_seconds=60)
+    await store.open()
+    store.enqueue("INSERT INTO meta VALUES ('ok1', 'x')")
+    store.enqueue("INSERT INTO meta VALUES ('ok1', 'duplicate key')")  # refused: PRIMARY KEY
+    store.enqueue("INSERT INTO meta VALUES ('ok2', 'y')")
+    assert await store.flush() == 2
+    assert store.pending == 0 and store.refused_writes == 1
+    assert "refused" in store.last_error
+    await store.close()
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT key, value FROM meta ORDER BY key").fetchall() == [("ok1", "x"), ("ok2", "y")]
+    con.close()

@@ -40,6 +40,7 @@ class Store:
         self.last_error: str | None = None
         self.last_flush_at: float | None = None
         self.flushed_rows = 0
+        self.refused_writes = 0
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -164,24 +165,60 @@ class Store:
             return 0
         batch, self._pending = self._pending, []
         try:
-            await self._db.execute("BEGIN")
-            for sql, params in batch:
-                await self._db.execute(sql, params)
-            await self._db.commit()
-        except sqlite3.Error as exc:
-            try:
-                await self._db.rollback()
-            except sqlite3.Error:
-                pass
-            # Keep the batch (in order, before anything queued since) and retry next time.
+            await self._write_batch(batch)
+        except sqlite3.OperationalError as exc:
+            # Locked or busy (a backup, another process): transient. Keep the batch, in order
+            # and before anything queued since, and retry at the next flush.
             self._pending = batch + self._pending
             self.last_error = f"flush failed, will retry: {exc}"
             log.warning("database %s: %s (%d writes kept)", self.path, self.last_error, len(self._pending))
             return 0
+        except sqlite3.DatabaseError as exc:
+            # A statement the database refuses (a constraint, a bug): retrying cannot help,
+            # and it must not hold back the good writes queued with it. Write them one by one
+            # and drop only the refused ones, loudly.
+            log.error("database %s: batch refused (%s); writing its %d statements one by one",
+                      self.path, exc, len(batch))
+            written = await self._write_one_by_one(batch)
+            self.flushed_rows += written
+            self.last_flush_at = time.time()
+            return written
         self.last_error = None
         self.last_flush_at = time.time()
         self.flushed_rows += len(batch)
         return len(batch)
+
+    async def _write_batch(self, batch: list[tuple[str, Sequence[Any]]]) -> None:
+        assert self._db is not None
+        try:
+            await self._db.execute("BEGIN")
+            for sql, params in batch:
+                await self._db.execute(sql, params)
+            await self._db.commit()
+        except BaseException:
+            try:
+                await self._db.rollback()
+            except sqlite3.Error:
+                pass
+            raise
+
+    async def _write_one_by_one(self, batch: list[tuple[str, Sequence[Any]]]) -> int:
+        assert self._db is not None
+        written = 0
+        for sql, params in batch:
+            try:
+                await self._db.execute(sql, params)
+                await self._db.commit()
+                written += 1
+            except sqlite3.OperationalError:
+                raise
+            except sqlite3.DatabaseError as exc:
+                await self._db.rollback()
+                self.refused_writes += 1
+                self.last_error = f"a write was refused and dropped: {exc}"
+                log.error("database %s: dropped a refused write (%s): %s %r", self.path, exc,
+                          sql.split("(")[0].strip(), params)
+        return written
 
     async def _flush_loop(self) -> None:
         while True:
@@ -202,6 +239,7 @@ class Store:
             "size_bytes": size,
             "pending_writes": len(self._pending),
             "flushed_rows": self.flushed_rows,
+            "refused_writes": self.refused_writes,
             "last_flush_at": self.last_flush_at,
             "error": self.last_error,
         }
