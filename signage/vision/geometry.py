@@ -31,8 +31,8 @@ distance ``L = 1.05 D`` and frontal nose fraction ``r0 = 0.58`` (medians over Re
 landmarks on posed, camera-facing photos), nose-tip depth ``d = 0.55 D`` (usual 3D head-pose
 reference faces: a nose tip about 35 mm in front of the eyes for 63 mm between the pupils).
 A broad smile lifts the mouth corners and reads as about 10 degrees of downward pitch.
-Signs: yaw > 0 when the face turns
-towards the image's right side, pitch > 0 when the face tilts up.  A face is *frontal*, i.e.
+
+Signs: yaw > 0 when the face turns towards the image's right side, pitch > 0 when the face tilts up.  A face is *frontal*, i.e.
 looking at the screen the camera is mounted on, when |yaw| and |pitch| are within the
 configured limits (default 20 degrees).  The estimate is rough (a few degrees on frontal faces,
 more at large angles, and it assumes an average face shape); it is meant for the

@@ -88,7 +88,7 @@ def make_test_ads(root: Path) -> Path:
         title = "Sunrise Bakery"
         advertiser = "Sunrise Bakery Ltd"
         media = "creative.png"
-        duration = 4
+        duration = 6
     """) + common + textwrap.dedent("""
         [mobile]
         description = "Croissants, sourdough and cinnamon buns baked on site every morning."
@@ -114,7 +114,7 @@ def make_test_ads(root: Path) -> Path:
         title = "Green Wave Bikes"
         advertiser = "Green Wave"
         media = "creative.html"
-        duration = 4
+        duration = 6
     """) + common + textwrap.dedent("""
         [mobile]
         description = "Electric city bikes at 40 stations. Your first 30-minute ride is free."

@@ -1,0 +1,227 @@
+"""The live vision pipeline: a worker thread that analyses the latest camera frame.
+
+    pipeline = VisionPipeline(config.vision, camera.latest, on_result, loop)
+    pipeline.start()          # raises ModelError before any thread starts if models are bad
+    ...
+    pipeline.stop()           # joins within about a second
+
+The worker never runs on the event loop and never touches it except through
+``loop.call_soon_threadsafe(callback, result)``: one :class:`VisionResult` per analysed frame.
+It takes the *latest* frame (older ones are skipped and counted as dropped), detects faces,
+updates the tracker, runs the classifiers (all due faces in one batch) on tracks that are new or
+due, and paces itself to ``analysis_fps``.  Frames and crops stay in memory and are released
+after each iteration; nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from .analyzer import FaceAnalyzer, vision_setting
+from .tracker import Tracker, TrackSnapshot
+
+__all__ = ["VisionPipeline", "VisionResult", "FrameLike"]
+
+log = logging.getLogger(__name__)
+
+
+class FrameLike(Protocol):
+    image: np.ndarray
+    timestamp: float
+    seq: int
+
+
+@dataclass(frozen=True)
+class VisionResult:
+    """What one analysed frame produced (immutable; handed to the event loop)."""
+
+    seq: int
+    timestamp: float
+    width: int
+    height: int
+    tracks: tuple[TrackSnapshot, ...]          # open tracks (tentative and confirmed)
+    closed_tracks: tuple[TrackSnapshot, ...]   # tracks closed by this frame (final state)
+    faces: int                                 # faces detected in this frame
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def closed(self) -> tuple[int, ...]:
+        """Ids of the tracks closed by this frame."""
+        return tuple(t.id for t in self.closed_tracks)
+
+    @property
+    def confirmed(self) -> tuple[TrackSnapshot, ...]:
+        return tuple(t for t in self.tracks if t.confirmed)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "timestamp": round(self.timestamp, 3), "width": self.width,
+                "height": self.height, "faces": self.faces,
+                "tracks": [t.to_json() for t in self.tracks], "closed": list(self.closed),
+                "closed_tracks": [t.to_json() for t in self.closed_tracks],
+                "timings_ms": self.timings_ms}
+
+
+def _p50(values) -> float | None:
+    return round(float(np.median(values)), 2) if values else None
+
+
+class VisionPipeline:
+    """Worker thread: latest frame -> detect -> track -> classify -> result to the loop."""
+
+    def __init__(self, config: Any, source: Callable[[], FrameLike | None],
+                 callback: Callable[[VisionResult], Any], loop: asyncio.AbstractEventLoop | None = None,
+                 *, analyzer: FaceAnalyzer | None = None, idle_wait_s: float = 0.005):
+        self.config = config
+        self.source = source
+        self.callback = callback
+        self.loop = loop
+        self.analyzer = analyzer
+        self._own_analyzer = analyzer is None
+        self.fps_target = float(vision_setting(config, "analysis_fps"))
+        self.tracker = Tracker(config)
+        self.idle_wait_s = idle_wait_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._times: dict[str, deque] = {k: deque(maxlen=200) for k in ("detect", "classify", "track", "total")}
+        self._done_at: deque = deque(maxlen=50)
+        self._analysed = 0
+        self._dropped = 0
+        self._errors = 0
+        self._faces = 0
+        self._tracks = 0
+        self._last_error: str | None = None
+        self._last_seq: int | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        if self.analyzer is None:
+            self.analyzer = FaceAnalyzer(self.config)   # ModelError surfaces here, in the caller
+        if self.loop is None:
+            self.loop = asyncio.get_running_loop()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="vision-pipeline", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._stop.set()
+        t = self._thread
+        if t is not None:
+            t.join(timeout)
+            if t.is_alive():
+                log.warning("vision worker did not stop within %.1f s", timeout)
+        self._thread = None
+        if self._own_analyzer and self.analyzer is not None:
+            self.analyzer.close()
+            self.analyzer = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- stats -------------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            done = list(self._done_at)
+            fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) >= 2 and done[-1] > done[0] else 0.0
+            return {
+                "running": self.running, "fps": round(fps, 2), "fps_target": self.fps_target,
+                "detect_ms_p50": _p50(self._times["detect"]), "classify_ms_p50": _p50(self._times["classify"]),
+                "track_ms_p50": _p50(self._times["track"]), "frame_ms_p50": _p50(self._times["total"]),
+                "faces": self._faces, "tracks": self._tracks, "frames_analysed": self._analysed,
+                "frames_dropped": self._dropped, "errors": self._errors, "last_error": self._last_error,
+            }
+
+    # -- work ------------------------------------------------------------------------------------
+    def _run(self) -> None:
+        period = 1.0 / self.fps_target if self.fps_target > 0 else 0.0
+        next_due = time.monotonic()
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now < next_due:
+                self._stop.wait(next_due - now)
+                continue
+            try:
+                frame = self.source()
+            except Exception as exc:  # a camera problem must not kill the worker
+                self._note_error(f"frame source: {exc}")
+                self._stop.wait(0.1)
+                continue
+            if frame is None or (self._last_seq is not None and frame.seq == self._last_seq):
+                self._stop.wait(self.idle_wait_s)
+                continue
+            next_due = max(next_due + period, time.monotonic()) if period else time.monotonic()
+            try:
+                result = self.process(frame)
+            except Exception as exc:
+                log.exception("vision: frame %s failed", getattr(frame, "seq", "?"))
+                self._note_error(f"{exc.__class__.__name__}: {exc}")
+                continue
+            finally:
+                del frame
+            if not self._deliver(result):
+                break
+        # hand over the tracks still open so that their sessions are closed
+        closed = tuple(self.tracker.close_all())
+        if closed and self.loop is not None:
+            self._deliver(VisionResult(seq=-1, timestamp=self.tracker._last_ts or 0.0, width=0, height=0,
+                                       tracks=(), closed_tracks=closed, faces=0))
+
+    def _deliver(self, result: VisionResult) -> bool:
+        try:
+            self.loop.call_soon_threadsafe(self.callback, result)
+            return True
+        except RuntimeError:  # the loop is closed: nobody is listening any more
+            log.info("vision: event loop closed, worker stops")
+            self._stop.set()
+            return False
+
+    def _note_error(self, msg: str) -> None:
+        with self._lock:
+            self._errors += 1
+            self._last_error = msg
+
+    def process(self, frame: FrameLike) -> VisionResult:
+        """Analyse one frame (the worker calls this; tests may call it directly)."""
+        image = frame.image
+        ts = float(frame.timestamp)
+        t0 = time.perf_counter()
+        dets = self.analyzer.detect(image)
+        t1 = time.perf_counter()
+        closed = self.tracker.update(ts, dets)
+        due = self.tracker.due_for_classification(ts)
+        t2 = time.perf_counter()
+        if due:
+            attrs = self.analyzer.classify_boxes(image, [t.box for t in due])
+            for t, a in zip(due, attrs):
+                self.tracker.apply(t, a, ts)
+        t3 = time.perf_counter()
+        snaps = tuple(self.tracker.snapshots())
+        t4 = time.perf_counter()
+        timings = {"detect": (t1 - t0) * 1000, "track": ((t2 - t1) + (t4 - t3)) * 1000,
+                   "classify": (t3 - t2) * 1000, "total": (t4 - t0) * 1000}
+        h, w = image.shape[:2]
+        with self._lock:
+            if self._last_seq is not None and frame.seq > self._last_seq + 1:
+                self._dropped += frame.seq - self._last_seq - 1
+            self._last_seq = frame.seq
+            self._analysed += 1
+            self._faces = len(dets)
+            self._tracks = sum(1 for s in snaps if s.confirmed)
+            self._done_at.append(time.monotonic())
+            for k, v in timings.items():
+                if k != "classify" or due:
+                    self._times[k].append(v)
+        return VisionResult(seq=int(frame.seq), timestamp=ts, width=int(w), height=int(h), tracks=snaps,
+                            closed_tracks=tuple(closed), faces=len(dets),
+                            timings_ms={k: round(v, 2) for k, v in timings.items()})

@@ -1,0 +1,165 @@
+"""The live pipeline: worker thread, hand-over to the event loop, pacing, stats, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from signage.vision.analyzer import Attributes
+from signage.vision.classifiers import EMOTIONS
+from signage.vision.pipeline import VisionPipeline, VisionResult
+from test_vision_tracker import face
+
+
+@dataclass
+class Frame:
+    image: np.ndarray
+    timestamp: float
+    seq: int
+
+
+class FakeCamera:
+    """latest() returns a new frame every `step` seconds of wall time, like a camera slot."""
+
+    def __init__(self, fps: float = 50.0):
+        self.t0 = time.monotonic()
+        self.fps = fps
+        self.image = np.zeros((480, 640, 3), np.uint8)
+
+    def latest(self) -> Frame | None:
+        seq = int((time.monotonic() - self.t0) * self.fps)
+        return Frame(self.image, self.t0 + seq / self.fps, seq)
+
+
+class FakeAnalyzer:
+    """Stands in for FaceAnalyzer: one face, a fixed classifier answer; records threads."""
+
+    def __init__(self):
+        self.detect_threads: set[str] = set()
+        self.classified = 0
+        self.batches: list[int] = []
+
+    def detect(self, bgr):
+        self.detect_threads.add(threading.current_thread().name)
+        return [face(200, 150, 120), face(400, 150, 120)]
+
+    def classify_boxes(self, bgr, boxes, whole=False):
+        self.batches.append(len(boxes))
+        self.classified += len(boxes)
+        e = np.full(7, 0.02)
+        e[EMOTIONS.index("happy")] = 0.88
+        return [Attributes(emotion_probs=e, age=34.0, gender_probs=np.array([0.8, 0.2])) for _ in boxes]
+
+    def close(self):
+        pass
+
+
+class Cfg:
+    analysis_fps = 20.0
+    classify_every_s = 0.25
+    smoothing_alpha = 0.3
+    uncertain_below = 0.4
+    frontal_yaw_deg = 20.0
+    frontal_pitch_deg = 20.0
+    confirm_hits = 3
+    close_after_s = 1.0
+    workers = 1
+
+
+async def _run_for(seconds: float, camera, analyzer, cfg=Cfg):
+    results: list[VisionResult] = []
+    loop_thread = threading.current_thread().name
+    seen_threads: set[str] = set()
+
+    def on_result(r: VisionResult) -> None:
+        seen_threads.add(threading.current_thread().name)
+        results.append(r)
+
+    pipe = VisionPipeline(cfg, camera.latest, on_result, asyncio.get_running_loop(), analyzer=analyzer)
+    pipe.start()
+    await asyncio.sleep(seconds)
+    stats_running = pipe.stats()
+    t0 = time.monotonic()
+    pipe.stop()
+    stop_s = time.monotonic() - t0
+    await asyncio.sleep(0.05)   # let the last call_soon_threadsafe callbacks run
+    return pipe, results, seen_threads, loop_thread, stats_running, stop_s
+
+
+async def test_pipeline_hands_results_to_the_loop_thread_and_paces():
+    cam, an = FakeCamera(fps=50), FakeAnalyzer()
+    pipe, results, seen, loop_thread, stats, stop_s = await _run_for(1.0, cam, an)
+    assert stop_s < 1.0
+    assert not pipe.running
+    # callbacks ran on the event loop's thread, inference on the worker
+    assert seen == {loop_thread}
+    assert an.detect_threads == {"vision-pipeline"}
+    frames = [r for r in results if r.seq >= 0]
+    # paced to ~20 fps (camera gives 50)
+    assert 12 <= len(frames) <= 24
+    assert stats["frames_analysed"] >= 12 and stats["frames_dropped"] > 10
+    assert 10 <= stats["fps"] <= 25
+    assert stats["detect_ms_p50"] is not None and stats["faces"] == 2
+    # two confirmed tracks, classified at once and then every 0.25 s (batch of both faces)
+    last = frames[-1]
+    assert len(last.confirmed) == 2 and {t.emotion for t in last.confirmed} == {"happy"}
+    assert {t.gender for t in last.confirmed} == {"female"}
+    assert all(b == 2 for b in an.batches)
+    assert 3 <= len(an.batches) <= 6
+    assert frames[0].tracks[0].classified      # classified on its first frame
+    # stop() hands over the open tracks as closed
+    assert results[-1].seq == -1 and len(results[-1].closed) == 2
+    assert set(results[-1].closed) == {t.id for t in last.tracks}
+    assert all(c.attention <= c.dwell for c in results[-1].closed_tracks)
+    assert last.width == 640 and last.height == 480
+
+
+async def test_pipeline_survives_errors_and_idle_source():
+    class Flaky(FakeAnalyzer):
+        n = 0
+
+        def detect(self, bgr):
+            self.n += 1
+            if self.n % 3 == 0:
+                raise RuntimeError("boom")
+            return super().detect(bgr)
+
+    class Sometimes(FakeCamera):
+        def latest(self):
+            f = super().latest()
+            return None if f.seq % 4 == 0 else f
+
+    pipe, results, *_ , stats, stop_s = await _run_for(0.6, Sometimes(50), Flaky())
+    assert stats["errors"] >= 1 and "boom" in stats["last_error"]
+    assert len([r for r in results if r.seq >= 0]) >= 5
+    assert stop_s < 1.0
+
+
+async def test_stop_is_prompt_even_when_the_source_is_empty():
+    class Empty:
+        def latest(self):
+            return None
+
+    pipe, results, *_ , stats, stop_s = await _run_for(0.3, Empty(), FakeAnalyzer())
+    assert results == [] and stats["frames_analysed"] == 0 and stop_s < 1.0
+
+
+def test_process_directly_with_made_up_frames():
+    an = FakeAnalyzer()
+    pipe = VisionPipeline(Cfg, lambda: None, lambda r: None, loop=None, analyzer=an)
+    img = np.zeros((240, 320, 3), np.uint8)
+    r1 = pipe.process(Frame(img, 10.0, 1))
+    r2 = pipe.process(Frame(img, 10.1, 4))
+    r3 = pipe.process(Frame(img, 10.2, 5))
+    assert r1.faces == 2 and not any(t.confirmed for t in r1.tracks)
+    assert all(t.confirmed for t in r3.tracks)
+    assert r3.tracks[0].dwell == pytest.approx(0.2)
+    s = pipe.stats()
+    assert s["frames_analysed"] == 3 and s["frames_dropped"] == 2
+    assert set(r3.to_json()) == {"seq", "timestamp", "width", "height", "faces", "tracks", "closed", "closed_tracks",
+                                 "timings_ms"}
