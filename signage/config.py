@@ -424,3 +424,23 @@ def render_config_template() -> str:
             out.append(f"{f.name} = {_toml_value(default)}")
         out.append("")
     return "\n".join(out)
+
+
+def render_config_reference() -> str:
+    """The README's configuration reference: one table per section (generated, like config.toml)."""
+    out = []
+    for name, cls in _section_fields().items():
+        out.append(f"**[{name}]** — {_SECTION_TITLES.get(name, name)}\n")
+        out.append("| key | default | meaning |")
+        out.append("|---|---|---|")
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            doc = meta["doc"]
+            if meta.get("choices"):
+                doc += " (" + " / ".join(f"`{c}`" for c in meta["choices"]) + ")"
+            elif meta.get("min") is not None:
+                doc += f" ({meta['min']:g}–{meta['max']:g})"
+            out.append(f"| `{f.name}` | `{_toml_value(default)}` | {doc.replace('|', '/')} |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

@@ -57,3 +57,18 @@ def tmp_data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests go last and carry the `browser` mark (`-m "not browser"` skips them).
+
+    Playwright's sync API runs an event loop in the main thread while its browser is open;
+    the asyncio tests must not run inside it, so they all run first."""
+    browser, other = [], []
+    for item in items:
+        if "/tests/browser/" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.browser)
+            browser.append(item)
+        else:
+            other.append(item)
+    items[:] = other + browser

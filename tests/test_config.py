@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from signage.config import ConfigError, config_from_dict, documented_keys, load_config, render_config_template
+from signage.config import (ConfigError, config_from_dict, documented_keys, load_config, render_config_reference,
+                            render_config_template)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -16,6 +17,8 @@ def test_shipped_config_is_valid_and_documents_every_key():
     assert cfg.web.port == 8080
     text = (ROOT / "config.toml").read_text()
     assert text == render_config_template(), "config.toml drifted: run python scripts/gen_config.py"
+    assert render_config_reference() in (ROOT / "README.md").read_text(), \
+        "README's config reference drifted: run python scripts/gen_config.py"
     for key, _default, doc in documented_keys():
         section, name = key.split(".")
         assert f"\n{name} = " in text and doc, key
