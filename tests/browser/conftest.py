@@ -1,11 +1,13 @@
 """Browser tests: headless Debian Chromium (driven by Playwright's Python client with
 `executable_path`, never a downloaded browser) against the real aiohttp server.
 
-The server runs in its own thread and event loop, like the appliance process. It is the lead's
-real `Appliance` (camera `photos` source, vision, audience, player) when `signage.app` wires a
-player; until then it is the real `Player` and `Audience` with the real store, hub, inventory
-sync and web app, fed by a scripted stand-in for vision (`ScriptedVision`, boxes and moods only).
-The mode is printed in the test report header.
+The server is the real `Appliance` (camera on the `photos` source -> the real `VisionPipeline`
+with the ONNX models in `models/` -> `Audience` -> `Player`, the real SQLite file), run in its own
+thread and event loop like the appliance process. What stands in front of the camera is a folder
+of real photos from the shared `photos` fixture (tests/conftest.py); `LiveServer.show()` changes
+them at run time (the photos source re-lists its folder at every loop), e.g. dlib's `dogs` photo
+(no human face: nobody there) and then a group photo (people arrive). Nothing is scripted: every
+box, mood and session comes from the models.
 
 Test-only dependency: `playwright` (PyPI, in the `test` extra) -- its Python API is a stable way
 to drive Chromium (touch taps, viewports, element screenshots) without writing a CDP client.
@@ -15,6 +17,7 @@ Chromium itself comes from Debian (`apt-get install -y chromium`); without it th
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -22,17 +25,21 @@ import sqlite3
 import textwrap
 import threading
 import time
+import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Callable
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "docs" / "screenshots"
+HEALING = REPO / "assets" / "healing"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
                   "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
                   "--autoplay-policy=no-user-gesture-required", "--hide-scrollbars"]
+#: seconds each photo stays before the photos source moves on (and re-lists its folder): how
+#: quickly a change made by `LiveServer.show()` reaches the camera
+PHOTO_SECONDS = 1.0
 
 
 def chromium_executable() -> str | None:
@@ -41,6 +48,22 @@ def chromium_executable() -> str | None:
         if name and Path(name).exists():
             return name
     return None
+
+
+def wait_for(fn: Callable[[], Any], timeout: float = 30.0, what: str = "condition", every: float = 0.1):
+    """Poll `fn` until it returns something truthy (returned); exceptions count as not yet."""
+    end = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = fn()
+        except Exception as exc:  # the page may be navigating, the server busy
+            last = exc
+        if last and not isinstance(last, Exception):
+            return last
+        if time.monotonic() >= end:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+        time.sleep(every)
 
 
 # --- the server ------------------------------------------------------------------------------
@@ -53,7 +76,7 @@ def _font(size: int):
     return ImageFont.load_default(size=size)
 
 
-def make_test_ads(root: Path) -> Path:
+def make_test_ads(root: Path, duration: int = 6) -> Path:
     """Two short ads of our own (an image and an HTML creative), any audience, all day."""
     from PIL import Image, ImageDraw
 
@@ -88,8 +111,8 @@ def make_test_ads(root: Path) -> Path:
         title = "Sunrise Bakery"
         advertiser = "Sunrise Bakery Ltd"
         media = "creative.png"
-        duration = 6
-    """) + common + textwrap.dedent("""
+        duration = {duration}
+    """).format(duration=duration) + common + textwrap.dedent("""
         [mobile]
         description = "Croissants, sourdough and cinnamon buns baked on site every morning."
         address = "12 Harbour Street"
@@ -114,8 +137,8 @@ def make_test_ads(root: Path) -> Path:
         title = "Green Wave Bikes"
         advertiser = "Green Wave"
         media = "creative.html"
-        duration = 6
-    """) + common + textwrap.dedent("""
+        duration = {duration}
+    """).format(duration=duration) + common + textwrap.dedent("""
         [mobile]
         description = "Electric city bikes at 40 stations. Your first 30-minute ride is free."
         address = "Station 1, Central Park Gate"
@@ -126,64 +149,20 @@ def make_test_ads(root: Path) -> Path:
     return ads
 
 
-def healing_dir(root: Path) -> Path:
-    """The repository's demo scenes when there, else one calm picture of our own."""
-    demo = REPO / "assets" / "healing"
-    if (demo / "scenes.toml").exists():
-        return demo
-    from PIL import Image
-    h = root / "healing"
-    h.mkdir()
-    img = Image.linear_gradient("L").resize((1920, 1080)).convert("RGB")
-    img.save(h / "calm.jpg")
-    (h / "scenes.toml").write_text('[[scene]]\nid = "calm"\nfile = "calm.jpg"\ntitle = "Calm"\n'
-                                   'season = "any"\ntime_of_day = "any"\n')
-    return h
-
-
-class ScriptedVision:
-    """Stands in for camera + vision until the lead wires them: hands the real Audience one
-    frame every 0.2 s with the scripted faces (pixel boxes in a 640x480 frame, a mood)."""
-
-    def __init__(self, audience) -> None:
-        self.audience = audience
-        self.faces: list[dict[str, Any]] = []
-        self._task: asyncio.Task | None = None
-        self._known: set[str] = set()
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-
-    async def _run(self) -> None:
-        from signage.audience import TrackObs, VisionFrame
-        while True:
-            tracks = [TrackObs(track_id=f["id"], confirmed=True, box=tuple(f["box"]), frame_w=640, frame_h=480,
-                               frontal=True, emotion_scores={f["mood"]: 0.9, "neutral": 0.1},
-                               age_group_scores={"20-39": 0.8, "40-59": 0.2},
-                               gender_scores={"female": 0.5, "male": 0.5})
-                      for f in self.faces]
-            ids = {f["id"] for f in self.faces}
-            closed = list(self._known - ids)
-            self._known = ids
-            self.audience.on_vision(VisionFrame(tracks, closed))
-            await asyncio.sleep(0.2)
-
 
 class LiveServer:
-    def __init__(self, config, mode: str) -> None:
+    """The real appliance and its web server on 127.0.0.1, in a thread of their own."""
+
+    def __init__(self, config) -> None:
         self.config = config
-        self.mode = mode  # "appliance" (the lead's wiring) or "stand-in vision"
+        self.photos_dir = Path(config.camera.photos_dir)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._thread, daemon=True, name="live-server")
         self.ready = threading.Event()
         self.error: BaseException | None = None
         self.url = ""
         self.appliance: Any = None
-        self.vision: ScriptedVision | None = None
+        self._generation = 0
 
     def _thread(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -198,15 +177,11 @@ class LiveServer:
 
     async def _start(self) -> None:
         from aiohttp import web
-        from signage.app import public_base_url
+        from signage.app import Appliance, public_base_url
         from signage.web.server import create_app
 
-        if self.mode == "appliance":
-            from signage.app import Appliance
-            self.appliance = Appliance(self.config)
-            await self.appliance.start()
-        else:
-            self.appliance = await self._stand_in()
+        self.appliance = Appliance(self.config)
+        await self.appliance.start()
         app = create_app(self.appliance)
         self.runner = web.AppRunner(app, shutdown_timeout=1.0)
         await self.runner.setup()
@@ -215,38 +190,48 @@ class LiveServer:
         self.appliance.base_url = public_base_url(self.config, self.config.web.port)
         self.url = f"http://127.0.0.1:{self.config.web.port}"
 
-    async def _stand_in(self):
-        from signage.ads.inventory import sync
-        from signage.audience import Audience
-        from signage.events import Hub
-        from signage.player import Player
-        from signage.store import Store
-
-        hub = Hub()
-        store = Store(self.config.db_path, self.config.storage.flush_seconds)
-        await store.open()
-        await sync(store, Path(self.config.ads.dir), time.time())
-        audience = Audience(self.config.audience, hub, store)
-        audience.start()
-        player = Player(self.config, store, hub, audience)
-        await player.start()
-        self.vision = ScriptedVision(audience)
-        self.vision.start()
-
-        async def status():
-            return {"device": {"id": self.config.device.id}, "database": await store.status()}
-
-        return SimpleNamespace(config=self.config, hub=hub, store=store, audience=audience, player=player,
-                               camera=None, base_url="", component_errors={}, status=status,
-                               started_at=time.time())
-
     def start(self) -> "LiveServer":
         self.thread.start()
         self.ready.wait(120)
         if self.error:
             raise self.error
+        if self.appliance.component_errors:
+            raise AssertionError(f"the appliance started with errors: {self.appliance.component_errors}")
         return self
 
+    # -- what the camera sees -------------------------------------------------------------------
+    def show(self, *photos: Path) -> None:
+        """Put these real photos (and only these) in front of the camera. The new files are
+        linked before the old ones go, so the folder is never empty (the source would fail)."""
+        self._generation += 1
+        old = list(self.photos_dir.iterdir())
+        for i, p in enumerate(photos):
+            (self.photos_dir / f"{self._generation:03d}-{i}-{p.name}").symlink_to(p)
+        for p in old:
+            p.unlink()
+
+    def status(self) -> dict[str, Any]:
+        """`GET /api/status`, as a technician's tool would read it."""
+        with urllib.request.urlopen(self.url + "/api/status", timeout=10) as r:
+            return json.load(r)
+
+    def people(self) -> list[dict[str, Any]]:
+        return self.status()["audience"]["people"]
+
+    def wait_people(self, at_least: int = 1, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """Poll until vision has found at least this many people in front of the screen."""
+        return wait_for(lambda: (lambda p: p if len(p) >= at_least else None)(self.people()),
+                        timeout, f"vision to find {at_least}+ people")
+
+    def wait_nobody(self, timeout: float = 60.0) -> dict[str, Any]:
+        """Poll until vision has analysed frames of the current photos and sees nobody."""
+        def check():
+            s = self.status()
+            looking = s["camera"]["state"] == "running" and s["vision"]["frames_analysed"] > 0
+            return s if looking and s["audience"]["present"] == 0 and s["vision"]["faces"] == 0 else None
+        return wait_for(check, timeout, "vision to see nobody")
+
+    # -- the server side ------------------------------------------------------------------------
     def restart_web(self, down_s: float = 2.0) -> None:
         """Stop the web server (every WebSocket drops) and start it again on the same port,
         as after a restart of the process's server side."""
@@ -263,23 +248,10 @@ class LiveServer:
     def run(self, coro, timeout: float = 30):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def show_faces(self, faces: list[dict[str, Any]]) -> None:
-        """Stand-in mode: who stands in front of the camera (the photos do it in appliance mode)."""
-        if self.vision is not None:
-            self.loop.call_soon_threadsafe(setattr, self.vision, "faces", faces)
-
     def stop(self) -> None:
         async def _stop():
-            if self.vision:
-                await self.vision.stop()
             await self.runner.cleanup()
-            a = self.appliance
-            if self.mode == "appliance":
-                await a.stop()
-            else:
-                await a.player.stop()
-                await a.audience.stop()
-                await a.store.close()
+            await self.appliance.stop()
         try:
             self.run(_stop(), 30)
         finally:
@@ -292,14 +264,31 @@ class LiveServer:
         return con
 
 
-def appliance_has_player() -> bool:
-    try:
-        from signage.app import Appliance
-    except Exception:
-        return False
-    import inspect
-    src = inspect.getsource(Appliance)
-    return "self.player" in src and "self.audience" in src
+def start_live(root: Path, first_photos: list[Path], *, ad_seconds: int = 6,
+               **sections: dict[str, Any]) -> LiveServer:
+    """The real appliance on the `photos` camera source, showing `first_photos`, with two ads of
+    our own and the repository's healing scenes; `sections` add to or override the config."""
+    from signage.config import config_from_dict
+
+    ads = make_test_ads(root, ad_seconds)
+    pdir = root / "photos"
+    pdir.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    raw: dict[str, dict[str, Any]] = {
+        "camera": {"source": "photos", "photos_dir": str(pdir), "photo_seconds": PHOTO_SECONDS, "fps": 10.0},
+        # a loaded 2-core machine also runs Chromium: 5 analysed frames a second is plenty
+        "vision": {"models_dir": str(REPO / "models"), "analysis_fps": 5.0},
+        "ads": {"dir": str(ads), "healing_dir": str(HEALING)},
+        "web": {"host": "127.0.0.1", "port": port},
+        "storage": {"data_dir": str(root / "data"), "flush_seconds": 0.5},
+    }
+    for name, values in sections.items():
+        raw.setdefault(name, {}).update(values)
+    server = LiveServer(config_from_dict(raw, base_dir=root))
+    server.show(*first_photos)
+    return server.start()
 
 
 # --- fixtures --------------------------------------------------------------------------------
@@ -329,34 +318,12 @@ def browser(chromium):
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, request) -> LiveServer:
-    from signage.config import config_from_dict
-
-    root = tmp_path_factory.mktemp("live")
-    ads = make_test_ads(root)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mode = "appliance" if appliance_has_player() else "stand-in vision"
-    camera: dict[str, Any] = {"source": "photos", "photo_seconds": 3600.0}
-    if mode == "appliance":
-        photos = request.getfixturevalue("photos")
-        pdir = root / "photos"
-        pdir.mkdir()
-        for i, p in enumerate(photos("astronaut", "tom_hanks")):
-            (pdir / f"{i}-{p.name}").symlink_to(p)
-        camera["photos_dir"] = str(pdir)
-    raw = {
-        "camera": camera,
-        "vision": {"models_dir": str(REPO / "models")},
-        "player": {"rating_seconds": 7.0, "healing_min_seconds": 2.0, "idle_healing_seconds": 60.0,
-                   "poll_seconds": 0.1},
-        "ads": {"dir": str(ads), "healing_dir": str(healing_dir(root))},
-        "web": {"host": "127.0.0.1", "port": port},
-        "storage": {"data_dir": str(root / "data"), "flush_seconds": 0.5},
-    }
-    server = LiveServer(config_from_dict(raw, base_dir=root), mode).start()
-    print(f"\nbrowser tests: server mode = {mode}")
+def live(tmp_path_factory, photos) -> LiveServer:
+    """The panel tests' appliance: it starts in front of dlib's `dogs` photo (no human face:
+    nobody there, healing); the tests bring people with `live.show(...)`."""
+    server = start_live(tmp_path_factory.mktemp("live"), [photos("dogs")],
+                        player={"rating_seconds": 7.0, "healing_min_seconds": 2.0,
+                                "idle_healing_seconds": 60.0, "poll_seconds": 0.1})
     try:
         yield server
     finally:
@@ -375,17 +342,3 @@ def shot() -> Callable[[Any, str], Path]:
             page_or_el.screenshot(path=str(path))
         return path
     return take
-
-
-def wait_for(fn: Callable[[], Any], timeout: float = 30.0, what: str = "condition", every: float = 0.1):
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        try:
-            last = fn()
-        except Exception as exc:  # the page may be navigating
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")

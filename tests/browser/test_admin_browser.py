@@ -1,68 +1,43 @@
 """Admin pages in headless Chromium against the real server and a real SQLite file filled by a
-real run of the player (the lead's Appliance on the `photos` source once it is wired; until
-then the real Player + Audience fed by the panel tests' scripted stand-in for vision).
+real run of the appliance (camera on the `photos` source showing a real photo of two smiling
+adults, real vision, audience and player).
 
-Uses the shared browser fixtures of tests/browser/conftest.py (read-only); its own server is
-started here because the admin needs a password in the config."""
+Uses the shared browser fixtures of tests/browser/conftest.py; its own appliance is started here
+because the admin needs a password in the config."""
 
 from __future__ import annotations
 
 import csv
 import io
-import socket
-import time
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
-from browser.conftest import (REPO, LiveServer, appliance_has_player, healing_dir, make_test_ads, wait_for)
+from .conftest import start_live, wait_for
 from signage.web.admin.auth import hash_password
 from signage.web.admin.core import ADMIN_STATE
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "browser test password"
+#: dlib's 2008_001009.jpg (PASCAL VOC): two smiling adults facing the camera
+PEOPLE = "2008_001009"
 
 
 @pytest.fixture(scope="module")
-def admin_live(tmp_path_factory, request):
-    from signage.config import config_from_dict
-
-    root = tmp_path_factory.mktemp("admin-live")
-    ads = make_test_ads(root)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    mode = "appliance" if appliance_has_player() else "stand-in vision"
-    camera = {"source": "photos", "photo_seconds": 3600.0}
-    if mode == "appliance":
-        photos = request.getfixturevalue("photos")
-        pdir = root / "photos"
-        pdir.mkdir()
-        for i, p in enumerate(photos("astronaut", "tom_hanks")):
-            (pdir / f"{i}-{p.name}").symlink_to(p)
-        camera["photos_dir"] = str(pdir)
-    raw = {
-        "device": {"id": "lobby-screen-1", "location": "Main lobby"},
-        "camera": camera,
-        "vision": {"models_dir": str(REPO / "models")},
-        "player": {"rating_seconds": 1.0, "healing_min_seconds": 1.0, "idle_healing_seconds": 60.0,
-                   "poll_seconds": 0.1},
-        "ads": {"dir": str(ads), "healing_dir": str(healing_dir(root))},
-        "web": {"host": "127.0.0.1", "port": port},
-        "storage": {"data_dir": str(root / "data"), "flush_seconds": 0.5},
-        "admin": {"password_hash": hash_password(PASSWORD, iterations=2000)},
-    }
-    server = LiveServer(config_from_dict(raw, base_dir=root), mode).start()
-    print(f"\nadmin browser tests: server mode = {mode}")
-    server.show_faces([{"id": 1, "box": (200, 120, 120, 150), "mood": "happy"},
-                       {"id": 2, "box": (380, 140, 110, 140), "mood": "neutral"}])
-    # let the player run: a few complete ad plays with their audience
-    wait_for(lambda: server.db().execute(
-        "SELECT COUNT(*) FROM plays WHERE kind='ad' AND ended_at IS NOT NULL AND impressions > 0").fetchone()[0] >= 2,
-        timeout=90, what="two ad plays with impressions")
+def admin_live(tmp_path_factory, photos):
+    server = start_live(
+        tmp_path_factory.mktemp("admin-live"), [photos(PEOPLE)], ad_seconds=3,
+        device={"id": "lobby-screen-1", "location": "Main lobby"},
+        player={"rating_seconds": 1.0, "healing_min_seconds": 1.0, "idle_healing_seconds": 60.0,
+                "poll_seconds": 0.1},
+        admin={"password_hash": hash_password(PASSWORD, iterations=2000)})
     try:
+        # let the player run: a few complete ad plays with the audience vision found
+        wait_for(lambda: server.db().execute(
+            "SELECT COUNT(*) FROM plays WHERE kind='ad' AND ended_at IS NOT NULL AND impressions > 0"
+        ).fetchone()[0] >= 2, timeout=90, what="two ad plays with impressions")
         yield server
     finally:
         server.stop()
@@ -180,7 +155,10 @@ def test_create_ad_with_upload_becomes_eligible_then_pause_stops_it(admin_live, 
     assert "status paused" in why_not("harbour-cafe")
     # and the next decisions never pick it
     n0 = admin_live.db().execute("SELECT COALESCE(MAX(id), 0) FROM plays").fetchone()[0]
-    time.sleep(3)
+    # two more ads are decided with the people still there (each ad lasts 3 s)
+    wait_for(lambda: admin_live.db().execute(
+        "SELECT COUNT(*) FROM plays WHERE kind='ad' AND id > ?", (n0,)).fetchone()[0] >= 2,
+        timeout=60, what="two more ad decisions")
     picked = admin_live.db().execute(
         "SELECT COUNT(*) FROM plays p JOIN ads a ON a.id = p.ad_id WHERE a.slug='harbour-cafe' AND p.id > ?",
         (n0,)).fetchone()[0]
