@@ -17,6 +17,7 @@ from .camera import Camera
 from .config import Config
 from .events import Hub
 from .player import Player
+from .retention import Retention
 from .store import Store
 from .vision.models import ModelError
 from .vision.pipeline import VisionPipeline, VisionResult
@@ -37,6 +38,7 @@ class Appliance:
         self.player = Player(config, self.store, self.hub, self.audience)
         self.vision = VisionPipeline(config.vision, self.camera.latest, self._on_vision)
         self.stage_histograms = StageHistograms()
+        self.retention = Retention(self.store, config.privacy.retention_days)
         self.started_at = time.time()
         self.component_errors: dict[str, str] = {}
         #: the URL phones reach this screen at (QR codes); set once the server listens
@@ -55,9 +57,11 @@ class Appliance:
             self.component_errors["vision"] = str(exc)
             log.error("vision disabled: %s", exc)
         await self.player.start()
+        self.retention.start()
 
     async def stop(self) -> None:
         # Reverse order: stop producing, then flush what was produced.
+        await self.retention.stop()
         await asyncio.to_thread(self.vision.stop)  # joins its thread: off the loop
         await asyncio.to_thread(self.camera.stop)
         await asyncio.sleep(0)  # let the tracks the pipeline closed on stop reach the audience

@@ -117,26 +117,3 @@ class Retention:
     def status(self) -> dict[str, Any]:
         return {"retention_days": self.retention_days, "last_run_at": self.last_run_at,
                 "last": self.last.as_dict() if self.last else None, "error": self.last_error}
-
-
-def setup_web(app: Any) -> None:
-    """Run the schedule with the web app, unless the appliance already has a `retention`."""
-    from aiohttp import web
-
-    from .web.keys import APPLIANCE
-
-    async def ctx(app: web.Application) -> Any:
-        appliance = app[APPLIANCE]
-        own = None
-        if getattr(appliance, "retention", None) is None:
-            own = Retention(appliance.store, appliance.config.privacy.retention_days)
-            try:
-                appliance.retention = own
-            except AttributeError:
-                pass
-            own.start()
-        yield
-        if own is not None:
-            await own.stop()
-
-    app.cleanup_ctx.append(ctx)

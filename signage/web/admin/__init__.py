@@ -2,8 +2,7 @@
 check), plus the machine-readable side that belongs with it: `/metrics` (Prometheus text),
 `/api/audience`, `/api/report` and `/ws/audience`.
 
-`setup(app)` is the one line `signage/web/server.py` needs. It also starts the retention
-schedule (`signage/retention.py`) with the app unless the appliance already runs one.
+`setup(app)` is the one line `signage/web/server.py` needs.
 
 Who may see what:
 * `/admin/*` (except the login form and static CSS/JS) and `/api/report*`: a logged-in admin.
@@ -29,7 +28,6 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
 def setup(app: web.Application) -> None:
     from . import ads, live, photo, reports, views_auth
     from .. import api, metrics
-    from ... import retention
 
     app[ADMIN_STATE] = AdminState(app[APPLIANCE])
     app.on_response_prepare.append(_on_prepare)
@@ -41,7 +39,6 @@ def setup(app: web.Application) -> None:
     photo.setup(app)
     metrics.setup(app)
     api.setup(app)
-    retention.setup_web(app)
     # last: any other /admin path is 404 for an admin and 401/503 for everyone else
     app.router.add_route("*", "/admin/{tail:.*}", _not_found)
 
