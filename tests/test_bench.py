@@ -88,3 +88,10 @@ def test_register_adds_the_bench_command():
     args = parser.parse_args(["bench", "--quick", "--no-fer", "--seconds", "2", "--json-out", "x.json"])
     assert args.func is bench.cmd_bench
     assert args.quick and args.no_fer and args.seconds == 2.0 and args.json_out == "x.json"
+
+
+def test_other_load_is_measured():
+    with bench.OtherLoad() as load:
+        sum(range(200_000))
+    assert load.cores is None or load.cores >= 0.0
+    assert load.wall > 0
