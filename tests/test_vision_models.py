@@ -118,6 +118,28 @@ def test_batched_classification_equals_one_by_one(analyzer, photos):
         assert one.age == pytest.approx(b.age, abs=1e-3)
 
 
+def test_age_gender_flip_averages_crop_and_mirror(vcfg, photos):
+    from signage.vision.classifiers import AgeGenderClassifier
+    from signage.vision.geometry import square_crop
+
+    model = load_model(MODELS, "age_gender", "fp32", read_manifest(MODELS))
+    plain, flipped = AgeGenderClassifier(model, flip=False), AgeGenderClassifier(model, flip=True)
+    img = _img(photos("sample4"))
+    det = RetinaFaceDetector(load_model(MODELS, "detector", "int8", read_manifest(MODELS)))
+    crops = [square_crop(img, d.box, 1.0, 112, "clip") for d in det.detect(img)]
+    assert len(crops) >= 2
+    a0, g0 = plain.classify(crops)
+    a1, g1 = plain.classify([c[:, ::-1] for c in crops])
+    a, g = flipped.classify(crops)
+    np.testing.assert_allclose(a, (a0 + a1) / 2, atol=1e-3)
+    np.testing.assert_allclose(g, (g0 + g1) / 2, atol=1e-4)
+    np.testing.assert_allclose(g.sum(axis=1), 1.0, atol=1e-5)
+    # a batch gives what one-by-one gives
+    for i, c in enumerate(crops):
+        ai, gi = flipped.classify([c])
+        assert ai[0] == pytest.approx(a[i], abs=1e-3) and gi[0] == pytest.approx(g[i], abs=1e-4)
+
+
 # -- model file checks ---------------------------------------------------------------------------
 
 def _copy_models(tmp_path: Path) -> Path:

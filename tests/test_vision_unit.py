@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 
 from signage.vision.classifiers import (AGE_GROUPS, EMOTIONS, age_group, age_group_probs, age_sigma,
                                         _label_map, FACEAPI_EMOTIONS)
 from signage.vision.detector import Detection, decode, iou, make_priors, nms, prepare_input
-from signage.vision.geometry import EYE_MOUTH, NOSE_DEPTH, NOSE_FRACTION, head_pose, square_crop
+from signage.vision.geometry import CLIP, EYE_MOUTH, NOSE_DEPTH, NOSE_FRACTION, head_pose, square_crop
 
 
 # -- priors / decoding / NMS -------------------------------------------------------------------
@@ -133,6 +134,30 @@ def test_square_crop_subpixel_and_downscale():
     # a grey image stays grey through the crop
     gimg = np.full((60, 80), 77, np.uint8)
     assert np.all(square_crop(gimg, (20, 10, 60, 50), 0.9, 16) == 77)
+
+
+def test_square_crop_clip_mode_is_faceapi_clip_and_pad():
+    img = _gradient()                                    # 160 x 120
+    # wholly inside the image: the same pixels as any other fill
+    box = (40, 30, 60, 70)
+    np.testing.assert_array_equal(square_crop(img, box, 1.0, 40, CLIP), square_crop(img, box, 1.0, 40))
+    # a 40 x 40 square reaching 10 px past the top edge: clipped to 40 wide x 30 tall, centred
+    # in a 40 x 40 square with 5 black rows above and below (face-api.js padToSquare), 1:1 scale
+    crop = square_crop(img, (20, -10, 60, 30), 1.0, 40, CLIP)
+    assert crop.shape == (40, 40, 3)
+    assert np.all(crop[:5] == 0) and np.all(crop[35:] == 0)
+    np.testing.assert_array_equal(crop[5:35], img[0:30, 20:60])
+    # a square past the left edge: black columns on both sides, the visible part fills the height
+    crop = square_crop(img, (-20, 40, 20, 80), 1.0, 40, CLIP)
+    assert np.all(crop[:, :10] == 0) and np.all(crop[:, 30:] == 0)
+    np.testing.assert_array_equal(crop[:, 10:30], img[40:80, 0:20])
+    # past two edges: the visible corner is centred and scaled up to fill the input
+    crop = square_crop(img, (-10, -10, 10, 10), 1.0, 20, CLIP)
+    up = cv2.resize(img[0:10, 0:10], (20, 20), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(crop[1:-1, 1:-1].astype(int), up[1:-1, 1:-1].astype(int), atol=1)
+    # a box wholly outside: all black, requested size
+    far = square_crop(img, (500, 500, 540, 540), 1.0, 112, CLIP)
+    assert far.shape == (112, 112, 3) and np.all(far == 0)
 
 
 # -- head pose -------------------------------------------------------------------------------
