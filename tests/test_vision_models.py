@@ -145,8 +145,8 @@ def test_age_gender_flip_averages_crop_and_mirror(vcfg, photos):
 def _copy_models(tmp_path: Path) -> Path:
     d = tmp_path / "models"
     d.mkdir()
-    for name in ("manifest.json", "retinaface_mnet025.int8.onnx", "emotion_faceapi.fp32.onnx",
-                 "age_gender_faceapi.fp32.onnx"):
+    for name in ("manifest.json", "retinaface_mnet025.int8.onnx", "retinaface_mnet025.fp32.onnx",
+                 "emotion_faceapi.fp32.onnx", "age_gender_faceapi.fp32.onnx"):
         shutil.copy(MODELS / name, d / name)
     return d
 
