@@ -2,10 +2,13 @@
 """Generate the demo inventory: ads in assets/ads/<slug>/ and healing scenes in assets/healing/.
 
 Everything is made here from code -- no stock images: self-contained HTML/CSS creatives
-(inline SVG, system fonts, no external requests) and images drawn with Pillow/numpy.
-Deterministic (fixed seeds), so running it twice gives the same files.
+(inline SVG, system fonts, no external requests, a layout for landscape and one for portrait),
+images drawn with Pillow/numpy and a short VP8/WebM video drawn frame by frame with Pillow and
+encoded with OpenCV. Deterministic (fixed seeds, a fixed WebM track id), so running it twice gives
+the same files byte for byte (with the same Pillow/OpenCV builds; tests/test_demo_assets.py checks).
 
     python scripts/make_demo_assets.py [--out assets] [--only ads|healing]
+    python scripts/make_demo_assets.py --contact-sheet docs/screenshots/demo-ads.png
 """
 
 from __future__ import annotations
@@ -94,11 +97,12 @@ SKIES = {
     "evening": [(0, (52, 46, 108)), (0.35, (176, 84, 112)), (0.55, (244, 146, 86)), (0.62, (252, 196, 120))],
     "night": [(0, (6, 10, 30)), (0.5, (20, 32, 72)), (0.62, (38, 52, 96))],
 }
-SUN = {  # position (fraction), radius, colour
-    "morning": (0.22, 0.42, 34, (255, 236, 200)),
-    "afternoon": (0.72, 0.16, 30, (255, 252, 236)),
-    "evening": (0.68, 0.46, 44, (255, 170, 90)),
-    "night": (0.78, 0.18, 24, (236, 236, 220)),
+SUN = {  # position (fraction), radius, colour; near the middle, which a portrait screen also shows,
+    # and below the clock the panel puts at the top of a portrait screen
+    "morning": (0.42, 0.42, 34, (255, 236, 200)),
+    "afternoon": (0.58, 0.30, 30, (255, 252, 236)),
+    "evening": (0.54, 0.46, 44, (255, 170, 90)),
+    "night": (0.60, 0.32, 24, (236, 236, 220)),
 }
 LAND = {  # far, mid, near colours
     "spring": [(128, 160, 150), (92, 146, 98), (66, 124, 70)],
@@ -106,7 +110,7 @@ LAND = {  # far, mid, near colours
     "autumn": [(150, 140, 150), (176, 108, 60), (140, 70, 40)],
     "winter": [(186, 198, 216), (222, 230, 240), (244, 248, 252)],
 }
-TOD_LIGHT = {"morning": 0.95, "afternoon": 1.0, "evening": 0.72, "night": 0.32}
+TOD_LIGHT = {"morning": 0.95, "afternoon": 1.0, "evening": 0.72, "night": 0.42}
 TITLES = {
     ("spring", "morning"): "Blossom valley at sunrise", ("spring", "afternoon"): "Green hills in spring",
     ("spring", "evening"): "Spring dusk over the lake", ("spring", "night"): "A quiet spring night",
@@ -254,20 +258,37 @@ PAGE = """<!doctype html>
 <style>
 *{{box-sizing:border-box;margin:0;padding:0}}
 html,body{{width:100%;height:100%;overflow:hidden}}
-body{{font-family:"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:{ink};background:{bg};
-  display:flex;align-items:center;justify-content:center}}
-.stage{{position:relative;width:100vw;height:56.25vw;max-height:100vh;max-width:177.78vh;overflow:hidden}}
-.copy{{position:absolute;left:6%;top:50%;transform:translateY(-50%);width:50%;z-index:2}}
-.kicker{{font-size:2.1vmin;letter-spacing:.35em;text-transform:uppercase;opacity:.85;font-weight:700;
+body{{font-family:"Segoe UI",Roboto,"Helvetica Neue","Liberation Sans",Arial,sans-serif;color:{ink};background:{bg}}}
+/* The panel lays its own chrome over every creative: an "Advertisement" chip top left and the
+   privacy notice bottom left (landscape) or across the bottom (portrait). Nothing here sits there. */
+.stage{{position:fixed;inset:0;overflow:hidden}}
+.copy{{position:absolute;left:7vw;top:0;bottom:6vh;width:44vw;z-index:2;display:flex;flex-direction:column;
+  justify-content:center;align-items:flex-start}}
+.kicker{{font-size:2.1vmin;letter-spacing:.3em;text-transform:uppercase;opacity:.85;font-weight:700;
   animation:rise .9s ease-out both}}
-h1{{font-size:8.6vmin;line-height:1.02;margin:.35em 0 .3em;font-weight:800;animation:rise 1s .15s ease-out both}}
-p.sub{{font-size:3.2vmin;line-height:1.35;max-width:30em;opacity:.92;animation:rise 1s .35s ease-out both}}
-.cta{{display:inline-block;margin-top:1.4em;padding:.7em 1.3em;border-radius:999px;font-weight:800;
+h1{{font-size:8.4vmin;line-height:1.04;margin:.35em 0 .35em;font-weight:800;letter-spacing:-.01em;
+  animation:rise 1s .15s ease-out both}}
+p.sub{{font-size:3vmin;line-height:1.4;max-width:26em;opacity:.92;animation:rise 1s .35s ease-out both}}
+.cta{{display:inline-block;margin-top:1.3em;padding:.7em 1.3em;border-radius:999px;font-weight:800;
   font-size:2.8vmin;background:{accent};color:{accent_ink};box-shadow:0 .6vmin 2vmin rgba(0,0,0,.18);
   animation:rise 1s .55s ease-out both, pulse 2.4s 1.8s ease-in-out infinite}}
-.brand{{position:absolute;left:6%;bottom:6%;font-size:2.4vmin;font-weight:700;opacity:.8;z-index:2}}
-.fine{{position:absolute;right:4%;bottom:4%;font-size:1.7vmin;opacity:.7;z-index:2}}
-.art{{position:absolute;right:0;top:0;width:50%;height:100%;z-index:1}}
+.brand{{position:absolute;left:7vw;top:9vmin;font-size:2.6vmin;font-weight:800;opacity:.9;z-index:2;
+  letter-spacing:.02em}}
+.fine{{position:fixed;right:3vw;bottom:3.5vmin;font-size:1.8vmin;opacity:.75;z-index:2}}
+.art{{position:absolute;right:0;top:0;width:54%;height:100%;z-index:1;
+  -webkit-mask-image:linear-gradient(90deg,transparent 0,#000 24%);mask-image:linear-gradient(90deg,transparent 0,#000 24%)}}
+@media (orientation:portrait){{
+  .brand{{left:0;right:0;top:6.5vh;text-align:center;font-size:3.8vw}}
+  .art{{top:10vh;left:0;right:0;margin:0 auto;width:calc(44vh * .889);height:44vh;
+    -webkit-mask-image:linear-gradient(180deg,#000 82%,transparent);mask-image:linear-gradient(180deg,#000 82%,transparent)}}
+  .art .g{{transform:translate(-60px,0)}}
+  .copy{{left:8vw;right:8vw;width:auto;top:55vh;bottom:auto;display:block}}
+  .kicker{{font-size:2.9vw}}
+  h1{{font-size:10.6vw}}
+  p.sub{{font-size:4.4vw;max-width:none}}
+  .cta{{font-size:4.2vw}}
+  .fine{{position:static;margin-top:2.4em;font-size:2.9vw}}
+}}
 @keyframes rise{{from{{opacity:0;transform:translateY(2.5vmin)}}to{{opacity:1;transform:none}}}}
 @keyframes pulse{{0%,100%{{transform:scale(1)}}50%{{transform:scale(1.05)}}}}
 @keyframes float{{0%,100%{{transform:translateY(0)}}50%{{transform:translateY(-3%)}}}}
@@ -279,15 +300,15 @@ p.sub{{font-size:3.2vmin;line-height:1.35;max-width:30em;opacity:.92;animation:r
 {extra_css}
 </style></head>
 <body><div class="stage">
+<div class="brand">{brand}</div>
+<svg class="art" viewBox="0 0 640 720" preserveAspectRatio="xMaxYMid meet" aria-hidden="true"><g class="g">{art}</g></svg>
 <div class="copy">
   <div class="kicker">{kicker}</div>
   <h1>{headline}</h1>
   <p class="sub">{sub}</p>
   <div class="cta">{cta}</div>
+  <div class="fine">{fine}</div>
 </div>
-<svg class="art" viewBox="0 0 640 720" preserveAspectRatio="xMidYMid slice" aria-hidden="true">{art}</svg>
-<div class="brand">{brand}</div>
-<div class="fine">{fine}</div>
 </div></body></html>
 """
 
@@ -480,6 +501,18 @@ ADS: list[dict] = [
                     map_url="https://www.openstreetmap.org/search?query=40%20North%20Gate", coupon="TRAIL20"),
     ),
     dict(
+        slug="glide-ebikes", title="Glide City E-Bikes", advertiser="Glide Mobility",
+        duration=8, moods=["neutral", "disgust", "surprise"], age_groups=["20-39", "40-59"], genders=[],
+        cpm=14.0, budget=650.0, freq_cap=2, video="glide",
+        dayparts=[{"days": ["weekdays"], "start": "07:00", "end": "09:30"},
+                  {"days": ["weekdays"], "start": "16:30", "end": "19:00"}],
+        mobile=dict(description="Electric bikes at 40 stations across town: unlock with the app, ride the "
+                                "bike lanes past the traffic, leave it at any station. Your first 30 "
+                                "minutes are free.", address="Glide Hub, Central Station forecourt",
+                    phone="+1 555 0131", website="https://glide-bikes.example",
+                    map_url="https://www.openstreetmap.org/search?query=Central%20Station", coupon="GLIDEFREE"),
+    ),
+    dict(
         slug="city-library-nights", title="City Library Late Nights", advertiser="City Library (house ad)",
         duration=10, moods=[], age_groups=[], genders=[], cpm=0.0, budget=0.0, freq_cap=0, priority=-2,
         image="library", dayparts=[],
@@ -549,6 +582,267 @@ def image_library() -> Image.Image:
     return pil
 
 
+# --- the video ad --------------------------------------------------------------------------------
+# Drawn frame by frame with Pillow and encoded by OpenCV's FFmpeg writer as VP8 in WebM (plays in
+# every Chromium). The panel fills the screen with a video (object-fit: cover), so on a portrait
+# screen only the middle ~32 % of a 16:9 frame shows: every word and the brand stay inside that
+# centre column (x 450..830 of 1280), the scenery around it is only decoration.
+# Size: OpenCV gives the encoder no rate control (a bitrate of fps x width x height, so it codes at
+# its best quality, a key frame every 12 frames); what keeps the file small is a still camera,
+# soft detail behind the action and 20 frames a second.
+
+VW, VH, FPS, SECONDS = 1280, 720, 20, 8
+BLUR = (3, 3)  # soft focus on the far and near skyline
+WINDOWS = (0.0, 0.15)  # share of lit windows
+
+
+def ease(t: float) -> float:
+    t = min(1.0, max(0.0, t))
+    return t * t * (3 - 2 * t)
+
+
+def window(t: float, a: float, b: float, fade: float = 0.3) -> float:
+    """0 outside [a, b], 1 inside, with eased fades at both ends."""
+    return ease((t - a) / fade) * (1 - ease((t - (b - fade)) / fade))
+
+
+def _sprite(w: int, h: int, draw, scale: int = 3) -> Image.Image:
+    """An anti-aliased RGBA sprite: drawn at `scale`x, then reduced."""
+    big = Image.new("RGBA", (w * scale, h * scale), (0, 0, 0, 0))
+    draw(ImageDraw.Draw(big), scale)
+    return big.resize((w, h), Image.LANCZOS)
+
+
+def _car(color, seed: int) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    w = int(rng.integers(150, 190))
+
+    def draw(d, s):
+        d.rounded_rectangle([4 * s, 26 * s, (w - 4) * s, 62 * s], 14 * s, fill=color)  # body
+        d.rounded_rectangle([28 * s, 4 * s, (w - 40) * s, 34 * s], 14 * s, fill=color)  # cabin
+        d.rounded_rectangle([38 * s, 10 * s, (w - 50) * s, 30 * s], 6 * s, fill=(150, 190, 230, 255))
+        for cx in (38, w - 40):
+            d.ellipse([(cx - 15) * s, 48 * s, (cx + 15) * s, 78 * s], fill=(18, 16, 28, 255))
+            d.ellipse([(cx - 6) * s, 57 * s, (cx + 6) * s, 69 * s], fill=(120, 120, 140, 255))
+    return _sprite(w, 80, draw)
+
+
+def _fade(img: Image.Image, alpha: float) -> Image.Image:
+    out = img.copy()
+    out.putalpha(img.getchannel("A").point(lambda a: int(a * alpha)))
+    return out
+
+
+def _glow_dot(r: int, color) -> Image.Image:
+    size = r * 8
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) - size / 2
+    a = np.exp(-(xx ** 2 + yy ** 2) / (2 * (r * 1.6) ** 2))
+    a = np.clip(a * 1.3, 0, 1)
+    rgba = np.zeros((size, size, 4), np.uint8)
+    rgba[..., :3] = color
+    rgba[..., 3] = (a * 255).astype(np.uint8)
+    return Image.fromarray(rgba, "RGBA")
+
+
+def _rider(phase: float) -> Image.Image:
+    """A commuter on an e-bike, pedals at `phase` (radians)."""
+    def draw(d, s):
+        def P(x, y):
+            return (x * s, y * s)
+        ink, frame, skin, coat = (24, 20, 40, 255), (46, 230, 160, 255), (240, 196, 160, 255), (255, 122, 89, 255)
+        for cx in (40, 170):  # wheels
+            d.ellipse([P(cx - 36, 104), P(cx + 36, 176)], outline=ink, width=8 * s)
+            d.ellipse([P(cx - 5, 135), P(cx + 5, 145)], fill=ink)
+        bb = (100, 140)  # bottom bracket
+        d.line([P(40, 140), P(*bb), P(84, 80), P(40, 140)], fill=frame, width=8 * s, joint="curve")
+        d.line([P(*bb), P(150, 78), P(84, 80)], fill=frame, width=8 * s, joint="curve")
+        d.line([P(150, 78), P(170, 140)], fill=frame, width=8 * s)
+        d.line([P(146, 66), P(158, 56), P(172, 58)], fill=ink, width=6 * s, joint="curve")  # bars
+        d.rounded_rectangle([P(64, 92), P(100, 108)], 5 * s, fill=(20, 120, 90, 255))  # battery
+        d.line([P(70, 74), P(96, 74)], fill=ink, width=7 * s)  # saddle
+        # legs: hip above the saddle, feet on the cranks (opposite)
+        hip = (86, 64)
+        for k, shade in ((math.pi, (60, 52, 90, 255)), (0.0, (80, 70, 120, 255))):
+            fx = bb[0] + 20 * math.cos(phase + k)
+            fy = bb[1] + 20 * math.sin(phase + k)
+            kx, ky = (hip[0] + fx) / 2 + 16, (hip[1] + fy) / 2 - 8
+            d.line([P(*hip), P(kx, ky), P(fx, fy)], fill=shade, width=12 * s, joint="curve")
+            d.line([P(fx - 6, fy + 2), P(fx + 10, fy + 2)], fill=ink, width=6 * s)
+        d.line([P(*hip), P(132, 14)], fill=coat, width=22 * s)  # torso
+        d.line([P(126, 22), P(152, 44), P(160, 58)], fill=coat, width=10 * s, joint="curve")  # arm
+        d.ellipse([P(130, -14 + 8), P(156, 12 + 8)], fill=skin)  # head
+        d.chord([P(126, -18 + 8), P(160, 16 + 8)], 180, 360, fill=(46, 230, 160, 255))  # helmet
+    return _sprite(215, 185, draw).crop((0, 0, 215, 185))
+
+
+def video_frames(seed: int = 5):
+    """Yield the frames (RGB, VW x VH) of the Glide E-Bikes ad."""
+    rng = np.random.default_rng(seed)
+    n = int(FPS * SECONDS)
+    horizon, road_top, jam_y, lane_y = 430, 470, 505, 610
+    # sky + a low sun, then two rows of buildings that scroll at different speeds
+    sky = vertical_gradient([(0, (28, 26, 78)), (0.42, (112, 44, 110)), (0.6, (242, 120, 70)),
+                             (1, (255, 186, 110))], h=horizon, w=VW)
+    glow(sky, VW * 0.5, horizon * 0.86, 70, (255, 226, 160), 0.9)
+    sky_img = Image.new("RGBA", (VW, VH))
+    sky_img.paste(Image.fromarray(np.clip(sky, 0, 255).astype(np.uint8)))
+
+    def skyline(color, window_col, lo, hi, wmin, wmax, width, lit):
+        layer = Image.new("RGBA", (width, horizon), (0, 0, 0, 0))
+        d = ImageDraw.Draw(layer)
+        x = 0
+        while x < width:
+            w = int(rng.integers(wmin, wmax))
+            top = horizon - int(rng.integers(lo, hi))
+            d.rectangle([x, top, x + w, horizon], fill=color)
+            for wy in range(top + 14, horizon - 10, 22):
+                for wx in range(x + 10, x + w - 14, 20):
+                    if rng.random() < lit:
+                        d.rectangle([wx, wy, wx + 8, wy + 10], fill=window_col)
+            x += w + int(rng.integers(2, 10))
+        return layer
+
+    # a still camera and soft focus on the city behind (fine detail and motion cost bytes)
+    far = skyline((88, 52, 110, 255), (255, 200, 140, 120), 120, 260, 50, 110, VW * 2, WINDOWS[0])
+    far = far.filter(ImageFilter.GaussianBlur(BLUR[0]))
+    near = skyline((40, 28, 66, 255), (255, 214, 130, 220), 60, 190, 70, 150, VW * 2, WINDOWS[1])
+    near = near.filter(ImageFilter.GaussianBlur(BLUR[1]))
+    cars = [_car(c, i) for i, c in enumerate([(214, 64, 69, 255), (60, 110, 200, 255), (240, 190, 60, 255),
+                                                  (120, 130, 150, 255), (250, 250, 250, 255), (70, 170, 150, 255),
+                                                  (150, 80, 170, 255), (230, 120, 50, 255)])]
+    jam_x, x = [], -40
+    for i in range(10):
+        jam_x.append(x)
+        x += cars[i % len(cars)].width + 26
+    brake = _glow_dot(5, (255, 48, 40))
+    bike_icon = _sprite(60, 34, lambda d, s: (
+        d.ellipse([2 * s, 12 * s, 22 * s, 32 * s], outline=(255, 255, 255, 200), width=3 * s),
+        d.ellipse([38 * s, 12 * s, 58 * s, 32 * s], outline=(255, 255, 255, 200), width=3 * s),
+        d.line([12 * s, 22 * s, 26 * s, 8 * s, 48 * s, 22 * s, 30 * s, 22 * s, 26 * s, 8 * s],
+               fill=(255, 255, 255, 200), width=3 * s)))
+
+    f_head, f_sub, f_small = font("bold", 66), font("regular", 28), font("bold", 22)
+    scrim = Image.new("L", (560, 400), 0)
+    ImageDraw.Draw(scrim).ellipse([90, 50, 470, 350], fill=150)
+    scrim = Image.merge("RGBA", [Image.new("L", scrim.size, 16), Image.new("L", scrim.size, 10),
+                                 Image.new("L", scrim.size, 36), scrim.filter(ImageFilter.GaussianBlur(50))])
+    f_brand, f_brand2, f_cta = font("bold", 74), font("regular", 28), font("bold", 28)
+    cx = VW // 2
+
+    def text_block(d, lines, top, fnt, fill, alpha, spacing=8, dy=0.0):
+        if alpha <= 0:
+            return
+        y = top + (1 - alpha) * 24 + dy
+        for line in lines:
+            d.text((cx, y), line, font=fnt, fill=fill + (int(255 * alpha),), anchor="ma")
+            y += fnt.size + spacing
+
+    for i in range(n):
+        t = i / FPS
+        frame = sky_img.copy()
+        frame.alpha_composite(far, (0, 0))
+        frame.alpha_composite(near, (0, 0))
+        d = ImageDraw.Draw(frame)
+        d.rectangle([0, horizon, VW, VH], fill=(34, 32, 52, 255))  # street level
+        d.rectangle([0, road_top, VW, VH], fill=(46, 44, 64, 255))  # road
+        for k in range(-1, 12):  # lane dashes
+            d.rectangle([k * 130 + 20, 590, k * 130 + 90, 596], fill=(230, 220, 200, 160))
+        d.rectangle([0, 628, VW, 700], fill=(26, 150, 108, 255))  # bike lane
+        d.rectangle([0, 628, VW, 633], fill=(220, 255, 236, 255))
+        for k in range(0, VW, 320):
+            frame.alpha_composite(bike_icon, (k + 130, 648))
+        # the jam: the cars creep forward a few pixels, brake lights pulse
+        # the jam: nothing moves, every brake light is on
+        for k, x in enumerate(jam_x):
+            frame.alpha_composite(cars[k % len(cars)], (x, jam_y))
+            frame.alpha_composite(brake, (x - brake.width // 2 + 6, jam_y + 40 - brake.height // 2))
+        # the rider glides along the bike lane: in at 2 s, past the middle at 4.4 s, gone by 6.4 s
+        rx = -230 + (t - 2.0) * 340
+        if -230 < rx < VW:
+            speed = _rider(t * 9.0)
+            d2 = ImageDraw.Draw(frame)
+            for k in range(4):  # speed lines behind
+                yk = 560 + k * 22
+                d2.line([(rx - 140 + k * 18, yk), (rx - 20 + k * 10, yk)], fill=(255, 255, 255, 110), width=4)
+            frame.alpha_composite(speed, (int(rx), 508))
+        # a soft shadow behind the words, so they read over the lit city
+        sc = max(window(t, 0.1, 3.0), window(t, 3.0, 5.8))
+        if sc > 0:
+            frame.alpha_composite(scrim if sc >= 1 else _fade(scrim, sc), (cx - scrim.width // 2, 40))
+        d = ImageDraw.Draw(frame)
+        # act 1 (0-3 s): stuck again?
+        a1 = window(t, 0.15, 3.0)
+        if a1 > 0:
+            w = int(120 * a1)
+            d.rounded_rectangle([cx - 74, 60, cx + 74, 104], 22, fill=(255, 255, 255, int(230 * a1)))
+            minute = 12 + int(t * 2.2)
+            d.text((cx, 82), f"08:{minute:02d}", font=f_small, fill=(214, 64, 69, w * 2), anchor="mm")
+            text_block(d, ["Stuck", "again?"], 132, f_head, (255, 255, 255), a1)
+            text_block(d, ["Same jam,", "every morning."], 292, f_sub, (255, 228, 214), window(t, 0.7, 3.0))
+        # act 2 (3-5.8 s): glide past it
+        a2 = window(t, 3.1, 5.8)
+        if a2 > 0:
+            text_block(d, ["Glide", "past it."], 120, f_head, (160, 255, 210), a2)
+            text_block(d, ["Downtown in", "12 minutes, no sweat."], 284, f_sub, (255, 255, 255),
+                       window(t, 3.5, 5.8))
+        # act 3 (5.8-8 s): the brand card
+        a3 = ease((t - 5.75) / 0.25)
+        if a3 > 0:
+            shade = Image.new("RGBA", (VW, VH), (20, 16, 44, int(200 * a3)))
+            frame.alpha_composite(shade)
+            d = ImageDraw.Draw(frame)
+            y0 = 70 + (1 - a3) * 30
+            r = 52
+            d.ellipse([cx - r, y0, cx + r, y0 + 2 * r], fill=(46, 230, 160, int(255 * a3)))
+            d.polygon([(cx + 8, y0 + 16), (cx - 22, y0 + 58), (cx - 2, y0 + 58), (cx - 10, y0 + 88),
+                       (cx + 22, y0 + 44), (cx + 2, y0 + 44)], fill=(20, 16, 44, int(255 * a3)))
+            text_block(d, ["GLIDE"], y0 + 122, f_brand, (255, 255, 255), a3)
+            text_block(d, ["city e-bikes"], y0 + 206, f_brand2, (160, 255, 210), a3)
+            a4 = ease((t - 6.2) / 0.3)
+            if a4 > 0:
+                pulse = 1.0
+                pw, ph = 168 * pulse, 32 * pulse
+                py = y0 + 300
+                d.rounded_rectangle([cx - pw, py - ph, cx + pw, py + ph], int(ph),
+                                    fill=(255, 122, 89, int(255 * a4)))
+                d.text((cx, py), "First ride free", font=f_cta, fill=(255, 255, 255, int(255 * a4)),
+                       anchor="mm")
+                text_block(d, ["40 stations · scan the QR"], py + 52, f_sub, (230, 226, 255), a4)
+        yield frame.convert("RGB")
+
+
+def write_webm(path: Path, frames, fps: int = FPS, size=(VW, VH), bitrate: int = 900_000) -> None:
+    """Encode RGB frames as VP8/WebM with OpenCV; byte-for-byte reproducible (the muxer's random
+    track UID is replaced by a fixed one)."""
+    import os
+
+    import cv2
+    old = os.environ.get("OPENCV_FFMPEG_WRITER_OPTIONS")
+    os.environ["OPENCV_FFMPEG_WRITER_OPTIONS"] = f"b;{bitrate}|deadline;good|cpu-used;1|threads;1"
+    tmp = path.with_suffix(".tmp.webm")
+    try:
+        w = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"VP80"), fps, size)
+        if not w.isOpened():
+            raise RuntimeError("OpenCV cannot write VP8/WebM here (FFmpeg with libvpx is needed)")
+        for f in frames:
+            if f.size != size:
+                raise ValueError(f"frame is {f.size}, the video {size}")
+            w.write(cv2.cvtColor(np.asarray(f), cv2.COLOR_RGB2BGR))
+        w.release()
+    finally:
+        if old is None:
+            os.environ.pop("OPENCV_FFMPEG_WRITER_OPTIONS", None)
+        else:
+            os.environ["OPENCV_FFMPEG_WRITER_OPTIONS"] = old
+    data = bytearray(tmp.read_bytes())
+    tmp.unlink()
+    at = data.find(b"\x73\xc5\x88")  # TrackUID, 8 bytes, random per run: make it fixed
+    if at >= 0:
+        uid = bytes(data[at + 3:at + 11])
+        data = bytearray(bytes(data).replace(uid, b"\x00\x00\x00\x00\x00\x00\x00\x01"))
+    path.write_bytes(bytes(data))
+
+
 def toml_list(values: list[str]) -> str:
     return "[" + ", ".join(f'"{v}"' for v in values) + "]"
 
@@ -562,7 +856,10 @@ def write_ad(root: Path, ad: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.iterdir():
         old.unlink()
-    if "image" in ad:
+    if "video" in ad:
+        media = "creative.webm"
+        write_webm(folder / media, video_frames())
+    elif "image" in ad:
         media = "creative.jpg"
         img = {"ridgeline": image_ridgeline, "library": image_library}[ad["image"]]()
         img.save(folder / media, quality=86, optimize=True, progressive=True)
@@ -620,11 +917,179 @@ def make_ads(root: Path) -> None:
         """), encoding="utf-8")
 
 
+# --- screenshots and the contact sheet (needs playwright + Debian chromium) ---------------------
+
+# Mirrors how signage/web/static/panel.js + panel.css show each media type: images and videos
+# fill the screen (object-fit: cover); an ad image made for the other orientation is shown whole
+# over a blurred copy of itself; HTML creatives run in a sandboxed iframe.
+VIEWER = """<!doctype html><html><head><meta charset="utf-8"><style>
+html,body{margin:0;width:100%;height:100%;overflow:hidden;background:#101418}
+.layer{position:absolute;inset:0;overflow:hidden}
+.layer>img,.layer>video{position:absolute;inset:0;width:100%;height:100%;object-fit:cover}
+.layer.fit>img,.layer.fit>video{object-fit:contain}
+.layer>.backdrop{position:absolute;inset:-6%;background-size:cover;background-position:center;
+  filter:blur(40px) brightness(.55) saturate(1.2)}
+.layer>iframe{position:absolute;inset:0;width:100%;height:100%;border:0;background:#000}
+</style></head><body><div class="layer" id="l"></div><script>
+var q = new URLSearchParams(location.search), url = q.get("src"), type = q.get("type"),
+    kind = q.get("kind"), at = parseFloat(q.get("t") || "0"), l = document.getElementById("l");
+window.ready = false;
+if (type === "image") {
+  var img = new Image();
+  img.onload = function () {
+    var ir = img.naturalWidth / img.naturalHeight, sr = innerWidth / innerHeight;
+    if (kind === "ad" && Math.abs(Math.log(ir / sr)) > 0.12) {
+      var bd = document.createElement("div"); bd.className = "backdrop";
+      bd.style.backgroundImage = "url('" + url + "')"; l.appendChild(bd); l.classList.add("fit");
+    }
+    l.appendChild(img); img.decode().then(function () { window.ready = true; });
+  };
+  img.src = url;
+} else if (type === "video") {
+  // played up to `at` rather than seeked: this little server does not do Range requests
+  var v = document.createElement("video"); v.muted = true; v.preload = "auto";
+  v.ontimeupdate = function () {
+    if (v.currentTime < at || window.ready) return;
+    v.pause(); setTimeout(function () { window.ready = true; }, 300);
+  };
+  l.appendChild(v); v.src = url; v.play();
+} else {
+  var f = document.createElement("iframe"); f.setAttribute("sandbox", "allow-scripts");
+  f.setAttribute("scrolling", "no");
+  f.onload = function () { setTimeout(function () { window.ready = true; }, at * 1000); };
+  l.appendChild(f); f.src = url;
+}
+</script></body></html>"""
+
+HTML_CSP = ("sandbox allow-scripts; default-src 'self' data: blob:; script-src 'self' 'unsafe-inline'; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; media-src 'self' data: blob:; "
+            "font-src 'self' data:; connect-src 'none'")
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                  "--hide-scrollbars", "--autoplay-policy=no-user-gesture-required"]
+SIZES = {"landscape": (1920, 1080), "portrait": (1080, 1920)}
+
+
+def creatives(assets: Path) -> list[dict]:
+    """Every ad creative and healing scene under `assets`: kind, id, title, url path, type."""
+    import tomllib
+    exts = {".jpg": "image", ".jpeg": "image", ".png": "image", ".webp": "image", ".svg": "image",
+            ".webm": "video", ".mp4": "video", ".html": "html"}
+    out = []
+    for folder in sorted(p for p in (assets / "ads").iterdir() if (p / "ad.toml").is_file()):
+        ad = tomllib.loads((folder / "ad.toml").read_text(encoding="utf-8"))
+        media = ad["media"]
+        out.append(dict(kind="ad", id=folder.name, title=ad["title"], path=f"ads/{folder.name}/{media}",
+                        type=exts[Path(media).suffix.lower()]))
+    scenes = tomllib.loads((assets / "healing" / "scenes.toml").read_text(encoding="utf-8"))["scene"]
+    for sc in scenes:
+        out.append(dict(kind="healing", id=sc["id"], title=sc["title"], path=f"healing/{sc['file']}",
+                        type=exts[Path(sc["file"]).suffix.lower()]))
+    return out
+
+
+def shoot(assets: Path, out: Path, only: str | None = None, chromium: str = "/usr/bin/chromium",
+          at: float = 4.0, video_at: float = 7.0) -> list[dict]:
+    """Screenshot every creative at 1920x1080 and 1080x1920 in headless Chromium, shown the
+    way the panel shows it. Returns the creatives with `shots[orientation] = png path`."""
+    import functools
+    import http.server
+    import threading
+    import urllib.parse
+
+    from playwright.sync_api import sync_playwright
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *a):  # quiet
+            pass
+
+        def do_GET(self):
+            if self.path.startswith("/__viewer"):
+                body = VIEWER.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            super().do_GET()
+
+        def end_headers(self):
+            if self.path.endswith(".html"):
+                self.send_header("Content-Security-Policy", HTML_CSP)
+            super().end_headers()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             functools.partial(Handler, directory=str(assets)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    out.mkdir(parents=True, exist_ok=True)
+    items = [c for c in creatives(assets) if only in (None, c["kind"])]
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
+            for orient, (w, h) in SIZES.items():
+                page = browser.new_page(viewport={"width": w, "height": h})
+                for c in items:
+                    t = {"image": 0, "video": video_at}.get(c["type"], at)
+                    q = urllib.parse.urlencode(dict(src="/" + c["path"], type=c["type"], kind=c["kind"], t=t))
+                    page.goto(f"{base}/__viewer?{q}")
+                    page.wait_for_function("window.ready === true", timeout=30000)
+                    png = out / f"{c['kind']}-{c['id']}-{orient}.png"
+                    page.screenshot(path=str(png))
+                    c.setdefault("shots", {})[orient] = png
+                page.close()
+            browser.close()
+    finally:
+        server.shutdown()
+    return items
+
+
+def contact_sheet(items: list[dict], path: Path, cols: int = 3) -> None:
+    """A grid of the creatives: each tile the landscape shot with the portrait one beside it."""
+    tile_h = 270
+    lw, pw = tile_h * 16 // 9, tile_h * 9 // 16
+    gap, pad, label = 14, 36, 44
+    tile_w = lw + gap + pw
+    rows = (len(items) + cols - 1) // cols
+    head = 110
+    sheet = Image.new("RGB", (pad * 2 + cols * tile_w + (cols - 1) * pad,
+                              head + pad + rows * (tile_h + label + pad)), (16, 20, 24))
+    d = ImageDraw.Draw(sheet)
+    d.text((pad, 34), "Demo ads, rendered in Chromium as the panel shows them: 1920x1080 and 1080x1920",
+           font=font("bold", 34), fill=(255, 255, 255))
+    for i, c in enumerate(items):
+        r, k = divmod(i, cols)
+        x = pad + k * (tile_w + pad)
+        y = head + r * (tile_h + label + pad)
+        land = Image.open(c["shots"]["landscape"]).convert("RGB").resize((lw, tile_h), Image.LANCZOS)
+        port = Image.open(c["shots"]["portrait"]).convert("RGB").resize((pw, tile_h), Image.LANCZOS)
+        sheet.paste(land, (x, y))
+        sheet.paste(port, (x + lw + gap, y))
+        d.text((x, y + tile_h + 10), c["title"], font=font("bold", 21), fill=(236, 240, 244))
+        d.text((x + tile_w, y + tile_h + 12), c["type"].upper(), font=font("regular", 17),
+               fill=(150, 170, 190), anchor="ra")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path, optimize=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "assets")
     ap.add_argument("--only", choices=("ads", "healing"))
+    ap.add_argument("--contact-sheet", type=Path, metavar="PNG",
+                    help="instead of generating: screenshot every ad in headless Chromium at 1920x1080 and "
+                         "1080x1920 (as the panel shows it) and write a contact sheet, e.g. "
+                         "docs/screenshots/demo-ads.png (needs playwright and /usr/bin/chromium)")
+    ap.add_argument("--chromium", default="/usr/bin/chromium")
     args = ap.parse_args()
+    if args.contact_sheet:
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            items = shoot(args.out, Path(tmp), only="ad", chromium=args.chromium)
+            contact_sheet(items, args.contact_sheet)
+        print(f"wrote {args.contact_sheet} ({len(items)} ads)")
+        return
     if args.only in (None, "ads"):
         make_ads(args.out / "ads")
     if args.only in (None, "healing"):
