@@ -3,7 +3,8 @@
 Vision hands the event loop one result per analysed frame (`Audience.on_vision`). Each
 confirmed track is one *session* with a random id (uuid4 hex -- nothing derived from the
 face), wall-clock first/last seen, dwell (first to last detection), attention (frontal
-time, always <= dwell) and the track's smoothed age-group / gender / mood probabilities.
+time, always <= dwell) and the track's smoothed age-group / gender / mood probabilities
+(and P(face mask) when `vision.mask` is on).
 No image, crop, embedding or landmark is kept: only boxes (for the live overlay, never
 stored), durations and probabilities.
 
@@ -38,6 +39,9 @@ __all__ = [
     "Clock", "RealClock", "FakeClock", "TrackObs", "VisionFrame", "adapt_vision_result",
     "Session", "Exposure", "ExposureMeter", "Audience", "dominant", "mix",
 ]
+
+#: a session whose smoothed P(mask) reaches this is counted as wearing a mask
+MASK_THRESHOLD = 0.5
 
 #: longest gap between two observations of a session that still counts as continuous time
 MAX_GAP_S = 1.5
@@ -118,6 +122,8 @@ class TrackObs:
     age_group: str | None = None
     gender: str | None = None
     age: float | None = None
+    #: P(face mask), smoothed by the tracker; None when vision.mask is off
+    mask: float | None = None
 
 
 @dataclass
@@ -148,6 +154,14 @@ def _probs(raw: Any, labels: Iterable[str]) -> dict[str, float]:
         except (TypeError, ValueError):
             out[k] = 0.0
     return out
+
+
+def _prob(value: Any) -> float | None:
+    """A probability in [0, 1], or None (not estimated / not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    v = float(value)
+    return min(1.0, max(0.0, v)) if v == v else None
 
 
 def adapt_vision_result(result: Any) -> VisionFrame:
@@ -181,6 +195,7 @@ def adapt_vision_result(result: Any) -> VisionFrame:
                 other = "male" if label == "female" else "female"
                 gender = {label: p, other: 1 - p} if label in GENDERS else {}
         age = _get(t, "age", "age_years", default=None)
+        mask = _get(t, "mask", "mask_p", default=None)
         tracks.append(TrackObs(
             track_id=_get(t, "track_id", "id", default=id(t)),
             confirmed=bool(_get(t, "confirmed", default=True)),
@@ -192,6 +207,7 @@ def adapt_vision_result(result: Any) -> VisionFrame:
             gender_scores=_probs(gender or {}, GENDERS),
             emotion=_get(t, "emotion"), age_group=_get(t, "age_group"), gender=_get(t, "gender"),
             age=float(age) if isinstance(age, (int, float)) else None,
+            mask=_prob(mask),
         ))
     closed = list(_get(result, "closed", "closed_ids", "closed_tracks", default=[]) or [])
     return VisionFrame(tracks, closed)
@@ -237,6 +253,10 @@ class Session:
     age_label: str | None = None  # vision's label, may be "uncertain"
     mood_label: str | None = None
     gender_label: str | None = None
+    #: P(face mask), the tracker's smoothed estimate (None: vision.mask is off / not yet classified)
+    mask_p: float | None = None
+    #: a small number for the panel's overlay (which emoji is which face): never the session id
+    overlay_id: int = 0
     #: impressions of each ad (slug) this session had: the frequency cap
     ad_counts: dict[str, int] = field(default_factory=dict)
 
@@ -256,6 +276,11 @@ class Session:
     def gender(self) -> str | None:
         return dominant(self.gender_p)
 
+    @property
+    def masked(self) -> bool | None:
+        """Wearing a face mask (P >= MASK_THRESHOLD), or None when no mask estimate exists."""
+        return None if self.mask_p is None else self.mask_p >= MASK_THRESHOLD
+
     def summary(self) -> dict[str, Any]:
         return {
             "session_id": self.id,
@@ -266,6 +291,8 @@ class Session:
             "age_group": self.age_group, "gender": self.gender, "mood": self.mood,
             "age_group_p": _rounded(self.age_p), "gender_p": _rounded(self.gender_p),
             "mood_p": _rounded(self.mood_p),
+            "mask_p": None if self.mask_p is None else round(self.mask_p, 4),
+            "mask": self.masked,
         }
 
 
@@ -314,6 +341,7 @@ class Audience:
         self.frames = 0
         self.sessions_started = 0
         self.sessions_ended = 0
+        self._overlay_ids = itertools.count(1)
         self._task: asyncio.Task | None = None
 
     # --- input -------------------------------------------------------------------------
@@ -329,7 +357,7 @@ class Audience:
                 continue
             s = self.sessions.get(obs.track_id)
             if s is None:
-                s = Session(uuid.uuid4().hex, obs.track_id, now, now)
+                s = Session(uuid.uuid4().hex, obs.track_id, now, now, overlay_id=next(self._overlay_ids))
                 self.sessions[obs.track_id] = s
                 self.sessions_started += 1
                 self._publish("session.started", {"session_id": s.id, "at": now})
@@ -376,6 +404,8 @@ class Audience:
             s.gender_p = dict(obs.gender_scores)
         if obs.age is not None:
             s.age = obs.age
+        if obs.mask is not None:
+            s.mask_p = obs.mask
         s.age_label = obs.age_group or s.age_label
         s.mood_label = obs.emotion or s.mood_label
         s.gender_label = obs.gender or s.gender_label
@@ -426,11 +456,12 @@ class Audience:
         if self.store is not None:
             self.store.enqueue(
                 "INSERT OR REPLACE INTO sessions (id, started_at, ended_at, dwell_s, attention_s, "
-                "age_group, gender, mood, age_group_p, gender_p, mood_p) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "age_group, gender, mood, age_group_p, gender_p, mood_p, mask_p) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (s.id, s.first_seen, s.last_seen, summary["dwell_s"], summary["attention_s"],
                  summary["age_group"], summary["gender"], summary["mood"],
-                 _json(summary["age_group_p"]), _json(summary["gender_p"]), _json(summary["mood_p"])))
+                 _json(summary["age_group_p"]), _json(summary["gender_p"]), _json(summary["mood_p"]),
+                 summary["mask_p"]))
         self._publish("session.ended", summary)
 
     # --- exposure meters ------------------------------------------------------------------
@@ -475,6 +506,7 @@ class Audience:
             "mood_mix": mood_mix,
             "age_group_mix": mix([s.age_p for s in present], AGE_GROUPS),
             "gender_mix": mix([s.gender_p for s in present], GENDERS),
+            "masked": sum(1 for s in present if s.masked),
             "vision_last_frame_at": self._last_frame_at,
             "sessions_started": self.sessions_started,
             "sessions_ended": self.sessions_ended,
@@ -488,7 +520,7 @@ class Audience:
             "session_id": s.id,
             "box": {"x": x, "y": y, "w": w, "h": h},
             "mood": s.mood, "frontal": s.frontal,
-            "age_group": s.age_group, "gender": s.gender,
+            "age_group": s.age_group, "gender": s.gender, "mask": s.masked,
             "dwell_s": round(s.dwell_s, 1), "attention_s": round(min(s.attention_s, s.dwell_s), 1),
         }
 
@@ -502,7 +534,9 @@ class Audience:
         present = self.present_sessions(now)
         self.hub.publish("audience.frame", {
             "at": now,
-            "faces": [{"session_id": s.id, "box": list(s.box), "mood": s.mood, "frontal": s.frontal}
+            # the overlay needs where, which mood and whether masked: no session id, no image
+            "faces": [{"id": s.overlay_id, "box": list(s.box), "mood": s.mood, "frontal": s.frontal,
+                       "mask": bool(s.masked)}
                       for s in present],
         })
 

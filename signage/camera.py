@@ -739,6 +739,12 @@ class Camera:
             self._taken = True
             return self._frame
 
+    def peek(self) -> Frame | None:
+        """The newest frame without counting it as analysed (the technician's preview): a frame
+        only the preview saw is still counted as dropped by vision."""
+        with self._lock:
+            return self._frame
+
     def next_frame(self, after_seq: int = 0, timeout: float | None = None) -> Frame | None:
         """Wait for a frame newer than ``after_seq``; None on timeout or when stopped."""
         deadline = None if timeout is None else time.monotonic() + timeout

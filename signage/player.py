@@ -28,13 +28,25 @@ from typing import Any
 
 from .ads.inventory import AdRecord, SyncResult, load_ads, media_url, sync
 from .ads.selection import Decision, Rules, Viewer, decide
-from .audience import Audience, Clock, ExposureMeter, RealClock, dominant, mix
+from .audience import Audience, Clock, ExposureMeter, RealClock, Session, dominant, mix
 from .config import AGE_GROUPS, GENDERS, MOODS, Config
 from .healing import SceneLibrary, Weather, describe_time, season_of, time_of_day
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Player"]
+
+
+def mask_summary(sessions: list[Session]) -> dict[str, Any]:
+    """Face masks in a play's audience: `masked` sessions (P(mask) >= 0.5), `mask_share` of the
+    audience, and `mask` = True when a majority wore one. All None when no session has a mask
+    estimate (vision.mask off)."""
+    known = [s for s in sessions if s.mask_p is not None]
+    if not known:
+        return {"mask": None, "masked": None, "mask_share": None}
+    masked = sum(1 for s in known if s.masked)
+    share = masked / len(sessions)
+    return {"mask": share > 0.5, "masked": masked, "mask_share": round(share, 4)}
 
 
 def _json(value: Any) -> str:
@@ -75,6 +87,7 @@ class Player:
         self._state: dict[str, Any] = {}
         self._decision: Decision | None = None
         self._decisions = 0
+        self._decisions_ad = 0
         self._next_id = 1
         self._play: _Play | None = None
         self._ad_skip: dict[str, tuple[float, str]] = {}
@@ -143,6 +156,9 @@ class Player:
         return {
             "state": self._state.get("state"), "play_id": self._state.get("play_id"),
             "ads": len(self.ads), "plays": self.plays_done,
+            # ad decisions taken since start (one per poll while someone is settled in healing)
+            "decisions": self._decisions,
+            "decisions_ad": self._decisions_ad,
             "skipped": {k: v[1] for k, v in self._ad_skip.items() if v[0] > now},
             "scenes": len(self.scenes.scenes), "weather": self.weather.current(),
             "weather_error": self.weather.error,
@@ -276,6 +292,8 @@ class Player:
                           datetime.fromtimestamp(now), self.rules, last_slug=self.last_ad_slug,
                           seed=self.config.player.seed, key=str(self._decisions), skip=skip, at=now)
         self._decision = decision
+        if decision.action == "ad":
+            self._decisions_ad += 1
         return decision
 
     # --- plays ----------------------------------------------------------------------------------
@@ -339,6 +357,7 @@ class Player:
             "mood": dominant(mood_mix) if sessions else None, "mood_mix": mood_mix,
             "age_group_mix": mix([s.age_p for s in sessions], AGE_GROUPS),
             "gender_mix": mix([s.gender_p for s in sessions], GENDERS),
+            **mask_summary(sessions),
         }
         spend = 0.0
         if play.kind == "ad" and play.ad is not None:

@@ -72,3 +72,13 @@ def pytest_collection_modifyitems(config, items):
         else:
             other.append(item)
     items[:] = other + browser
+
+
+#: A real picture with nobody in it (one of our healing scenes): what the camera sees when
+#: nobody is there. (dlib's dogs.jpg is not: the fp32 detector takes a dog's face for a face.)
+NO_FACE_PHOTO = Path(__file__).resolve().parent.parent / "assets" / "healing" / "autumn-afternoon.jpg"
+
+
+@pytest.fixture(scope="session")
+def no_face_photo() -> Path:
+    return NO_FACE_PHOTO

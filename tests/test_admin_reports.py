@@ -144,3 +144,49 @@ def test_pacing_flags_under_and_over_delivery():
     assert pacing({**row, "spent": 80.0}, today)["pacing"] == "ahead"
     assert pacing({**row, "spent": 50.0}, today)["pacing"] == "on track"
     assert pacing({**row, "spent": 100.0}, today)["pacing"] == "budget spent"
+
+
+async def test_per_ad_per_day_table_json_page_and_csv_match_direct_sql(env):
+    client, appliance = env
+    rep = await (await client.get(f"/api/report?{period_q()}")).json()
+    p = Period.from_query({"since": rep["period"]["since"], "until": rep["period"]["until"]})
+    direct = await appliance.store.fetchall(
+        "SELECT a.slug, date(p.started_at, 'unixepoch', 'localtime') AS day, COUNT(DISTINCT p.id) AS plays, "
+        "COUNT(x.session_id) AS impressions, COUNT(DISTINCT x.session_id) AS reach, "
+        "SUM(CASE WHEN x.watching_s >= 1 THEN 1 ELSE 0 END) AS watchers "
+        "FROM plays p JOIN ads a ON a.id = p.ad_id LEFT JOIN exposures x ON x.play_id = p.id AND x.present_s >= 1 "
+        "WHERE p.kind = 'ad' AND p.started_at >= ? AND p.started_at < ? GROUP BY a.slug, day ORDER BY a.slug, day",
+        (p.since, p.until))
+    spend = {(r["slug"], r["day"]): r["spend"] for r in await appliance.store.fetchall(
+        "SELECT a.slug, date(p.started_at, 'unixepoch', 'localtime') AS day, SUM(p.spend) AS spend "
+        "FROM plays p JOIN ads a ON a.id = p.ad_id WHERE p.kind = 'ad' AND p.started_at >= ? AND p.started_at < ? "
+        "GROUP BY a.slug, day", (p.since, p.until))}
+    got = [(r["slug"], r["day"], r["plays"], r["impressions"], r["reach"], r["watchers"]) for r in rep["ad_days"]]
+    assert got == [(d["slug"], d["day"], d["plays"], d["impressions"], d["reach"], d["watchers"]) for d in direct]
+    assert len(got) == 2  # sunny today (2 plays), bolt yesterday (1); bolt's older play is outside
+    for r in rep["ad_days"]:
+        assert r["spend"] == pytest.approx(spend[(r["slug"], r["day"])])
+    sunny = next(r for r in rep["ad_days"] if r["slug"] == "sunny")
+    assert (sunny["day"], sunny["plays"], sunny["impressions"]) == (TODAY.isoformat(), 2, 3)
+    assert (sunny["likes"], sunny["dislikes"], sunny["qr_scans"]) == (1, 1, 1)
+    assert sunny["frequency"] == 1.5 and sunny["effective_cpm"] == pytest.approx(20.0)
+    # the per-ad-day rows add up to the per-ad rows
+    for a in rep["ads"]:
+        rows = [r for r in rep["ad_days"] if r["slug"] == a["slug"]]
+        assert sum(r["plays"] for r in rows) == a["plays"]
+        assert sum(r["impressions"] for r in rows) == a["impressions"]
+    # the page shows the same numbers
+    html = await (await client.get(f"/admin/reports?{period_q()}")).text()
+    assert 'id="ad-days-table"' in html
+    row = html.split(f'<tr data-slug="sunny" data-day="{TODAY.isoformat()}">')[1].split("</tr>")[0]
+    assert '<td class="n" data-k="plays">2</td>' in row and '<td class="n" data-k="impressions">3</td>' in row
+    # ...and so does the CSV
+    r = await client.get(f"/admin/reports.csv?table=ad_days&{period_q()}")
+    assert r.status == 200 and r.headers["Content-Type"].startswith("text/csv")
+    assert "ad_days" in r.headers["Content-Disposition"]
+    rows = [row for row in csv.reader(io.StringIO(await r.text())) if row and not row[0].startswith("#")]
+    header, body = rows[0], rows[1:]
+    data = {(row[header.index("slug")], row[header.index("day")]): dict(zip(header, row)) for row in body}
+    assert set(data) == {(s, d) for s, d, *_ in got}
+    assert data[("sunny", TODAY.isoformat())]["impressions"] == "3"
+    assert data[("sunny", TODAY.isoformat())]["reach"] == "2"

@@ -131,7 +131,9 @@ async def test_snapshot_mix_and_people_without_images():
     assert p1["box"] == {"x": 0.0, "y": 0.0, "w": 0.5, "h": 0.5}
     assert p2["box"] == {"x": 0.5, "y": 0.5, "w": 0.5, "h": 0.5}  # clipped to the frame
     assert p2["mood"] == "sad" and p2["frontal"] is False
-    assert set(p1) == {"session_id", "box", "mood", "frontal", "age_group", "gender", "dwell_s", "attention_s"}
+    assert set(p1) == {"session_id", "box", "mood", "frontal", "age_group", "gender", "mask", "dwell_s",
+                       "attention_s"}
+    assert p1["mask"] is None and snap["masked"] == 0  # vision.mask off: no estimate, not "unmasked"
 
 
 async def test_frame_events_are_throttled():

@@ -322,3 +322,46 @@ async def test_weather_is_optional_and_fails_softly():
     assert await Weather("").refresh() is None
     w = Weather("http://127.0.0.1:9/weather", timeout_s=1.0)  # nothing listens there
     assert await w.refresh() is None and w.error and w.current() is None
+
+
+async def test_play_ended_carries_the_plays_audience_mix_and_masks(tmp_path):
+    """`player.play_ended` (and so the `/ws/audience` `play.ended` message) carries the play's
+    audience: mood / age-group / gender mix of its impressions and whether most wore a mask;
+    `status()` counts the decisions taken."""
+    from signage.web.api import play_event
+
+    async with Rig(tmp_path, {"any": ad_toml("Any", duration=10)}) as rig:
+        ended = rig.hub.subscribe("player.play_ended", maxsize=1000)
+        assert rig.player.status()["decisions"] == 0
+        a, b, c = person(1, mood="happy"), person(2, mood="happy", group="40-59"), person(3, mood="sad")
+        a["mask"], b["mask"], c["mask"] = 0.9, 0.8, 0.1
+        a["gender_scores"] = {"female": 1.0, "male": 0.0}
+        b["gender_scores"] = c["gender_scores"] = {"female": 0.0, "male": 1.0}
+        rig.people = [a, b, c]
+        await rig.run(16)
+        events = []
+        while not ended.queue.empty():
+            events.append(ended.queue.get_nowait().data)
+        (ad,) = [e for e in events if e["kind"] == "ad"]
+        aud = ad["audience"]
+        assert ad["impressions"] == 3 and aud["ots"] == 3
+        assert aud["mood"] == "happy" and aud["mood_mix"]["happy"] == pytest.approx((0.94 * 2 + 0.01) / 3, abs=1e-3)
+        assert aud["age_group_mix"]["20-39"] == pytest.approx(2 / 3, abs=1e-3)
+        assert aud["age_group_mix"]["40-59"] == pytest.approx(1 / 3, abs=1e-3)
+        assert aud["gender_mix"] == {"female": pytest.approx(1 / 3, abs=1e-3), "male": pytest.approx(2 / 3, abs=1e-3)}
+        assert (aud["mask"], aud["masked"], aud["mask_share"]) == (True, 2, pytest.approx(0.6667, abs=1e-4))
+        # the same audience record is the play's proof of play
+        import json
+        (row,) = await rig.rows("SELECT audience FROM plays WHERE kind = 'ad'")
+        assert json.loads(row["audience"]) == json.loads(json.dumps(aud))
+        # ...and what /ws/audience sends for it
+        topic, msg = play_event("player.play_ended", ad)
+        assert topic == "play.ended" and msg["audience"]["mood_mix"] == aud["mood_mix"]
+        assert msg["audience"]["age_group_mix"] == aud["age_group_mix"] and msg["audience"]["mask"] is True
+        assert msg["audience"]["impressions"] == 3 and "spend" not in msg
+        status = rig.player.status()
+        assert status["decisions"] >= 1 and status["decisions_ad"] == 1
+        rig.people = []
+        await rig.run(20)
+        masks = sorted(r["mask_p"] for r in await rig.rows("SELECT mask_p FROM sessions"))
+        assert masks == [pytest.approx(0.1), pytest.approx(0.8), pytest.approx(0.9)]

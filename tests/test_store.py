@@ -132,3 +132,32 @@ async def test_a_refused_write_is_dropped_without_losing_the_rest_of_its_batch(t
     con = sqlite3.connect(path)
     assert con.execute("SELECT key, value FROM meta ORDER BY key").fetchall() == [("ok1", "x"), ("ok2", "y")]
     con.close()
+
+
+async def test_a_flush_cancelled_mid_write_keeps_its_batch_for_close(tmp_path):
+    """Shutdown cancels the background flusher; if it was writing, its batch (e.g. the sessions
+    ended at shutdown) must still reach the file in close()'s final flush, not be lost."""
+    import asyncio
+
+    store = Store(tmp_path / "c.db", flush_seconds=60)
+    await store.open()
+    for i in range(2000):
+        store.enqueue("INSERT INTO meta (key, value) VALUES (?, ?)", (f"k{i}", "v"))
+    try:
+        task = asyncio.create_task(store.flush())
+        for _ in range(200):  # let the write start (the batch has left the queue)...
+            await asyncio.sleep(0)
+            if store.pending == 0:
+                break
+        assert store.pending == 0 and not task.done()
+        task.cancel()  # ...and cancel it mid-batch, as close() cancels the flusher
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert store.pending == 2000  # rolled back and kept, in order
+    finally:
+        await store.close()
+    con = sqlite3.connect(tmp_path / "c.db")
+    try:
+        assert con.execute("SELECT COUNT(*) FROM meta WHERE key LIKE 'k%'").fetchone()[0] == 2000
+    finally:
+        con.close()

@@ -183,6 +183,12 @@ class Store:
             self.flushed_rows += written
             self.last_flush_at = time.time()
             return written
+        except BaseException:
+            # Cancelled mid-write (shutdown cancels the background flusher while it writes):
+            # the transaction was rolled back; keep the batch for the final flush in close()
+            # instead of losing it (it holds e.g. the sessions ended at shutdown).
+            self._pending = batch + self._pending
+            raise
         self.last_error = None
         self.last_flush_at = time.time()
         self.flushed_rows += len(batch)

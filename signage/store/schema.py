@@ -106,6 +106,11 @@ CREATE TABLE mobile_visits (
 ALTER TABLE ads ADD COLUMN uplifting INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE ads ADD COLUMN problem TEXT NOT NULL DEFAULT '';
 """),
+    # 3 (web/audience engineer): the optional face-mask estimate (vision.mask) of a session, a
+    # smoothed probability (NULL when mask estimation is off). A number, never an image.
+    (3, """
+ALTER TABLE sessions ADD COLUMN mask_p REAL CHECK (mask_p IS NULL OR (mask_p >= 0 AND mask_p <= 1));
+"""),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -30,7 +30,7 @@ __all__ = ["setup", "public_snapshot", "play_event"]
 
 MAX_WS_CLIENTS = 32
 WS_TOPICS = ("session.started", "session.ended", "player.state", "player.play_ended")
-PERSON_KEYS = ("session_id", "mood", "age_group", "gender", "frontal", "dwell_s", "attention_s")
+PERSON_KEYS = ("session_id", "mood", "age_group", "gender", "mask", "frontal", "dwell_s", "attention_s")
 
 WS_CLIENTS: web.AppKey = web.AppKey("audience_ws_clients", weakref.WeakSet)
 
@@ -49,7 +49,7 @@ def public_snapshot(snap: Mapping[str, Any] | None, device: Any) -> dict[str, An
     base = {"device": {"id": device.id, "location": device.location}, "at": time.time()}
     if not snap:
         return {**base, "available": False, "present": 0, "watching": 0, "mood": None,
-                "mood_mix": {}, "age_group_mix": {}, "gender_mix": {}, "people": []}
+                "mood_mix": {}, "age_group_mix": {}, "gender_mix": {}, "masked": None, "people": []}
     return {
         **base,
         "available": True,
@@ -60,6 +60,7 @@ def public_snapshot(snap: Mapping[str, Any] | None, device: Any) -> dict[str, An
         "mood_mix": dict(snap.get("mood_mix") or {}),
         "age_group_mix": dict(snap.get("age_group_mix") or {}),
         "gender_mix": dict(snap.get("gender_mix") or {}),
+        "masked": snap.get("masked"),
         "people": [{k: p.get(k) for k in PERSON_KEYS if k in p}
                    for p in snap.get("people") or [] if isinstance(p, Mapping)],
         "note": "counts are anonymous sessions (face tracks), not identified people",

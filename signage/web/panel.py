@@ -3,12 +3,13 @@
 `/ws/panel` sends the player's current state as soon as a panel connects, then every
 `player.state` and `audience.frame` event from the hub (and a status line every 2 s when
 `web.status_overlay` is on). Messages are JSON: `{"type": "hello"|"state"|"faces"|"status",
-"data": {...}, "now": <server time>}`. The panel only ever receives boxes and moods, never a
-camera image. Rating states carry the play's mobile URL and its QR code as inline SVG.
+"data": {...}, "now": <server time>}`. The panel only ever receives boxes, moods and mask
+flags, never a camera image or a session id -- except the technician's corner preview, which
+exists only when `web.camera_preview` is on (`signage/web/preview.py`). Rating states carry the play's mobile URL and its QR code as inline SVG.
 
 Plain HTTP for what the panel reports back: `POST /api/panel/rate` (a tap on like/dislike)
 and `POST /api/panel/media-failed` (a media file that did not load, so the player skips it).
-`GET /api/decision/last` explains the player's latest ad decision.
+(`GET /api/decision/last`, which names prices and budgets, lives in the admin area.)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from markupsafe import Markup
 
 from .keys import APPLIANCE
 from .mobile import record_rating, render
+from .preview import PREVIEW_PATH
 from .qr import qr_svg
 
 log = logging.getLogger(__name__)
@@ -54,9 +56,15 @@ async def current_state(appliance) -> dict[str, Any] | None:
     return dict(ev.data) if ev else None
 
 
+#: player-state keys the panel never gets: the decision's reason names CPM prices and
+#: (for the age gate) session ids -- admin data (`/api/decision/last`, the live view)
+PRIVATE_STATE_KEYS = ("reason", "decision")
+
+
 def panel_state(appliance, state: dict[str, Any]) -> dict[str, Any]:
-    """What the panel needs of a player state: rating states get their QR link and code."""
-    out = dict(state)
+    """What the panel needs of a player state: rating states get their QR link and code;
+    the decision's reasons stay on the server."""
+    out = {k: v for k, v in state.items() if k not in PRIVATE_STATE_KEYS}
     token = out.get("token")
     if out.get("state") == "rating" and isinstance(token, str) and token:
         url = f"{appliance.base_url.rstrip('/')}/m/{token}"
@@ -78,7 +86,9 @@ def faces_message(data: dict[str, Any]) -> dict[str, Any]:
             x, y, w, h = (float(v) for v in list(box)[:4])
         except (TypeError, ValueError):
             continue
-        faces.append({"id": str(f.get("session_id") or f.get("id") or len(faces)),
+        # the overlay's id only tells emoji apart between frames: never a session id
+        fid = f.get("id")
+        faces.append({"id": str(fid) if isinstance(fid, (int, str)) and len(str(fid)) <= 12 else str(len(faces)),
                       "box": [round(x, 4), round(y, 4), round(w, 4), round(h, 4)],
                       "mood": f.get("mood") or "neutral", "mask": bool(f.get("mask"))})
     return {"at": data.get("at"), "faces": faces}
@@ -116,12 +126,15 @@ async def status_line(appliance) -> dict[str, Any]:
 async def panel_page(request: web.Request) -> web.Response:
     app = request.app[APPLIANCE]
     privacy_url = f"{app.base_url.rstrip('/')}/privacy"
+    preview_on = bool(app.config.web.camera_preview)
     return render(request, "panel.html", {
         "notice": NOTICE,
         "privacy_qr": Markup(qr_svg(privacy_url, title="Privacy page")),
         "privacy_url": privacy_url,
         "status_overlay": app.config.web.status_overlay,
-        "config_json": Markup(json.dumps({"statusOverlay": app.config.web.status_overlay})),
+        "camera_preview": preview_on,
+        "config_json": Markup(json.dumps({"statusOverlay": app.config.web.status_overlay,
+                                          "cameraPreview": PREVIEW_PATH if preview_on else None})),
     })
 
 
@@ -227,20 +240,8 @@ async def panel_media_failed(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-async def decision_last(request: web.Request) -> web.Response:
-    app = request.app[APPLIANCE]
-    player = getattr(app, "player", None)
-    if player is None or not hasattr(player, "last_decision"):
-        return web.json_response({"error": "the player is not running"}, status=503)
-    decision = await _maybe_await(player.last_decision())
-    if decision is None:
-        return web.json_response({"error": "no decision yet"}, status=404)
-    return web.json_response(decision, dumps=lambda o: json.dumps(o, default=str))
-
-
 def setup(app: web.Application) -> None:
     app.router.add_get("/panel", panel_page)
     app.router.add_get("/ws/panel", panel_ws)
     app.router.add_post("/api/panel/rate", panel_rate)
     app.router.add_post("/api/panel/media-failed", panel_media_failed)
-    app.router.add_get("/api/decision/last", decision_last)

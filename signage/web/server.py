@@ -14,6 +14,8 @@ def create_app(appliance) -> web.Application:
     status.setup(app)
     from . import panel, mobile, media  # /panel, /ws/panel, /m/<token>, /rankings, /today, /privacy, /media/*
     panel.setup(app); mobile.setup(app); media.setup(app)
+    from . import preview  # /api/camera/preview.jpg, only when web.camera_preview is on
+    preview.setup(app)
     from . import admin  # /admin pages, /metrics, /api/audience, /api/report, /ws/audience
     admin.setup(app)
     return app

@@ -5,7 +5,7 @@ The server is the real `Appliance` (camera on the `photos` source -> the real `V
 with the ONNX models in `models/` -> `Audience` -> `Player`, the real SQLite file), run in its own
 thread and event loop like the appliance process. What stands in front of the camera is a folder
 of real photos from the shared `photos` fixture (tests/conftest.py); `LiveServer.show()` changes
-them at run time (the photos source re-lists its folder at every loop), e.g. dlib's `dogs` photo
+them at run time (the photos source re-lists its folder at every loop), e.g. a picture with nobody in it
 (no human face: nobody there) and then a group photo (people arrive). Nothing is scripted: every
 box, mood and session comes from the models.
 
@@ -318,10 +318,10 @@ def browser(chromium):
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory, photos) -> LiveServer:
-    """The panel tests' appliance: it starts in front of dlib's `dogs` photo (no human face:
-    nobody there, healing); the tests bring people with `live.show(...)`."""
-    server = start_live(tmp_path_factory.mktemp("live"), [photos("dogs")],
+def live(tmp_path_factory, photos, no_face_photo) -> LiveServer:
+    """The panel tests' appliance: it starts in front of a picture with nobody in it
+    (healing); the tests bring people with `live.show(...)`."""
+    server = start_live(tmp_path_factory.mktemp("live"), [no_face_photo],
                         player={"rating_seconds": 7.0, "healing_min_seconds": 2.0,
                                 "idle_healing_seconds": 60.0, "poll_seconds": 0.1})
     try:

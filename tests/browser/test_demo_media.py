@@ -2,7 +2,7 @@
 
 The web app (signage.web.server.create_app) runs on the real `Appliance` with the repository's
 demo inventory (assets/ads, assets/healing); the camera is the `photos` source in front of an
-empty folder's worth of nothing-to-see (dlib's `dogs` photo), so the player just shows healing.
+empty folder's worth of nothing-to-see (one of our healing scenes), so the player just shows healing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def demo_server(tmp_path_factory, photos):
+def demo_server(tmp_path_factory, no_face_photo):
     from signage.config import config_from_dict
 
     root = tmp_path_factory.mktemp("demo-media")
@@ -35,7 +35,7 @@ def demo_server(tmp_path_factory, photos):
         "storage": {"data_dir": str(root / "data")},
     }, base_dir=root)
     server = LiveServer(cfg)
-    server.show(photos("dogs"))
+    server.show(no_face_photo)
     server.start()
     try:
         yield server

@@ -1,7 +1,7 @@
 """The panel and the phone pages in headless Chromium against the real appliance.
 
 One appliance for the module (camera on the `photos` source, real vision, audience and player);
-the tests run in order and follow one audience: nobody there (dlib's `dogs` photo: healing),
+the tests run in order and follow one audience: nobody there (a picture with nobody in it: healing),
 people arrive (a group photo: an ad, emoji over the faces vision found), the rating screen (QR
 decodes to the play's page, a tap stores a rating), the phone page (details, one rating per
 device), the portrait layout, and a server restart the panel rides out. Screenshots go to
@@ -86,7 +86,7 @@ def test_panel_healing_ad_rating_landscape(browser, live, shot, photos):
     ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, has_touch=True)
     page = ctx.new_page()
     seen = watch(page, live.url)
-    # Nobody there: the camera shows dogs, vision analyses them and finds no person.
+    # Nobody there: the camera shows an empty scene, vision analyses them and finds no person.
     live.wait_nobody()
     page.goto(live.url + "/panel")
     wait_for(lambda: shown(page).startswith("healing:"), 30, "a healing scene on screen")

@@ -237,7 +237,8 @@ def security_headers(request: web.Request, response: web.StreamResponse) -> None
     """Strict headers on every admin/API response: no framing, no sniffing, no caching,
     no external requests at all (charts are inline SVG, scripts and styles are ours)."""
     p = request.path
-    if not (p.startswith("/admin") or p == "/api/report" or p.startswith("/api/report/")):
+    if not (p.startswith("/admin") or p == "/api/report" or p.startswith("/api/report/")
+            or p == "/api/decision/last"):
         return
     h = response.headers
     h.setdefault("Content-Security-Policy",

@@ -91,8 +91,23 @@ async def live_json(request: web.Request) -> web.Response:
     return web.Response(text=dumps(data), content_type="application/json")
 
 
+@admin_route
+async def decision_last(request: web.Request) -> web.Response:
+    """`GET /api/decision/last`: the player's latest ad decision, explained (candidates with
+    their CPM, pacing and budget). Admin only: it is commercial data."""
+    from .core import dumps
+    player = getattr(request.app[APPLIANCE], "player", None)
+    if player is None or not hasattr(player, "last_decision"):
+        return web.json_response({"error": "the player is not running"}, status=503)
+    decision = await _maybe_await(player.last_decision())
+    if not decision:
+        return web.json_response({"error": "no decision yet"}, status=404)
+    return web.Response(text=dumps(decision), content_type="application/json")
+
+
 def setup(app: web.Application) -> None:
     app.router.add_get("/admin", live_page)
     app.router.add_get("/admin/", live_page)
     app.router.add_get("/admin/live.json", live_json)
     app.router.add_get("/admin/live.fragment", live_fragment)
+    app.router.add_get("/api/decision/last", decision_last)

@@ -4,6 +4,11 @@ mood, age group and gender drawn on it.
 The photo is decoded, analysed and drawn in memory, in a worker thread, and discarded: it is
 never written to disk or the database. The drawn image goes back only to the admin who
 uploaded it, inline in the answer page (a data: URL), with `Cache-Control: no-store`.
+
+When exactly one face is found the page also shows "the emoticon of this expression": drawn by
+`signage/web/emoticon.py` from the estimated mood and mask only (never from the photo), and
+downloadable as SVG or PNG from `/admin/photo/emoticon.{svg,png}?mood=...&mask=0|1` -- a link
+that carries the two attributes, so nothing of the photo has to be kept for the download.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from typing import Any
 
 from aiohttp import web
 
+from markupsafe import Markup
+
+from ..emoticon import LABELS, MOODS, emoticon_png, emoticon_svg, normalise_mood
 from ..keys import APPLIANCE
 from .auth import CSRF_FIELD, tokens_match
 from .core import ADMIN_STATE, CSRF_MESSAGE, SESSION_KEY, admin_route, refuse, render
@@ -28,6 +36,7 @@ _LOCK = web.AppKey("photo_lock", asyncio.Lock)
 
 NO_FACE = "No face found. Try a sharper, well-lit photo where the face is at least 24 pixels wide."
 MANY_FACES = "More than one face: {n} faces found. All are shown; the appliance treats each as one person."
+MASK_THRESHOLD = 0.5
 
 
 class PhotoError(Exception):
@@ -172,7 +181,36 @@ async def photo_check(request: web.Request) -> web.Response:
         error = NO_FACE
     elif n > 1:
         message = MANY_FACES.format(n=n)
+    else:
+        result["emoticon"] = emoticon_of(result["faces"][0])
     return render(request, "photo.html", result=result, error=error, message=message)
+
+
+def emoticon_of(face: dict[str, Any]) -> dict[str, Any]:
+    """The emoticon of one analysed face: from its mood and mask estimate only."""
+    mood = normalise_mood(face.get("emotion"))
+    p_mask = face.get("mask")
+    mask = p_mask is not None and float(p_mask) >= MASK_THRESHOLD
+    query = f"mood={mood}&mask={int(mask)}"
+    return {"mood": mood, "label": LABELS[mood], "mask": mask, "mask_estimated": p_mask is not None,
+            "mask_p": p_mask, "svg": Markup(emoticon_svg(mood, mask, 160)),
+            "svg_url": f"/admin/photo/emoticon.svg?{query}", "png_url": f"/admin/photo/emoticon.png?{query}"}
+
+
+@admin_route
+async def photo_emoticon(request: web.Request) -> web.Response:
+    """`/admin/photo/emoticon.{svg,png}?mood=<mood>&mask=0|1`: drawn from those two attributes."""
+    mood = request.query.get("mood", "")
+    if mood not in MOODS or request.query.get("mask", "0") not in ("0", "1"):
+        return refuse(request, 400, f"mood must be one of {', '.join(MOODS)} and mask 0 or 1")
+    mask = request.query.get("mask") == "1"
+    ext = request.match_info["ext"]
+    name = f"emoticon-{mood}{'-mask' if mask else ''}.{ext}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if ext == "svg":
+        return web.Response(text=emoticon_svg(mood, mask, 512), content_type="image/svg+xml", headers=headers)
+    png = await asyncio.to_thread(emoticon_png, mood, mask, 512)
+    return web.Response(body=png, content_type="image/png", headers=headers)
 
 
 def setup(app: web.Application) -> None:
@@ -180,3 +218,4 @@ def setup(app: web.Application) -> None:
     app[_ANALYZER] = {}
     app.router.add_get("/admin/photo", photo_form)
     app.router.add_post("/admin/photo", photo_check)
+    app.router.add_get("/admin/photo/emoticon.{ext:svg|png}", photo_emoticon)

@@ -106,6 +106,34 @@ SELECT p.day, p.plays, COALESCE(i.impressions, 0) AS impressions, COALESCE(i.wat
 FROM p LEFT JOIN i ON i.day = p.day ORDER BY p.day
 """
 
+AD_DAILY_SQL = f"""
+WITH e AS ({_EXPOSURES}),
+p AS (SELECT id, ad_id, date(started_at, 'unixepoch', 'localtime') AS day, completed, spend
+      FROM plays WHERE kind = 'ad' AND started_at >= :since AND started_at < :until),
+pd AS (SELECT ad_id, day, COUNT(*) AS plays, SUM(completed) AS completed, SUM(spend) AS spend
+       FROM p GROUP BY ad_id, day),
+ed AS (SELECT ad_id, date(started_at, 'unixepoch', 'localtime') AS day, COUNT(*) AS impressions,
+              SUM(CASE WHEN watching_s >= :watcher_s THEN 1 ELSE 0 END) AS watchers,
+              COUNT(DISTINCT session_id) AS reach, SUM(present_s) AS dwell_total_s,
+              SUM(watching_s) AS attention_total_s
+       FROM e GROUP BY ad_id, day),
+rd AS (SELECT p.ad_id, p.day, SUM(CASE WHEN r.value > 0 THEN 1 ELSE 0 END) AS likes,
+              SUM(CASE WHEN r.value < 0 THEN 1 ELSE 0 END) AS dislikes
+       FROM ratings r JOIN p ON p.id = r.play_id GROUP BY p.ad_id, p.day),
+vd AS (SELECT p.ad_id, p.day, COUNT(*) AS qr_scans FROM mobile_visits v JOIN p ON p.id = v.play_id
+       GROUP BY p.ad_id, p.day)
+SELECT pd.ad_id, a.slug, a.title, pd.day, pd.plays, COALESCE(pd.completed, 0) AS completed,
+       COALESCE(ed.impressions, 0) AS impressions, COALESCE(ed.watchers, 0) AS watchers,
+       COALESCE(ed.reach, 0) AS reach, COALESCE(ed.dwell_total_s, 0) AS dwell_total_s,
+       COALESCE(ed.attention_total_s, 0) AS attention_total_s, COALESCE(pd.spend, 0) AS spend,
+       COALESCE(rd.likes, 0) AS likes, COALESCE(rd.dislikes, 0) AS dislikes, COALESCE(vd.qr_scans, 0) AS qr_scans
+FROM pd JOIN ads a ON a.id = pd.ad_id
+LEFT JOIN ed ON ed.ad_id = pd.ad_id AND ed.day = pd.day
+LEFT JOIN rd ON rd.ad_id = pd.ad_id AND rd.day = pd.day
+LEFT JOIN vd ON vd.ad_id = pd.ad_id AND vd.day = pd.day
+ORDER BY a.slug, pd.day
+"""
+
 HOURLY_SQL = f"""
 WITH e AS ({_EXPOSURES})
 SELECT CAST(strftime('%H', started_at, 'unixepoch', 'localtime') AS INTEGER) AS hour,
@@ -207,6 +235,20 @@ async def build_report(store: Any, config: Any, period: Period, *, now: float | 
         per_day.append({"day": d.isoformat(), "plays": r.get("plays", 0), "impressions": r.get("impressions", 0),
                         "watchers": r.get("watchers", 0), "reach": r.get("reach", 0),
                         "spend": round(r.get("spend", 0.0) or 0.0, 4)})
+    ad_days = []
+    for r in await store.fetchall(AD_DAILY_SQL, params):
+        imp = r["impressions"]
+        spend_d = round(r["spend"] or 0.0, 4)
+        ad_days.append({
+            "ad_id": r["ad_id"], "slug": r["slug"], "title": r["title"], "day": r["day"],
+            "plays": r["plays"], "completed": r["completed"], "impressions": imp, "watchers": r["watchers"],
+            "conversion": _ratio(r["watchers"], imp), "reach": r["reach"],
+            "frequency": _ratio(imp, r["reach"]),
+            "avg_dwell_s": _ratio(r["dwell_total_s"], imp, 2),
+            "avg_attention_s": _ratio(r["attention_total_s"], imp, 2),
+            "attraction": _ratio(r["attention_total_s"], r["dwell_total_s"]),
+            "spend": spend_d, "effective_cpm": _ratio(spend_d * 1000, imp, 4),
+            "likes": r["likes"], "dislikes": r["dislikes"], "qr_scans": r["qr_scans"]})
     hours = {r["hour"]: r for r in await store.fetchall(HOURLY_SQL, params)}
     per_hour = [{"hour": h, "impressions": hours.get(h, {}).get("impressions", 0),
                  "watchers": hours.get(h, {}).get("watchers", 0)} for h in range(24)]
@@ -251,6 +293,7 @@ async def build_report(store: Any, config: Any, period: Period, *, now: float | 
         "totals": totals,
         "ads": ads,
         "per_day": per_day,
+        "ad_days": ad_days,
         "per_hour": per_hour,
         "segments": segments,
         "pacing": pace,
@@ -308,6 +351,9 @@ CSV_TABLES = {
             "conversion", "reach", "frequency", "avg_dwell_s", "avg_attention_s", "attraction", "spend",
             "effective_cpm", "price_cpm", "budget", "budget_left", "likes", "dislikes", "qr_scans"),
     "days": ("day", "plays", "impressions", "watchers", "reach", "spend"),
+    "ad_days": ("slug", "title", "day", "plays", "completed", "impressions", "watchers", "conversion", "reach",
+                "frequency", "avg_dwell_s", "avg_attention_s", "attraction", "spend", "effective_cpm", "likes",
+                "dislikes", "qr_scans"),
     "hours": ("hour", "impressions", "watchers"),
     "age_group": ("slug", "segment", "impressions", "watchers", "conversion", "reach", "avg_dwell_s",
                   "avg_attention_s"),
@@ -328,6 +374,8 @@ def table_rows(report: Mapping[str, Any], table: str) -> list[Mapping[str, Any]]
         return report["ads"]
     if table == "days":
         return report["per_day"]
+    if table == "ad_days":
+        return report["ad_days"]
     if table == "hours":
         return report["per_hour"]
     if table in SEGMENTS:

@@ -257,6 +257,7 @@
       }
       if (el.getAttribute("src") !== src) el.setAttribute("src", src);
       el.dataset.mood = f.mood || "neutral";
+      el.dataset.mask = f.mask ? "1" : "0";
       el.classList.remove("gone");
       // The camera looks at the people: mirror x so the emoji sits in front of each person.
       var cx = (1 - (b[0] + b[2] / 2)) * W, cy = (b[1] + b[3] / 2) * H;
@@ -294,6 +295,25 @@
     el.textContent = "camera " + f(s.camera) + "  fps " + f(s.fps) + "\nvision fps " + f(s.vision_fps) +
       "  faces " + f(s.faces) + "  watching " + f(s.watching) + "\nmood " + f(s.mood) + "  errors " + f(s.errors) +
       "  link " + (window.panel.connected ? "ok" : "lost");
+  }
+
+  // --- camera preview (technicians; only when web.camera_preview is on) ---------------------------
+  if (cfg.cameraPreview) {
+    var previewImg = $("camera-preview-img"), previewBusy = false;
+    var refreshPreview = function () {
+      if (!previewImg || previewBusy) return;
+      previewBusy = true;
+      var next = new Image();
+      next.alt = previewImg.alt;
+      next.onload = function () {  // swap in the loaded image: no second request, no blank frame
+        next.id = previewImg.id; previewImg.parentNode.replaceChild(next, previewImg); previewImg = next;
+        previewBusy = false;
+      };
+      next.onerror = function () { previewBusy = false; };
+      next.src = cfg.cameraPreview + "?t=" + Date.now();
+    };
+    setInterval(refreshPreview, 1000);
+    refreshPreview();
   }
 
   // --- live channel --------------------------------------------------------------------------
