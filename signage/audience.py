@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Protocol
 
 from .config import AGE_GROUPS, GENDERS, MOODS, AudienceConfig
+from .tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -417,13 +418,8 @@ class Audience:
             self._task = asyncio.create_task(self._reaper(), name="audience-reaper")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         self.end_all()
 
     async def _reaper(self) -> None:

@@ -407,14 +407,9 @@ class LoopLagProbe:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> dict[str, Any]:
-        import asyncio
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        from signage.tasks import cancel_and_wait
+        await cancel_and_wait(self._task)
+        self._task = None
         return self.result()
 
     def result(self) -> dict[str, Any]:

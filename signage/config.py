@@ -162,7 +162,6 @@ class AdminConfig:
 @dataclass(frozen=True)
 class PrivacyConfig:
     retention_days: int = opt(30, "audience records older than this are deleted", min=1, max=3650)
-    store_face_images: bool = opt(False, "write face crops to disk for debugging (off: never)")
 
 
 @dataclass(frozen=True)

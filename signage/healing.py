@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .ads.inventory import MEDIA_TYPES
+from .tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -173,13 +174,8 @@ class Weather:
             self._task = asyncio.create_task(self._loop(), name="weather")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

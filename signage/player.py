@@ -31,6 +31,7 @@ from .ads.selection import Decision, Rules, Viewer, decide
 from .audience import Audience, Clock, ExposureMeter, RealClock, Session, dominant, mix
 from .config import AGE_GROUPS, GENDERS, MOODS, Config
 from .healing import SceneLibrary, Weather, describe_time, season_of, time_of_day
+from .tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -112,13 +113,8 @@ class Player:
         self._task = asyncio.create_task(self.run(), name="player")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._play is not None:
             self._close_play(completed=False)
         await self.weather.stop()

@@ -23,9 +23,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
-__all__ = ["Retention", "RetentionResult", "purge", "setup_web"]
+__all__ = ["Retention", "RetentionResult", "purge"]
 
 FIRST_RUN_DELAY_S = 3600.0
 INTERVAL_S = 6 * 3600.0
@@ -96,13 +98,8 @@ class Retention:
             self._task = asyncio.create_task(self._loop(), name="retention")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         await asyncio.sleep(self.first_delay_s)

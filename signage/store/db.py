@@ -18,6 +18,7 @@ from typing import Any, Iterable, Sequence
 
 import aiosqlite
 
+from ..tasks import cancel_and_wait
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -77,13 +78,8 @@ class Store:
         self._flusher = asyncio.create_task(self._flush_loop(), name="store-flush")
 
     async def close(self) -> None:
-        if self._flusher:
-            self._flusher.cancel()
-            try:
-                await self._flusher
-            except asyncio.CancelledError:
-                pass
-            self._flusher = None
+        await cancel_and_wait(self._flusher)
+        self._flusher = None
         if self._db is not None:
             await self.flush()
             await self._db.close()

@@ -154,6 +154,10 @@ def prepare_input(bgr: np.ndarray, long_side: int, small_pad: float = 0.25) -> P
     # size of the (virtually) padded picture, in source pixels
     ph, pw = h * (1 + 2 * pad), w * (1 + 2 * pad)
     scale = long_side / max(ph, pw)
+    if not pad and scale > 1:
+        # A mid-size image (long side between long_side/2 and long_side) is analysed at its own
+        # size: enlarging it adds detector work without adding detail.
+        scale = 1.0
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     ox, oy = round(pad * w * scale), round(pad * h * scale)
     cw = int(math.ceil((nw + 2 * ox) / 32) * 32)

@@ -343,7 +343,6 @@ async def privacy_page(request: web.Request) -> web.Response:
     return render(request, "privacy.html", {
         "retention_days": cfg.privacy.retention_days,
         "camera_preview": cfg.web.camera_preview,
-        "store_face_images": cfg.privacy.store_face_images,
         "back": _back(request)})
 
 
