@@ -80,7 +80,7 @@ class Appliance:
             "device": {"id": self.config.device.id, "location": self.config.device.location},
             "uptime_s": round(time.time() - self.started_at, 1),
             "camera": self.camera.status(),
-            "vision": self.vision.stats(),
+            "vision": self.vision.status(),
             "audience": self.audience.snapshot(),
             "player": self.player.status(),
             "database": await self.store.status(),

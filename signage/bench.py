@@ -1008,7 +1008,7 @@ async def _run_pipeline(config, camera, seconds: float, warmup_s: float = 1.0) -
             wall, cpu = time.perf_counter() - w0, time.process_time() - c0
         n1, cam1 = len(got), camera.status()["frames"]
         lag = await probe.stop()
-        stats = pipe.stats()
+        stats = pipe.status()
     finally:
         pipe.stop()
     window = got[n0:n1]

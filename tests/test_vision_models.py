@@ -352,6 +352,6 @@ async def test_pipeline_with_real_models(photos, vcfg):
     assert t.confirmed and t.emotion == "happy" and t.gender == "female" and t.frontal
     assert t.age_group in ("20-39", "40-59")
     assert 0 < t.attention <= t.dwell
-    s = pipe.stats()
+    s = pipe.status()
     assert s["frames_analysed"] >= 6 and s["detect_ms_p50"] > 0 and s["classify_ms_p50"] > 0
     assert results[-1].closed == (t.id,) and results[-1].closed_tracks[0].dwell >= t.dwell

@@ -83,7 +83,7 @@ async def _run_for(seconds: float, camera, analyzer, cfg=Cfg):
     pipe = VisionPipeline(cfg, camera.latest, on_result, asyncio.get_running_loop(), analyzer=analyzer)
     pipe.start()
     await asyncio.sleep(seconds)
-    stats_running = pipe.stats()
+    stats_running = pipe.status()
     t0 = time.monotonic()
     pipe.stop()
     stop_s = time.monotonic() - t0
@@ -159,7 +159,7 @@ def test_process_directly_with_made_up_frames():
     assert r1.faces == 2 and not any(t.confirmed for t in r1.tracks)
     assert all(t.confirmed for t in r3.tracks)
     assert r3.tracks[0].dwell == pytest.approx(0.2)
-    s = pipe.stats()
+    s = pipe.status()
     assert s["frames_analysed"] == 3 and s["frames_dropped"] == 2
     assert set(r3.to_json()) == {"seq", "timestamp", "width", "height", "faces", "tracks", "closed", "closed_tracks",
                                  "timings_ms"}

@@ -144,17 +144,23 @@ async def test_panel_page_has_notice_privacy_qr_and_no_camera_image(env):
     assert "Content-Security-Policy" in r.headers
 
 
-async def test_status_overlay_only_when_enabled(env):
+async def test_status_overlay_only_when_enabled(env, tmp_path):
     import dataclasses
+    from signage.audience import Audience
+    from signage.camera import Camera
+    from signage.vision.pipeline import VisionPipeline
     cfg = env.app.config
     env.app.config = dataclasses.replace(cfg, web=dataclasses.replace(cfg.web, status_overlay=True))
+    # the real components the corner reads (not started: no camera here, nobody present)
+    env.app.camera = Camera(cfg.camera, tmp_path / "cache")
+    env.app.audience = Audience(cfg.audience)
+    env.app.vision = VisionPipeline(cfg.vision, env.app.camera.latest, lambda result: None)
     html = await (await env.client.get("/panel")).text()
     assert 'id="status"' in html
     async with env.client.ws_connect("/ws/panel") as ws:
-        kinds = set()
-        for _ in range(3):
-            kinds.add((await ws.receive_json(timeout=5))["type"])
-        assert "status" in kinds
+        messages = [await ws.receive_json(timeout=5) for _ in range(3)]
+        status = next(m["data"] for m in messages if m["type"] == "status")
+        assert status["faces"] == 0 and status["camera"] in ("stopped", "starting")
 
 
 async def test_static_assets_are_served(env):

@@ -130,7 +130,7 @@ class VisionPipeline:
         return self._thread is not None and self._thread.is_alive()
 
     # -- stats -------------------------------------------------------------------------------------
-    def stats(self) -> dict[str, Any]:
+    def status(self) -> dict[str, Any]:
         with self._lock:
             done = list(self._done_at)
             fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) >= 2 and done[-1] > done[0] else 0.0

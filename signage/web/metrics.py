@@ -306,7 +306,7 @@ async def render_metrics(appliance: Any, counters: EventCounters | None = None) 
     ex.counter("signage_camera_reopens_total", "Camera reconnect attempts since start.", _num(cam, "reopens"))
 
     # vision
-    vis = await _call(getattr(appliance, "vision", None), "status", "stats") or {}
+    vis = await _call(getattr(appliance, "vision", None), "status") or {}
     ex.gauge("signage_analysis_fps", "Frames analysed per second (measured).",
              _num(vis, "fps", "analysis_fps") or 0.0)
     ex.counter("signage_frames_analysed_total", "Frames analysed since start.",

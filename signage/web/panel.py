@@ -94,31 +94,19 @@ def faces_message(data: dict[str, Any]) -> dict[str, Any]:
     return {"at": data.get("at"), "faces": faces}
 
 
-async def status_line(appliance) -> dict[str, Any]:
-    """The technician's corner: camera state and fps, faces present, connection counts."""
-    out: dict[str, Any] = {}
-    cam = getattr(appliance, "camera", None)
-    if cam is not None and hasattr(cam, "status"):
-        with contextlib.suppress(Exception):
-            s = await _maybe_await(cam.status())
-            out["camera"] = s.get("state") if isinstance(s, dict) else str(s)
-            if isinstance(s, dict):
-                out["fps"] = s.get("fps") or s.get("fps_measured")
-    aud = getattr(appliance, "audience", None)
-    if aud is not None and hasattr(aud, "snapshot"):
-        with contextlib.suppress(Exception):
-            snap = aud.snapshot()
-            out["faces"] = snap.get("present")
-            out["watching"] = snap.get("watching")
-            out["mood"] = snap.get("mood")
-    vision = getattr(appliance, "vision", None)
-    if vision is not None and hasattr(vision, "status"):
-        with contextlib.suppress(Exception):
-            v = await _maybe_await(vision.status())
-            if isinstance(v, dict):
-                out["vision_fps"] = v.get("fps") or v.get("analysis_fps")
-    out["errors"] = len(getattr(appliance, "component_errors", {}) or {})
-    return out
+def status_line(appliance) -> dict[str, Any]:
+    """The technician's corner: camera state and fps, faces present, analysis fps, errors."""
+    cam = appliance.camera.status()
+    snap = appliance.audience.snapshot()
+    return {
+        "camera": cam.get("state"),
+        "fps": cam.get("fps"),
+        "faces": snap.get("present"),
+        "watching": snap.get("watching"),
+        "mood": snap.get("mood"),
+        "vision_fps": appliance.vision.status().get("fps"),
+        "errors": len(appliance.component_errors),
+    }
 
 
 # --- handlers --------------------------------------------------------------------------------
@@ -161,7 +149,7 @@ async def panel_ws(request: web.Request) -> web.WebSocketResponse:
             if app.config.web.status_overlay:
                 now = time.time()
                 if now >= next_status:
-                    await send("status", await status_line(app))
+                    await send("status", status_line(app))
                     next_status = now + STATUS_EVERY_S
                 timeout = max(0.05, next_status - time.time())
             try:

@@ -41,7 +41,7 @@ def _round_mix(mix: Any) -> dict[str, float]:
 async def live_data(appliance: Any) -> dict[str, Any]:
     status = await appliance.status()
     audience = await component_status(getattr(appliance, "audience", None), "snapshot")
-    vision = await component_status(getattr(appliance, "vision", None), "status", "stats")
+    vision = await component_status(getattr(appliance, "vision", None), "status")
     player = getattr(appliance, "player", None)
     current = await component_status(player, "current")
     decision = await component_status(player, "last_decision")
