@@ -162,12 +162,13 @@ async def photo_form(request: web.Request) -> web.Response:
 async def photo_check(request: web.Request) -> web.Response:
     try:
         data = await _read_upload(request)
-        try:
-            analyzer = _get_analyzer(request.app)
-        except Exception as exc:  # models missing or broken: say so, the rest of admin works
-            raise PhotoError(503, f"Face analysis is not available on this appliance: {exc}") from None
         loop = asyncio.get_running_loop()
         async with request.app[_LOCK]:  # one photo at a time: the Pi has two cores
+            try:
+                # off the loop: without a running vision pipeline this loads the models
+                analyzer = await loop.run_in_executor(None, _get_analyzer, request.app)
+            except Exception as exc:  # models missing or broken: say so, the rest of admin works
+                raise PhotoError(503, f"Face analysis is not available on this appliance: {exc}") from None
             result = await loop.run_in_executor(None, analyse_photo, analyzer, data)
         del data
     except PhotoError as exc:
