@@ -446,9 +446,20 @@ class Audience:
             del self.sessions[tid]
             self._end(s)
 
+    def checkpoint(self) -> None:
+        """Queue every open session as it is now (the store calls this before each timed
+        flush): a kill -9 then loses at most one flush window of a session, not all of it.
+        The row is replaced when the session goes on or ends."""
+        for s in self.sessions.values():
+            self._write(s, s.summary())
+
     def _end(self, s: Session) -> None:
         self.sessions_ended += 1
         summary = s.summary()
+        self._write(s, summary)
+        self._publish("session.ended", summary)
+
+    def _write(self, s: Session, summary: dict[str, Any]) -> None:
         if self.store is not None:
             self.store.enqueue(
                 "INSERT OR REPLACE INTO sessions (id, started_at, ended_at, dwell_s, attention_s, "
@@ -458,7 +469,6 @@ class Audience:
                  summary["age_group"], summary["gender"], summary["mood"],
                  _json(summary["age_group_p"]), _json(summary["gender_p"]), _json(summary["mood_p"]),
                  summary["mask_p"]))
-        self._publish("session.ended", summary)
 
     # --- exposure meters ------------------------------------------------------------------
 

@@ -67,6 +67,12 @@ class _Play:
         self.token = token
         self.present_at_start = present_at_start
         self.failed = False
+        #: spend of this play in the database: its last checkpoint, and that checkpoint's value
+        #: when the inventory was last reloaded (the reload already counted it)
+        self.spend_checkpointed = 0.0
+        self.impressions_checkpointed = 0
+        self.spend_at_reload = 0.0
+        self.impressions_at_reload = 0
 
 
 class Player:
@@ -134,8 +140,17 @@ class Player:
         """Re-read the inventory (after `ads sync` or an admin edit) with delivery so far."""
         await self.store.flush()  # our own pending plays count towards spend
         records = await load_ads(self.store)
-        # spend of a play still running is not in the database yet: it is added when it ends
+        # spend of a play still running is in the database only as far as its last checkpoint:
+        # the rest is added when it ends
         self.ads = {r.slug: r for r in records}
+        if self._play is not None:
+            self._play.spend_at_reload = self._play.spend_checkpointed
+            self._play.impressions_at_reload = self._play.impressions_checkpointed
+
+    @property
+    def alive(self) -> bool:
+        """The state machine is running (started and not ended by an error)."""
+        return self._task is not None and not self._task.done()
 
     # --- public views --------------------------------------------------------------------
 
@@ -335,12 +350,26 @@ class Player:
             (play_id, ad.state.id if ad else None, kind, token, now, decision))
         return play
 
-    def _close_play(self, completed: bool) -> None:
-        play, self._play = self._play, None
+    def checkpoint(self) -> None:
+        """Queue the running play as it stands (the store calls this before each timed flush):
+        its exposures so far, and its row with ended_at = now, not completed, the impressions
+        and spend so far. A kill -9 then loses at most one flush window of the play; a normal
+        end overwrites the row."""
+        play = self._play
         if play is None:
             return
         now = self.clock.now()
-        exposures = self.audience.close_meter(play.meter)
+        t = self._tally(play, play.meter.exposures)
+        self._write_exposures(play, t)
+        self.store.enqueue(
+            "UPDATE plays SET ended_at = ?, completed = 0, impressions = ?, watchers = ?, spend = ?, "
+            "audience = ? WHERE id = ?",
+            (now, t["impressions"], t["watchers"], t["spend"], _json(t["audience"]), play.id))
+        play.spend_checkpointed = t["spend"]
+        play.impressions_checkpointed = t["impressions"]
+
+    def _tally(self, play: _Play, exposures: dict[str, Any]) -> dict[str, Any]:
+        """Impressions, watchers, audience mix and spend of a play from its exposures."""
         min_s = self.config.audience.min_exposure_s
         watcher_s = self.config.audience.watcher_s
         counted = {} if play.failed else {sid: e for sid, e in exposures.items() if e.present_s >= min_s - 1e-9}
@@ -357,20 +386,39 @@ class Player:
         }
         spend = 0.0
         if play.kind == "ad" and play.ad is not None:
+            spend = play.ad.state.cpm * impressions / 1000.0
+        return {"counted": counted, "impressions": impressions, "watchers": watchers,
+                "sessions": sessions, "audience": audience, "spend": spend}
+
+    def _write_exposures(self, play: _Play, t: dict[str, Any]) -> None:
+        if play.kind != "ad":
+            return
+        for sid, e in t["counted"].items():
+            self.store.enqueue(
+                "INSERT OR REPLACE INTO exposures (play_id, session_id, present_s, watching_s) "
+                "VALUES (?, ?, ?, ?)", (play.id, sid, round(e.present_s, 3), round(e.watching_s, 3)))
+
+    def _close_play(self, completed: bool) -> None:
+        play, self._play = self._play, None
+        if play is None:
+            return
+        now = self.clock.now()
+        t = self._tally(play, self.audience.close_meter(play.meter))
+        impressions, watchers, spend, audience = t["impressions"], t["watchers"], t["spend"], t["audience"]
+        if play.kind == "ad" and play.ad is not None:
             state = play.ad.state
-            spend = state.cpm * impressions / 1000.0
             state.spent += spend
             state.impressions += impressions
             current = self.ads.get(state.slug)
             if current is not None and current is not play.ad:  # the inventory was reloaded meanwhile
-                current.state.spent += spend
-                current.state.impressions += impressions
-            for s in sessions:
+                current.state.spent += spend - play.spend_at_reload
+                current.state.impressions += impressions - play.impressions_at_reload
+            for s in t["sessions"]:
                 s.ad_counts[state.slug] = s.ad_counts.get(state.slug, 0) + 1
-            for sid, e in counted.items():
-                self.store.enqueue(
-                    "INSERT OR REPLACE INTO exposures (play_id, session_id, present_s, watching_s) "
-                    "VALUES (?, ?, ?, ?)", (play.id, sid, round(e.present_s, 3), round(e.watching_s, 3)))
+            if play.failed and play.impressions_checkpointed:
+                # a checkpoint wrote exposures of a play that now counts none
+                self.store.enqueue("DELETE FROM exposures WHERE play_id = ?", (play.id,))
+            self._write_exposures(play, t)
         self.store.enqueue(
             "UPDATE plays SET ended_at = ?, completed = ?, impressions = ?, watchers = ?, spend = ?, "
             "audience = ? WHERE id = ?",
