@@ -166,6 +166,7 @@ class Player:
         now = self.clock.now()
         return {
             "state": self._state.get("state"), "play_id": self._state.get("play_id"),
+            "since": self._state.get("since"),
             "ads": len(self.ads), "plays": self.plays_done,
             # ad decisions taken since start (one per poll while someone is settled in healing)
             "decisions": self._decisions,

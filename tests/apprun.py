@@ -1,6 +1,7 @@
 """Run the real appliance as a separate process, the way `./scripts/run` does."""
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -31,12 +32,19 @@ def write_config(tmp_path: Path, photo_paths: list[Path], **extra: str) -> Path:
 
 
 class RunningApp:
-    def __init__(self, config: Path, data_dir: Path) -> None:
+    def __init__(self, config: Path, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
+        # stderr to a file, not a pipe nobody reads while the app runs (a full pipe blocks it)
+        n = 0
+        while (config.parent / f"app-stderr-{n}.log").exists():
+            n += 1
+        self.stderr_path = config.parent / f"app-stderr-{n}.log"
+        self._stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "signage", "--config", str(config), "run", "--host", "127.0.0.1",
              "--port", "0", "--data-dir", str(data_dir)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+            env={**os.environ, **(env or {})})
         self.base = None
         deadline = time.time() + 120
         lines = []
@@ -51,7 +59,7 @@ class RunningApp:
                 break
         if self.base is None:
             self.proc.kill()
-            raise AssertionError("app did not start:\n" + "".join(lines) + self.proc.stderr.read())
+            raise AssertionError("app did not start:\n" + "".join(lines) + self.stderr())
 
     def get(self, path: str) -> dict:
         with urllib.request.urlopen(self.base + path, timeout=10) as r:
@@ -61,10 +69,31 @@ class RunningApp:
         t0 = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
         try:
-            _, err = self.proc.communicate(timeout=timeout)
+            self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise AssertionError("app did not stop within %ss after SIGTERM" % timeout)
-        return self.proc.returncode, time.monotonic() - t0, err
+        self._stderr.close()
+        return self.proc.returncode, time.monotonic() - t0, self.stderr()
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
 
 
+
+    def status_until(self, check, timeout: float = 60.0, what: str = "condition") -> dict:
+        """Poll /api/status until `check(status)` is true; the last status."""
+        deadline = time.time() + timeout
+        status = {}
+        while time.time() < deadline:
+            status = self.get("/api/status")
+            if check(status):
+                return status
+            time.sleep(0.3)
+        raise AssertionError(f"timed out waiting for {what}: {json.dumps(status)[:2000]}")
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+        self.proc.stdout.close()
+        self._stderr.close()

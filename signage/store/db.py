@@ -497,7 +497,10 @@ class Store:
         while True:
             await asyncio.sleep(self.flush_seconds)
             if time.monotonic() < self._retry_at:
-                continue  # backing off after a failed flush
+                # Backing off after a failed flush; what was queued meanwhile still goes to the
+                # spill file every flush window, so a kill -9 loses no more than one window.
+                self._spill(self._pending)
+                continue
             try:
                 if not self._backoff:
                     # Not while writes fail: a checkpoint re-queues the same rows each time.
