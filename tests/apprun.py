@@ -97,3 +97,38 @@ class RunningApp:
         self.proc.wait(timeout=30)
         self.proc.stdout.close()
         self._stderr.close()
+
+
+ADMIN_PASSWORD = "soak-and-fault-tests"
+
+
+def admin_section() -> str:
+    """An [admin] config section with ADMIN_PASSWORD (few PBKDF2 iterations: tests only)."""
+    from signage.web.admin.auth import MIN_ITERATIONS, hash_password
+
+    return f'password_hash = "{hash_password(ADMIN_PASSWORD, iterations=MIN_ITERATIONS)}"'
+
+
+async def admin_login(http, base: str) -> str:
+    """Log in through the real form with an aiohttp ClientSession; the session's CSRF token."""
+    def hidden(html: str, name: str) -> str:
+        m = re.search(rf'name="{name}" value="([^"]+)"', html)
+        assert m, f"no hidden field {name}"
+        return m.group(1)
+
+    async with http.get(base + "/admin/login") as r:
+        token = hidden(await r.text(), "csrf_token")
+    async with http.post(base + "/admin/login", data={"csrf_token": token, "password": ADMIN_PASSWORD,
+                                                     "next": "/admin"}, allow_redirects=False) as r:
+        assert r.status == 303, await r.text()
+    async with http.get(base + "/admin/photo") as r:
+        assert r.status == 200
+        return hidden(await r.text(), "csrf_token")
+
+
+def peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    raise AssertionError("no VmHWM")

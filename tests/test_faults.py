@@ -106,7 +106,7 @@ def test_ten_kill_9s_during_writes_lose_at_most_one_flush_window(tmp_path, photo
             # session must be there), anywhere for the others.
             if kill % 3 != 2:
                 status = app.status_until(in_an_ad_with_someone_watching, 90, "an ad with a viewer")
-                time.sleep(1.5 + (kill % 4) * 0.7)  # well inside the ad (8-15 s long)
+                time.sleep(3.0 + (kill % 4) * 0.8)  # well inside the ad (8-15 s long)
             else:
                 time.sleep(1.0 + kill * 0.2)
             status = app.get("/api/status")
