@@ -23,7 +23,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from .config import AGE_GROUPS, GENDERS, MOODS
+from .vocabulary import AGE_GROUPS, GENDERS, MOODS
 
 __all__ = ["ad_report", "audience_report", "totals", "parse_since", "format_ad_report",
            "play_by_token", "record_mobile_visit"]

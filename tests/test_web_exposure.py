@@ -23,10 +23,11 @@ import cv2
 import numpy as np
 import pytest
 
-from signage.audience import Audience, FakeClock
+from signage.audience import Audience
 from signage.config import AudienceConfig
 from signage.web.preview import PREVIEW_MAX_SIDE, PREVIEW_PATH
 
+from support import FakeClock, track, vision_result
 from test_admin_support import PASSWORD_HASH, FakeAppliance, login, make_config, start, stop
 
 CPM, BUDGET, SPEND = 13.57, 864.21, 0.04071
@@ -236,9 +237,7 @@ FORBIDDEN_WORDS = re.compile(r"\b(cpm|budget|spend|spent|password|pbkdf2|session
 
 async def test_panel_and_mobile_pages_and_the_panel_socket_show_no_admin_data(env):
     # someone in front of the screen: a real session, published on the hub as the overlay's frame
-    env.app.audience.on_vision({"tracks": [{"id": 1, "confirmed": True, "box": (100, 80, 120, 150),
-                                            "frame_width": 640, "frame_height": 480, "frontal": True,
-                                            "emotion_scores": {"happy": 0.9, "neutral": 0.1}, "mask": 0.8}]})
+    env.app.audience.on_vision(vision_result(track(1, box=(100, 80, 120, 150), mood="happy", mask=0.8)))
     assert env.app.audience.sessions
     env.app.player.state = {"state": "rating", "play_id": 1, "since": time.time(), "ends_at": time.time() + 5,
                             "token": env.token, "reason": f"highest score: x CPM {CPM:g}",

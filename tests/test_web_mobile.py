@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from signage.web import queries
-from signage.web.emoticon import MOODS, emoticon_png, emoticon_svg
+from signage.vocabulary import MOODS
+from signage.web.emoticon import emoticon_png, emoticon_svg
 from signage.web.mobile import ad_details, hours_chart_svg, mood_chart_svg, safe_link
 
 from test_web_panel import add_ad_play, env  # noqa: F401  (shared fixture)

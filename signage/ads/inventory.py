@@ -57,7 +57,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ..config import AGE_GROUPS, GENDERS, MOODS
+from ..vocabulary import AGE_GROUPS, GENDERS, MOODS
 from .selection import DAY_NAMES, AdState, Daypart
 
 __all__ = ["AdSpec", "AdRecord", "AdInvalid", "SyncResult", "MEDIA_TYPES", "load_ad", "scan", "sync",

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Mapping
 
-from ..config import AGE_GROUPS, GENDERS, MOODS
+from ..vocabulary import AGE_GROUPS, GENDERS, MINOR_AGE_GROUPS, MOODS
 
 __all__ = [
     "Daypart", "AdState", "Viewer", "Rules", "Decision",
@@ -43,7 +43,6 @@ __all__ = [
 ]
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-MINOR_GROUPS = ("child", "teen")
 PACING_BOUNDS = (0.25, 4.0)
 PRIORITY_WEIGHT = 0.1
 
@@ -180,7 +179,7 @@ def possible_minor(v: Viewer, rules: Rules) -> str | None:
     p = _norm(v.age_p, AGE_GROUPS)
     if p is None:
         return "age group unknown"
-    minor_p = sum(p[g] for g in MINOR_GROUPS)
+    minor_p = sum(p[g] for g in MINOR_AGE_GROUPS)
     if minor_p > rules.age_gate_max_minor_p:
         return f"P(child or teen) {minor_p:.2f} > {rules.age_gate_max_minor_p:g}"
     return None

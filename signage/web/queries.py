@@ -12,7 +12,7 @@ import math
 import time
 from typing import Any
 
-from .emoticon import MOODS, normalise_mood
+from ..vocabulary import MASK_THRESHOLD, MOODS, normalise_mood
 
 #: an ad needs at least this many votes (likes + dislikes, panel and phones) to be ranked
 MIN_VOTES = 3
@@ -136,7 +136,7 @@ def play_mood(audience: dict[str, Any]) -> tuple[str | None, bool]:
             mood = None
     mask = audience.get("mask", audience.get("mask_p", audience.get("masks", False)))
     try:
-        mask_seen = bool(mask) if isinstance(mask, bool) else float(mask or 0) >= 0.5
+        mask_seen = bool(mask) if isinstance(mask, bool) else float(mask or 0) >= MASK_THRESHOLD
     except (TypeError, ValueError):
         mask_seen = False
     return (normalise_mood(mood) if mood else None), mask_seen

@@ -33,7 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from ...ads import inventory
-from ...config import AGE_GROUPS, GENDERS, MOODS
+from ...vocabulary import AGE_GROUPS, GENDERS, MOODS
 from ..keys import APPLIANCE
 from .auth import CSRF_FIELD, tokens_match
 from .core import CSRF_MESSAGE, SESSION_KEY, admin_route, redirect, refuse, render

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Mapping
 
 from ... import reports
-from ...config import AGE_GROUPS, GENDERS, MOODS
+from ...vocabulary import AGE_GROUPS, GENDERS, MOODS
 
 __all__ = ["Period", "build_report", "plays_page", "json_dumps", "SEGMENTS", "CSV_TABLES"]
 
