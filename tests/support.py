@@ -2,6 +2,7 @@
 
 * `FakeClock` -- a clock the test drives (`signage.audience.Clock`), for the audience model,
   the player and the whole appliance.
+* `StillCamera` -- a camera source for `Appliance(camera_opener=...)` that can be unplugged.
 * `track()` / `vision_result()` -- the vision pipeline's own result types
   (`signage.vision.tracker.TrackSnapshot`, `signage.vision.pipeline.VisionResult`) as the
   pipeline builds them, for tests that feed the audience model without running the models.
@@ -12,8 +13,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import threading
+import time
 from typing import Iterable
 
+import numpy as np
+
+from signage.camera import CameraError, FrameSource
 from signage.vision.pipeline import VisionResult
 from signage.vision.tracker import TrackSnapshot
 from signage.vocabulary import AGE_GROUPS, MOODS
@@ -91,3 +97,41 @@ def vision_result(*tracks: TrackSnapshot, closed: Iterable[int] = (), seq: int =
     closed_tracks = tuple(track(tid, mood=None) for tid in closed)
     return VisionResult(seq=seq, timestamp=0.0, width=width, height=height, tracks=tuple(tracks),
                         closed_tracks=closed_tracks, faces=sum(1 for t in tracks if t.visible))
+
+
+class StillCamera(FrameSource):
+    """A camera source (the real `FrameSource` contract) that shows one image at `fps` until
+    `unplug()`: then every read fails as an unplugged USB camera's does, and so does every
+    reopen. For tests that need a running, then failing, camera without hardware."""
+
+    def __init__(self, image: np.ndarray, fps: float = 10.0) -> None:
+        super().__init__()
+        self.image = image
+        self.period = 1.0 / fps
+        self.name = "still (test)"
+        self.unplugged = threading.Event()
+
+    def open(self) -> None:
+        if self.unplugged.is_set():
+            raise CameraError("camera.device: no camera (unplugged)")
+
+    def read(self) -> np.ndarray:
+        self._sleep_until(time.monotonic() + self.period)
+        if self.unplugged.is_set():
+            raise CameraError("camera.device: no frame (unplugged)")
+        return self.image.copy()
+
+    def close(self) -> None:
+        pass
+
+    def fresh(self) -> "StillCamera":
+        return self
+
+    def unplug(self) -> None:
+        self.unplugged.set()
+        self.interrupt()
+
+    def opener(self) -> "StillCamera":
+        """For `Appliance(camera_opener=...)`: returns this source, opened."""
+        self.open()
+        return self

@@ -11,7 +11,9 @@ import pytest
 
 from signage.web.admin.report_data import Period, pacing
 
-from test_admin_support import FakeAppliance, login, make_config, start, stop
+from signage.app import Appliance
+
+from test_admin_support import login, make_config, start, stop
 
 TODAY = date.today()
 NOON = datetime.combine(TODAY, datetime.min.time()).timestamp() + 12 * 3600
@@ -53,7 +55,7 @@ async def seed(store):
 
 @pytest.fixture
 async def env(tmp_path):
-    appliance = FakeAppliance(make_config(tmp_path))
+    appliance = Appliance(make_config(tmp_path))
     client = await start(appliance)
     await seed(appliance.store)
     await login(client)

@@ -528,6 +528,18 @@ def spec_to_state(spec: AdSpec) -> AdState:
                    priority=spec.priority, duration_s=spec.duration_s)
 
 
+async def ad_status(store: Any, slug: str) -> str | None:
+    """The ad's status in the database ("active", "paused", "deleted"), None for an unknown slug."""
+    return await store.scalar("SELECT status FROM ads WHERE slug = ?", (slug,))
+
+
+async def set_status(store: Any, slug: str, status: str, now: float) -> None:
+    """Pause ("paused") or resume ("active") an ad; the folder is untouched."""
+    if status not in ("active", "paused"):
+        raise ValueError(f"an ad can be set active or paused, not {status!r}")
+    await store.execute("UPDATE ads SET status = ?, updated_at = ? WHERE slug = ?", (status, now, slug))
+
+
 async def load_ads(store: Any, include_deleted: bool = False) -> list[AdRecord]:
     """Every ad with its delivery so far (spend and impressions over all its plays)."""
     rows = await store.fetchall(

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 import weakref
@@ -33,15 +32,6 @@ WS_TOPICS = ("session.started", "session.ended", "player.state", "player.play_en
 PERSON_KEYS = ("session_id", "mood", "age_group", "gender", "mask", "frontal", "dwell_s", "attention_s")
 
 WS_CLIENTS: web.AppKey = web.AppKey("audience_ws_clients", weakref.WeakSet)
-
-
-async def _snapshot(appliance: Any) -> dict[str, Any] | None:
-    audience = getattr(appliance, "audience", None)
-    fn = getattr(audience, "snapshot", None)
-    if not callable(fn):
-        return None
-    snap = fn()
-    return await snap if inspect.isawaitable(snap) else snap
 
 
 def public_snapshot(snap: Mapping[str, Any] | None, device: Any) -> dict[str, Any]:
@@ -69,8 +59,7 @@ def public_snapshot(snap: Mapping[str, Any] | None, device: Any) -> dict[str, An
 
 async def api_audience(request: web.Request) -> web.Response:
     appliance = request.app[APPLIANCE]
-    snap = await _snapshot(appliance)
-    return web.json_response(public_snapshot(snap, appliance.config.device))
+    return web.json_response(public_snapshot(appliance.audience.snapshot(), appliance.config.device))
 
 
 async def api_report(request: web.Request) -> web.StreamResponse:
@@ -129,9 +118,8 @@ async def ws_audience(request: web.Request) -> web.StreamResponse:
     clients.add(ws)
     sub = appliance.hub.subscribe(*WS_TOPICS, maxsize=256)
     try:
-        snap = await _snapshot(appliance)
         await ws.send_json({"topic": "hello", "at": time.time(),
-                            "data": public_snapshot(snap, appliance.config.device)})
+                            "data": public_snapshot(appliance.audience.snapshot(), appliance.config.device)})
 
         async def reader() -> None:
             async for msg in ws:  # the feed is one-way; we only watch for close
@@ -151,7 +139,7 @@ async def ws_audience(request: web.Request) -> web.StreamResponse:
                 if event.topic.startswith("session."):
                     out = (event.topic, dict(data))
                 else:
-                    snap = await _snapshot(appliance) if event.topic == "player.state" else None
+                    snap = appliance.audience.snapshot() if event.topic == "player.state" else None
                     out = play_event(event.topic, data, snap)
                 if out is None:
                     continue

@@ -162,22 +162,6 @@ async def _play_or_404(request: web.Request) -> dict[str, Any]:
     return play
 
 
-async def record_rating(appliance, play_id: int, value: int, source: str, device: str) -> bool:
-    """Through the player (it owns plays and may react); straight to the store when this
-    appliance runs without one (tests of the web layer alone, a player that failed)."""
-    player = getattr(appliance, "player", None)
-    if player is not None and hasattr(player, "record_rating"):
-        return bool(await player.record_rating(play_id, value, source, device))
-    import sqlite3
-    try:
-        await appliance.store.execute(
-            "INSERT INTO ratings (play_id, value, source, device, created_at) VALUES (?, ?, ?, ?, ?)",
-            (play_id, value, source, device, time.time()))
-    except sqlite3.IntegrityError:
-        return False
-    return True
-
-
 # --- charts (server-rendered SVG) ------------------------------------------------------------
 
 def _esc(s: str) -> str:
@@ -289,7 +273,7 @@ async def mobile_rate(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="value must be like or dislike")
     device = device_of(request) or secrets.token_urlsafe(18)
     try:
-        ok = await record_rating(app, play["play_id"], value, "mobile", device)
+        ok = await app.player.record_rating(play["play_id"], value, "mobile", device)
     except (LookupError, ValueError):
         raise web.HTTPNotFound() from None
     resp = web.Response(status=303, headers={

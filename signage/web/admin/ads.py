@@ -280,16 +280,6 @@ def form_values(spec: Any | None) -> dict[str, Any]:
 
 # --- applying a change -------------------------------------------------------------------------
 
-async def apply_inventory(appliance: Any) -> inventory.SyncResult:
-    """Folders -> database -> player: the change counts from the next decision."""
-    result = await inventory.sync(appliance.store, appliance.config.ads.dir, time.time())
-    player = getattr(appliance, "player", None)
-    reload = getattr(player, "reload_ads", None)
-    if callable(reload):
-        await reload()
-    return result
-
-
 def _ads_dir(appliance: Any) -> Path:
     d = Path(appliance.config.ads.dir)
     d.mkdir(parents=True, exist_ok=True)
@@ -312,8 +302,7 @@ async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
                                        f"with a letter or digit (at most 64).")
             if (ads_dir / slug).exists():
                 raise AdFormError(409, f'An ad "{slug}" already exists; choose another slug.')
-            row = await appliance.store.fetchone("SELECT status FROM ads WHERE slug = ?", (slug,))
-            if row is not None:
+            if await inventory.ad_status(appliance.store, slug) is not None:
                 raise AdFormError(409, f'The slug "{slug}" belonged to an ad that was deleted (its history stays in '
                                        f"the reports); choose another slug.")
             if uploaded is None:
@@ -351,7 +340,8 @@ async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
             old = staging_root / f"old-{slug}"
             os.replace(final, old)
             os.replace(target, final)
-        result = await apply_inventory(appliance)
+        # folders -> database -> player: the change counts from the next decision
+        result = await appliance.player.sync_inventory()
         log.info("admin %s ad %s (%s)", "created" if creating else "updated", slug, result.summary())
     except AdFormError as exc:
         if exc.status == 403:
@@ -427,13 +417,13 @@ async def ad_update(request: web.Request) -> web.StreamResponse:
 async def _set_status(request: web.Request, new: str, allowed_from: tuple[str, ...]) -> web.StreamResponse:
     appliance = request.app[APPLIANCE]
     slug = request.match_info["slug"]
-    row = await appliance.store.fetchone("SELECT status FROM ads WHERE slug = ?", (slug,))
-    if row is None:
+    status = await inventory.ad_status(appliance.store, slug)
+    if status is None:
         return refuse(request, 404, f'There is no ad "{slug[:64]}".')
-    if row["status"] not in allowed_from:
-        return refuse(request, 409, f'"{slug}" is {row["status"]}; it cannot be {new}.')
-    await appliance.store.execute("UPDATE ads SET status = ?, updated_at = ? WHERE slug = ?", (new, time.time(), slug))
-    await apply_inventory(appliance)
+    if status not in allowed_from:
+        return refuse(request, 409, f'"{slug}" is {status}; it cannot be {new}.')
+    await inventory.set_status(appliance.store, slug, new, time.time())
+    await appliance.player.sync_inventory()
     log.info("admin set ad %s to %s", slug, new)
     return redirect(f"/admin/ads?saved={slug}")
 
@@ -459,7 +449,7 @@ async def ad_delete(request: web.Request) -> web.StreamResponse:
     trash = ads_dir / "_deleted"
     trash.mkdir(exist_ok=True)
     os.replace(folder, trash / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}")
-    await apply_inventory(appliance)
+    await appliance.player.sync_inventory()
     log.info("admin deleted ad %s (folder kept under _deleted/, history kept)", slug)
     return redirect(f"/admin/ads?saved={slug}")
 

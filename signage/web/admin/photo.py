@@ -47,12 +47,10 @@ class PhotoError(Exception):
 
 
 def _get_analyzer(app: web.Application) -> Any:
-    """The running vision component's analyzer when there is one, else our own (loaded once)."""
+    """The running vision pipeline's analyzer when there is one, else our own (loaded once)."""
     appliance = app[APPLIANCE]
-    vision = getattr(appliance, "vision", None)
-    for cand in (getattr(vision, "analyzer", None), vision):
-        if cand is not None and callable(getattr(cand, "analyze", None)):
-            return cand
+    if appliance.vision.analyzer is not None:
+        return appliance.vision.analyzer
     holder = app[_ANALYZER]
     if "analyzer" not in holder:
         from ...vision.analyzer import FaceAnalyzer
