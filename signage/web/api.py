@@ -64,7 +64,7 @@ async def api_audience(request: web.Request) -> web.Response:
 
 async def api_report(request: web.Request) -> web.StreamResponse:
     from .admin.core import ADMIN_STATE, admin_route
-    from .admin import report_data
+    from ..reports import admin_report as report_data
 
     @admin_route
     async def inner(req: web.Request) -> web.StreamResponse:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Mapping
 
 from aiohttp import web
 
+from ..reports import public
 from .keys import APPLIANCE
 
 if TYPE_CHECKING:
@@ -171,17 +172,13 @@ async def render_metrics(appliance: Appliance, counters: EventCounters | None = 
              round(appliance.clock.now() - appliance.started_at, 3))
 
     # proof of play
-    rows = []
+    by_kind: dict[str, dict[str, Any]] = {}
     try:
-        rows = await appliance.store.fetchall(
-            "SELECT kind, COUNT(*) AS plays, COALESCE(SUM(completed), 0) AS completed, "
-            "COALESCE(SUM(impressions), 0) AS impressions, COALESCE(SUM(watchers), 0) AS watchers, "
-            "COALESCE(SUM(spend), 0) AS spend FROM plays WHERE ended_at IS NOT NULL GROUP BY kind")
+        by_kind = await public.proof_of_play(appliance.store)
         db_ok = 1
     except Exception as exc:
         log.warning("metrics: cannot read plays: %s", exc)
         db_ok = 0
-    by_kind = {r["kind"]: r for r in rows}
     kinds = ("ad", "healing")
     ex.family("signage_plays_total", "counter", "Finished plays (proof of play), by kind.",
               [({"kind": k}, int(by_kind.get(k, {}).get("plays", 0))) for k in kinds])

@@ -22,7 +22,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from . import queries
+from ..reports import public as queries
 from ..vocabulary import MOOD_DISPLAY_ORDER
 from .emoticon import FACE_COLOURS, LABELS, emoticon_png, emoticon_svg
 from .keys import APPLIANCE

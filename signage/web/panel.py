@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 from markupsafe import Markup
 
+from ..reports import public
 from .keys import APPLIANCE
 from .mobile import render
 from .preview import PREVIEW_PATH
@@ -183,14 +184,10 @@ async def panel_rate(request: web.Request) -> web.Response:
     state = app.player.current()
     on_screen = state.get("play_id") == play_id and state.get("state") in ("ad", "rating")
     if not on_screen:  # a tap that arrives just after the screen moved on is still welcome
-        sql = "SELECT id, started_at FROM plays WHERE id = ? AND kind = 'ad'"
-        row = await app.store.fetchone(sql, (play_id,))
-        if row is None and app.store.pending:  # the player batches its writes
-            await app.store.flush()
-            row = await app.store.fetchone(sql, (play_id,))
-        if row is None:
+        started_at = await public.ad_play_started_at(app.store, play_id)
+        if started_at is None:
             return web.json_response({"ok": False, "error": "unknown play"}, status=404)
-        if time.time() - row["started_at"] > 3600:
+        if time.time() - started_at > 3600:
             return web.json_response({"ok": False, "error": "this play is too old to rate here"}, status=409)
     try:
         recorded = await app.player.record_rating(play_id, value, "panel", PANEL_SOURCE_DEVICE)

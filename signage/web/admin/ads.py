@@ -33,6 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from ...ads import inventory
+from ...reports import public
 from ...vocabulary import AGE_GROUPS, GENDERS, MOODS
 from ..keys import APPLIANCE
 from .auth import CSRF_FIELD, tokens_match
@@ -370,10 +371,7 @@ def _choices() -> dict[str, Any]:
 async def ads_list(request: web.Request) -> web.Response:
     appliance = request.app[APPLIANCE]
     records = await inventory.load_ads(appliance.store, include_deleted=True)
-    rows = await appliance.store.fetchall(
-        "SELECT a.slug, COUNT(p.id) AS plays, COALESCE(SUM(p.impressions), 0) AS impressions "
-        "FROM ads a LEFT JOIN plays p ON p.ad_id = a.id AND p.kind = 'ad' GROUP BY a.slug")
-    stats = {r["slug"]: r for r in rows}
+    stats = await public.ad_delivery_by_slug(appliance.store)
     _, invalid = await asyncio.get_running_loop().run_in_executor(None, inventory.scan, _ads_dir(appliance))
     saved = request.query.get("saved")
     return render(request, "ads.html", ads=records, stats=stats, invalid=invalid,
@@ -401,9 +399,9 @@ async def ad_edit(request: web.Request) -> web.Response:
         spec = inventory.load_ad(folder)
     except inventory.AdInvalid as exc:
         return refuse(request, 409, f"{slug}: ad.toml has problems; fix the file on the appliance: {exc.short}")
-    row = await appliance.store.fetchone("SELECT status FROM ads WHERE slug = ?", (slug,))
+    status = await inventory.ad_status(appliance.store, slug)
     return render(request, "ad_form.html", ad=form_values(spec), creating=False,
-                  status_label=(row or {}).get("status", "active"), **_choices())
+                  status_label=status or "active", **_choices())
 
 
 @admin_route(multipart=True)
