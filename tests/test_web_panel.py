@@ -22,6 +22,8 @@ from signage.store import Store
 from signage.web import panel
 from signage.web.server import create_app
 
+from support import track, vision_result
+
 PUBLIC = "http://screen.test:8080"
 
 
@@ -141,16 +143,17 @@ async def test_ws_sends_current_state_first_then_events(env):
             "media_type": "image", "duration_s": 10}})
         msg = await ws.receive_json(timeout=5)
         assert msg["data"]["state"] == "ad" and msg["data"]["ad"]["slug"] == "cafe"
-        env.hub.publish("audience.frame", {"at": time.time(), "faces": [
-            {"id": 7, "box": [0.1, 0.2, 0.2, 0.3], "mood": "happy", "frontal": True, "mask": True},
-            {"session_id": "9f" * 16, "box": [0.5, 0.2, 0.2, 0.3], "mood": "sad", "frontal": True}]})
+        # two people in front of the screen: the real audience model publishes the frame
+        env.app.audience.on_vision(vision_result(track(7, box=(64, 96, 128, 144), mood="happy", mask=0.9),
+                                                 track(8, box=(320, 96, 128, 144), mood=None, frontal=False)))
         faces = await ws.receive_json(timeout=5)
         assert faces["type"] == "faces"
         # the overlay id tells emoji apart; a session id is never forwarded
         assert faces["data"]["faces"] == [
-            {"id": "7", "box": [0.1, 0.2, 0.2, 0.3], "mood": "happy", "mask": True},
-            {"id": "1", "box": [0.5, 0.2, 0.2, 0.3], "mood": "sad", "mask": False}]
-        assert "9f9f" not in json.dumps(faces)
+            {"id": "1", "box": [0.1, 0.2, 0.2, 0.3], "mood": "happy", "mask": True},
+            {"id": "2", "box": [0.5, 0.2, 0.2, 0.3], "mood": "neutral", "mask": False}]
+        for session in env.app.audience.sessions.values():
+            assert session.id not in json.dumps(faces)
         assert "image" not in json.dumps(faces) and "jpeg" not in json.dumps(faces)
 
 

@@ -21,6 +21,7 @@ from typing import Any, Mapping
 
 from aiohttp import WSMsgType, web
 
+from ..config import DeviceConfig
 from .keys import APPLIANCE
 
 log = logging.getLogger(__name__)
@@ -34,25 +35,21 @@ PERSON_KEYS = ("session_id", "mood", "age_group", "gender", "mask", "frontal", "
 WS_CLIENTS: web.AppKey = web.AppKey("audience_ws_clients", weakref.WeakSet)
 
 
-def public_snapshot(snap: Mapping[str, Any] | None, device: Any) -> dict[str, Any]:
-    """Only anonymous aggregates and coarse per-session estimates leave the appliance."""
-    base = {"device": {"id": device.id, "location": device.location}, "at": time.time()}
-    if not snap:
-        return {**base, "available": False, "present": 0, "watching": 0, "mood": None,
-                "mood_mix": {}, "age_group_mix": {}, "gender_mix": {}, "masked": None, "people": []}
+def public_snapshot(snap: Mapping[str, Any], device: DeviceConfig) -> dict[str, Any]:
+    """Only anonymous aggregates and coarse per-session estimates leave the appliance.
+    `snap` is `Audience.snapshot()`."""
     return {
-        **base,
-        "available": True,
-        "at": snap.get("at", base["at"]),
-        "present": snap.get("present", 0),
-        "watching": snap.get("watching", 0),
-        "mood": snap.get("mood"),
-        "mood_mix": dict(snap.get("mood_mix") or {}),
-        "age_group_mix": dict(snap.get("age_group_mix") or {}),
-        "gender_mix": dict(snap.get("gender_mix") or {}),
-        "masked": snap.get("masked"),
-        "people": [{k: p.get(k) for k in PERSON_KEYS if k in p}
-                   for p in snap.get("people") or [] if isinstance(p, Mapping)],
+        "device": {"id": device.id, "location": device.location},
+        "available": True,  # kept for API clients; the audience model always answers
+        "at": snap["at"],
+        "present": snap["present"],
+        "watching": snap["watching"],
+        "mood": snap["mood"],
+        "mood_mix": dict(snap["mood_mix"]),
+        "age_group_mix": dict(snap["age_group_mix"]),
+        "gender_mix": dict(snap["gender_mix"]),
+        "masked": snap["masked"],
+        "people": [{k: p[k] for k in PERSON_KEYS} for p in snap["people"]],
         "note": "counts are anonymous sessions (face tracks), not identified people",
     }
 

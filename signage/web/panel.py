@@ -59,24 +59,13 @@ def panel_state(appliance: Appliance, state: dict[str, Any]) -> dict[str, Any]:
 
 
 def faces_message(data: dict[str, Any]) -> dict[str, Any]:
-    """Audience frame -> the overlay's list: id, normalised box (x, y, w, h), mood, mask."""
-    faces = []
-    for f in data.get("faces") or data.get("people") or []:
-        if not isinstance(f, dict):
-            continue
-        box = f.get("box")
-        if isinstance(box, dict):
-            box = [box.get("x"), box.get("y"), box.get("w"), box.get("h")]
-        try:
-            x, y, w, h = (float(v) for v in list(box)[:4])
-        except (TypeError, ValueError):
-            continue
-        # the overlay's id only tells emoji apart between frames: never a session id
-        fid = f.get("id")
-        faces.append({"id": str(fid) if isinstance(fid, (int, str)) and len(str(fid)) <= 12 else str(len(faces)),
-                      "box": [round(x, 4), round(y, 4), round(w, 4), round(h, 4)],
-                      "mood": f.get("mood") or "neutral", "mask": bool(f.get("mask"))})
-    return {"at": data.get("at"), "faces": faces}
+    """The audience model's `audience.frame` event -> the overlay's list: id (a small number
+    that only tells emoji apart between frames, never a session id), normalised box
+    (x, y, w, h), mood, mask."""
+    return {"at": data["at"], "faces": [
+        {"id": str(f["id"]), "box": [round(float(v), 4) for v in f["box"]],
+         "mood": f["mood"] or "neutral", "mask": bool(f["mask"])}
+        for f in data["faces"]]}
 
 
 def status_line(appliance: Appliance) -> dict[str, Any]:
