@@ -9,21 +9,22 @@ import signal
 import socket
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
-from .audience import Audience
-from .camera import Camera
+from .audience import Audience, Clock, RealClock
+from .camera import Camera, FrameSource
 from .config import Config, systemd_environment
 from .events import Hub
 from .player import Player
 from .retention import Retention
 from .store import Store
+from .stats import StageHistograms
 from .supervision import LoopLag, Watchdog
+from .vision.analyzer import FaceAnalyzer
 from .vision.models import ModelError
 from .vision.pipeline import VisionPipeline, VisionResult
-from .web.metrics import StageHistograms
 
 log = logging.getLogger(__name__)
 
@@ -38,31 +39,39 @@ EXIT_UNSAVED = 75
 
 
 class Appliance:
-    """Everything one running screen has. Web handlers reach it as `request.app[APPLIANCE]`."""
+    """Everything one running screen has. Web handlers reach it as `request.app[APPLIANCE]`.
 
-    def __init__(self, config: Config) -> None:
+    What the hardware or the clock gives can be handed in (tests, other boards):
+    `camera_opener` returns an opened `FrameSource` (default: the one `[camera]` names),
+    `analyzer` is the vision pipeline's face analyzer (default: loaded from `[vision]` at start,
+    and then owned by the pipeline), `clock` is the audience's and the player's time.
+    """
+
+    def __init__(self, config: Config, *, camera_opener: Callable[[], FrameSource] | None = None,
+                 analyzer: FaceAnalyzer | None = None, clock: Clock | None = None) -> None:
         self.config = config
+        self.clock: Clock = clock or RealClock()
         self.hub = Hub()
         self.store = Store(config.db_path, config.storage.flush_seconds,
                            max_pending=config.storage.max_pending_writes,
                            spill_dir=config.storage.spill_dir or None)
-        self.camera = Camera(config.camera, cache_dir=config.storage.data_dir / "cache")
-        self.audience = Audience(config.audience, self.hub, self.store)
-        self.player = Player(config, self.store, self.hub, self.audience)
-        self.vision = VisionPipeline(config.vision, self.camera.latest, self._on_vision)
+        self.camera = Camera(config.camera, cache_dir=config.storage.data_dir / "cache", opener=camera_opener)
+        self.audience = Audience(config.audience, self.hub, self.store, self.clock)
+        self.player = Player(config, self.store, self.hub, self.audience, self.clock)
+        self.vision = VisionPipeline(config.vision, self.camera.latest, self._on_vision, analyzer=analyzer)
         self.stage_histograms = StageHistograms()
         self.retention = Retention(self.store, config.privacy.retention_days)
         self.loop_lag = LoopLag()
         # the running play and the open sessions are written at every timed flush
         self.store.add_checkpoint(self.player.checkpoint)
         self.store.add_checkpoint(self.audience.checkpoint)
-        self.started_at = time.time()
+        self.started_at = self.clock.now()
         self.component_errors: dict[str, str] = {}
         #: the URL phones reach this screen at (QR codes); set once the server listens
         self.base_url = config.web.public_url.rstrip("/")
 
     async def start(self) -> None:
-        self.started_at = time.time()
+        self.started_at = self.clock.now()
         self.loop_lag.start()
         # A corrupt or unwritable database is moved aside or run in memory (degraded, never
         # dark); only a file from a newer release stops start-up.
@@ -106,7 +115,7 @@ class Appliance:
         if lag["p99_ms"] > LOOP_LAG_LIMIT_S * 1000:
             problems.append(f"event loop lag p99 {lag['p99_ms']:.0f} ms")
         cam = self.camera.status()
-        if cam["state"] != "running" and time.time() - (cam["since"] or self.started_at) > CAMERA_GRACE_S:
+        if cam["state"] != "running" and time.time() - (cam["since"] or time.time()) > CAMERA_GRACE_S:
             problems.append(f"camera {cam['state']} for more than {CAMERA_GRACE_S:.0f} s ({cam['error']})")
         if not self.player.alive:
             problems.append("the player stopped")
@@ -115,7 +124,7 @@ class Appliance:
     async def status(self) -> dict[str, Any]:
         return {
             "device": {"id": self.config.device.id, "location": self.config.device.location},
-            "uptime_s": round(time.time() - self.started_at, 1),
+            "uptime_s": round(self.clock.now() - self.started_at, 1),
             "camera": self.camera.status(),
             "vision": self.vision.status(),
             "audience": self.audience.snapshot(),

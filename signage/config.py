@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .vocabulary import MOODS
+
 __all__ = ["Config", "ConfigError", "load_config", "default_config", "config_from_dict"]
 
 
@@ -36,9 +38,6 @@ def opt(default: Any, doc: str, *, choices: tuple[Any, ...] | None = None,
     return field(default=default, metadata=meta)
 
 
-MOODS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
-AGE_GROUPS = ("child", "teen", "20-39", "40-59", "60+")
-GENDERS = ("female", "male")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
