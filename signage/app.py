@@ -164,8 +164,14 @@ async def serve(config: Config, *, ready: "asyncio.Future[str] | None" = None) -
 
     appliance = Appliance(config)
     await appliance.start()
-    app = create_app(appliance)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)
+    try:
+        app = create_app(appliance)
+    except BaseException:
+        await appliance.stop()  # its threads would keep the process alive
+        raise
+    # idle keep-alive connections are closed after 15 s (aiohttp: 75 s), so a client that opens
+    # many and leaves them idle cannot hold file descriptors for long
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0, keepalive_timeout=15.0)
     await runner.setup()
     site = web.TCPSite(runner, config.web.host, config.web.port)
     try:

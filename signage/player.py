@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import secrets
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -32,11 +33,15 @@ from .audience import Audience, Clock, ExposureMeter, RealClock, Session, domina
 from .config import Config
 from .vocabulary import AGE_GROUPS, GENDERS, MOODS
 from .healing import SceneLibrary, Weather, describe_time, season_of, time_of_day
+from .store import StoreUnavailable
 from .tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Player"]
+
+#: ad plays whose phone pages work from memory while the database cannot be written
+RECENT_AD_PLAYS = 32
 
 
 def mask_summary(sessions: list[Session]) -> dict[str, Any]:
@@ -104,6 +109,9 @@ class Player:
         self._last_scene: str | None = None
         self._task: asyncio.Task | None = None
         self.plays_done = 0
+        #: the latest ad plays by QR token, as the phone page needs them: while the database
+        #: cannot be written (disk full) their rows are not in it, but their QR codes are on screen
+        self._recent_ad_plays: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -180,6 +188,11 @@ class Player:
     def media_failed(self, kind: str, slug_or_scene: str) -> bool:
         """The panel could not load a media file: skip it for a while; if it is on screen now,
         end that play as not completed and move on. True if it was the current play."""
+        # Only what exists can be skipped: the skip lists stay as small as the inventory,
+        # whatever a client sends.
+        known = self.ads if kind == "ad" else {s.id for s in self.scenes.scenes}
+        if slug_or_scene not in known:
+            return False
         now = self.clock.now()
         until = now + self.config.player.media_failed_skip_seconds
         when = datetime.fromtimestamp(now).strftime("%H:%M")
@@ -197,6 +210,12 @@ class Player:
             return True
         return False
 
+    def recent_ad_play(self, token: str) -> dict[str, Any] | None:
+        """One of the latest RECENT_AD_PLAYS ad plays by its QR token, with its ad (the fields
+        of `reports.public.play_by_token`), from memory."""
+        play = self._recent_ad_plays.get(token)
+        return dict(play) if play is not None else None
+
     async def record_rating(self, play_id: int, value: int, source: str, device: str) -> bool:
         """A thumbs up (+1) or down (-1) for an ad play, from the panel or a phone.
         False if this device already rated this play. Raises ValueError for a bad value or
@@ -208,6 +227,9 @@ class Player:
         device = str(device)[:100]
         await self.store.flush()  # the play row may still be in the batch
         row = await self.store.fetchone("SELECT kind FROM plays WHERE id = ?", (play_id,))
+        if row is None and self.store.pending:
+            # its row is waiting for a database that cannot be written (disk full): not unknown
+            raise StoreUnavailable(f"the play {play_id} is not saved yet ({self.store.last_error})")
         if row is None or row["kind"] != "ad":
             raise LookupError(f"no ad play {play_id}")
         if await self.store.scalar("SELECT 1 FROM ratings WHERE play_id = ? AND source = ? AND device = ?",
@@ -264,6 +286,12 @@ class Player:
         now = self.clock.now()
         token = secrets.token_urlsafe(16)
         play = self._open_play("ad", ad=ad, token=token)
+        self._recent_ad_plays[token] = {
+            "play_id": play.id, "token": token, "started_at": now, "ended_at": None, "audience": {},
+            "ad_id": ad.state.id, "slug": ad.slug, "title": ad.state.title, "advertiser": ad.advertiser,
+            "details": dict(ad.details), "media": ad.media, "media_type": ad.media_type}
+        while len(self._recent_ad_plays) > RECENT_AD_PLAYS:
+            self._recent_ad_plays.popitem(last=False)
         duration = ad.state.duration_s
         ad_info = {"slug": ad.slug, "title": ad.state.title, "advertiser": ad.advertiser,
                    "media_url": media_url(ad.slug, ad.media), "media_type": ad.media_type,
@@ -425,6 +453,8 @@ class Player:
             "UPDATE plays SET ended_at = ?, completed = ?, impressions = ?, watchers = ?, spend = ?, "
             "audience = ? WHERE id = ?",
             (now, int(completed and not play.failed), impressions, watchers, spend, _json(audience), play.id))
+        if play.token in self._recent_ad_plays:
+            self._recent_ad_plays[play.token].update(ended_at=now, audience=audience)
         self.plays_done += 1
         if self.hub is not None:
             self.hub.publish("player.play_ended", {

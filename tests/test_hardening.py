@@ -52,3 +52,203 @@ async def test_1_a_small_file_declaring_a_huge_image_is_refused_before_decoding(
             assert "too large" in html and "at most 40 megapixels" in html
     # decoding it would need 1.2 GB; the check reads only the header
     assert peak_rss_mb(app.proc.pid) < before + 200
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import sqlite3  # noqa: E402
+import time  # noqa: E402
+
+
+def jar() -> aiohttp.CookieJar:
+    return aiohttp.CookieJar(unsafe=True)  # cookies from 127.0.0.1
+
+
+async def panel_key(http: aiohttp.ClientSession, base: str) -> str:
+    async with http.get(base + "/panel") as r:
+        m = re.search(r'"panelKey":\s*"([^"]+)"', await r.text())
+    assert m, "the panel page carries no key"
+    return m.group(1)
+
+
+async def next_ad(base: str, timeout: float = 90.0) -> dict:
+    """The next ad (or rating) state the panel is sent: play_id and QR token."""
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(base.replace("http", "ws", 1) + "/ws/panel") as ws:
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                msg = await ws.receive(timeout=timeout)
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    break
+                ev = json.loads(msg.data)
+                if ev["type"] == "state" and ev["data"].get("state") in ("ad", "rating"):
+                    return ev["data"]
+    raise AssertionError("no ad played")
+
+
+def count(app, sql: str, *params) -> int:
+    con = sqlite3.connect(app.data_dir / "signage.db")
+    try:
+        return con.execute(sql, params).fetchone()[0]
+    finally:
+        con.close()
+
+
+async def healthz_ms(http: aiohttp.ClientSession, base: str) -> float:
+    t0 = time.perf_counter()
+    async with http.get(base + "/healthz") as r:
+        assert r.status == 200
+    return (time.perf_counter() - t0) * 1000
+
+
+# --- item 2: sockets ----------------------------------------------------------------------------
+
+async def test_2_one_client_cannot_hold_unbounded_panel_sockets(app):
+    """Item 2: /ws/panel accepted any number of sockets (~1009 from one client took the
+    appliance down: requests timed out, the camera got "Too many open files")."""
+    url = app.base.replace("http", "ws", 1) + "/ws/panel"
+    async with aiohttp.ClientSession() as http:
+        opened, refused = [], 0
+        try:
+            for _ in range(60):
+                try:
+                    opened.append(await http.ws_connect(url))
+                except aiohttp.WSServerHandshakeError as exc:
+                    assert exc.status == 503
+                    refused += 1
+            assert len(opened) <= 8 and refused >= 52
+            status = app.get("/api/status")
+            assert status["camera"]["state"] == "running"
+        finally:
+            for ws in opened:
+                await ws.close()
+        await asyncio.sleep(0.5)
+        ws = await http.ws_connect(url)  # slots come back when sockets close
+        await ws.close()
+        feeds = []
+        try:
+            for _ in range(10):
+                try:
+                    feeds.append(await http.ws_connect(app.base.replace("http", "ws", 1) + "/ws/audience"))
+                except aiohttp.WSServerHandshakeError as exc:
+                    assert exc.status == 503
+            assert len(feeds) == 4  # per client, below the feed's total of 32
+        finally:
+            for ws in feeds:
+                await ws.close()
+
+
+# --- item 3: bodies -----------------------------------------------------------------------------
+
+async def test_3_a_big_body_is_refused_before_it_is_read_or_parsed(app):
+    """Item 3: every route accepted 20 MB bodies and parsed JSON on the loop: an 18 MB JSON
+    body to /api/panel/rate stalled /healthz for 2.9 s."""
+    big = b'{"play_id": 1, "value": "like", "pad": "' + b"x" * (18 * 1024 * 1024) + b'"}'
+    async with aiohttp.ClientSession() as http:
+        async def post() -> int:
+            try:
+                async with http.post(app.base + "/api/panel/rate", data=big,
+                                     headers={"Content-Type": "application/json"}) as r:
+                    return r.status
+            except aiohttp.ClientError:
+                return 413  # the server answered and closed before reading the body
+        statuses = await asyncio.gather(*(post() for _ in range(3)))
+        assert set(statuses) == {413}
+        async def chunked():
+            yield b'{"play_id": 1,'
+            yield b' "value": "like"}'
+        async with http.post(app.base + "/api/panel/rate", data=chunked(),
+                             headers={"Content-Type": "application/json"}) as r:
+            assert r.status == 411
+        async with http.post(app.base + "/admin/login", data=b"password=" + b"x" * 200_000,
+                             headers={"Content-Type": "application/x-www-form-urlencoded"}) as r:
+            assert r.status == 413
+
+
+# --- item 4: only the panel ---------------------------------------------------------------------
+
+async def test_4_panel_endpoints_trust_only_the_panel_and_the_skip_list_is_bounded(app):
+    """Item 4: /api/panel/media-failed and /rate took unauthenticated cross-site requests: one
+    curl per slug stopped every ad for 10 minutes, and the skip list grew without bound."""
+    async with aiohttp.ClientSession() as http:
+        body = {"kind": "ad", "id": "sunny-smoothies", "url": "/x"}
+        async with http.post(app.base + "/api/panel/media-failed", json=body) as r:
+            assert r.status == 403  # curl: no key
+        key = await panel_key(http, app.base)
+        async with http.post(app.base + "/api/panel/media-failed", json=body,
+                             headers={"X-Panel-Key": key, "Origin": "http://evil.example"}) as r:
+            assert r.status == 403  # another site, even with a key
+        async with http.post(app.base + "/api/panel/media-failed", json=body,
+                             headers={"X-Panel-Key": key[:-2] + "xx"}) as r:
+            assert r.status == 403
+        assert "sunny-smoothies" not in app.get("/api/status")["player"]["skipped"]
+        for i in range(300):
+            async with http.post(app.base + "/api/panel/media-failed",
+                                 json={"kind": "ad", "id": f"no-such-ad-{i}"},
+                                 headers={"X-Panel-Key": key, "Origin": app.base}) as r:
+                assert r.status == 200
+        async with http.post(app.base + "/api/panel/media-failed", json=body,
+                             headers={"X-Panel-Key": key, "Origin": app.base}) as r:
+            assert r.status == 200  # the real panel
+        skipped = app.get("/api/status")["player"]["skipped"]
+        assert list(skipped) == ["sunny-smoothies"]
+    log = app.stderr()
+    assert log.count("panel could not load ad media") <= 6  # repeated lines are bounded
+
+
+# --- item 5: votes ------------------------------------------------------------------------------
+
+async def test_5_one_vote_per_play_per_phone(app):
+    """Item 5: 200 votes on one play from a client that sends no cookie were all counted."""
+    ad = await next_ad(app.base)
+    token, play_id = ad["token"], ad["play_id"]
+    rate = f"{app.base}/m/{token}/rate"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:  # never keeps cookies
+        for _ in range(200):
+            async with http.post(rate, data={"value": "like"}, allow_redirects=False) as r:
+                assert r.status == 303 and "r=cookies" in r.headers["Location"]
+    assert count(app, "SELECT COUNT(*) FROM ratings WHERE play_id = ?", play_id) == 0
+    async with aiohttp.ClientSession(cookie_jar=jar()) as phone:
+        async with phone.get(f"{app.base}/m/{token}") as r:
+            assert r.status == 200
+        for _ in range(5):
+            async with phone.post(rate, data={"value": "like"}, allow_redirects=False) as r:
+                assert r.status == 303
+        async with phone.get(f"{app.base}/m/{token}") as r:
+            assert r.status == 200
+    assert count(app, "SELECT COUNT(*) FROM ratings WHERE play_id = ?", play_id) == 1
+    # a forged cookie is no phone
+    async with aiohttp.ClientSession(cookies={"sg_device": "A" * 24 + ".forged"}) as http:
+        async with http.post(rate, data={"value": "like"}, allow_redirects=False) as r:
+            assert "r=cookies" in r.headers["Location"]
+    # fresh cookies in a loop from one address: the address's rate limit caps them
+    for _ in range(40):
+        async with aiohttp.ClientSession(cookie_jar=jar()) as phone:
+            async with phone.get(f"{app.base}/m/{token}") as r:
+                assert r.status == 200
+            async with phone.post(rate, data={"value": "dislike"}, allow_redirects=False) as r:
+                assert r.status == 303
+    assert count(app, "SELECT COUNT(*) FROM ratings WHERE play_id = ?", play_id) <= 20
+
+
+# --- item 6: login ------------------------------------------------------------------------------
+
+async def test_6_parallel_wrong_passwords_are_throttled_before_hashing(app):
+    """Item 6: 40 concurrent wrong passwords got 40 x 401, no 429, and kept the worker pool
+    busy (failures were counted after the PBKDF2 check)."""
+    async with aiohttp.ClientSession(cookie_jar=jar()) as http:
+        async with http.get(app.base + "/admin/login") as r:
+            token = re.search(r'name="csrf_token" value="([^"]+)"', await r.text()).group(1)
+
+        async def attempt(i: int) -> int:
+            async with http.post(app.base + "/admin/login",
+                                 data={"csrf_token": token, "password": f"wrong guess {i}", "next": "/admin"},
+                                 allow_redirects=False) as r:
+                return r.status
+
+        statuses = await asyncio.gather(*(attempt(i) for i in range(40)))
+    assert statuses.count(401) <= 5 and statuses.count(429) >= 35, statuses
+    assert set(statuses) <= {401, 429}

@@ -64,8 +64,9 @@ async def test_one_rating_per_play_per_device(env):
     assert r.headers["Location"].endswith("?r=already#rate")
     html = await (await env.client.get(f"/m/{TOKEN}?r=already")).text()
     assert "already rated" in html and 'data-testid="voted"' in html and 'data-testid="like"' not in html
-    # another phone (another cookie jar) may rate the same play
+    # another phone (another cookie jar, its own signed cookie from the page) may rate the same play
     env.client.session.cookie_jar.clear()
+    await env.client.get(f"/m/{TOKEN}")
     r = await env.client.post(f"/m/{TOKEN}/rate", data={"value": "dislike"}, allow_redirects=False)
     assert r.headers["Location"].endswith("?r=thanks#rate")
     rows = await env.store.fetchall("SELECT value, source FROM ratings WHERE play_id = ? ORDER BY id", (play_id,))

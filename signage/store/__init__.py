@@ -1,6 +1,6 @@
 """SQLite storage: the single owner of the database connection, and its schema."""
 
-from .db import Store, StoreError
+from .db import Store, StoreError, StoreUnavailable
 from .schema import SCHEMA_VERSION
 
-__all__ = ["Store", "StoreError", "SCHEMA_VERSION"]
+__all__ = ["Store", "StoreError", "StoreUnavailable", "SCHEMA_VERSION"]

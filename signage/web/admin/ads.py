@@ -19,6 +19,7 @@ served as media: SVG and HTML creatives (which can hold scripts) are not accepte
 from __future__ import annotations
 
 import asyncio
+import math
 import json
 import logging
 import os
@@ -188,9 +189,12 @@ def _num(fields: dict[str, Any], key: str, label: str, default: float | None = N
             raise AdFormError(400, f"{label} is required.")
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise AdFormError(400, f"{label}: {raw!r} is not a number.") from None
+        value = math.nan
+    if not math.isfinite(value) or abs(value) > 1e12:  # "nan", "inf", 5,000 digits
+        raise AdFormError(400, f"{label}: {raw[:40]!r} is not a number in range.")
+    return value
 
 
 def _toml_str(v: str) -> str:
