@@ -23,6 +23,7 @@ import bisect
 import inspect
 import logging
 import math
+import shutil
 import time
 from typing import Any, Iterable, Mapping
 
@@ -339,7 +340,43 @@ async def render_metrics(appliance: Any, counters: EventCounters | None = None) 
     ex.gauge("signage_camera_error", "1 while the camera reports a problem.", cam_err)
     ex.gauge("signage_database_error", "1 while the last database flush failed (it is retried).",
              1 if isinstance(dbs, Mapping) and dbs.get("error") else 0)
+    try:
+        disk = shutil.disk_usage(cfg.storage.data_dir)
+        ex.gauge("signage_data_disk_free_bytes", "Free bytes on the disk holding storage.data_dir.", disk.free)
+        ex.gauge("signage_data_disk_size_bytes", "Size of the disk holding storage.data_dir.", disk.total)
+    except OSError:
+        pass
+    fleet = getattr(appliance, "fleet", None)
+    if fleet is not None:
+        _fleet_metrics(ex, await fleet.status())
     return ex.text()
+
+
+def _fleet_metrics(ex: "Exposition", fleet: Mapping[str, Any]) -> None:
+    """Fleet mode only (docs/fleet.md): the outbox and the content version."""
+    clock = fleet.get("clock_synced")
+    ex.gauge("signage_clock_synced", "1 while the system clock is NTP-synchronised.",
+             None if clock is None else int(bool(clock)))
+    billing = fleet.get("billing")
+    if isinstance(billing, Mapping):
+        ex.gauge("signage_fleet_outbox_rows", "Rows waiting in the outbox for the central database.",
+                 _num(billing, "outbox_rows"))
+        ex.gauge("signage_fleet_outbox_max_rows", "Most rows the outbox keeps (fleet.outbox_max_rows).",
+                 _num(billing, "outbox_max_rows"))
+        ex.counter("signage_fleet_outbox_dropped_total", "Rows NOT recorded for shipping because the outbox was full.",
+                   _num(billing, "outbox_dropped"))
+        ex.counter("signage_fleet_shipped_rows_total", "Outbox rows shipped since start.", _num(billing, "shipped_rows"))
+        ex.gauge("signage_fleet_last_ship_timestamp_seconds",
+                 "Unix time of the last successful contact with the central database (0 = none since start).",
+                 _num(billing, "last_ship_at") or 0)
+        ex.gauge("signage_fleet_ship_error", "1 while the last shipment failed (it is retried with back-off).",
+                 1 if billing.get("last_error") else 0)
+    content = fleet.get("content")
+    if isinstance(content, Mapping):
+        ex.gauge("signage_fleet_content_info", "Always 1; the label names the content version playing.", 1,
+                 {"version": content.get("version") or "", "group": content.get("group") or ""})
+        ex.gauge("signage_fleet_content_error", "1 while the last content poll failed or was refused.",
+                 1 if content.get("last_error") else 0)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:

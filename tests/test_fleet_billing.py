@@ -1,0 +1,227 @@
+"""Fleet billing plane against a real PostgreSQL: `fleet init-db` / `add-screen`, row-level
+security per screen, the transactional outbox and the shipper (idempotent, offline-safe)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pgserver import pg  # noqa: F401  (fixture)
+from signage.config import default_config
+from signage.fleet import central
+from signage.fleet.link import prepare_store
+from signage.fleet.shipper import Shipper, ShipError
+from signage.retention import purge
+from signage.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "signage", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def centre(pg):
+    """The central schema made by the real command, and two screens' URLs."""
+    r = cli("fleet", "init-db", "--database-url", pg.admin_url)
+    assert r.returncode == 0, r.stderr
+    urls = {}
+    for device in ("shop-1", "shop-2"):
+        r = cli("fleet", "add-screen", device, "--database-url", pg.admin_url)
+        assert r.returncode == 0, r.stderr
+        assert len(r.stdout.splitlines()) == 1, "the URL must be the only line on stdout"
+        urls[device] = r.stdout.strip()
+    return urls
+
+
+def screen_config(tmp_path: Path, device: str, url: str, **fleet):
+    cfg = default_config(tmp_path)
+    return dataclasses.replace(cfg, device=dataclasses.replace(cfg.device, id=device),
+                               storage=dataclasses.replace(cfg.storage, data_dir=tmp_path / "data"),
+                               fleet=dataclasses.replace(cfg.fleet, database_url=url, **fleet))
+
+
+async def write_activity(store: Store, play_id: int, session: str, t: float) -> None:
+    """Rows written the way the player, the audience and the mobile pages write them."""
+    store.enqueue("INSERT INTO plays (id, ad_id, kind, token, started_at, decision) VALUES (?, NULL, 'ad', ?, ?, '{}')",
+                  (play_id, f"tok{play_id}", t))
+    store.enqueue("INSERT OR REPLACE INTO sessions (id, started_at, ended_at, dwell_s, attention_s, age_group, "
+                  "gender, mood, age_group_p, gender_p, mood_p, mask_p) VALUES (?, ?, ?, 4, 2, '20-39', 'female', "
+                  "'happy', '{}', '{}', '{\"happy\": 0.9}', NULL)", (session, t, t + 4))
+    store.enqueue("INSERT OR REPLACE INTO exposures (play_id, session_id, present_s, watching_s) VALUES (?, ?, 3.5, 1.5)",
+                  (play_id, session))
+    store.enqueue("UPDATE plays SET ended_at = ?, completed = 1, impressions = 1, watchers = 1, spend = 0.02, "
+                  "audience = '{\"ots\": 1}' WHERE id = ?", (t + 10, play_id))
+    await store.flush()
+    await store.execute("INSERT OR IGNORE INTO ratings (play_id, value, source, device, created_at) "
+                        "VALUES (?, 1, 'mobile', 'phone-cookie', ?)", (play_id, t + 11))
+    await store.execute("INSERT INTO mobile_visits (play_id, created_at) VALUES (?, ?)", (play_id, t + 12))
+
+
+def central_count(pg, table: str, device: str) -> int:
+    with psycopg.connect(pg.admin_url) as c:
+        return c.execute(f"SELECT COUNT(*) FROM fleet.{table} WHERE device_id = %s", (device,)).fetchone()[0]
+
+
+async def test_a_screen_cannot_write_another_screens_rows_nor_read(centre):
+    row = ("INSERT INTO fleet.mobile_visits (device_id, uuid, play_uuid, created_at) "
+           "VALUES (%s, gen_random_uuid(), gen_random_uuid(), now())")
+    with psycopg.connect(centre["shop-1"], autocommit=True) as c:
+        c.execute(row, ("shop-1",))  # its own rows: allowed
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
+            c.execute(row, ("shop-2",))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("SELECT * FROM fleet.plays")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("DELETE FROM fleet.mobile_visits")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            c.execute("UPDATE fleet.settings SET value = '3650'")
+
+
+async def test_init_db_is_idempotent_and_refuses_a_newer_schema_untouched(pg, centre):
+    r = cli("fleet", "init-db", "--database-url", pg.admin_url)
+    assert r.returncode == 0 and "version 1 (was 1)" in r.stdout, r.stderr
+    with psycopg.connect(pg.admin_url, autocommit=True) as c:
+        c.execute("DROP DATABASE IF EXISTS newer")
+        c.execute("CREATE DATABASE newer")
+    newer = pg.admin_url.rsplit("/", 1)[0] + "/newer"
+    central.init_db(newer)
+    with psycopg.connect(newer, autocommit=True) as c:
+        c.execute("UPDATE fleet.schema_version SET version = 99")
+        c.execute("DROP VIEW fleet.campaign_delivery")
+    r = cli("fleet", "init-db", "--database-url", newer)
+    assert r.returncode == 1 and "newer than this signage release" in r.stderr
+    assert "admin-secret" not in r.stderr + r.stdout
+    with psycopg.connect(newer) as c:  # untouched: the dropped view was not re-created
+        assert c.execute("SELECT to_regclass('fleet.campaign_delivery')").fetchone()[0] is None
+
+
+async def test_outbox_rows_ship_once_even_when_sent_twice(pg, centre, tmp_path):
+    cfg = screen_config(tmp_path, "shop-2", centre["shop-2"])
+    store = Store(cfg.db_path, flush_seconds=60)
+    await store.open()
+    try:
+        await prepare_store(store, cfg)
+        t = time.time() - 100
+        for i in range(3):
+            await write_activity(store, i + 1, f"sess{i}", t + i * 20)
+        outbox = await store.fetchall("SELECT * FROM outbox ORDER BY seq")
+        assert [r["kind"] for r in outbox].count("play") == 3  # ended plays only, once each
+        assert {r["kind"] for r in outbox} == {"play", "exposure", "session", "rating", "mobile_visit"}
+        assert all(r["device_id"] == "shop-2" for r in outbox)
+        assert "phone-cookie" not in json.dumps(outbox)  # the phone's id stays on the screen
+        shipper = Shipper(store, cfg.fleet)
+        assert await shipper.ship_pending() == len(outbox)
+        assert await store.scalar("SELECT COUNT(*) FROM outbox") == 0
+        # A crash after the central COMMIT but before the local DELETE re-sends the batch.
+        for r in outbox:
+            await store.execute("INSERT INTO outbox (kind, device_id, clock_synced, created_at, payload) "
+                                "VALUES (?, ?, ?, ?, ?)", (r["kind"], r["device_id"], r["clock_synced"],
+                                                           r["created_at"], r["payload"]))
+        assert await shipper.ship_pending() == len(outbox)
+        await shipper.stop()
+        for table, n in (("plays", 3), ("sessions", 3), ("exposures", 3), ("ratings", 3), ("mobile_visits", 3)):
+            assert central_count(pg, table, "shop-2") == n, table
+        local = await store.fetchall("SELECT uuid, started_at, ended_at, spend FROM plays ORDER BY uuid")
+        with psycopg.connect(pg.admin_url) as c:
+            remote = c.execute("SELECT uuid::text, extract(epoch FROM started_at)::float8, "
+                               "extract(epoch FROM ended_at)::float8, spend FROM fleet.plays "
+                               "WHERE device_id = 'shop-2' ORDER BY uuid").fetchall()
+        assert [r["uuid"] for r in local] == [r[0] for r in remote]
+        for lr, rr in zip(local, remote):
+            assert abs(lr["started_at"] - rr[1]) < 1e-5 and abs(lr["ended_at"] - rr[2]) < 1e-5
+            assert lr["spend"] == rr[3]
+    finally:
+        await store.close()
+
+
+async def test_offline_keeps_the_outbox_and_never_shows_the_password(tmp_path, free_port):
+    url = f"postgresql://screen_x:very-secret-pw@127.0.0.1:{free_port}/fleet"
+    cfg = screen_config(tmp_path, "shop-x", url, connect_timeout_s=2)
+    store = Store(cfg.db_path, flush_seconds=60)
+    await store.open()
+    try:
+        await prepare_store(store, cfg)
+        await write_activity(store, 1, "s1", time.time())
+        before = await store.scalar("SELECT COUNT(*) FROM outbox")
+        shipper = Shipper(store, cfg.fleet)
+        with pytest.raises(ShipError) as err:
+            await shipper.ship_pending()
+        assert "very-secret-pw" not in str(err.value)
+        assert await store.scalar("SELECT COUNT(*) FROM outbox") == before > 0
+        status = await shipper.status()
+        assert status["state"] == "error" and status["outbox_rows"] == before
+        assert "very-secret-pw" not in json.dumps(status)
+    finally:
+        await store.close()
+    r = cli("--config", str(write_toml(tmp_path, url)), "fleet", "status", "--data-dir", str(tmp_path / "data"))
+    assert r.returncode == 0, r.stderr
+    assert f"outbox:          {before} rows" in r.stdout and "very-secret-pw" not in r.stdout
+    r = cli("--config", str(write_toml(tmp_path, url)), "fleet", "ship", "--data-dir", str(tmp_path / "data"))
+    assert r.returncode == 1 and "outbox is intact" in r.stderr and "very-secret-pw" not in r.stderr
+
+
+def write_toml(tmp_path: Path, url: str) -> Path:
+    p = tmp_path / "config.toml"
+    p.write_text(f'[device]\nid = "shop-x"\n[fleet]\ndatabase_url = "{url}"\nconnect_timeout_s = 2\n')
+    return p
+
+
+async def test_a_full_outbox_counts_what_it_drops(tmp_path):
+    cfg = screen_config(tmp_path, "shop-x", "postgresql://u:p@127.0.0.1:1/db", outbox_max_rows=100)
+    store = Store(cfg.db_path, flush_seconds=60)
+    await store.open()
+    try:
+        await prepare_store(store, cfg)
+        for i in range(30):  # 5 outbox rows each
+            await write_activity(store, i + 1, f"s{i}", time.time())
+        assert await store.scalar("SELECT COUNT(*) FROM outbox") == 100
+        assert await store.scalar("SELECT value FROM meta WHERE key = 'fleet.outbox_dropped'") == "50"
+        assert await store.scalar("SELECT COUNT(*) FROM plays") == 30  # the screen's own data is whole
+        status = await Shipper(store, cfg.fleet).status()
+        assert status["outbox_full"] and status["state"] == "full" and status["outbox_dropped"] == 50
+    finally:
+        await store.close()
+
+
+async def test_a_lone_screen_writes_no_outbox_rows(tmp_path):
+    cfg = default_config(tmp_path)
+    cfg = dataclasses.replace(cfg, storage=dataclasses.replace(cfg.storage, data_dir=tmp_path / "data"))
+    store = Store(cfg.db_path, flush_seconds=60)
+    await store.open()
+    try:
+        # even a database that was once in a fleet stops recording when [fleet] is gone
+        await store.execute("INSERT INTO meta VALUES ('fleet.device_id', 'old')")
+        await prepare_store(store, cfg)
+        await write_activity(store, 1, "s1", time.time())
+        assert await store.scalar("SELECT COUNT(*) FROM outbox") == 0
+        assert await store.scalar("SELECT uuid FROM plays") is not None  # fleet-wide keys all the same
+    finally:
+        await store.close()
+
+
+async def test_retention_says_when_it_deletes_unshipped_rows(tmp_path, caplog):
+    cfg = screen_config(tmp_path, "shop-x", "postgresql://u:p@127.0.0.1:1/db")
+    store = Store(cfg.db_path, flush_seconds=60)
+    await store.open()
+    try:
+        await prepare_store(store, cfg)
+        old = time.time() - 40 * 86400
+        await write_activity(store, 1, "s1", old)
+        await store.execute("UPDATE outbox SET created_at = ?", (old,))  # written 40 days ago
+        result = await purge(store, 30)
+        assert result.unshipped_deleted == 2  # the session and its exposure
+        assert "never shipped" in caplog.text
+        kinds = sorted(r["kind"] for r in await store.fetchall("SELECT kind FROM outbox"))
+        assert kinds == ["mobile_visit", "play", "rating"]  # proof of play is never dropped
+    finally:
+        await store.close()
