@@ -28,6 +28,29 @@ def _fleet_step() -> str:
     WHERE {fleet_on} AND {room};"""
 
     play_uuid = "(SELECT uuid FROM plays WHERE id = NEW.play_id)"
+
+    def at(expr: str) -> str:
+        # Times as text with microseconds: SQLite's JSON writes a REAL with 15 significant
+        # digits, which would round a Unix time to 10 microseconds.
+        return f"printf('%.6f', {expr})"
+
+    play = outbox("play", "'uuid', NEW.uuid, 'kind', NEW.kind, 'ad_slug', NEW.ad_slug, "
+                  f"'ad_sha256', NEW.ad_sha256, 'started_at', {at('NEW.started_at')}, "
+                  f"'ended_at', {at('NEW.ended_at')}, 'completed', NEW.completed, "
+                  "'impressions', NEW.impressions, 'watchers', NEW.watchers, 'spend', NEW.spend, "
+                  "'audience', json(NEW.audience)")
+    exposure = outbox("exposure", f"'play_uuid', {play_uuid}, 'play_started_at', "
+                      f"{at('(SELECT started_at FROM plays WHERE id = NEW.play_id)')}, "
+                      "'session_id', NEW.session_id, 'present_s', NEW.present_s, 'watching_s', NEW.watching_s")
+    session = outbox("session", f"'session_id', NEW.id, 'started_at', {at('NEW.started_at')}, "
+                     f"'ended_at', {at('NEW.ended_at')}, 'dwell_s', NEW.dwell_s, 'attention_s', NEW.attention_s, "
+                     "'age_group', NEW.age_group, 'gender', NEW.gender, 'mood', NEW.mood, "
+                     "'age_group_p', json(NEW.age_group_p), 'gender_p', json(NEW.gender_p), "
+                     "'mood_p', json(NEW.mood_p), 'mask_p', NEW.mask_p")
+    rating = outbox("rating", f"'uuid', (SELECT uuid FROM ratings WHERE id = NEW.id), 'play_uuid', {play_uuid}, "
+                    f"'value', NEW.value, 'source', NEW.source, 'created_at', {at('NEW.created_at')}")
+    visit = outbox("mobile_visit", f"'uuid', (SELECT uuid FROM mobile_visits WHERE id = NEW.id), "
+                   f"'play_uuid', {play_uuid}, 'created_at', {at('NEW.created_at')}")
     return f"""
 ALTER TABLE plays ADD COLUMN uuid TEXT;
 ALTER TABLE plays ADD COLUMN ad_slug TEXT;
@@ -69,40 +92,27 @@ END;
 -- A play is shipped once it has ended (proof of play is a finished play).
 CREATE TRIGGER plays_outbox AFTER UPDATE OF ended_at ON plays
 WHEN OLD.ended_at IS NULL AND NEW.ended_at IS NOT NULL
-BEGIN{outbox("play", "'uuid', NEW.uuid, 'kind', NEW.kind, 'ad_slug', NEW.ad_slug, 'ad_sha256', NEW.ad_sha256, "
-             "'started_at', NEW.started_at, 'ended_at', NEW.ended_at, 'completed', NEW.completed, "
-             "'impressions', NEW.impressions, 'watchers', NEW.watchers, 'spend', NEW.spend, "
-             "'audience', json(NEW.audience)")}
+BEGIN{play}
 END;
 
 CREATE TRIGGER exposures_outbox AFTER INSERT ON exposures
-BEGIN{outbox("exposure", f"'play_uuid', {play_uuid}, "
-             "'play_started_at', (SELECT started_at FROM plays WHERE id = NEW.play_id), "
-             "'session_id', NEW.session_id, 'present_s', NEW.present_s, 'watching_s', NEW.watching_s")}
+BEGIN{exposure}
 END;
 
 CREATE TRIGGER sessions_keys AFTER INSERT ON sessions
 BEGIN
-    UPDATE sessions SET clock_synced = {clock} WHERE id = NEW.id;{outbox("session",
-             "'session_id', NEW.id, 'started_at', NEW.started_at, 'ended_at', NEW.ended_at, "
-             "'dwell_s', NEW.dwell_s, 'attention_s', NEW.attention_s, 'age_group', NEW.age_group, "
-             "'gender', NEW.gender, 'mood', NEW.mood, 'age_group_p', json(NEW.age_group_p), "
-             "'gender_p', json(NEW.gender_p), 'mood_p', json(NEW.mood_p), 'mask_p', NEW.mask_p")}
+    UPDATE sessions SET clock_synced = {clock} WHERE id = NEW.id;{session}
 END;
 
 -- The phone's identifier (`device`) stays on the screen: the centre needs the vote, not the phone.
 CREATE TRIGGER ratings_keys AFTER INSERT ON ratings
 BEGIN
-    UPDATE ratings SET uuid = COALESCE(NEW.uuid, {uuid4}) WHERE id = NEW.id;{outbox("rating",
-             f"'uuid', (SELECT uuid FROM ratings WHERE id = NEW.id), 'play_uuid', {play_uuid}, "
-             "'value', NEW.value, 'source', NEW.source, 'created_at', NEW.created_at")}
+    UPDATE ratings SET uuid = COALESCE(NEW.uuid, {uuid4}) WHERE id = NEW.id;{rating}
 END;
 
 CREATE TRIGGER mobile_visits_keys AFTER INSERT ON mobile_visits
 BEGIN
-    UPDATE mobile_visits SET uuid = COALESCE(NEW.uuid, {uuid4}) WHERE id = NEW.id;{outbox("mobile_visit",
-             f"'uuid', (SELECT uuid FROM mobile_visits WHERE id = NEW.id), 'play_uuid', {play_uuid}, "
-             "'created_at', NEW.created_at")}
+    UPDATE mobile_visits SET uuid = COALESCE(NEW.uuid, {uuid4}) WHERE id = NEW.id;{visit}
 END;
 """
 
