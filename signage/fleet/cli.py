@@ -58,6 +58,8 @@ def register(subparsers: Any) -> None:
     pub.add_argument("inventory", type=Path, metavar="INVENTORY_DIR",
                      help="folder with ads/<slug>/ad.toml folders and groups.toml")
     pub.add_argument("out", type=Path, metavar="OUT_DIR", help="folder served by a static web server")
+    pub.add_argument("--promote", action="store_true",
+                     help="make the version the canary group runs live for every group")
     pub.set_defaults(func=cmd_publish, needs_config=False)
 
 
@@ -185,11 +187,11 @@ def cmd_export_config(args: argparse.Namespace, config: Any) -> int:
 def cmd_publish(args: argparse.Namespace, config: Any) -> int:
     from .content import PublishError, publish
     try:
-        result = publish(args.inventory, args.out)
+        result = publish(args.inventory, args.out, promote=args.promote)
     except PublishError as exc:
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return 1
-    for group, version in sorted(result.items()):
-        print(f"{group}: version {version}")
+    for group, state in sorted(result.items()):
+        print(f"{group}: {state}")
     return 0
