@@ -225,3 +225,30 @@ async def test_retention_says_when_it_deletes_unshipped_rows(tmp_path, caplog):
         assert kinds == ["mobile_visit", "play", "rating"]  # proof of play is never dropped
     finally:
         await store.close()
+
+
+async def test_status_metrics_and_live_view_show_the_outbox_never_the_password(tmp_path):
+    from signage.app import Appliance
+    from signage.web.admin.live import live_data
+    from signage.web.metrics import render_metrics
+    url = "postgresql://screen_x:very-secret-pw@127.0.0.1:1/fleet"
+    cfg = screen_config(tmp_path, "shop-x", url)
+    cfg = dataclasses.replace(cfg, vision=dataclasses.replace(cfg.vision, models_dir=ROOT / "models"))
+    appliance = Appliance(cfg)  # not started: no camera, no models; the store is real
+    await appliance.store.open()
+    try:
+        await prepare_store(appliance.store, cfg)
+        await write_activity(appliance.store, 1, "s1", time.time())
+        status = await appliance.status()
+        billing = status["fleet"]["billing"]
+        assert billing["outbox_rows"] == 5 and billing["last_ship_at"] is None
+        assert billing["database"] == "postgresql://screen_x:***@127.0.0.1:1/fleet"
+        live = await live_data(appliance)
+        assert live["fleet"]["billing"]["outbox_rows"] == 5
+        text = await render_metrics(appliance)
+        assert 'signage_fleet_outbox_rows{device="shop-x",location=""} 5' in text
+        assert "signage_fleet_last_ship_timestamp_seconds" in text
+        for shown in (json.dumps(status), json.dumps(live, default=str), text):
+            assert "very-secret-pw" not in shown
+    finally:
+        await appliance.store.close()

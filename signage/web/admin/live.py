@@ -65,6 +65,7 @@ async def live_data(appliance: Any) -> dict[str, Any]:
         "camera": status.get("camera"),
         "database": status.get("database"),
         "errors": status.get("errors") or {},
+        "fleet": status.get("fleet") or {},  # outbox, last ship, content version (password-free)
         "vision": vision,
         "audience": aud,
         "playing": current,
