@@ -252,3 +252,26 @@ async def test_status_metrics_and_live_view_show_the_outbox_never_the_password(t
             assert "very-secret-pw" not in shown
     finally:
         await appliance.store.close()
+
+
+@pytest.mark.parametrize("fleet, message", [
+    ({"database_url": "mysql://u:hunter2pw@h/db"}, "must look like postgresql://"),
+    ({"database_url": "postgresql://u:hunter2pw@h:notaport/db"}, "not a URL"),
+    ({"database_url": "postgresql://u:hunter2pw@host"}, "must look like postgresql://"),
+    ({"content_url": "ftp://cdn/x"}, "must be an http:// or https:// URL"),
+    ({"group": "shop floor"}, "fleet.group"),
+    ({"ship_interval_s": 0}, "between 1 and 86400"),
+])
+def test_fleet_keys_are_checked_and_the_password_never_echoed(fleet, message):
+    from signage.config import ConfigError, config_from_dict
+    with pytest.raises(ConfigError, match=message) as err:
+        config_from_dict({"fleet": fleet})
+    assert "hunter2pw" not in str(err.value)
+
+
+def test_a_valid_fleet_section_loads():
+    from signage.config import config_from_dict
+    cfg = config_from_dict({"fleet": {"database_url": "postgresql://screen_a:pw@db.example:5432/fleet?sslmode=require",
+                                      "content_url": "https://cdn.example/signage", "group": "canary"}})
+    assert cfg.fleet.shipping and cfg.fleet.pulling and cfg.fleet.group == "canary"
+    assert not config_from_dict({}).fleet.shipping  # a lone screen by default

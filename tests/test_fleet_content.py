@@ -181,3 +181,52 @@ def test_publish_refuses_an_invalid_inventory(tmp_path):
                        cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "sunny-smoothies" in r.stderr
     assert not (tmp_path / "out" / "manifests").exists()
+
+
+@pytest.mark.slow
+def test_a_running_screen_pulls_from_a_static_web_server_and_keeps_playing(tmp_path, photos):
+    """The real appliance with `[fleet] content_url`, fed by Python's own static file server
+    (no ETag: the manifest's version alone decides)."""
+    import socket
+    import sqlite3
+    import urllib.request
+
+    from apprun import RunningApp, write_config
+    from pgserver import wait_for
+
+    out = tmp_path / "bucket"
+    inv = make_inventory(tmp_path / "inv")
+    publish(inv, out)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                               "--directory", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    app = None
+    try:
+        cfg = write_config(tmp_path, [photos("t1")],
+                           fleet=f'content_url = "http://127.0.0.1:{port}"\ngroup = "canary"\ncontent_poll_s = 5')
+        app = RunningApp(cfg, tmp_path / "data")
+        content = lambda: app.get("/api/status")["fleet"]["content"]  # noqa: E731
+        first = wait_for(lambda: content()["version"], 60, "the first bundle")
+        db = tmp_path / "data" / "signage.db"
+
+        def titles() -> dict:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
+                return dict(con.execute("SELECT slug, title FROM ads WHERE status = 'active'").fetchall())
+        assert set(wait_for(lambda: titles() or None, 30, "the ads to be synced")) == set(ADS)
+        with urllib.request.urlopen(f"{app.base}/media/ads/hug-in-a-mug/creative.html", timeout=10) as r:
+            assert r.status == 200
+        retitle(inv, "hug-in-a-mug", "Hug in a Mug: spring menu")
+        publish(inv, out)
+        wait_for(lambda: content()["version"] not in (None, first), 60, "the new version")
+        wait_for(lambda: titles().get("hug-in-a-mug") == "Hug in a Mug: spring menu", 30, "the new title")
+        assert app.get("/api/status")["player"]  # still playing
+        code, _, err = app.terminate()
+        app = None
+        assert code == 0, err
+    finally:
+        if app is not None:
+            app.terminate()
+        server.terminate()
+        server.wait(timeout=10)
