@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 import time
@@ -275,3 +276,37 @@ def test_a_valid_fleet_section_loads():
                                       "content_url": "https://cdn.example/signage", "group": "canary"}})
     assert cfg.fleet.shipping and cfg.fleet.pulling and cfg.fleet.group == "canary"
     assert not config_from_dict({}).fleet.shipping  # a lone screen by default
+
+
+async def test_step_4_gives_existing_history_fleet_keys_without_losing_a_row(tmp_path):
+    import sqlite3
+    from signage.store import schema
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    for version, script in schema.MIGRATIONS:
+        if version <= 3:
+            con.executescript(script)
+    con.execute("PRAGMA user_version=3")
+    con.execute("INSERT INTO ads (id, slug, title, media, media_type, duration_s, updated_at, source_sha256) "
+                "VALUES (1, 'cafe', 'Cafe', 'a.jpg', 'image', 5, 0, 'feed')")
+    for i in range(1, 4):
+        con.execute("INSERT INTO plays (id, ad_id, kind, started_at, ended_at) VALUES (?, 1, 'ad', ?, ?)", (i, i, i + 1))
+        con.execute("INSERT INTO ratings (play_id, value, source, device, created_at) VALUES (?, 1, 'panel', '', ?)", (i, i))
+        con.execute("INSERT INTO mobile_visits (play_id, created_at) VALUES (?, ?)", (i, i))
+    con.commit()
+    con.close()
+    store = Store(path, flush_seconds=60)
+    await store.open()
+    try:
+        plays = await store.fetchall("SELECT id, uuid, ad_slug, ad_sha256 FROM plays ORDER BY id")
+        assert [p["id"] for p in plays] == [1, 2, 3]
+        assert len({p["uuid"] for p in plays}) == 3
+        assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", p["uuid"])
+                   for p in plays)
+        assert {(p["ad_slug"], p["ad_sha256"]) for p in plays} == {("cafe", "feed")}
+        for table in ("ratings", "mobile_visits"):
+            uuids = [r["uuid"] for r in await store.fetchall(f"SELECT uuid FROM {table}")]
+            assert len(uuids) == 3 and len(set(uuids)) == 3 and None not in uuids
+        assert await store.scalar("SELECT COUNT(*) FROM outbox") == 0  # history is not shipped by itself
+    finally:
+        await store.close()
