@@ -29,6 +29,10 @@ def _fleet_step() -> str:
 
     play_uuid = "(SELECT uuid FROM plays WHERE id = NEW.play_id)"
 
+    def js(expr: str) -> str:
+        # Never let a malformed JSON column make the trigger (and so the data write) fail.
+        return f"CASE WHEN json_valid({expr}) THEN json({expr}) END"
+
     def at(expr: str) -> str:
         # Times as text with microseconds: SQLite's JSON writes a REAL with 15 significant
         # digits, which would round a Unix time to 10 microseconds.
@@ -38,15 +42,15 @@ def _fleet_step() -> str:
                   f"'ad_sha256', NEW.ad_sha256, 'started_at', {at('NEW.started_at')}, "
                   f"'ended_at', {at('NEW.ended_at')}, 'completed', NEW.completed, "
                   "'impressions', NEW.impressions, 'watchers', NEW.watchers, 'spend', NEW.spend, "
-                  "'audience', json(NEW.audience)")
+                  f"'audience', {js('NEW.audience')}")
     exposure = outbox("exposure", f"'play_uuid', {play_uuid}, 'play_started_at', "
                       f"{at('(SELECT started_at FROM plays WHERE id = NEW.play_id)')}, "
                       "'session_id', NEW.session_id, 'present_s', NEW.present_s, 'watching_s', NEW.watching_s")
     session = outbox("session", f"'session_id', NEW.id, 'started_at', {at('NEW.started_at')}, "
                      f"'ended_at', {at('NEW.ended_at')}, 'dwell_s', NEW.dwell_s, 'attention_s', NEW.attention_s, "
                      "'age_group', NEW.age_group, 'gender', NEW.gender, 'mood', NEW.mood, "
-                     "'age_group_p', json(NEW.age_group_p), 'gender_p', json(NEW.gender_p), "
-                     "'mood_p', json(NEW.mood_p), 'mask_p', NEW.mask_p")
+                     f"'age_group_p', {js('NEW.age_group_p')}, 'gender_p', {js('NEW.gender_p')}, "
+                     f"'mood_p', {js('NEW.mood_p')}, 'mask_p', NEW.mask_p")
     rating = outbox("rating", f"'uuid', (SELECT uuid FROM ratings WHERE id = NEW.id), 'play_uuid', {play_uuid}, "
                     f"'value', NEW.value, 'source', NEW.source, 'created_at', {at('NEW.created_at')}")
     visit = outbox("mobile_visit", f"'uuid', (SELECT uuid FROM mobile_visits WHERE id = NEW.id), "
