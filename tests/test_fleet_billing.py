@@ -310,3 +310,50 @@ async def test_step_4_gives_existing_history_fleet_keys_without_losing_a_row(tmp
         assert await store.scalar("SELECT COUNT(*) FROM outbox") == 0  # history is not shipped by itself
     finally:
         await store.close()
+
+
+async def test_a_row_the_centre_refuses_is_set_aside_and_does_not_block_the_others(pg, centre, tmp_path):
+    cfg = screen_config(tmp_path, "shop-1", centre["shop-1"])
+    store = Store(cfg.db_path, flush_seconds=60)
+    await store.open()
+    try:
+        await prepare_store(store, cfg)
+        await write_activity(store, 1, "refuse-a", time.time())
+        # A row whose data the centre's constraints refuse (here: a kind it does not know).
+        bad = json.loads(await store.scalar("SELECT payload FROM outbox WHERE kind = 'play'"))
+        bad.update(uuid="00000000-0000-4000-8000-000000000001", kind="billboard")
+        await store.execute("INSERT INTO outbox (kind, device_id, clock_synced, created_at, payload) "
+                            "VALUES ('play', 'shop-1', 1, ?, ?)", (time.time(), json.dumps(bad)))
+        await write_activity(store, 2, "refuse-b", time.time())
+        before = central_count(pg, "plays", "shop-1")
+        shipper = Shipper(store, cfg.fleet)
+        assert await shipper.ship_pending() == 10  # both activities, 5 rows each
+        await shipper.stop()
+        assert central_count(pg, "plays", "shop-1") == before + 2
+        left = await store.fetchall("SELECT kind, refused FROM outbox")
+        assert len(left) == 1 and "check constraint" in left[0]["refused"]
+        status = await shipper.status()
+        assert status["outbox_refused"] == 1 and status["last_error"] is None
+        assert await shipper.ship_pending() == 0  # not resent
+    finally:
+        await store.close()
+
+
+async def test_rows_written_before_the_clock_was_set_ship_flagged(pg, centre, tmp_path):
+    """A Pi without RTC may write 1970 times before NTP: they land in the default partition."""
+    cfg = screen_config(tmp_path, "shop-1", centre["shop-1"])
+    store = Store(cfg.db_path, flush_seconds=60)
+    await store.open()
+    try:
+        await prepare_store(store, cfg)
+        await store.execute("UPDATE meta SET value = '0' WHERE key = 'clock.synced'")
+        await write_activity(store, 1, "s-1970", 100.0)
+        shipper = Shipper(store, cfg.fleet)
+        assert await shipper.ship_pending() == 5
+        await shipper.stop()
+        with psycopg.connect(pg.admin_url) as c:
+            row = c.execute("SELECT tableoid::regclass::text, clock_synced FROM fleet.sessions "
+                            "WHERE session_id = 's-1970'").fetchone()
+        assert row == ("fleet.sessions_default", False)
+    finally:
+        await store.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["configure", "read_batch", "delete_through", "depth", "meta_values", "set_meta",
+__all__ = ["configure", "read_batch", "delete_through", "settle", "depth", "meta_values", "set_meta",
            "KINDS", "META_PREFIX"]
 
 KINDS = ("play", "exposure", "session", "rating", "mobile_visit")
@@ -41,8 +41,8 @@ async def meta_values(store: Any) -> dict[str, str]:
 async def read_batch(store: Any, limit: int) -> list[dict[str, Any]]:
     """The oldest `limit` rows to ship, in order."""
     return await store.fetchall(
-        "SELECT seq, kind, device_id, clock_synced, created_at, payload FROM outbox ORDER BY seq LIMIT ?",
-        (limit,))
+        "SELECT seq, kind, device_id, clock_synced, created_at, payload FROM outbox WHERE refused IS NULL "
+        "ORDER BY seq LIMIT ?", (limit,))
 
 
 async def delete_through(store: Any, first_seq: int, last_seq: int) -> None:
@@ -51,6 +51,15 @@ async def delete_through(store: Any, first_seq: int, last_seq: int) -> None:
     await store.execute("DELETE FROM outbox WHERE seq BETWEEN ? AND ?", (first_seq, last_seq))
 
 
+async def settle(store: Any, shipped: list[int], refused: list[tuple[int, str]]) -> None:
+    """After a batch shipped row by row: forget the shipped rows, keep the refused ones aside."""
+    statements = [("DELETE FROM outbox WHERE seq = ?", (seq,)) for seq in shipped]
+    statements += [("UPDATE outbox SET refused = ? WHERE seq = ?", (why, seq)) for seq, why in refused]
+    await store.executemany_now(statements)
+
+
 async def depth(store: Any) -> dict[str, Any]:
-    row = await store.fetchone("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox")
-    return {"rows": int(row["n"]) if row else 0, "oldest_created_at": row["oldest"] if row else None}
+    row = await store.fetchone("SELECT COUNT(*) AS n, MIN(created_at) AS oldest, "
+                               "COUNT(refused) AS refused FROM outbox")
+    return {"rows": int(row["n"]) if row else 0, "oldest_created_at": row["oldest"] if row else None,
+            "refused": int(row["refused"]) if row else 0}

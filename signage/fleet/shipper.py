@@ -77,6 +77,16 @@ class ShipError(RuntimeError):
     """Shipping failed (the centre unreachable, or it refused the rows); the outbox is intact."""
 
 
+class _Refused(Exception):
+    """The centre refused the batch's data (SQLSTATE class 22 or 23), not the connection or the
+    login: retrying the same batch cannot help, and one bad row must not hold back the others."""
+
+
+def _is_data_refusal(exc: Exception) -> bool:
+    state = getattr(exc, "sqlstate", None) or ""
+    return state[:2] in ("22", "23")
+
+
 def _explain(exc: Exception, url: str) -> str:
     text = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
     if "row-level security" in text:
@@ -112,11 +122,17 @@ class Shipper:
                 rows = await outbox.read_batch(self.store, self.config.batch_rows)
                 if not rows:
                     break
-                await self._send(rows)
-                await outbox.delete_through(self.store, rows[0]["seq"], rows[-1]["seq"])
-                total += len(rows)
+                try:
+                    await self._send(rows)
+                    await outbox.delete_through(self.store, rows[0]["seq"], rows[-1]["seq"])
+                    shipped = len(rows)
+                except _Refused as exc:
+                    log.error("fleet: the centre refused a batch (%s); sending its %d rows one by one",
+                              exc, len(rows))
+                    shipped = await self._send_one_by_one(rows)
+                total += shipped
                 batches += 1
-                self.shipped_rows += len(rows)
+                self.shipped_rows += shipped
         except ShipError as exc:
             self.last_error = str(exc)
             await self._remember()
@@ -130,7 +146,10 @@ class Shipper:
         import psycopg
         by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for r in rows:
-            record = json.loads(r["payload"])
+            try:
+                record = json.loads(r["payload"])
+            except ValueError:
+                raise _Refused(f"outbox row {r['seq']}: payload is not JSON") from None
             record["device_id"] = r["device_id"]
             record["clock_synced"] = r["clock_synced"]
             by_kind[r["kind"]].append(record)
@@ -141,9 +160,31 @@ class Shipper:
                 for kind in outbox.KINDS:  # plays first: the others refer to them
                     if by_kind.get(kind):
                         await conn.execute(INSERTS[kind], (json.dumps(by_kind[kind]),))
-        except (psycopg.Error, OSError, asyncio.TimeoutError) as exc:
+        except psycopg.Error as exc:
+            if _is_data_refusal(exc):
+                raise _Refused(_explain(exc, url)) from None
             await self._drop_connection()
             raise ShipError(_explain(exc, url)) from None
+        except (OSError, asyncio.TimeoutError) as exc:
+            await self._drop_connection()
+            raise ShipError(_explain(exc, url)) from None
+
+    async def _send_one_by_one(self, rows: list[dict[str, Any]]) -> int:
+        """Ship what the centre takes; set the refused rows aside in the outbox, loudly."""
+        shipped: list[int] = []
+        refused: list[tuple[int, str]] = []
+        try:
+            for r in rows:
+                try:
+                    await self._send([r])
+                    shipped.append(r["seq"])
+                except _Refused as exc:
+                    refused.append((r["seq"], str(exc)))
+                    log.error("fleet: the centre refused outbox row %d (%s): %s; kept aside, not resent",
+                              r["seq"], r["kind"], exc)
+        finally:  # also after a ShipError midway: what was committed is not sent again
+            await outbox.settle(self.store, shipped, refused)
+        return len(shipped)
 
     async def _connection(self) -> Any:
         import psycopg
@@ -215,6 +256,7 @@ class Shipper:
             "outbox_oldest_at": d["oldest_created_at"],
             "outbox_full": full,
             "outbox_dropped": dropped,
+            "outbox_refused": d["refused"],
             "shipped_rows": self.shipped_rows,
             "last_ship_at": self.last_ship_at,
             "last_attempt_at": self.last_attempt_at,

@@ -81,7 +81,9 @@ CREATE TABLE outbox (
     device_id     TEXT NOT NULL,
     clock_synced  INTEGER,
     created_at    REAL NOT NULL,
-    payload       TEXT NOT NULL
+    payload       TEXT NOT NULL,
+    -- why the centre refused this row's data (kept for the operator, no longer sent); NULL = to ship
+    refused       TEXT
 );
 
 CREATE TRIGGER plays_keys AFTER INSERT ON plays WHEN NEW.uuid IS NULL

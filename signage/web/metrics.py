@@ -365,6 +365,8 @@ def _fleet_metrics(ex: "Exposition", fleet: Mapping[str, Any]) -> None:
                  _num(billing, "outbox_max_rows"))
         ex.counter("signage_fleet_outbox_dropped_total", "Rows NOT recorded for shipping because the outbox was full.",
                    _num(billing, "outbox_dropped"))
+        ex.gauge("signage_fleet_outbox_refused_rows", "Outbox rows the central database refused (kept aside, "
+                 "not resent).", _num(billing, "outbox_refused"))
         ex.counter("signage_fleet_shipped_rows_total", "Outbox rows shipped since start.", _num(billing, "shipped_rows"))
         ex.gauge("signage_fleet_last_ship_timestamp_seconds",
                  "Unix time of the last successful contact with the central database (0 = none since start).",
