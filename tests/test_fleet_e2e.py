@@ -159,7 +159,11 @@ def test_two_screens_crash_outage_restart_then_central_equals_screens(pg, tmp_pa
         b = urllib.request.urlopen(apps["shop-b"].base + "/metrics", timeout=10).read().decode()
         assert "signage_fleet_ship_error" in b and "signage_fleet_outbox_rows" in b
         engage(apps["shop-b"], dbs["shop-b"])
+        backlog = fleet_status(apps["shop-b"])["outbox_rows"]
         pg.start()
+        # shop-b drains its backlog by itself (back-off retries), without a restart.
+        wait_for(lambda: (lambda st: st["last_error"] is None and st["outbox_rows"] < backlog)(
+            fleet_status(apps["shop-b"])), 60, "shop-b to drain its backlog after the outage")
         # Restart everything: shop-a after its crash, shop-b cleanly.
         apps["shop-a"] = RunningApp(cfgs["shop-a"], dbs["shop-a"].parent)
         assert apps["shop-b"].terminate()[0] == 0
