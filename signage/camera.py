@@ -270,10 +270,6 @@ class PhotoSource(FrameSource):
             return
         raise CameraError(f"{self._where()}: none of the photos can be read")
 
-    @property
-    def current_path(self) -> Path | None:
-        return self._list[self._index] if 0 <= self._index < len(self._list) else None
-
     def read(self) -> np.ndarray:
         if not self._sleep_until(self._pacer.due()):
             raise CameraError("interrupted")

@@ -98,6 +98,7 @@ class Player:
         self._last_scene: str | None = None
         self._task: asyncio.Task | None = None
         self.plays_done = 0
+        self.errors = 0  # errors the machine recovered from (logged; healing content meanwhile)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -156,6 +157,7 @@ class Player:
             # ad decisions taken since start (one per poll while someone is settled in healing)
             "decisions": self._decisions,
             "decisions_ad": self._decisions_ad,
+            "errors": self.errors,
             "skipped": {k: v[1] for k, v in self._ad_skip.items() if v[0] > now},
             "scenes": len(self.scenes.scenes), "weather": self.weather.current(),
             "weather_error": self.weather.error,
@@ -214,6 +216,7 @@ class Player:
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep the screen alive whatever happens
+                self.errors += 1
                 log.exception("player error; showing healing content")
                 if self._play is not None:
                     self._close_play(completed=False)

@@ -161,7 +161,7 @@ async def test_privacy_page_says_what_is_kept_and_for_how_long(env):
 
 
 def test_ad_details_only_link_to_web_addresses():
-    d = ad_details({"website": "javascript:alert(1)", "map": "data:text/html,x", "phone": "call us",
+    d = ad_details({"website": "javascript:alert(1)", "map_url": "data:text/html,x", "phone": "call us",
                     "coupon": "SAVE5"})
     assert d["website"] == "" and d["directions"] == "" and d["tel"] == "" and d["coupon"] == "SAVE5"
     assert safe_link("https://ok.example/x") == "https://ok.example/x"

@@ -47,7 +47,7 @@ async def add_ad_play(store: Store, *, slug="cafe", token="tok_abcdefghijklmnop"
     if ad_id is None:
         det = details if details is not None else {
             "description": "Fresh coffee and cake, two minutes away.", "address": "1 Market Square",
-            "phone": "+44 20 7946 0000", "website": "https://cafe.example/", "map": "https://maps.example/cafe",
+            "phone": "+44 20 7946 0000", "website": "https://cafe.example/", "map_url": "https://maps.example/cafe",
             "coupon": "CAFE10"}
         ad_id = await store.execute(
             "INSERT INTO ads (slug, title, advertiser, media, media_type, duration_s, details, updated_at) "

@@ -356,8 +356,3 @@ def decide(ads: list[AdState], viewers: list[Viewer], now: datetime, rules: Rule
         d.reason += f" (mood rule: audience mostly {d.mood} -> uplifting)"
     return d
 
-
-def ad_state_to_dict(ad: AdState) -> dict[str, Any]:
-    out = asdict(ad)
-    out["dayparts"] = [dp.label() for dp in ad.dayparts]
-    return out

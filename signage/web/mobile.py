@@ -102,14 +102,6 @@ async def friendly_errors(request: web.Request, handler):
 
 # --- small helpers ---------------------------------------------------------------------------
 
-def _pick(d: dict[str, Any], *names: str) -> str:
-    for n in names:
-        v = d.get(n)
-        if isinstance(v, (str, int, float)) and str(v).strip():
-            return str(v).strip()
-    return ""
-
-
 def safe_link(url: str) -> str:
     """Only http(s) links leave the page (never `javascript:` or `data:` from an ad file)."""
     try:
@@ -124,18 +116,18 @@ def tel_link(phone: str) -> str:
     return f"tel:{digits}" if len(re.sub(r"\D", "", digits)) >= 3 else ""
 
 
-def ad_details(raw: dict[str, Any]) -> dict[str, str]:
-    website = _pick(raw, "website", "url", "web")
-    directions = _pick(raw, "map", "map_url", "map_link", "directions", "directions_url")
-    phone = _pick(raw, "phone", "tel", "telephone")
+def ad_details(details: dict[str, str]) -> dict[str, str]:
+    """What the phone page shows of an ad's `[mobile]` table (`inventory.MOBILE_KEYS`, as the
+    inventory stored it): links only to web addresses, the phone number as a tel: link."""
+    website = details.get("website", "")
+    phone = details.get("phone", "")
     return {
-        "description": _pick(raw, "description", "text"),
-        "address": _pick(raw, "address"),
+        "description": details.get("description", ""),
+        "address": details.get("address", ""),
         "phone": phone, "tel": tel_link(phone),
         "website": safe_link(website), "website_label": urlsplit(website).netloc if website else "",
-        "directions": safe_link(directions),
-        "coupon": _pick(raw, "coupon", "coupon_code"),
-        "coupon_text": _pick(raw, "coupon_text", "coupon_description", "offer"),
+        "directions": safe_link(details.get("map_url", "")),
+        "coupon": details.get("coupon", ""),
     }
 
 

@@ -48,7 +48,6 @@ UPLOAD_TYPES = {".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "im
                 ".mp4": "video", ".webm": "video"}
 SAFE_NAME = re.compile(r"[^a-z0-9._-]+")
 DAYPART_LINE = re.compile(r"^\s*([a-z, ]+?)\s+(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$")
-TEXT_FIELDS = ("title", "advertiser", "description", "address", "phone", "website", "map_url", "coupon")
 
 
 class AdFormError(Exception):
@@ -355,7 +354,7 @@ async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
         if not creating:
             values["slug"] = slug
         return render(request, "ad_form.html", status=exc.status, error=exc.message, ad=values,
-                      creating=creating, **_choices())
+                      creating=creating, status_label=None, **_choices())
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
     return redirect(f"/admin/ads?saved={slug}")
@@ -380,7 +379,7 @@ async def ads_list(request: web.Request) -> web.Response:
 
 @admin_route
 async def ad_new(request: web.Request) -> web.Response:
-    return render(request, "ad_form.html", ad=form_values(None), creating=True, **_choices())
+    return render(request, "ad_form.html", ad=form_values(None), creating=True, status_label=None, **_choices())
 
 
 @admin_route(multipart=True)

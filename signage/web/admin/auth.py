@@ -142,11 +142,6 @@ class SessionStore:
             if now - sess.expires_at > 86_400:
                 del self._by_token[tok]
 
-    @property
-    def active(self) -> int:
-        now = self.clock()
-        return sum(1 for s in self._by_token.values() if not s.expired(now))
-
 
 @dataclass
 class LoginThrottle:

@@ -44,7 +44,7 @@ class AdminState:
         self.jinja = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
             autoescape=jinja2.select_autoescape(["html", "svg", "xml"], default=True),
-            undefined=jinja2.ChainableUndefined,
+            undefined=jinja2.StrictUndefined,  # a typo in a template is an error, not an empty string
             trim_blocks=True, lstrip_blocks=True,
         )
         self.jinja.filters["num"] = fmt_num
@@ -227,7 +227,6 @@ def admin_route(handler: Handler | None = None, *, multipart: bool = False) -> A
                     return refuse(request, 403, CSRF_MESSAGE)
             return await fn(request)
 
-        wrapper.admin_guarded = True  # type: ignore[attr-defined]
         return wrapper
 
     return deco(handler) if handler is not None else deco

@@ -176,6 +176,7 @@ async def photo_check(request: web.Request) -> web.Response:
     n = len(result["faces"])
     message = None
     error = None
+    result["emoticon"] = None  # only for exactly one face
     if n == 0:
         error = NO_FACE
     elif n > 1:
