@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .ads.inventory import MEDIA_TYPES
+from .media_types import MEDIA_TYPES
 from .tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)

@@ -57,16 +57,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ..media_types import MEDIA_TYPES
 from ..vocabulary import AGE_GROUPS, GENDERS, MOODS
 from .selection import DAY_NAMES, AdState, Daypart
 
 __all__ = ["AdSpec", "AdRecord", "AdInvalid", "SyncResult", "MEDIA_TYPES", "load_ad", "scan", "sync",
            "load_ads", "media_url", "spec_to_state"]
 
-MEDIA_TYPES = {
-    ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image", ".svg": "image",
-    ".gif": "image", ".mp4": "video", ".webm": "video", ".html": "html", ".htm": "html",
-}
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 DAY_ALIASES = {"weekdays": range(0, 5), "weekend": range(5, 7), "daily": range(0, 7), "all": range(0, 7)}

@@ -2,8 +2,6 @@
 
 * `GET /api/audience` -- the current anonymous snapshot: people present and watching now, mood /
   age-group / gender mix, and per present session its coarse estimates (no image, no box).
-* `GET /api/report?since=YYYY-MM-DD&until=YYYY-MM-DD` -- the admin report as JSON (admin login
-  required: it holds prices, spend and budgets).
 * `GET /ws/audience` -- a WebSocket feed of audience events, one JSON object per message:
   `{"topic": ..., "at": unix seconds, "data": {...}}` with topics `hello` (first message, with
   the snapshot), `session.started`, `session.ended` (dwell, attention, dominant and smoothed
@@ -57,23 +55,6 @@ def public_snapshot(snap: Mapping[str, Any], device: DeviceConfig) -> dict[str, 
 async def api_audience(request: web.Request) -> web.Response:
     appliance = request.app[APPLIANCE]
     return web.json_response(public_snapshot(appliance.audience.snapshot(), appliance.config.device))
-
-
-async def api_report(request: web.Request) -> web.StreamResponse:
-    from .admin.core import ADMIN_STATE, admin_route
-    from ..reports import admin_report as report_data
-
-    @admin_route
-    async def inner(req: web.Request) -> web.StreamResponse:
-        appliance = req.app[APPLIANCE]
-        try:
-            period = report_data.Period.from_query(req.query)
-        except ValueError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        report = await report_data.build_report(appliance.store, appliance.config, period)
-        return web.json_response(report, dumps=report_data.json_dumps)
-
-    return await inner(request)
 
 
 AUDIENCE_KEYS = ("present", "watching", "mood", "mood_mix", "age_group_mix", "gender_mix")
@@ -162,5 +143,4 @@ def setup(app: web.Application) -> None:
     app[WS_CLIENTS] = weakref.WeakSet()
     app.on_shutdown.append(_close_ws)
     app.router.add_get("/api/audience", api_audience)
-    app.router.add_get("/api/report", api_report)
     app.router.add_get("/ws/audience", ws_audience)

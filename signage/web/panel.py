@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from ..reports import public
 from .keys import APPLIANCE
-from .mobile import render
+from .pages import render
 from .preview import PREVIEW_PATH
 from .qr import qr_svg
 
