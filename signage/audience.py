@@ -28,12 +28,13 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .config import AudienceConfig
-from .vocabulary import AGE_GROUPS, GENDERS, MASK_THRESHOLD, MOODS
 from .tasks import cancel_and_wait
+from .vocabulary import AGE_GROUPS, GENDERS, MASK_THRESHOLD, MOODS
 
 if TYPE_CHECKING:  # only the types: the audience model never runs vision code
     from .events import Hub

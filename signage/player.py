@@ -30,9 +30,9 @@ from .ads.inventory import AdRecord, SyncResult, load_ads, media_url, sync
 from .ads.selection import Decision, Rules, Viewer, decide
 from .audience import Audience, Clock, ExposureMeter, RealClock, Session, dominant, mix
 from .config import Config
-from .vocabulary import AGE_GROUPS, GENDERS, MOODS
 from .healing import SceneLibrary, Weather, describe_time, season_of, time_of_day
 from .tasks import cancel_and_wait
+from .vocabulary import AGE_GROUPS, GENDERS, MOODS
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ import pytest
 from signage.audience import Audience, dominant, mix
 from signage.config import AudienceConfig
 from signage.events import Hub
-
 from support import FakeClock, track, vision_result
 
 pytestmark = pytest.mark.asyncio

@@ -98,7 +98,6 @@ def test_shapes_and_dynamic_batch(precision: str) -> None:
 def test_real_face_astronaut(photos) -> None:
     """The astronaut photo: one face, smiling woman (happy; female; adult)."""
     import cv2
-
     from modelbuild import photos as ph  # build helper: detector decoding and crops (numpy + cv2)
 
     img = cv2.imread(str(photos("astronaut")))

@@ -8,16 +8,15 @@ import threading
 import time
 import tracemalloc
 import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
 import pytest
 
 from signage import camera as cam_mod
-from signage.camera import (Camera, CameraError, Frame, FrameSource, OpenCVSource, PhotoSource,
-                            letterbox, open_source)
+from signage.camera import Camera, CameraError, Frame, FrameSource, OpenCVSource, PhotoSource, letterbox, open_source
 from signage.config import CameraConfig
 
 
@@ -261,7 +260,7 @@ class StallingSource(FrameSource):
     def close(self) -> None:
         self.closed.set()
 
-    def fresh(self) -> "StallingSource":
+    def fresh(self) -> StallingSource:
         return StallingSource(self.image, self.good)
 
 
@@ -353,7 +352,7 @@ def fake_picamera2(photo: np.ndarray, cameras: int = 1) -> types.ModuleType:
     mod = types.ModuleType("picamera2")
 
     class Picamera2:
-        instances: list["Picamera2"] = []
+        instances: list[Picamera2] = []
 
         def __init__(self, camera_num: int = 0) -> None:
             self.config: dict | None = None

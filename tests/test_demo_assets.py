@@ -13,8 +13,8 @@ import pytest
 
 from signage.ads.inventory import scan
 from signage.config import Config
-from signage.vocabulary import AGE_GROUPS, GENDERS
 from signage.healing import SEASONS, TIMES_OF_DAY, SceneLibrary
+from signage.vocabulary import AGE_GROUPS, GENDERS
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
@@ -122,6 +122,7 @@ def _same_video(a: Path, b: Path) -> bool:
         cb.release()
 
 
+@pytest.mark.slow  # regenerates every demo asset (about 30 s)
 def test_generator_reproduces_the_committed_files(tmp_path):
     """Running the script again gives the same files: the demo inventory in git is exactly what
     the script makes (edit the script, not the files). Text files and the drawn images must be

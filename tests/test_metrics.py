@@ -7,13 +7,11 @@ import asyncio
 import json
 import time
 
+import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-import numpy as np
-
 from signage.app import Appliance
-
 from support import StillCamera, track, vision_result
 from test_admin_support import login, make_config, start, stop
 

@@ -16,7 +16,6 @@ from signage.config import config_from_dict
 from signage.events import Hub
 from signage.player import Player
 from signage.store import Store
-
 from support import FakeClock, track, vision_result
 
 pytestmark = pytest.mark.asyncio

@@ -143,7 +143,7 @@ def test_drawn_surgical_mask_raises_p_mask(classifier, detector, photos) -> None
         assert dets, name
         bare = classifier.classify_boxes(img, [d.box for d in dets])
         covered = np.array([classifier.classify_boxes(draw_surgical_mask(img, d), [d.box])[0] for d in dets])
-        rows += [(name, float(b), float(c)) for b, c in zip(bare, covered)]
+        rows += [(name, float(b), float(c)) for b, c in zip(bare, covered, strict=True)]
     print("P(mask) bare -> covered:", [(n, round(b, 3), round(c, 3)) for n, b, c in rows])
     assert all(c > b + 0.3 for _, b, c in rows), rows
     assert sum(c > 0.5 for _, _, c in rows) >= 0.75 * len(rows), rows

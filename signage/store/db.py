@@ -13,8 +13,9 @@ import asyncio
 import logging
 import sqlite3
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import aiosqlite
 
@@ -130,7 +131,7 @@ class Store:
             await self._flush_locked()
             cur = await self.db.execute(sql, params)
             await self.db.commit()
-            return cur.lastrowid
+            return cur.lastrowid or 0  # 0: the statement inserted no row
 
     async def executemany_now(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
         """Several writes in one transaction, now."""

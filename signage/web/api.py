@@ -15,7 +15,8 @@ import asyncio
 import logging
 import time
 import weakref
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -30,7 +31,7 @@ MAX_WS_CLIENTS = 32
 WS_TOPICS = ("session.started", "session.ended", "player.state", "player.play_ended")
 PERSON_KEYS = ("session_id", "mood", "age_group", "gender", "mask", "frontal", "dwell_s", "attention_s")
 
-WS_CLIENTS: web.AppKey = web.AppKey("audience_ws_clients", weakref.WeakSet)
+WS_CLIENTS = web.AppKey("audience_ws_clients", weakref.WeakSet[web.WebSocketResponse])
 
 
 def public_snapshot(snap: Mapping[str, Any], device: DeviceConfig) -> dict[str, Any]:
@@ -68,7 +69,7 @@ def play_event(topic: str, data: Mapping[str, Any], snapshot: Mapping[str, Any] 
     the screen at that moment. `player.play_ended` ends it with its delivered audience
     (impressions = OTS, watchers, and the play's audience mix when the player includes it)."""
     if topic == "player.state" and data.get("state") == "ad":
-        ad = data.get("ad") if isinstance(data.get("ad"), Mapping) else {}
+        ad: Mapping[str, Any] = data["ad"] if isinstance(data.get("ad"), Mapping) else {}
         out = {"play_id": data.get("play_id"), "started_at": data.get("since"),
                "ends_at": data.get("ends_at"),
                "ad": {k: ad.get(k) for k in ("slug", "title", "advertiser", "duration_s") if k in ad}}
@@ -114,6 +115,7 @@ async def ws_audience(request: web.Request) -> web.StreamResponse:
                     break
                 event = get.result()
                 data = event.data if isinstance(event.data, Mapping) else {}
+                out: tuple[str, dict[str, Any]] | None
                 if event.topic.startswith("session."):
                     out = (event.topic, dict(data))
                 else:
@@ -135,7 +137,8 @@ async def ws_audience(request: web.Request) -> web.StreamResponse:
 
 
 async def _close_ws(app: web.Application) -> None:
-    for ws in list(app[WS_CLIENTS]):
+    clients = app[WS_CLIENTS]
+    for ws in list(clients):
         await ws.close(code=1001, message=b"server shutdown")
 
 

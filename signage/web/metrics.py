@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -80,7 +81,7 @@ class Exposition:
         self.lines.append(f"# TYPE {name} {kind}")
 
     def family(self, name: str, kind: str, help_text: str,
-               samples: Iterable[tuple[Mapping[str, Any] | None, float]]) -> None:
+               samples: Iterable[tuple[Mapping[str, Any] | None, float | None]]) -> None:
         """kind: counter (name must end in _total) or gauge."""
         self._head(name, kind, help_text)
         for labels, value in samples:

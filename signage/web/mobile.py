@@ -155,7 +155,7 @@ async def mobile_page(request: web.Request) -> web.Response:
     play = await _play_or_404(request)
     device = device_of(request)
     new_device = device is None
-    if new_device:
+    if device is None:
         device = secrets.token_urlsafe(18)
     rated = await queries.rating_of_device(app.store, play["play_id"], "mobile", device)
     votes = await queries.ad_votes(app.store, play["ad_id"])

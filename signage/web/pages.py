@@ -8,9 +8,10 @@ error-page middleware and serves `/static/`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import jinja2
 from aiohttp import web

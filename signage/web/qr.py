@@ -19,7 +19,8 @@ def _matrix(data: str) -> list[list[bool]]:
     qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=QUIET, box_size=1)
     qr.add_data(data)
     qr.make(fit=True)
-    return qr.get_matrix()  # includes the quiet zone
+    matrix: list[list[bool]] = qr.get_matrix()  # includes the quiet zone
+    return matrix
 
 
 @lru_cache(maxsize=256)

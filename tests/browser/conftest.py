@@ -26,8 +26,9 @@ import textwrap
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -177,6 +178,7 @@ class LiveServer:
 
     async def _start(self) -> None:
         from aiohttp import web
+
         from signage.app import Appliance, public_base_url
         from signage.web.server import create_app
 
@@ -190,7 +192,7 @@ class LiveServer:
         self.appliance.base_url = public_base_url(self.config, self.config.web.port)
         self.url = f"http://127.0.0.1:{self.config.web.port}"
 
-    def start(self) -> "LiveServer":
+    def start(self) -> LiveServer:
         self.thread.start()
         self.ready.wait(120)
         if self.error:
@@ -237,6 +239,7 @@ class LiveServer:
         as after a restart of the process's server side."""
         async def _restart():
             from aiohttp import web
+
             from signage.web.server import create_app
             await self.runner.cleanup()
             await asyncio.sleep(down_s)

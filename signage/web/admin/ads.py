@@ -30,7 +30,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from ...ads import inventory
 from ...reports import public
@@ -128,6 +128,8 @@ async def read_form(request: web.Request, staging: Path) -> tuple[dict[str, Any]
         part = await reader.next()
         if part is None:
             break
+        if not isinstance(part, BodyPartReader):
+            raise AdFormError(400, "The form is not a plain form (nested multipart).")
         name = part.name or ""
         if name == "media" and part.filename:
             if not csrf_ok:
@@ -199,7 +201,7 @@ def _toml_str(v: str) -> str:
 def parse_dayparts(text: str) -> list[dict[str, Any]]:
     """Lines like `mon,tue,wed 07:00-10:30` or `weekend 10:00-02:00` (overnight)."""
     out = []
-    for i, line in enumerate(l for l in (text or "").splitlines() if l.strip()):
+    for i, line in enumerate(ln for ln in (text or "").splitlines() if ln.strip()):
         m = DAYPART_LINE.match(line.lower())
         if not m:
             raise AdFormError(400, f'Dayparts line {i + 1} "{line.strip()}": write days then a time window, '
@@ -308,6 +310,7 @@ async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
             if uploaded is None:
                 raise AdFormError(400, "Choose a media file (image or video) for the new ad.")
         else:
+            assert slug is not None  # editing: the route's slug
             if not (ads_dir / slug).is_dir():
                 raise AdFormError(404, f'There is no ad "{slug}".')
         assert slug is not None

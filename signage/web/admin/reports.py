@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from aiohttp import web
 
+from ...reports.admin_report import CSV_TABLES, SEGMENTS, Period, build_report, json_dumps, plays_page, table_rows
 from ..keys import APPLIANCE
 from . import charts
 from .core import admin_route, refuse, render
-from ...reports.admin_report import (CSV_TABLES, SEGMENTS, Period, build_report, json_dumps, plays_page,
-                                     table_rows)
 
 
 def _period(request: web.Request) -> Period:
