@@ -309,8 +309,11 @@ def chromium() -> str:
     return exe
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium):
+    """One Chromium per test module. Not per session: Playwright's sync API keeps an event loop
+    running in the thread while it is open, and an asyncio test that a parallel worker or a
+    shuffled order runs after a browser module must find no loop running."""
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
