@@ -301,7 +301,10 @@ def test_backoff_grows_up_to_the_limit(tmp_path: Path) -> None:
         assert wait_for(lambda: len(calls) >= 4, timeout=5)
         st = camera.status()
     waits = np.diff(calls[:4])
-    assert 0.4 <= waits[0] <= 0.75 and 0.9 <= waits[1] <= 1.25 and 0.9 <= waits[2] <= 1.25, waits
+    # 0.5 s, then doubled to the 1 s limit, then held there (a third doubling would wait 2 s);
+    # lower bounds are the schedule, upper ones only tell "capped" from "doubled" (a busy
+    # machine may wake a thread late)
+    assert 0.4 <= waits[0] and 0.9 <= waits[1] < 1.9 and 0.9 <= waits[2] < 1.9, waits
     assert st["state"] == "error"
     assert st["error"].startswith('camera.device = "7": no video device could be opened; retrying in')
 
