@@ -122,7 +122,7 @@ def test_photos_errors_are_one_line(tmp_path: Path) -> None:
         open_source(cfg(source="photos", photos_dir=str(tmp_path / "empty")), tmp_path)
 
 
-def test_camera_on_photos_and_fast_stop(photo_dir: Path, tmp_path: Path) -> None:
+def test_camera_on_photos_and_fast_stop(photo_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     c = cfg(source="photos", photos_dir=str(photo_dir), fps=1.0, photo_seconds=5)
     camera = Camera(c, tmp_path)
     assert camera.latest() is None and camera.status()["state"] == "stopped"
@@ -134,9 +134,10 @@ def test_camera_on_photos_and_fast_stop(photo_dir: Path, tmp_path: Path) -> None
         assert wait_for(lambda: camera.status()["state"] == "running")
         assert camera.status()["source"] == f"photos {photo_dir}"
     finally:
-        t0 = time.monotonic()
         camera.stop()
-        assert time.monotonic() - t0 < 1.2  # the 1 s pacing sleep is cut short
+    # the reader's 1 s pacing sleep was cut short: stop() joined it (no "stuck" warning, which
+    # it logs when the reader outlives its 1 s join timeout)
+    assert "stuck" not in caplog.text
     st = camera.status()
     assert st["state"] == "stopped" and camera.latest() is None
 
