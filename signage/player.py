@@ -30,7 +30,9 @@ from .ads.inventory import AdRecord, SyncResult, load_ads, media_url, sync
 from .ads.selection import Decision, Rules, Viewer, decide
 from .audience import Audience, Clock, ExposureMeter, RealClock, Session, dominant, mix
 from .config import Config
+from .events import Hub
 from .healing import SceneLibrary, Weather, describe_time, season_of, time_of_day
+from .store import Store
 from .tasks import cancel_and_wait
 from .vocabulary import AGE_GROUPS, GENDERS, MOODS
 
@@ -71,7 +73,7 @@ class _Play:
 
 
 class Player:
-    def __init__(self, config: Config, store: Any, hub: Any, audience: Audience,
+    def __init__(self, config: Config, store: Store, hub: Hub, audience: Audience,
                  clock: Clock | None = None, scenes: SceneLibrary | None = None,
                  weather: Weather | None = None, sync_on_start: bool = True) -> None:
         self.config = config
@@ -96,7 +98,7 @@ class Player:
         self._scene_skip: dict[str, float] = {}
         self.last_ad_slug: str | None = None
         self._last_scene: str | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.plays_done = 0
         self.errors = 0  # errors the machine recovered from (logged; healing content meanwhile)
 
