@@ -9,6 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import cv2
 import pytest
 
 from signage.ads.inventory import scan
@@ -66,7 +67,6 @@ def test_video_ad_is_a_short_browser_codec_clip(demo):
         assert data[:4] == b"\x1a\x45\xdf\xa3" and b"webm" in data[:64]  # EBML header, WebM doc type
         assert b"V_VP8" in data[:1000]  # VP8: plays in every Chromium
         assert len(data) <= 1_600_000
-        cv2 = pytest.importorskip("cv2")
         cap = cv2.VideoCapture(str(path))
         try:
             frames, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)

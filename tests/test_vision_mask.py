@@ -11,16 +11,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-cv2 = pytest.importorskip("cv2")
-pytest.importorskip("onnxruntime")
-
-from signage.vision.detector import RetinaFaceDetector  # noqa: E402
-from signage.vision.geometry import FILL  # noqa: E402
-from signage.vision.mask import CROP_SCALE, INPUT_SIZE, MaskClassifier, mask_crop  # noqa: E402
-from signage.vision.models import ModelError, load_model, read_manifest  # noqa: E402
+from signage.vision.detector import RetinaFaceDetector
+from signage.vision.geometry import FILL
+from signage.vision.mask import CROP_SCALE, INPUT_SIZE, MaskClassifier, mask_crop
+from signage.vision.models import ModelError, load_model, read_manifest
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 FILE = "mask_mobilenetv2.fp32.onnx"
