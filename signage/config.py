@@ -228,7 +228,7 @@ class Config:
     def db_path(self) -> Path:
         return self.storage.data_dir / "signage.db"
 
-    def replace(self, **sections: Any) -> "Config":
+    def replace(self, **sections: Any) -> Config:
         """A copy with some keys changed, e.g. `cfg.replace(web={"port": 0})` (CLI overrides)."""
         raw = to_dict(self)
         for name, values in sections.items():
@@ -413,12 +413,19 @@ def to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _default_of(f: dataclasses.Field[Any]) -> Any:
+    """A config field's default value (fields with a list/table default have a factory)."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
 def documented_keys() -> list[tuple[str, Any, str]]:
     """(key path, default, meaning) for every key: the source of the README's config reference."""
     rows = []
     for name, cls in _section_fields().items():
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            default = _default_of(f)
             rows.append((f"{name}.{f.name}", default, f.metadata["doc"]))
     return rows
 
@@ -467,7 +474,7 @@ def render_config_template() -> str:
         out.append(f"[{name}]")
         for f in dataclasses.fields(cls):
             meta = f.metadata
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            default = _default_of(f)
             allowed = ""
             if meta.get("choices"):
                 allowed = " One of: " + ", ".join(str(c) for c in meta["choices"]) + "."
@@ -489,7 +496,7 @@ def render_config_reference() -> str:
         out.append("|---|---|---|")
         for f in dataclasses.fields(cls):
             meta = f.metadata
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            default = _default_of(f)
             doc = meta["doc"]
             if meta.get("choices"):
                 doc += " (" + " / ".join(f"`{c}`" for c in meta["choices"]) + ")"

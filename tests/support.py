@@ -15,7 +15,7 @@ import heapq
 import itertools
 import threading
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -124,14 +124,14 @@ class StillCamera(FrameSource):
     def close(self) -> None:
         pass
 
-    def fresh(self) -> "StillCamera":
+    def fresh(self) -> StillCamera:
         return self
 
     def unplug(self) -> None:
         self.unplugged.set()
         self.interrupt()
 
-    def opener(self) -> "StillCamera":
+    def opener(self) -> StillCamera:
         """For `Appliance(camera_opener=...)`: returns this source, opened."""
         self.open()
         return self

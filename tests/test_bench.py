@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import numpy as np
+import pytest
 
 from signage import bench
 
@@ -58,6 +59,7 @@ def test_render_survives_missing_parts():
     assert "no venv" in text and "boom" in text and "hello" in text
 
 
+@pytest.mark.slow  # the benchmark's smoke run: real models for a while (about 25 s)
 def test_quick_run_writes_valid_json(tmp_path, monkeypatch, photo_cache):
     """One tiny round of everything but fer (whose venv is made unavailable): exit 0, valid JSON,
     the 1-, 3- and 8-face frames verified by the detector, a note saying why fer was skipped."""

@@ -7,8 +7,19 @@ from datetime import date, datetime
 
 import pytest
 
-from signage.ads.selection import (AdState, Daypart, Rules, Viewer, audience_mood, decide, eligibility,
-                                   expected_targeted, match_probability, pacing_factor, possible_minor)
+from signage.ads.selection import (
+    AdState,
+    Daypart,
+    Rules,
+    Viewer,
+    audience_mood,
+    decide,
+    eligibility,
+    expected_targeted,
+    match_probability,
+    pacing_factor,
+    possible_minor,
+)
 
 NOW = datetime(2026, 11, 18, 14, 30)  # a Wednesday afternoon
 

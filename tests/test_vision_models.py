@@ -112,7 +112,7 @@ def test_batched_classification_equals_one_by_one(analyzer, photos):
     img = _img(photos("sample4"))
     dets = analyzer.detect(img)
     batch = analyzer.classify_boxes(img, [d.box for d in dets])
-    for d, b in zip(dets, batch):
+    for d, b in zip(dets, batch, strict=True):
         (one,) = analyzer.classify_boxes(img, [d.box])
         np.testing.assert_allclose(one.emotion_probs, b.emotion_probs, atol=1e-4)
         assert one.age == pytest.approx(b.age, abs=1e-3)

@@ -154,7 +154,7 @@ def test_process_directly_with_made_up_frames():
     pipe = VisionPipeline(Cfg, lambda: None, lambda r: None, loop=None, analyzer=an)
     img = np.zeros((240, 320, 3), np.uint8)
     r1 = pipe.process(Frame(img, 10.0, 1))
-    r2 = pipe.process(Frame(img, 10.1, 4))
+    pipe.process(Frame(img, 10.1, 4))  # frames 2 and 3 never came: counted as dropped
     r3 = pipe.process(Frame(img, 10.2, 5))
     assert r1.faces == 2 and not any(t.confirmed for t in r1.tracks)
     assert all(t.confirmed for t in r3.tracks)

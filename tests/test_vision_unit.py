@@ -8,11 +8,17 @@ import cv2
 import numpy as np
 import pytest
 
-from signage.vision.classifiers import (AGE_GROUPS, EMOTIONS, age_group, age_group_probs, age_sigma,
-                                        _label_map, FACEAPI_EMOTIONS)
+from signage.vision.classifiers import (
+    AGE_GROUPS,
+    EMOTIONS,
+    FACEAPI_EMOTIONS,
+    _label_map,
+    age_group,
+    age_group_probs,
+    age_sigma,
+)
 from signage.vision.detector import Detection, decode, iou, make_priors, nms, prepare_input
 from signage.vision.geometry import CLIP, EYE_MOUTH, NOSE_DEPTH, NOSE_FRACTION, head_pose, square_crop
-
 
 # -- priors / decoding / NMS -------------------------------------------------------------------
 
@@ -239,7 +245,7 @@ def test_age_group_probs_are_a_calibrated_distribution():
 def test_emotion_label_map_from_faceapi_order():
     idx = _label_map(list(FACEAPI_EMOTIONS), FACEAPI_EMOTIONS, EMOTIONS)
     scores = np.arange(7)  # model order neutral=0, happy=1, ...
-    mapped = dict(zip(EMOTIONS, scores[idx]))
+    mapped = dict(zip(EMOTIONS, scores[idx], strict=True))
     assert mapped == {"angry": 3, "disgust": 5, "fear": 4, "happy": 1, "neutral": 0, "sad": 2, "surprise": 6}
 
 

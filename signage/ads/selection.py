@@ -30,9 +30,10 @@ beside it in the explanation.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ..vocabulary import AGE_GROUPS, GENDERS, MINOR_AGE_GROUPS, MOODS
 
@@ -126,7 +127,7 @@ class Rules:
     pacing: bool = True
 
     @classmethod
-    def from_config(cls, ads_config: Any) -> "Rules":
+    def from_config(cls, ads_config: Any) -> Rules:
         return cls(age_gate=ads_config.age_gate, age_gate_min_age=ads_config.age_gate_min_age,
                    age_gate_max_minor_p=ads_config.age_gate_max_minor_p,
                    mood_rules=dict(ads_config.mood_rules),
@@ -356,8 +357,3 @@ def decide(ads: list[AdState], viewers: list[Viewer], now: datetime, rules: Rule
         d.reason += f" (mood rule: audience mostly {d.mood} -> uplifting)"
     return d
 
-
-def ad_state_to_dict(ad: AdState) -> dict[str, Any]:
-    out = asdict(ad)
-    out["dayparts"] = [dp.label() for dp in ad.dayparts]
-    return out
