@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from signage.config import VisionConfig
 from signage.vision.analyzer import Attributes
 from signage.vision.classifiers import EMOTIONS
 from signage.vision.pipeline import VisionPipeline, VisionResult
@@ -59,16 +60,8 @@ class FakeAnalyzer:
         pass
 
 
-class Cfg:
-    analysis_fps = 20.0
-    classify_every_s = 0.25
-    smoothing_alpha = 0.3
-    uncertain_below = 0.4
-    frontal_yaw_deg = 20.0
-    frontal_pitch_deg = 20.0
-    confirm_hits = 3
-    close_after_s = 1.0
-    workers = 1
+Cfg = VisionConfig(analysis_fps=20.0, classify_every_s=0.25, smoothing_alpha=0.3, uncertain_below=0.4,
+                   frontal_yaw_deg=20.0, frontal_pitch_deg=20.0, confirm_hits=3, close_after_s=1.0)
 
 
 async def _run_for(seconds: float, camera, analyzer, cfg=Cfg):

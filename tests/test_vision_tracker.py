@@ -31,7 +31,7 @@ def tracker(**kw) -> Tracker:
     base = dict(confirm_hits=3, close_after_s=1.0, classify_every_s=1.0, smoothing_alpha=0.3,
                 uncertain_below=0.4, frontal_yaw_deg=20.0, frontal_pitch_deg=20.0)
     base.update(kw)
-    return Tracker(None, **base)
+    return Tracker(**base)
 
 
 def attrs(emotion: str = "happy", p: float = 0.9, age: float = 30.0, female: float = 0.9) -> Attributes:

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..config import Config
 from .models import ModelError
 
 __all__ = ["register", "cmd_analyze", "cmd_eval", "iter_images", "IMAGE_SUFFIXES"]
@@ -53,14 +54,10 @@ def iter_images(paths: list[str]) -> Iterator[Path]:
             yield p
 
 
-def _vision(config: Any) -> Any:
-    return getattr(config, "vision", config)
-
-
-def _make_analyzer(config: Any):
+def _make_analyzer(config: Config):
     from .analyzer import FaceAnalyzer
 
-    return FaceAnalyzer(_vision(config))
+    return FaceAnalyzer(config.vision)
 
 
 def _table_rows(path: Path, width: int, height: int, faces: list[dict]) -> list[str]:
@@ -76,7 +73,7 @@ def _table_rows(path: Path, width: int, height: int, faces: list[dict]) -> list[
     return out
 
 
-def cmd_analyze(args: argparse.Namespace, config: Any) -> int:
+def cmd_analyze(args: argparse.Namespace, config: Config) -> int:
     from .evaluate import read_image
 
     try:
@@ -112,7 +109,7 @@ def cmd_analyze(args: argparse.Namespace, config: Any) -> int:
     return 1 if failed else 0
 
 
-def cmd_eval(args: argparse.Namespace, config: Any) -> int:
+def cmd_eval(args: argparse.Namespace, config: Config) -> int:
     from .evaluate import evaluate_folder, format_report
 
     try:

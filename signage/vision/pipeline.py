@@ -25,7 +25,8 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from .analyzer import FaceAnalyzer, vision_setting
+from ..config import VisionConfig
+from .analyzer import FaceAnalyzer
 from .tracker import Tracker, TrackSnapshot
 
 __all__ = ["VisionPipeline", "VisionResult", "FrameLike"]
@@ -76,7 +77,7 @@ def _p50(values) -> float | None:
 class VisionPipeline:
     """Worker thread: latest frame -> detect -> track -> classify -> result to the loop."""
 
-    def __init__(self, config: Any, source: Callable[[], FrameLike | None],
+    def __init__(self, config: VisionConfig, source: Callable[[], FrameLike | None],
                  callback: Callable[[VisionResult], Any], loop: asyncio.AbstractEventLoop | None = None,
                  *, analyzer: FaceAnalyzer | None = None, idle_wait_s: float = 0.005):
         self.config = config
@@ -85,7 +86,7 @@ class VisionPipeline:
         self.loop = loop
         self.analyzer = analyzer
         self._own_analyzer = analyzer is None
-        self.fps_target = float(vision_setting(config, "analysis_fps"))
+        self.fps_target = float(config.analysis_fps)
         self.tracker = Tracker(config)
         self.idle_wait_s = idle_wait_s
         self._stop = threading.Event()

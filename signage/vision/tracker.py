@@ -26,7 +26,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .analyzer import Attributes, vision_setting
+import dataclasses
+
+from ..config import VisionConfig
+from .analyzer import Attributes
 from .classifiers import AGE_GROUPS, EMOTIONS, GENDERS
 from .detector import Detection, iou
 from .geometry import head_pose
@@ -142,16 +145,16 @@ class Track:
 class Tracker:
     """IoU/centre tracker with confirmation, closing, smoothing and attention accounting."""
 
-    def __init__(self, config: Any = None, **overrides: Any):
-        def get(name):
-            return overrides[name] if name in overrides else vision_setting(config, name)
-        self.confirm_hits = int(get("confirm_hits"))
-        self.close_after_s = float(get("close_after_s"))
-        self.classify_every_s = float(get("classify_every_s"))
-        self.alpha = float(get("smoothing_alpha"))
-        self.uncertain_below = float(get("uncertain_below"))
-        self.frontal_yaw = float(get("frontal_yaw_deg"))
-        self.frontal_pitch = float(get("frontal_pitch_deg"))
+    def __init__(self, config: VisionConfig | None = None, **overrides: Any):
+        """``overrides``: VisionConfig fields to change (tests use them instead of a config file)."""
+        config = dataclasses.replace(VisionConfig() if config is None else config, **overrides)
+        self.confirm_hits = int(config.confirm_hits)
+        self.close_after_s = float(config.close_after_s)
+        self.classify_every_s = float(config.classify_every_s)
+        self.alpha = float(config.smoothing_alpha)
+        self.uncertain_below = float(config.uncertain_below)
+        self.frontal_yaw = float(config.frontal_yaw_deg)
+        self.frontal_pitch = float(config.frontal_pitch_deg)
         self.tracks: list[Track] = []
         self._next_id = 1
         self._last_ts: float | None = None
