@@ -34,10 +34,12 @@ def register(subparsers: Any) -> None:
                    help="treat each image as one face crop (no detection)")
     p.set_defaults(func=cmd_analyze)
 
-    e = subparsers.add_parser("eval", help="measure the vision models on a labelled folder",
+    e = subparsers.add_parser("eval", help="measure the vision models on labelled folders",
                               description="Measure detection, emotion, age and gender on a folder with "
-                                          "manifest.csv (and optionally boxes.csv).")
-    e.add_argument("folder", metavar="FOLDER", type=Path)
+                                          "manifest.csv (and optionally boxes.csv), or on every such "
+                                          "folder inside FOLDER: then one table with the reference "
+                                          "pipeline's figures beside the current ones.")
+    e.add_argument("folder", metavar="FOLDER", type=Path, help="an eval folder or a folder of them")
     e.add_argument("--json", action="store_true", help="print the report as one JSON object")
     e.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images")
     e.set_defaults(func=cmd_eval)
@@ -110,7 +112,7 @@ def cmd_analyze(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, config: Config) -> int:
-    from .evaluate import evaluate_folder, format_report
+    from .evaluate import eval_folders, evaluate_folder, format_report, format_table, table_rows
 
     try:
         analyzer = _make_analyzer(config)
@@ -118,14 +120,20 @@ def cmd_eval(args: argparse.Namespace, config: Config) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        report = evaluate_folder(analyzer, args.folder, limit=args.limit)
+        folders = eval_folders(args.folder)
+        reports = []
+        for folder in folders:
+            reports.append(evaluate_folder(analyzer, folder, limit=args.limit))
+            if not args.json:
+                print(format_report(reports[-1]) + "\n", flush=True)
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
         analyzer.close()
+    rows = table_rows(reports)
     if args.json:
-        print(json.dumps(report))
-    else:
-        print(format_report(report))
+        print(json.dumps(reports[0] if len(reports) == 1 else {"sets": reports, "table": rows}))
+    elif len(reports) > 1 or rows and any(r["reference"] is not None for r in rows):
+        print(format_table(rows))
     return 0

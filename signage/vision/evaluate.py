@@ -24,11 +24,12 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .analyzer import Attributes, FaceAnalyzer
+from .analyzer import Attributes, FaceAnalyzer, FaceResult
 from .classifiers import EMOTIONS, GENDERS, age_group
 from .detector import iou
 
-__all__ = ["evaluate_folder", "format_report", "read_image", "emotion_metrics", "match_detections"]
+__all__ = ["evaluate_folder", "format_report", "read_image", "emotion_metrics", "match_detections",
+           "REFERENCE", "eval_folders", "figures", "table_rows", "format_table"]
 
 SUBSETS = {"5": ("angry", "happy", "neutral", "sad", "surprise"), "3": ("happy", "neutral", "sad")}
 
@@ -106,7 +107,14 @@ def _float(v: str | None) -> float | None:
 
 
 def evaluate_folder(analyzer: FaceAnalyzer, folder: Path, limit: int | None = None,
-                    iou_threshold: float = 0.5) -> dict[str, Any]:
+                    iou_threshold: float = 0.5, *, keep_records: bool = False,
+                    keep_images: bool = False) -> dict[str, Any]:
+    """The report of one eval folder (see the module docstring).
+
+    keep_records: add ``records``, one dict per classified image (true age, the FaceResult of the
+    largest face, whether a face was detected; the decoded image too with keep_images) -- used by
+    the age-gate calibration, never printed.
+    """
     folder = Path(folder)
     manifest = folder / "manifest.csv"
     if not manifest.is_file():
@@ -127,7 +135,8 @@ def evaluate_folder(analyzer: FaceAnalyzer, folder: Path, limit: int | None = No
     has_labels = any(r.get("emotion") or r.get("age") or r.get("gender") for r in rows)
 
     report: dict[str, Any] = {"folder": str(folder), "images": len(rows), "unreadable": 0}
-    em_true, em_scores = [], []
+    em_true, em_scores, em_seq = [], [], []
+    records: list[dict[str, Any]] = []
     ages_true, ages_pred, g_true, g_pred, g_age = [], [], [], [], []
     fallback = 0
     det_matched = det_total = det_fp = 0
@@ -154,15 +163,22 @@ def evaluate_folder(analyzer: FaceAnalyzer, folder: Path, limit: int | None = No
         if not has_labels:
             continue
         dets = analyzer.detect(img)
+        h, w = img.shape[:2]
         if dets:
             best = max(dets, key=lambda d: d.area)
             (attrs,) = analyzer.classify_boxes(img, [best.box])
+            face = FaceResult.build(best, attrs, frontal_limits=analyzer.frontal_limits)
         else:
             fallback += 1
-            h, w = img.shape[:2]
             (attrs,) = analyzer.classify_boxes(img, [(0, 0, w, h)], whole=True)
+            face = FaceResult.build(None, attrs, box_xywh=(0, 0, w, h))
         t_img.append(time.perf_counter() - t0)
         _collect(row, attrs, em_true, em_scores, ages_true, ages_pred, g_true, g_pred, g_age)
+        if (row.get("emotion") or "").strip():
+            em_seq.append((row.get("sequence") or "").strip())
+        if keep_records:
+            records.append({"path": row["path"], "age": _float(row.get("age")), "face": face,
+                            "detected": bool(dets), "image": img if keep_images else None})
 
     if t_img:
         report["ms_per_image_median"] = round(float(np.median(t_img)) * 1000, 1)
@@ -178,6 +194,14 @@ def evaluate_folder(analyzer: FaceAnalyzer, folder: Path, limit: int | None = No
             "5": emotion_metrics(em_true, scores, SUBSETS["5"]),
             "3": emotion_metrics(em_true, scores, SUBSETS["3"]),
         }
+        if any(em_seq):
+            # sets of near-identical frames (CK+): one verdict per sequence, from the mean scores
+            seqs: dict[str, list[int]] = {}
+            for i, q in enumerate(em_seq):
+                seqs.setdefault(q or f"#{i}", []).append(i)
+            seq_true = [em_true[idx[0]] for idx in seqs.values()]
+            seq_scores = np.array([scores[idx].mean(axis=0) for idx in seqs.values()])
+            report["emotion"]["7_sequence"] = emotion_metrics(seq_true, seq_scores, EMOTIONS)
     if ages_true:
         at, ap = np.array(ages_true), np.array(ages_pred)
         groups_t = [age_group(a) for a in at]
@@ -197,6 +221,8 @@ def evaluate_folder(analyzer: FaceAnalyzer, folder: Path, limit: int | None = No
         if adult_mask.size == ok.size and adult_mask.any():
             report["gender"]["adult_accuracy"] = float(ok[adult_mask].mean())
             report["gender"]["adults"] = int(adult_mask.sum())
+    if keep_records:
+        report["records"] = records
     if boxes:
         report["detection"] = {
             "iou": iou_threshold, "score": float(getattr(analyzer.detector, "score", float("nan"))),
@@ -242,6 +268,10 @@ def format_report(rep: dict[str, Any]) -> str:
         lines.append("  " + " " * w + "".join(f"{c[:7]:>8}" for c in m7["classes"]))
         for c, row in zip(m7["classes"], m7["confusion"]):
             lines.append(f"  {c:<{w}}" + "".join(f"{v:>8}" for v in row))
+        if "7_sequence" in em:
+            ms = em["7_sequence"]
+            lines.append(f"emotion, 7 classes per sequence (mean scores of its frames; {ms['n']} sequences): "
+                         f"accuracy {_pct(ms['accuracy'])}, mean per-class recall {_pct(ms['mean_recall'])}")
         for k in ("5", "3"):
             m = em[k]
             lines.append(f"emotion, {k} classes {{{', '.join(m['classes'])}}} ({m['n']} images): accuracy "
@@ -261,3 +291,83 @@ def format_report(rep: dict[str, Any]) -> str:
         lines.append(f"detection (IoU >= {d['iou']}, score >= {d['score']}): found {d['found']}/{d['labelled']} "
                      f"labelled faces (recall {_pct(d['recall'])}), {d['false_positives']} false positives")
     return "\n".join(lines)
+
+
+# -- every dev set in one table ------------------------------------------------------------------
+
+#: The reference pipeline (same models: RetinaFace fp32 with images scaled to 640 px on the long
+#: side, face-api emotion on a square 0.9x box crop, face-api age/gender on a 1.0x box crop, no
+#: test-time augmentation), measured on the dev sets by the issue that set the bar (issue 14).
+#: A change that puts any set more than a point below these needs a reason.
+REFERENCE: dict[str, dict[str, float]] = {
+    "ferplus_test_balanced": {"emotion 7-class macro recall %": 67.8},
+    "ckplus48": {"emotion 7-class macro recall %": 87.3, "emotion per sequence %": 88.6},
+    "muxspace_crowd": {"emotion 7-class macro recall %": 48.9},
+    "utkface_crop": {"gender %": 94.4, "age MAE years": 4.84},
+    "dlib_faces": {"faces found": 43, "false positives": 0},
+}
+LOWER_IS_BETTER = {"age MAE years", "false positives"}
+TOLERANCE = {"age MAE years": 0.1}   # a "point" for a figure in years; others: 1 percentage point
+
+
+def eval_folders(root: Path) -> list[Path]:
+    """root itself when it is an eval folder, else its sub-folders that are, sorted by name."""
+    root = Path(root)
+    if (root / "manifest.csv").is_file():
+        return [root]
+    found = sorted(p for p in root.iterdir() if p.is_dir() and (p / "manifest.csv").is_file()) if root.is_dir() else []
+    if not found:
+        raise FileNotFoundError(f"{root}: neither an eval folder (manifest.csv) nor a folder of them")
+    return found
+
+
+def figures(rep: dict[str, Any]) -> dict[str, float]:
+    """The headline figures of one folder's report, named as in REFERENCE."""
+    out: dict[str, float] = {}
+    em = rep.get("emotion")
+    if em and em["7"]["mean_recall"] is not None:
+        out["emotion 7-class macro recall %"] = 100 * em["7"]["mean_recall"]
+        if "7_sequence" in em:
+            out["emotion per sequence %"] = 100 * em["7_sequence"]["mean_recall"]
+    if rep.get("gender"):
+        out["gender %"] = 100 * rep["gender"]["accuracy"]
+    if rep.get("age"):
+        out["age MAE years"] = rep["age"]["mae"]
+    d = rep.get("detection")
+    if d:
+        out["faces found"] = d["found"]
+        out["false positives"] = d["false_positives"]
+    return out
+
+
+def table_rows(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (set, figure): reference, now, difference and whether it is a loss."""
+    rows = []
+    for rep in reports:
+        name = Path(rep["folder"]).name
+        ref = REFERENCE.get(name, {})
+        for metric, now in figures(rep).items():
+            r = ref.get(metric)
+            diff = None if r is None else now - r
+            worse = None if diff is None else (-diff if metric in LOWER_IS_BETTER else diff)
+            loss = worse is not None and worse < -TOLERANCE.get(metric, 1.0)
+            rows.append({"set": name, "figure": metric, "reference": r, "now": now, "diff": diff, "loss": loss})
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    def f(v: float | None, metric: str) -> str:
+        if v is None:
+            return "-"
+        return f"{v:.2f}" if metric == "age MAE years" else (f"{v:.0f}" if metric in ("faces found", "false positives") else f"{v:.1f}")
+    head = ("set", "figure", "reference", "now", "diff")
+    body = [(r["set"], r["figure"], f(r["reference"], r["figure"]), f(r["now"], r["figure"]),
+             ("-" if r["diff"] is None else f"{r['diff']:+.2f}") + ("  LOSS" if r["loss"] else ""))
+            for r in rows]
+    widths = [max(len(str(x[i])) for x in [head] + body) for i in range(len(head))]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+    out = [line(head), line(["-" * w for w in widths])] + [line(b) for b in body]
+    losses = [r for r in rows if r["loss"]]
+    out.append(f"{len(losses)} figure(s) more than a point below the reference"
+               + (": " + ", ".join(f"{r['set']} {r['figure']}" for r in losses) if losses else ""))
+    return "\n".join(out)
