@@ -33,6 +33,7 @@ from typing import Any, Iterable, Mapping, Protocol
 
 from .config import AGE_GROUPS, GENDERS, MOODS, AudienceConfig
 from .tasks import cancel_and_wait
+from .vision.agegate import AgeSample
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,8 @@ class TrackObs:
     age: float | None = None
     #: P(face mask), smoothed by the tracker; None when vision.mask is off
     mask: float | None = None
+    #: the age gate's evidence (vision.agegate.AgeSample per classified frame)
+    age_samples: tuple[AgeSample, ...] = ()
 
 
 @dataclass
@@ -209,6 +212,7 @@ def adapt_vision_result(result: Any) -> VisionFrame:
             emotion=_get(t, "emotion"), age_group=_get(t, "age_group"), gender=_get(t, "gender"),
             age=float(age) if isinstance(age, (int, float)) else None,
             mask=_prob(mask),
+            age_samples=tuple(_get(t, "age_samples", default=()) or ()),
         ))
     closed = list(_get(result, "closed", "closed_ids", "closed_tracks", default=[]) or [])
     return VisionFrame(tracks, closed)
@@ -256,6 +260,8 @@ class Session:
     gender_label: str | None = None
     #: P(face mask), the tracker's smoothed estimate (None: vision.mask is off / not yet classified)
     mask_p: float | None = None
+    #: the age gate's evidence from vision (in memory only, never stored)
+    age_samples: tuple[AgeSample, ...] = ()
     #: a small number for the panel's overlay (which emoji is which face): never the session id
     overlay_id: int = 0
     #: impressions of each ad (slug) this session had: the frequency cap
@@ -407,6 +413,8 @@ class Audience:
             s.age = obs.age
         if obs.mask is not None:
             s.mask_p = obs.mask
+        if obs.age_samples:
+            s.age_samples = obs.age_samples
         s.age_label = obs.age_group or s.age_label
         s.mood_label = obs.emotion or s.mood_label
         s.gender_label = obs.gender or s.gender_label

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from signage.vision.agegate import AgeSample
 from signage.ads.inventory import sync
 from signage.audience import Audience, FakeClock
 from signage.config import config_from_dict
@@ -53,7 +54,8 @@ def person(tid, mood="happy", age=35.0, group="20-39", frontal=True):
     ages[group] = 1.0
     return {"track_id": tid, "confirmed": True, "box": (100, 100, 80, 80), "frame_width": 640,
             "frame_height": 480, "frontal": frontal, "emotion_scores": emo, "age_group_scores": ages,
-            "age_group": group, "gender_scores": {"female": 0.5, "male": 0.5}, "age": age}
+            "age_group": group, "gender_scores": {"female": 0.5, "male": 0.5}, "age": age,
+            "age_samples": tuple(AgeSample(age=age, face_px=80.0, yaw=0.0, pitch=0.0) for _ in range(3))}
 
 
 class Rig:

@@ -156,8 +156,8 @@ class FaceAnalyzer:
             self._pool = None
 
     # -- steps ---------------------------------------------------------------------------
-    def detect(self, bgr: np.ndarray) -> list[Detection]:
-        return self.detector.detect(bgr)
+    def detect(self, bgr: np.ndarray, long_side: int | None = None) -> list[Detection]:
+        return self.detector.detect(bgr, long_side)
 
     def _crops(self, bgr: np.ndarray, boxes: Sequence, kind: str) -> list[np.ndarray]:
         return [square_crop(bgr, b, CROP_FACTOR[kind], INPUT_SIZE[kind], CROP_FILL[kind]) for b in boxes]

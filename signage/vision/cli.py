@@ -42,6 +42,10 @@ def register(subparsers: Any) -> None:
     e.add_argument("folder", metavar="FOLDER", type=Path, help="an eval folder or a folder of them")
     e.add_argument("--json", action="store_true", help="print the report as one JSON object")
     e.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images")
+    e.add_argument("--age-gate", action="store_true",
+                   help="also measure the age gate on single photos and simulated tracks (several "
+                        "minutes: every photo is analysed once more per simulated frame)")
+    e.add_argument("--views", type=int, default=6, metavar="N", help="simulated frames per track (default 6)")
     e.set_defaults(func=cmd_eval)
 
 
@@ -112,13 +116,15 @@ def cmd_analyze(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, config: Config) -> int:
-    from .evaluate import eval_folders, evaluate_folder, format_report, format_table, table_rows
+    from .evaluate import (age_gate_report, eval_folders, evaluate_folder, format_age_gate, format_report,
+                           format_table, table_rows)
 
     try:
         analyzer = _make_analyzer(config)
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    gate = None
     try:
         folders = eval_folders(args.folder)
         reports = []
@@ -126,6 +132,9 @@ def cmd_eval(args: argparse.Namespace, config: Config) -> int:
             reports.append(evaluate_folder(analyzer, folder, limit=args.limit))
             if not args.json:
                 print(format_report(reports[-1]) + "\n", flush=True)
+        if args.age_gate:
+            gate = age_gate_report(analyzer, folders, config.ads.age_gate_min_age, views=args.views,
+                                   limit=args.limit)
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -133,7 +142,13 @@ def cmd_eval(args: argparse.Namespace, config: Config) -> int:
         analyzer.close()
     rows = table_rows(reports)
     if args.json:
-        print(json.dumps(reports[0] if len(reports) == 1 else {"sets": reports, "table": rows}))
-    elif len(reports) > 1 or rows and any(r["reference"] is not None for r in rows):
+        out: dict[str, Any] = reports[0] if len(reports) == 1 else {"sets": reports, "table": rows}
+        print(json.dumps({**out, "age_gate": gate} if gate else out))
+        return 0
+    if len(reports) > 1 or any(r["reference"] is not None for r in rows):
         print(format_table(rows))
+        if args.limit:
+            print(f"(--limit {args.limit}: a subset, not comparable with the reference's full-set figures)")
+    if gate:
+        print("\n" + format_age_gate(gate))
     return 0

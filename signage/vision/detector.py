@@ -77,8 +77,11 @@ class Detection:
 class FaceDetector(Protocol):
     """A face detector plugin."""
 
-    def detect(self, bgr: np.ndarray) -> list[Detection]:
-        """Faces in a BGR uint8 image, best score first, coordinates in that image's pixels."""
+    def detect(self, bgr: np.ndarray, long_side: int | None = None) -> list[Detection]:
+        """Faces in a BGR uint8 image, best score first, coordinates in that image's pixels.
+
+        long_side: the detector's input size for this call (None = its configured one); the live
+        pipeline asks for a smaller input while every tracked face is large."""
         ...
 
 
@@ -161,10 +164,11 @@ def prepare_input(bgr: np.ndarray, long_side: int, small_pad: float = 0.25) -> P
     ch = int(math.ceil((nh + 2 * oy) / 32) * 32)
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     resized = cv2.resize(bgr, (nw, nh), interpolation=interp) if (nw, nh) != (w, h) else bgr
-    canvas = np.zeros((ch, cw, 3), np.float32)
-    canvas[:] = 0.0  # mean colour after subtraction
-    canvas[oy:oy + nh, ox:ox + nw] = resized.astype(np.float32) - np.array(MEAN_BGR, np.float32)
-    blob = np.ascontiguousarray(canvas.transpose(2, 0, 1)[None])
+    # border and padding in the mean colour (exactly zero after the subtraction); OpenCV's blob
+    # maker does subtraction and HWC -> NCHW in one pass: ~0.6 ms at 640x480 where the same in
+    # numpy took ~9 ms, most of the detector's non-model time
+    canvas = cv2.copyMakeBorder(resized, oy, ch - nh - oy, ox, cw - nw - ox, cv2.BORDER_CONSTANT, value=MEAN_BGR)
+    blob = cv2.dnn.blobFromImage(canvas, 1.0, None, MEAN_BGR, swapRB=False, crop=False)
     return Prepared(blob=blob, scale=scale, offset=(float(ox), float(oy)))
 
 
@@ -189,10 +193,10 @@ class RetinaFaceDetector:
             pri = self._priors[(h, w)] = make_priors(h, w)
         return pri
 
-    def detect(self, bgr: np.ndarray) -> list[Detection]:
+    def detect(self, bgr: np.ndarray, long_side: int | None = None) -> list[Detection]:
         if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or min(bgr.shape[:2]) < 2:
             raise ValueError("detect() needs a BGR image of shape (H, W, 3)")
-        prep = prepare_input(bgr, self.long_side, self.small_pad)
+        prep = prepare_input(bgr, self.long_side if long_side is None else int(long_side), self.small_pad)
         out = self.model.run(prep.blob)
         loc, conf, landm = out["loc"][0], out["conf"][0], out["landmarks"][0]
         priors = self._priors_for(prep.blob.shape[2], prep.blob.shape[3])

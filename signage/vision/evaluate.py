@@ -24,12 +24,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .agegate import AgeSample, why_not_adult
 from .analyzer import Attributes, FaceAnalyzer, FaceResult
 from .classifiers import EMOTIONS, GENDERS, age_group
 from .detector import iou
 
 __all__ = ["evaluate_folder", "format_report", "read_image", "emotion_metrics", "match_detections",
-           "REFERENCE", "eval_folders", "figures", "table_rows", "format_table"]
+           "REFERENCE", "eval_folders", "figures", "table_rows", "format_table", "camera_view",
+           "age_gate_report", "format_age_gate"]
 
 SUBSETS = {"5": ("angry", "happy", "neutral", "sad", "surprise"), "3": ("happy", "neutral", "sad")}
 
@@ -371,3 +373,87 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     out.append(f"{len(losses)} figure(s) more than a point below the reference"
                + (": " + ", ".join(f"{r['set']} {r['figure']}" for r in losses) if losses else ""))
     return "\n".join(out)
+
+
+# -- the age gate on single photos and simulated tracks -------------------------------------------
+
+#: sets without an age column whose people are all adults (see ../shared/eval/README.md and the
+#: sets' sources): CK+ participants were 18-50; muxspace holds LFW public figures and Indian film
+#: actors.  FER+ holds children too and has no ages: it is not used.
+ADULT_SETS = ("ckplus48", "muxspace_crowd")
+GATE_GROUPS = ("under 13", "13-17", "adults")
+WILD_SETS = ("utkface_crop", "muxspace_crowd")   # photos of people as they are (not 48 px lab crops)
+
+
+def camera_view(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One simulated camera frame of a photo: shifted up to 4 % of its size, scaled 0.9-1.1x,
+    brightness x0.7-1.3 and +-20 grey levels -- what a few seconds before a camera change."""
+    h, w = img.shape[:2]
+    s = rng.uniform(0.9, 1.1)
+    dx, dy = rng.uniform(-0.04, 0.04, 2) * (w, h)
+    m = np.array([[s, 0, (1 - s) * w / 2 + dx], [0, s, (1 - s) * h / 2 + dy]])
+    out = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return np.clip(out.astype(np.float32) * rng.uniform(0.7, 1.3) + rng.uniform(-20, 20), 0, 255).astype(np.uint8)
+
+
+def _gate_sample(analyzer: FaceAnalyzer, img: np.ndarray) -> list[AgeSample]:
+    """The largest face's age-gate sample ([] when no face is found).  Full-size detection, as
+    the live pipeline detects at full size on the frames whose faces it classifies."""
+    dets = analyzer.detect(img)
+    if not dets:
+        return []
+    d = max(dets, key=lambda x: x.area)
+    (attrs,) = analyzer.classify_boxes(img, [d.box])
+    face = FaceResult.build(d, attrs)
+    return [AgeSample(age=float(attrs.age), face_px=float(min(face.box[2], face.box[3])),
+                      yaw=float(face.yaw or 0.0), pitch=float(face.pitch or 0.0))]
+
+
+def age_gate_report(analyzer: FaceAnalyzer, folders: list[Path], min_age: float, views: int = 6,
+                    seed: int = 14, limit: int | None = None) -> dict[str, Any]:
+    """Share of each group the gate lets through, for one photo and for a track of ``views``
+    simulated camera frames of it (``agegate.why_not_adult``, the product's own rule)."""
+    rng = np.random.default_rng(seed)
+    passed: dict[tuple[str, str, str], list[bool]] = {}
+    for folder in folders:
+        name = Path(folder).name
+        with open(Path(folder) / "manifest.csv", newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        if name in ADULT_SETS:
+            seen: set[str] = set()
+            rows = [r for r in rows if not (r.get("sequence") in seen or seen.add(r.get("sequence") or r["path"]))]
+        elif not rows or not rows[0].get("age"):
+            continue
+        for r in rows[:limit] if limit else rows:
+            img = read_image(Path(folder) / r["path"])
+            if img is None:
+                continue
+            age = _float(r.get("age"))
+            group = "adults" if name in ADULT_SETS or (age is not None and age >= 18) else (
+                "under 13" if age is not None and age < 13 else "13-17")
+            single = _gate_sample(analyzer, img)
+            track = [s for _ in range(views) for s in _gate_sample(analyzer, camera_view(img, rng))]
+            for kind, ok in (("photo", why_not_adult(single, min_age, min_frames=1) is None),
+                             ("track", why_not_adult(track, min_age) is None)):
+                for where in (name, "all", *(("in the wild",) if name in WILD_SETS else ())):
+                    passed.setdefault((where, group, kind), []).append(ok)
+    out: dict[str, Any] = {"min_age": min_age, "views": views, "sets": {}}
+    for (name, group, kind), oks in passed.items():
+        share = float(np.mean(oks))
+        entry = out["sets"].setdefault(name, {}).setdefault(group, {"n": len(oks)})
+        entry[kind] = 1 - share if group == "adults" else share   # adults: refused; minors: passed
+    return out
+
+
+def format_age_gate(rep: dict[str, Any]) -> str:
+    lines = [f"age gate (median of >= 3 usable frames >= {rep['min_age']:g}, none < 18; photo: the one "
+             f"frame >= {rep['min_age']:g}; track: {rep['views']} simulated camera frames of the photo)",
+             "set                    group     n     photo   track   (minors: share passed; adults: share refused)"]
+    order = ["utkface_crop", *ADULT_SETS, "in the wild", "all"]
+    for name in sorted(rep["sets"], key=lambda n: order.index(n) if n in order else -1):
+        for group in GATE_GROUPS:
+            e = rep["sets"][name].get(group)
+            if e:
+                what = "refused" if group == "adults" else "passed"
+                lines.append(f"{name:<22} {group:<9} {e['n']:<5} {_pct(e.get('photo')):>7} {_pct(e.get('track')):>7}   {what}")
+    return "\n".join(lines)

@@ -29,6 +29,8 @@ import numpy as np
 import dataclasses
 
 from ..config import VisionConfig
+from .agegate import KEEP as AGE_SAMPLES_KEPT
+from .agegate import AgeSample
 from .analyzer import Attributes
 from .classifiers import AGE_GROUPS, EMOTIONS, GENDERS
 from .detector import Detection, iou
@@ -74,6 +76,9 @@ class TrackSnapshot:
     gender: str | None
     gender_scores: dict[str, float] | None
     mask: float | None
+    #: the age estimates of the frames classified so far, with face size and pose: the age
+    #: gate's evidence (``agegate.why_not_adult``); numbers only, never stored
+    age_samples: tuple[AgeSample, ...] = ()
 
     @property
     def gender_score(self) -> float | None:
@@ -119,6 +124,7 @@ class Track:
     gender_p: np.ndarray | None = None
     age: float | None = None
     mask: float | None = None
+    age_samples: list[AgeSample] = field(default_factory=list)
     matched_now: bool = field(default=True, repr=False)
 
     @property
@@ -139,6 +145,7 @@ class Track:
             emotion=_label(e, uncertain_below), emotion_scores=e,
             age=self.age, age_group=_label(a, uncertain_below), age_group_scores=a,
             gender=_label(g, uncertain_below), gender_scores=g, mask=self.mask,
+            age_samples=tuple(self.age_samples),
         )
 
 
@@ -269,6 +276,9 @@ class Tracker:
         if attrs.mask is not None:
             track.mask = float(attrs.mask) if track.mask is None else a * float(attrs.mask) + (1 - a) * track.mask
         track.last_classified = ts
+        side = float(min(track.box[2] - track.box[0], track.box[3] - track.box[1]))
+        track.age_samples.append(AgeSample(age=float(attrs.age), face_px=side, yaw=track.yaw, pitch=track.pitch))
+        del track.age_samples[:-AGE_SAMPLES_KEPT]
 
     def snapshots(self) -> list[TrackSnapshot]:
         return [t.snapshot(self.uncertain_below) for t in self.tracks]
