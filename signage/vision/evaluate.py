@@ -31,7 +31,7 @@ from .detector import iou
 
 __all__ = ["evaluate_folder", "format_report", "read_image", "emotion_metrics", "match_detections",
            "REFERENCE", "eval_folders", "figures", "table_rows", "format_table", "camera_view",
-           "age_gate_report", "format_age_gate"]
+           "age_gate_report", "format_age_gate", "live_detection_check"]
 
 SUBSETS = {"5": ("angry", "happy", "neutral", "sad", "surprise"), "3": ("happy", "neutral", "sad")}
 
@@ -110,9 +110,10 @@ def _float(v: str | None) -> float | None:
 
 def evaluate_folder(analyzer: FaceAnalyzer, folder: Path, limit: int | None = None,
                     iou_threshold: float = 0.5, *, keep_records: bool = False,
-                    keep_images: bool = False) -> dict[str, Any]:
+                    keep_images: bool = False, step: int = 1) -> dict[str, Any]:
     """The report of one eval folder (see the module docstring).
 
+    step: only every step-th row of the manifest.
     keep_records: add ``records``, one dict per classified image (true age, the FaceResult of the
     largest face, whether a face was detected; the decoded image too with keep_images) -- used by
     the age-gate calibration, never printed.
@@ -125,6 +126,8 @@ def evaluate_folder(analyzer: FaceAnalyzer, folder: Path, limit: int | None = No
         rows = list(csv.DictReader(fh))
     if not rows or "path" not in rows[0]:
         raise ValueError(f"{manifest}: no rows or no 'path' column")
+    if step > 1:   # every step-th image (the benchmark's quick accuracy figures)
+        rows = rows[::step]
     if limit:
         rows = rows[:limit]
     boxes_file = folder / "boxes.csv"
@@ -457,3 +460,56 @@ def format_age_gate(rep: dict[str, Any]) -> str:
                 what = "refused" if group == "adults" else "passed"
                 lines.append(f"{name:<22} {group:<9} {e['n']:<5} {_pct(e.get('photo')):>7} {_pct(e.get('track')):>7}   {what}")
     return "\n".join(lines)
+
+
+# -- detection through the live pipeline's policy --------------------------------------------------
+
+def live_detection_check(analyzer: FaceAnalyzer, config: Any, folder: Path, frames: int = 12,
+                         fps: float = 10.0) -> dict[str, Any]:
+    """The labelled faces of a detection set (boxes.csv) found by the *live pipeline* (with its
+    reduced-size detection): each photo, letterboxed into a 640x480 frame at its own scale, is fed
+    as ``frames`` frames at ``fps``; a face counts as found when a confirmed track covers it
+    (IoU >= 0.5) in the last frame.  Faces under ``min_face_px`` are left out (the pipeline
+    ignores them by design).  Compare with ``evaluate_folder``'s full-size detection."""
+    from .pipeline import VisionPipeline
+
+    folder = Path(folder)
+    with open(folder / "boxes.csv", newline="", encoding="utf-8") as fh:
+        boxes: dict[str, list[list[float]]] = {}
+        for b in csv.DictReader(fh):
+            if str(b.get("ignore", "0")).strip() in ("1", "true"):
+                continue
+            x, y, w, h = (float(b[k]) for k in ("x", "y", "w", "h"))
+            if min(w, h) >= config.min_face_px:
+                boxes.setdefault(b["path"], []).append([x, y, x + w, y + h])
+    found = total = false_tracks = reduced = analysed = 0
+
+    class _Frame:
+        def __init__(self, image: np.ndarray, timestamp: float, seq: int):
+            self.image, self.timestamp, self.seq = image, timestamp, seq
+
+    for path, gts in sorted(boxes.items()):
+        img = read_image(folder / path)
+        if img is None:
+            continue
+        h, w = img.shape[:2]
+        k = min(1.0, 640 / w, 480 / h)
+        frame = np.zeros((480, 640, 3), np.uint8)
+        small = cv2.resize(img, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA) if k < 1 else img
+        ox, oy = (640 - small.shape[1]) // 2, (480 - small.shape[0]) // 2
+        frame[oy:oy + small.shape[0], ox:ox + small.shape[1]] = small
+        gt = np.array(gts, np.float64) * k + np.array([ox, oy, ox, oy])
+        pipe = VisionPipeline(config, lambda: None, lambda r: None, loop=None, analyzer=analyzer)
+        result = None
+        for i in range(frames):
+            result = pipe.process(_Frame(frame, i / fps, i))
+        assert result is not None
+        tracks = np.array([[t.box[0], t.box[1], t.box[0] + t.box[2], t.box[1] + t.box[3]]
+                           for t in result.tracks if t.confirmed], np.float64).reshape(-1, 4)
+        m, n, fp = match_detections(tracks, gt, np.zeros(len(gt), bool))
+        found, total, false_tracks = found + m, total + n, false_tracks + fp
+        st = pipe.status()
+        reduced += st["frames_reduced_detection"]
+        analysed += st["frames_analysed"]
+    return {"found": found, "labelled": total, "false_tracks": false_tracks,
+            "reduced_share": reduced / analysed if analysed else None, "frames_per_photo": frames}
