@@ -946,10 +946,15 @@ def run_bench(args: argparse.Namespace, config, log: Callable[[str], None] = pri
         report["notes"].append("no dev sets (--eval-dir): speed figures are shown without their accuracy")
     else:
         step = args.eval_every or (20 if quick else 3)
+        measured: dict[tuple, dict[str, Any]] = {}
         for name, mix in precision_mixes(config).items():
+            key = tuple(sorted(mix.items()))
+            if key in measured:        # the configured mix is usually "all fp32": measured once
+                accuracy[name] = measured[key]
+                continue
             log(f"[bench] dev-set accuracy, {name} (1 image in {step} of {eval_dir}) ...")
             try:
-                accuracy[name] = dev_accuracy(config, eval_dir, step, **mix)
+                accuracy[name] = measured[key] = dev_accuracy(config, eval_dir, step, **mix)
             except Exception as exc:
                 accuracy[name] = {"error": _err(exc)}
         if (eval_dir / "dlib_faces").is_dir():
