@@ -1,4 +1,6 @@
-"""Measure the analysis chain on a labelled folder (``python -m signage eval FOLDER``).
+"""Measure the analysis chain on a labelled folder (``python -m signage eval FOLDER``), or on
+every such folder inside FOLDER: then one table puts each headline figure beside the reference
+pipeline's (``REFERENCE``); ``--age-gate`` adds the age gate on single photos and simulated tracks.
 
 The folder has ``manifest.csv`` (``path`` relative to the folder, plus any of ``emotion``,
 ``age``, ``gender``; an ``age_group`` column is ignored because its bins are not the product's:
