@@ -212,13 +212,7 @@ class VisionPipeline:
             return None
         if self._last_full_ts is None or ts - self._last_full_ts >= float(cfg.detect_full_every_s):
             return None
-        every = self.tracker.classify_every_s
-        for t in self.tracker.tracks:
-            side = min(t.box[2] - t.box[0], t.box[3] - t.box[1])
-            if (not t.confirmed or not t.matched_now or side < cfg.detect_reduced_min_face_px
-                    or t.last_classified is None or ts - t.last_classified >= every):
-                return None
-        return reduced
+        return reduced if self.tracker.all_settled(ts, float(cfg.detect_reduced_min_face_px)) else None
 
     def process(self, frame: FrameLike) -> VisionResult:
         """Analyse one frame (the worker calls this; tests may call it directly)."""

@@ -260,6 +260,16 @@ class Tracker:
         return [t for t in self.tracks if t.matched_now and
                 (t.last_classified is None or ts - t.last_classified >= self.classify_every_s)]
 
+    def all_settled(self, ts: float, min_face_px: float) -> bool:
+        """True when every open track is confirmed, was found in the last frame, has a face of
+        at least min_face_px and is not due for the classifiers at ts (an empty scene counts)."""
+        for t in self.tracks:
+            side = min(t.box[2] - t.box[0], t.box[3] - t.box[1])
+            if (not t.confirmed or not t.matched_now or side < min_face_px
+                    or t.last_classified is None or ts - t.last_classified >= self.classify_every_s):
+                return False
+        return True
+
     def apply(self, track: Track, attrs: Attributes, ts: float) -> None:
         """Blend one classifier result into the track's smoothed probabilities."""
         a = self.alpha
