@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .config import AudienceConfig
 from .tasks import cancel_and_wait
+from .vision.agegate import AgeSample
 from .vocabulary import AGE_GROUPS, GENDERS, MASK_THRESHOLD, MOODS
 
 if TYPE_CHECKING:  # only the types: the audience model never runs vision code
@@ -109,6 +110,8 @@ class Session:
     gender_label: str | None = None
     #: P(face mask), the tracker's smoothed estimate (None: vision.mask is off / not yet classified)
     mask_p: float | None = None
+    #: the age gate's evidence from vision (in memory only, never stored)
+    age_samples: tuple[AgeSample, ...] = ()
     #: a small number for the panel's overlay (which emoji is which face): never the session id
     overlay_id: int = 0
     #: impressions of each ad (slug) this session had: the frequency cap
@@ -259,6 +262,8 @@ class Audience:
             s.age = track.age
         if track.mask is not None:
             s.mask_p = track.mask
+        if track.age_samples:
+            s.age_samples = track.age_samples
         s.age_label = track.age_group or s.age_label
         s.mood_label = track.emotion or s.mood_label
         s.gender_label = track.gender or s.gender_label

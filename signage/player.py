@@ -283,7 +283,7 @@ class Player:
 
     def viewers(self, now: float | None = None) -> list[Viewer]:
         return [Viewer(session_id=s.id, mood_p=s.mood_p, age_p=s.age_p, gender_p=s.gender_p,
-                       age=s.age, age_label=s.age_label, ad_counts=s.ad_counts)
+                       age=s.age, age_label=s.age_label, ad_counts=s.ad_counts, age_samples=s.age_samples)
                 for s in self.audience.present_sessions(now)]
 
     def decide(self, now: float | None = None) -> Decision:

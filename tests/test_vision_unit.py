@@ -95,6 +95,40 @@ def test_small_image_is_upscaled_and_padded():
     assert (x_in - ox) / p.scale == pytest.approx(24)
 
 
+def test_portrait_smaller_than_long_side_is_padded_too():
+    # a 350 px portrait whose face fills it: padded like a crop, so the face stays inside the
+    # anchors' range instead of being enlarged to the whole 640 px canvas
+    p = prepare_input(np.full((350, 350, 3), 90, np.uint8), 640, small_pad=0.25)
+    assert p.scale == pytest.approx(640 / 525)
+    assert p.offset[0] == pytest.approx(round(87.5 * 640 / 525))
+    # a camera frame at long_side is not padded
+    assert prepare_input(np.zeros((480, 640, 3), np.uint8), 640).offset == (0.0, 0.0)
+
+
+def test_eval_table_flags_figures_more_than_a_point_below_the_reference():
+    from signage.vision.evaluate import format_table, table_rows
+    reports = [{"folder": "x/ckplus48", "emotion": {"7": {"mean_recall": 0.855}, "7_sequence": {"mean_recall": 0.89}}},
+               {"folder": "x/utkface_crop", "gender": {"accuracy": 0.95}, "age": {"mae": 5.0}},
+               {"folder": "x/other", "gender": {"accuracy": 0.5}}]
+    rows = {(r["set"], r["figure"]): r for r in table_rows(reports)}
+    assert rows[("ckplus48", "emotion 7-class macro recall %")]["loss"]          # 85.5 < 87.3 - 1
+    assert not rows[("ckplus48", "emotion per sequence %")]["loss"]
+    assert rows[("utkface_crop", "age MAE years")]["loss"]                       # lower is better
+    assert not rows[("utkface_crop", "gender %")]["loss"]
+    assert rows[("other", "gender %")]["reference"] is None and not rows[("other", "gender %")]["loss"]
+    text = format_table(list(rows.values()))
+    assert "2 figure(s) more than a point below the reference" in text and "LOSS" in text
+
+
+def test_enlarged_crops_keep_edges():
+    # a sharp black/white edge enlarged 48 -> 112 px stays sharper than a bilinear enlargement
+    img = np.zeros((48, 48, 3), np.uint8)
+    img[:, 24:] = 255
+    crop = square_crop(img, (0, 0, 48, 48), 1.0, 112, None)[56, :, 0].astype(float)
+    bilinear = cv2.resize(img, (112, 112), interpolation=cv2.INTER_LINEAR)[56, :, 0].astype(float)
+    assert np.abs(np.diff(crop)).max() > np.abs(np.diff(bilinear)).max()
+
+
 # -- crops -------------------------------------------------------------------------------------
 
 def _gradient(h=100, w=120):

@@ -162,6 +162,8 @@ async def test_privacy_page_says_what_is_kept_and_for_how_long(env):
     assert 'data-testid="retention">7 days<' in html
     for text in ("age group", "gender", "mood", "No images are stored", "never stored", f'href="/m/{TOKEN}"'):
         assert text in html, text
+    # the age gate's rule, with the configured minimum age
+    assert "at least 3 pictures" in html and "at least 24 years" in html
 
 
 def test_ad_details_only_link_to_web_addresses():

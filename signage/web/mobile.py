@@ -251,6 +251,7 @@ async def privacy_page(request: web.Request) -> web.Response:
     return render(request, "privacy.html", {
         "retention_days": cfg.privacy.retention_days,
         "camera_preview": cfg.web.camera_preview,
+        "age_gate_min_age": cfg.ads.age_gate_min_age,
         "back": _back(request)})
 
 
