@@ -59,7 +59,7 @@ class Load:
                 body = await r.read()
                 self.note(r.status)
                 return r.status, body
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             self.note("connection_errors")
             return 0, b""
 
@@ -99,7 +99,7 @@ class Load:
                                         self.note(r.status)
                                 except aiohttp.ClientError:
                                     self.note("connection_errors")
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     self.note("connection_errors")
                 self.counts["panel_reconnects"] += 1
                 await asyncio.sleep(1.0)
@@ -221,7 +221,7 @@ async def run(args: argparse.Namespace) -> int:
             try:
                 async with http.get(base + "/api/status") as r:
                     status = await r.json()
-            except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            except (TimeoutError, aiohttp.ClientError, ValueError):
                 load.note("connection_errors")
                 status = {}
             lag = status.get("loop_lag", {})

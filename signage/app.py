@@ -9,7 +9,8 @@ import signal
 import socket
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -17,10 +18,11 @@ from .audience import Audience, Clock, RealClock
 from .camera import Camera, FrameSource
 from .config import Config, systemd_environment
 from .events import Hub
+from .fleet.link import FleetLink, prepare_store
 from .player import Player
 from .retention import Retention
-from .store import Store
 from .stats import StageHistograms
+from .store import Store
 from .supervision import LoopLag, Watchdog
 from .vision.analyzer import FaceAnalyzer
 from .vision.models import ModelError
@@ -49,6 +51,9 @@ class Appliance:
 
     def __init__(self, config: Config, *, camera_opener: Callable[[], FrameSource] | None = None,
                  analyzer: FaceAnalyzer | None = None, clock: Clock | None = None) -> None:
+        if config.fleet.pulling:  # the ads come from the pulled bundle (docs/fleet.md)
+            from .fleet.content import with_pulled_inventory
+            config = with_pulled_inventory(config)
         self.config = config
         self.clock: Clock = clock or RealClock()
         self.hub = Hub()
@@ -58,9 +63,15 @@ class Appliance:
         self.camera = Camera(config.camera, cache_dir=config.storage.data_dir / "cache", opener=camera_opener)
         self.audience = Audience(config.audience, self.hub, self.store, self.clock)
         self.player = Player(config, self.store, self.hub, self.audience, self.clock)
-        self.vision = VisionPipeline(config.vision, self.camera.latest, self._on_vision, analyzer=analyzer)
+        # (ignore: vision's FrameLike protocol declares settable attributes and camera.Frame is
+        # frozen; the pipeline only reads them -- vision/pipeline.py should declare them read-only)
+        self.vision = VisionPipeline(config.vision, self.camera.latest,  # type: ignore[arg-type]
+                                     self._on_vision, analyzer=analyzer)
         self.stage_histograms = StageHistograms()
         self.retention = Retention(self.store, config.privacy.retention_days)
+        #: fleet mode: shipper, clock watcher, content puller (None for a lone screen)
+        self.fleet = (FleetLink(config, self.store, self.player.sync_inventory)
+                      if config.fleet.shipping or config.fleet.pulling else None)
         self.loop_lag = LoopLag()
         # the running play and the open sessions are written at every timed flush
         self.store.add_checkpoint(self.player.checkpoint)
@@ -78,6 +89,7 @@ class Appliance:
         await self.store.open()
         if self.store.problem:
             self.component_errors["database"] = self.store.problem
+        await prepare_store(self.store, self.config)  # outbox on or off, before any write
         self.camera.start()
         self.audience.start()
         try:
@@ -89,9 +101,13 @@ class Appliance:
             log.error("vision disabled: %s", exc)
         await self.player.start()
         self.retention.start()
+        if self.fleet is not None:
+            self.fleet.start()
 
     async def stop(self) -> None:
         # Reverse order: stop producing, then flush what was produced.
+        if self.fleet is not None:
+            await self.fleet.stop()  # unshipped rows stay in the outbox for the next start
         await self.retention.stop()
         await asyncio.to_thread(self.vision.stop)  # joins its thread: off the loop
         await asyncio.to_thread(self.camera.stop)
@@ -132,6 +148,7 @@ class Appliance:
             "database": await self.store.status(),
             "loop_lag": self.loop_lag.status(),
             "errors": dict(self.component_errors),
+            "fleet": await self.fleet.status() if self.fleet is not None else {"enabled": False},
         }
 
 
@@ -141,7 +158,8 @@ def lan_address() -> str:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.connect(("10.255.255.255", 1))
-        return s.getsockname()[0]
+        address: str = s.getsockname()[0]
+        return address
     except OSError:
         return "127.0.0.1"
     finally:
@@ -157,7 +175,7 @@ def public_base_url(config: Config, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-async def serve(config: Config, *, ready: "asyncio.Future[str] | None" = None) -> int:
+async def serve(config: Config, *, ready: asyncio.Future[str] | None = None) -> int:
     """Run the appliance until SIGTERM/SIGINT, then shut down cleanly. Returns the exit
     status: 0, or EXIT_UNSAVED when writes did not reach the database."""
     from .web.server import create_app

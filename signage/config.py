@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .vocabulary import MOODS
 
@@ -39,6 +41,7 @@ def opt(default: Any, doc: str, *, choices: tuple[Any, ...] | None = None,
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+_GROUP_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,14 @@ class VisionConfig:
     detect_score: float = opt(0.5, "minimum face score", min=0.05, max=0.99)
     nms_iou: float = opt(0.4, "overlap above which two detections are one face", min=0.05, max=0.95)
     min_face_px: int = opt(24, "faces smaller than this (pixels, box side) are ignored", min=4, max=1024)
+    detect_reduced_long_side: int = opt(320, "live pipeline: detector input long side while every "
+                                        "tracked face is large (0 = always detect_long_side)",
+                                        min=0, max=2048)
+    detect_reduced_min_face_px: int = opt(64, "live pipeline: the reduced input is used only while "
+                                          "every track's face is at least this big (pixels)",
+                                          min=16, max=1024)
+    detect_full_every_s: float = opt(0.5, "live pipeline: a full-size detection at least this often, "
+                                     "to find new small faces", min=0.0, max=60)
     analysis_fps: float = opt(10.0, "frames analysed per second (at most)", min=0.2, max=60)
     classify_every_s: float = opt(1.0, "seconds between classifier runs on one track", min=0.05, max=60)
     smoothing_alpha: float = opt(0.3, "weight of a new estimate in a track's running average",
@@ -122,10 +133,9 @@ class AdsConfig:
     dir: Path = opt(Path("assets/ads"), "folder of ads, one sub-folder with ad.toml per ad")
     healing_dir: Path = opt(Path("assets/healing"), "folder of healing scenes")
     age_gate: bool = opt(True, "never play age-restricted ads when a minor may be present")
-    age_gate_min_age: float = opt(25.0, "estimated age every person present must reach "
-                                  "(a safety margin above 18)", min=18, max=99)
-    age_gate_max_minor_p: float = opt(0.05, "largest P(child or teen) any present person may have",
-                                      min=0.0, max=1.0)
+    age_gate_min_age: float = opt(24.0, "median estimated age (over at least 3 frontal frames of a "
+                                  "large enough face, none under 18) every person present must reach; "
+                                  "calibrated in models/README.md", min=18, max=99)
     mood_rules: dict = opt({"sad": "uplifting", "angry": "healing"},
                            "what a dominant mood leads to: 'healing' (calm content), "
                            "'uplifting' (only ads marked uplifting = true or targeting happy "
@@ -183,6 +193,35 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class FleetConfig:
+    """Optional fleet mode (docs/fleet.md). Both URLs empty = a lone screen, exactly as without."""
+    database_url: str = opt("", "central PostgreSQL URL printed by `python -m signage fleet add-screen` "
+                            "(holds this screen's password: keep config.toml readable by the service "
+                            "user only); empty = nothing is shipped")
+    content_url: str = opt("", "base URL of the bundles written by `fleet publish` (any static web "
+                           "server or bucket); empty = ads come only from ads.dir")
+    group: str = opt("default", "screen group whose manifest this screen pulls (`canary` gets new "
+                     "versions first)")
+    ship_interval_s: float = opt(30.0, "seconds between two shipments of the outbox", min=1, max=86400)
+    batch_rows: int = opt(1000, "most outbox rows shipped in one central transaction", min=1, max=10000)
+    outbox_max_rows: int = opt(500000, "most rows the outbox keeps while the centre is unreachable; "
+                               "past that new rows are counted as dropped (loudly)", min=100, max=50000000)
+    retry_max_s: float = opt(600.0, "longest wait between two attempts while the centre is "
+                             "unreachable (back-off doubles up to this)", min=1, max=86400)
+    connect_timeout_s: float = opt(10.0, "a central connection or statement slower than this is given up",
+                                   min=1, max=600)
+    content_poll_s: float = opt(300.0, "seconds between two polls of content_url", min=5, max=86400)
+
+    @property
+    def shipping(self) -> bool:
+        return bool(self.database_url)
+
+    @property
+    def pulling(self) -> bool:
+        return bool(self.content_url)
+
+
+@dataclass(frozen=True)
 class Config:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
@@ -195,6 +234,7 @@ class Config:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    fleet: FleetConfig = field(default_factory=FleetConfig)
     #: folder the config file was read from; relative paths in it are relative to this
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
 
@@ -202,7 +242,7 @@ class Config:
     def db_path(self) -> Path:
         return self.storage.data_dir / "signage.db"
 
-    def replace(self, **sections: Any) -> "Config":
+    def replace(self, **sections: Any) -> Config:
         """A copy with some keys changed, e.g. `cfg.replace(web={"port": 0})` (CLI overrides)."""
         raw = to_dict(self)
         for name, values in sections.items():
@@ -320,6 +360,27 @@ def _check_cross_fields(cfg: Config) -> None:
                           'run `python -m signage set-password` to write a salted hash instead')
     if cfg.camera.source == "video" and not cfg.camera.video_path:
         raise ConfigError('camera.video_path = "": the "video" source needs a video file path')
+    _check_fleet(cfg.fleet)
+
+
+def _check_fleet(fleet: FleetConfig) -> None:
+    if fleet.database_url:
+        # Never echo the URL: it holds this screen's password.
+        try:
+            url = urlsplit(fleet.database_url)
+            url.port  # raises ValueError for a port that is not a number
+        except ValueError:
+            raise ConfigError("fleet.database_url: not a URL (the password is not shown); paste the "
+                              "line `python -m signage fleet add-screen` printed") from None
+        if url.scheme not in ("postgresql", "postgres") or not url.hostname or not url.path.strip("/"):
+            raise ConfigError("fleet.database_url: must look like postgresql://USER:PASSWORD@HOST:PORT/"
+                              "DATABASE (the password is not shown); paste the line `python -m signage "
+                              "fleet add-screen` printed")
+    if fleet.content_url and urlsplit(fleet.content_url).scheme not in ("http", "https"):
+        raise ConfigError(f"fleet.content_url = {_shown(fleet.content_url)}: must be an http:// or "
+                          f"https:// URL")
+    if not _GROUP_RE.fullmatch(fleet.group):
+        raise ConfigError(f"fleet.group = {_shown(fleet.group)}: must be 1-40 letters, digits, '-' or '_'")
 
 
 def _resolve(cfg: Config, base_dir: Path) -> Config:
@@ -387,12 +448,19 @@ def to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _default_of(f: dataclasses.Field[Any]) -> Any:
+    """A config field's default value (fields with a list/table default have a factory)."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
 def documented_keys() -> list[tuple[str, Any, str]]:
     """(key path, default, meaning) for every key: the source of the README's config reference."""
     rows = []
     for name, cls in _section_fields().items():
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            default = _default_of(f)
             rows.append((f"{name}.{f.name}", default, f.metadata["doc"]))
     return rows
 
@@ -411,6 +479,7 @@ _SECTION_TITLES = {
     "privacy": "Privacy",
     "storage": "Storage (SQLite)",
     "logging": "Logging",
+    "fleet": "Fleet: ship to a central PostgreSQL, pull published ads (docs/fleet.md)",
 }
 
 
@@ -440,7 +509,7 @@ def render_config_template() -> str:
         out.append(f"[{name}]")
         for f in dataclasses.fields(cls):
             meta = f.metadata
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            default = _default_of(f)
             allowed = ""
             if meta.get("choices"):
                 allowed = " One of: " + ", ".join(str(c) for c in meta["choices"]) + "."
@@ -462,7 +531,7 @@ def render_config_reference() -> str:
         out.append("|---|---|---|")
         for f in dataclasses.fields(cls):
             meta = f.metadata
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            default = _default_of(f)
             doc = meta["doc"]
             if meta.get("choices"):
                 doc += " (" + " / ".join(f"`{c}`" for c in meta["choices"]) + ")"

@@ -31,10 +31,11 @@ from .ads.inventory import AdRecord, SyncResult, load_ads, media_url, sync
 from .ads.selection import Decision, Rules, Viewer, decide
 from .audience import Audience, Clock, ExposureMeter, RealClock, Session, dominant, mix
 from .config import Config
-from .vocabulary import AGE_GROUPS, GENDERS, MOODS
+from .events import Hub
 from .healing import SceneLibrary, Weather, describe_time, season_of, time_of_day
-from .store import StoreUnavailable
+from .store import Store, StoreUnavailable
 from .tasks import cancel_and_wait
+from .vocabulary import AGE_GROUPS, GENDERS, MOODS
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class _Play:
 
 
 class Player:
-    def __init__(self, config: Config, store: Any, hub: Any, audience: Audience,
+    def __init__(self, config: Config, store: Store, hub: Hub, audience: Audience,
                  clock: Clock | None = None, scenes: SceneLibrary | None = None,
                  weather: Weather | None = None, sync_on_start: bool = True) -> None:
         self.config = config
@@ -107,8 +108,9 @@ class Player:
         self._scene_skip: dict[str, float] = {}
         self.last_ad_slug: str | None = None
         self._last_scene: str | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.plays_done = 0
+        self.errors = 0  # errors the machine recovered from (logged; healing content meanwhile)
         #: the latest ad plays by QR token, as the phone page needs them: while the database
         #: cannot be written (disk full) their rows are not in it, but their QR codes are on screen
         self._recent_ad_plays: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -180,6 +182,7 @@ class Player:
             # ad decisions taken since start (one per poll while someone is settled in healing)
             "decisions": self._decisions,
             "decisions_ad": self._decisions_ad,
+            "errors": self.errors,
             "skipped": {k: v[1] for k, v in self._ad_skip.items() if v[0] > now},
             "scenes": len(self.scenes.scenes), "weather": self.weather.current(),
             "weather_error": self.weather.error,
@@ -252,6 +255,7 @@ class Player:
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep the screen alive whatever happens
+                self.errors += 1
                 log.exception("player error; showing healing content")
                 if self._play is not None:
                     self._close_play(completed=False)
@@ -322,7 +326,7 @@ class Player:
 
     def viewers(self, now: float | None = None) -> list[Viewer]:
         return [Viewer(session_id=s.id, mood_p=s.mood_p, age_p=s.age_p, gender_p=s.gender_p,
-                       age=s.age, age_label=s.age_label, ad_counts=s.ad_counts)
+                       age=s.age, age_label=s.age_label, ad_counts=s.ad_counts, age_samples=s.age_samples)
                 for s in self.audience.present_sessions(now)]
 
     def decide(self, now: float | None = None) -> Decision:
@@ -453,8 +457,9 @@ class Player:
             "UPDATE plays SET ended_at = ?, completed = ?, impressions = ?, watchers = ?, spend = ?, "
             "audience = ? WHERE id = ?",
             (now, int(completed and not play.failed), impressions, watchers, spend, _json(audience), play.id))
-        if play.token in self._recent_ad_plays:
-            self._recent_ad_plays[play.token].update(ended_at=now, audience=audience)
+        recent = self._recent_ad_plays.get(play.token) if play.token else None
+        if recent is not None:
+            recent.update(ended_at=now, audience=audience)
         self.plays_done += 1
         if self.hub is not None:
             self.hub.publish("player.play_ended", {

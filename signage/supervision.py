@@ -17,7 +17,8 @@ import logging
 import socket
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .config import SystemdEnvironment
 from .tasks import cancel_and_wait

@@ -3,8 +3,9 @@ the real models. Each test reproduces one reported fault; it failed before the f
 
 from __future__ import annotations
 
-import zlib
+import io
 import struct
+import zlib
 
 import aiohttp
 import pytest
@@ -150,7 +151,7 @@ async def test_3_a_big_body_is_refused_before_it_is_read_or_parsed(app):
     async with aiohttp.ClientSession() as http:
         async def post() -> int:
             try:
-                async with http.post(app.base + "/api/panel/rate", data=big,
+                async with http.post(app.base + "/api/panel/rate", data=io.BytesIO(big),
                                      headers={"Content-Type": "application/json"}) as r:
                     return r.status
             except aiohttp.ClientError:

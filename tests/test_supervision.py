@@ -26,7 +26,7 @@ def _received(sock: socket.socket, until: float) -> list[str]:
     while time.time() < until:
         try:
             got.append(sock.recv(4096).decode())
-        except socket.timeout:
+        except TimeoutError:
             continue
     return got
 

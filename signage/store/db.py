@@ -41,8 +41,9 @@ import re
 import sqlite3
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import aiosqlite
 
@@ -106,13 +107,13 @@ def is_transient(exc: BaseException) -> bool:
 
 def is_proof_of_play(sql: str) -> bool:
     m = _TARGET_TABLE.match(sql)
-    return bool(m) and m.group(1).lower() in PROOF_TABLES
+    return m is not None and m.group(1).lower() in PROOF_TABLES
 
 
 class _Write:
     __slots__ = ("sql", "params", "spilled")
 
-    def __init__(self, sql: str, params: Sequence[Any] | dict, spilled: bool = False) -> None:
+    def __init__(self, sql: str, params: Sequence[Any] | dict[str, Any], spilled: bool = False) -> None:
         self.sql = sql
         self.params = params
         self.spilled = spilled  # already appended to a spill file
@@ -132,7 +133,7 @@ class Store:
                             fallback / f"signage-{tag}.spill"]
         self._db: aiosqlite.Connection | None = None
         self._pending: list[_Write] = []
-        self._flusher: asyncio.Task | None = None
+        self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._checkpoints: list[Callable[[], None]] = []
         self.mode = "closed"  # "file", "memory" (degraded) or "closed"
@@ -322,23 +323,23 @@ class Store:
             raise StoreError("database is not open")
         return self._db
 
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[dict[str, Any]]:
+    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         async with self.db.execute(sql, params) as cur:
             return [dict(r) for r in await cur.fetchall()]
 
-    async def fetchone(self, sql: str, params: Sequence[Any] | dict = ()) -> dict[str, Any] | None:
+    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
         async with self.db.execute(sql, params) as cur:
             row = await cur.fetchone()
         return dict(row) if row else None
 
-    async def scalar(self, sql: str, params: Sequence[Any] | dict = ()) -> Any:
+    async def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         async with self.db.execute(sql, params) as cur:
             row = await cur.fetchone()
         return row[0] if row else None
 
     # --- writes ---------------------------------------------------------------------
 
-    async def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> int:
+    async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Write now, in its own transaction (after any pending batch). Returns lastrowid.
         Raises StoreUnavailable when the database cannot take writes right now."""
         async with self._lock:
@@ -351,7 +352,7 @@ class Store:
                 if is_transient(exc):
                     raise StoreUnavailable(f"the database cannot be written right now ({exc})") from None
                 raise
-            return cur.lastrowid
+            return cur.lastrowid or 0  # 0: the statement inserted no row
 
     async def executemany_now(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
         """Several writes in one transaction, now."""

@@ -24,7 +24,8 @@ import logging
 import secrets
 import time
 from collections import OrderedDict, deque
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -91,9 +92,10 @@ async def body_limit_middleware(request: web.Request,
         if length is None:
             raise web.HTTPLengthRequired(text="send a Content-Length (chunked bodies are not accepted)")
         if length > limit:
+            most = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
             raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=length,
-                                                text=f"the body is too large for {request.path}: "
-                                                     f"at most {limit} bytes")
+                                                text=f"The request is larger than {most}, the most "
+                                                     f"{request.path} takes.")
         if limit != request.client_max_size:
             request = request.clone(client_max_size=limit)
     return await handler(request)
@@ -230,5 +232,4 @@ PANEL_KEYS = web.AppKey("panel_keys", PanelKeys)
 def setup(app: web.Application) -> None:
     app[BODY_LIMITS] = BodyLimits()
     app[PANEL_KEYS] = PanelKeys()
-    app.middlewares.append(errors_middleware)
     app.middlewares.append(body_limit_middleware)

@@ -27,7 +27,7 @@ from markupsafe import Markup
 from ..reports import public
 from .guard import PANEL_KEYS, PANEL_SOCKETS, SocketLimits, client_address, read_json, same_origin
 from .keys import APPLIANCE
-from .mobile import render
+from .pages import render
 from .preview import PREVIEW_PATH
 from .qr import qr_svg
 
@@ -144,7 +144,7 @@ async def _panel_ws(request: web.Request) -> web.WebSocketResponse:
                 timeout = max(0.05, next_status - time.time())
             try:
                 ev = await asyncio.wait_for(sub.get(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if ev.topic == "player.state":
                 await send("state", panel_state(app, ev.data))

@@ -4,26 +4,30 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..app import Appliance
+from . import admin, api, guard, media, metrics, mobile, pages, panel, preview, status
+from .admin.ads import VIDEO_MAX
+from .admin.photo import MAX_PHOTO_BYTES
 from .keys import APPLIANCE
-from . import guard, status
 
 
-def create_app(appliance) -> web.Application:
-    from .admin.ads import VIDEO_MAX
-    from .admin.photo import MAX_PHOTO_BYTES
-
+def create_app(appliance: Appliance) -> web.Application:
     # the largest body any route takes; each route's own limit is set below (guard.SMALL_BODY
     # for everything that is not an upload) and checked before the body is read
     app = web.Application(client_max_size=VIDEO_MAX + 1024 * 1024)
     app[APPLIANCE] = appliance
-    guard.setup(app)
+    guard.setup(app)  # body limits per route, checked before a body is read
     app[guard.BODY_LIMITS].set("/admin/photo", MAX_PHOTO_BYTES + 256 * 1024)
     app[guard.BODY_LIMITS].set("/admin/ads/", VIDEO_MAX + 1024 * 1024)
-    status.setup(app)
-    from . import panel, mobile, media  # /panel, /ws/panel, /m/<token>, /rankings, /today, /privacy, /media/*
-    panel.setup(app); mobile.setup(app); media.setup(app)
-    from . import preview  # /api/camera/preview.jpg, only when web.camera_preview is on
-    preview.setup(app)
-    from . import admin  # /admin pages, /metrics, /api/audience, /api/report, /ws/audience
-    admin.setup(app)
+    status.setup(app)  # /api/status, /healthz
+    pages.setup(app)  # friendly 404/500 pages, /static/
+    # inside the 500 page: unparseable input is a 400, a database that cannot write a 503
+    app.middlewares.append(guard.errors_middleware)
+    panel.setup(app)  # /panel, /ws/panel, /api/panel/*
+    mobile.setup(app)  # /m/<token>, /rankings, /today, /privacy, /emoticon/*
+    media.setup(app)  # /media/*
+    preview.setup(app)  # /api/camera/preview.jpg, only when web.camera_preview is on
+    metrics.setup(app)  # /metrics (public: anonymous aggregates)
+    api.setup(app)  # /api/audience, /ws/audience (public: anonymous aggregates)
+    admin.setup(app)  # /admin pages, /api/report, /api/decision/last (behind the admin login)
     return app

@@ -19,9 +19,9 @@ served as media: SVG and HTML creatives (which can hold scripts) are not accepte
 from __future__ import annotations
 
 import asyncio
-import math
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -31,7 +31,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from ...ads import inventory
 from ...reports import public
@@ -49,7 +49,6 @@ UPLOAD_TYPES = {".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "im
                 ".mp4": "video", ".webm": "video"}
 SAFE_NAME = re.compile(r"[^a-z0-9._-]+")
 DAYPART_LINE = re.compile(r"^\s*([a-z, ]+?)\s+(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*$")
-TEXT_FIELDS = ("title", "advertiser", "description", "address", "phone", "website", "map_url", "coupon")
 
 
 class AdFormError(Exception):
@@ -130,6 +129,8 @@ async def read_form(request: web.Request, staging: Path) -> tuple[dict[str, Any]
         part = await reader.next()
         if part is None:
             break
+        if not isinstance(part, BodyPartReader):
+            raise AdFormError(400, "The form is not a plain form (nested multipart).")
         name = part.name or ""
         if name == "media" and part.filename:
             if not csrf_ok:
@@ -204,7 +205,7 @@ def _toml_str(v: str) -> str:
 def parse_dayparts(text: str) -> list[dict[str, Any]]:
     """Lines like `mon,tue,wed 07:00-10:30` or `weekend 10:00-02:00` (overnight)."""
     out = []
-    for i, line in enumerate(l for l in (text or "").splitlines() if l.strip()):
+    for i, line in enumerate(ln for ln in (text or "").splitlines() if ln.strip()):
         m = DAYPART_LINE.match(line.lower())
         if not m:
             raise AdFormError(400, f'Dayparts line {i + 1} "{line.strip()}": write days then a time window, '
@@ -313,6 +314,7 @@ async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
             if uploaded is None:
                 raise AdFormError(400, "Choose a media file (image or video) for the new ad.")
         else:
+            assert slug is not None  # editing: the route's slug
             if not (ads_dir / slug).is_dir():
                 raise AdFormError(404, f'There is no ad "{slug}".')
         assert slug is not None
@@ -359,7 +361,7 @@ async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
         if not creating:
             values["slug"] = slug
         return render(request, "ad_form.html", status=exc.status, error=exc.message, ad=values,
-                      creating=creating, **_choices())
+                      creating=creating, status_label=None, **_choices())
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
     return redirect(f"/admin/ads?saved={slug}")
@@ -384,7 +386,7 @@ async def ads_list(request: web.Request) -> web.Response:
 
 @admin_route
 async def ad_new(request: web.Request) -> web.Response:
-    return render(request, "ad_form.html", ad=form_values(None), creating=True, **_choices())
+    return render(request, "ad_form.html", ad=form_values(None), creating=True, status_label=None, **_choices())
 
 
 @admin_route(multipart=True)

@@ -12,16 +12,26 @@ from __future__ import annotations
 import functools
 import json
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, overload
 from urllib.parse import quote
 
 import jinja2
 from aiohttp import web
 
 from ..keys import APPLIANCE
-from .auth import (COOKIE, CSRF_FIELD, CSRF_HEADER, LoginThrottle, SessionStore, AdminSession,
-                   hash_is_well_formed, same_origin, tokens_match)
+from .auth import (
+    COOKIE,
+    CSRF_FIELD,
+    CSRF_HEADER,
+    AdminSession,
+    LoginThrottle,
+    SessionStore,
+    hash_is_well_formed,
+    same_origin,
+    tokens_match,
+)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = TEMPLATES_DIR / "_static"
@@ -46,7 +56,7 @@ class AdminState:
         self.jinja = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
             autoescape=jinja2.select_autoescape(["html", "svg", "xml"], default=True),
-            undefined=jinja2.ChainableUndefined,
+            undefined=jinja2.StrictUndefined,  # a typo in a template is an error, not an empty string
             trim_blocks=True, lstrip_blocks=True,
         )
         self.jinja.filters["num"] = fmt_num
@@ -61,7 +71,7 @@ class AdminState:
         return bool(self.password_hash) and hash_is_well_formed(self.password_hash)
 
 
-ADMIN_STATE: web.AppKey = web.AppKey("admin_state", AdminState)
+ADMIN_STATE: web.AppKey[AdminState] = web.AppKey("admin_state", AdminState)
 #: the logged-in admin's session on the request
 SESSION_KEY: Any = web.RequestKey("admin_session", AdminSession) if hasattr(web, "RequestKey") else "admin_session"
 
@@ -154,8 +164,9 @@ def refuse(request: web.Request, status: int, message: str, **extra: Any) -> web
 
 def login_page(request: web.Request, status: int, *, error: str | None = None,
                message: str | None = None, next_path: str = "/admin") -> web.Response:
-    from .auth import LOGIN_CSRF_COOKIE
     import secrets
+
+    from .auth import LOGIN_CSRF_COOKIE
 
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     if wants_json(request):
@@ -195,7 +206,8 @@ CROSS_SITE_MESSAGE = "Refused: this request came from another site, so nothing w
 
 
 def current_session(request: web.Request) -> tuple[AdminSession | None, str]:
-    return request.app[ADMIN_STATE].sessions.lookup(request.cookies.get(COOKIE))
+    sessions: SessionStore = request.app[ADMIN_STATE].sessions
+    return sessions.lookup(request.cookies.get(COOKIE))
 
 
 async def form_csrf_ok(request: web.Request, sess: AdminSession) -> bool:
@@ -207,7 +219,11 @@ async def form_csrf_ok(request: web.Request, sess: AdminSession) -> bool:
     return tokens_match(given, sess.csrf)
 
 
-def admin_route(handler: Handler | None = None, *, multipart: bool = False) -> Any:
+@overload
+def admin_route(handler: Handler) -> Handler: ...
+@overload
+def admin_route(*, multipart: bool = False) -> Callable[[Handler], Handler]: ...
+def admin_route(handler: Handler | None = None, *, multipart: bool = False) -> Handler | Callable[[Handler], Handler]:
     """Guard an admin handler (see module doc). With `multipart=True` the handler streams the
     body itself and must check the token with `check_multipart_csrf` before any file part."""
 
@@ -229,7 +245,6 @@ def admin_route(handler: Handler | None = None, *, multipart: bool = False) -> A
                     return refuse(request, 403, CSRF_MESSAGE)
             return await fn(request)
 
-        wrapper.admin_guarded = True  # type: ignore[attr-defined]
         return wrapper
 
     return deco(handler) if handler is not None else deco

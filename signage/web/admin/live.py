@@ -5,7 +5,8 @@ itself from `/admin/live.json` every two seconds (script from /admin/static, no 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -40,6 +41,7 @@ async def live_data(appliance: Appliance) -> dict[str, Any]:
         "camera": status.get("camera"),
         "database": status.get("database"),
         "errors": status.get("errors") or {},
+        "fleet": status.get("fleet") or {},  # outbox, last ship, content version (password-free)
         "vision": status["vision"],
         "audience": aud,
         "playing": appliance.player.current(),
