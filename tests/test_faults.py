@@ -11,6 +11,7 @@ The small file systems are tmpfs mounts: the tests need root (they skip otherwis
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sqlite3
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from apprun import ROOT, RunningApp, write_config
+from test_hardening import next_ad
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +67,14 @@ def http_status(base: str, path: str) -> int:
     try:
         with urllib.request.urlopen(base + path, timeout=10) as r:
             r.read()
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def http_status_of(req: urllib.request.Request) -> int:
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
             return r.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -183,7 +193,12 @@ def test_a_full_disk_keeps_the_screen_up_and_sigterm_spills_proof_of_play(tmp_pa
         # in the spill file already, but for what was queued in the last flush window
         assert db["spilled_writes"] >= 1 and db["pending_writes"] - db["spilled_writes"] <= 10, db
         assert http_status(app.base, "/panel") == 200 and http_status(app.base, "/healthz") == 200
-        last = status["player"]["play_id"]
+        # Issue 10 item 9: the QR page of an ad played while nothing can be written used to 404
+        ad = asyncio.run(next_ad(app.base))
+        assert http_status(app.base, f"/m/{ad['token']}") == 200
+        req = urllib.request.Request(f"{app.base}/m/{ad['token']}/rate", data=b"value=like", method="POST")
+        assert http_status_of(req) < 500  # a vote that cannot be saved now is said so, not a 500
+        last = app.get("/api/status")["player"]["play_id"]
         code, _, err = app.terminate()
     finally:
         if app.proc.poll() is None:

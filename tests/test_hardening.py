@@ -16,7 +16,11 @@ from apprun import RunningApp, admin_login, admin_section, peak_rss_mb, write_co
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, photos):
     tmp = tmp_path_factory.mktemp("hardening")
-    cfg = write_config(tmp, [photos("astronaut")], admin=admin_section())
+    import shutil
+    from apprun import ROOT
+    shutil.copytree(ROOT / "assets" / "ads", tmp / "ads")  # the ad form writes here
+    cfg = write_config(tmp, [photos("astronaut")], admin=admin_section(),
+                       ads=f'dir = "{tmp / "ads"}"\nhealing_dir = "{ROOT / "assets" / "healing"}"')
     running = RunningApp(cfg, tmp / "data")
     yield running
     if running.proc.poll() is None:
@@ -253,3 +257,102 @@ async def test_6_parallel_wrong_passwords_are_throttled_before_hashing(app):
         statuses = await asyncio.gather(*(attempt(i) for i in range(40)))
     assert statuses.count(401) <= 5 and statuses.count(429) >= 35, statuses
     assert set(statuses) <= {401, 429}
+
+
+# --- item 10: malformed input -------------------------------------------------------------------
+
+def raw_multipart(fields: dict[str, str], file_field: str, filename: bytes, content: bytes) -> tuple[bytes, str]:
+    """A multipart body built by hand (aiohttp's client refuses a NUL in a header)."""
+    b = b"----fuzzboundary"
+    out = b""
+    for k, v in fields.items():
+        out += b"--" + b + b'\r\nContent-Disposition: form-data; name="' + k.encode() + b'"\r\n\r\n' + v.encode() + b"\r\n"
+    out += (b"--" + b + b'\r\nContent-Disposition: form-data; name="' + file_field.encode() + b'"; filename="'
+            + filename + b'"\r\nContent-Type: image/png\r\n\r\n' + content + b"\r\n--" + b + b"--\r\n")
+    return out, "multipart/form-data; boundary=" + b.decode()
+
+
+def ad_fields(csrf: str, **extra: str) -> dict[str, str]:
+    from datetime import date, timedelta
+
+    fields = {"csrf_token": csrf, "slug": "fuzz-ad", "title": "Fuzz", "advertiser": "Fuzz Co", "duration": "8",
+              "frequency_cap": "2", "priority": "0", "cpm": "12", "budget": "300",
+              "start": (date.today() - timedelta(days=1)).isoformat(),
+              "end": (date.today() + timedelta(days=30)).isoformat(), "dayparts": "", "description": "x"}
+    fields.update(extra)
+    return fields
+
+
+def ad_form(csrf: str, **extra: str) -> aiohttp.FormData:
+    from datetime import date, timedelta
+
+    f = aiohttp.FormData(default_to_multipart=True)
+    f.add_field("csrf_token", csrf)
+    fields = {"slug": "fuzz-ad", "title": "Fuzz", "advertiser": "Fuzz Co", "duration": "8", "frequency_cap": "2",
+              "priority": "0", "cpm": "12", "budget": "300",
+              "start": (date.today() - timedelta(days=1)).isoformat(),
+              "end": (date.today() + timedelta(days=30)).isoformat(), "dayparts": "", "description": "x"}
+    fields.update(extra)
+    for k, v in fields.items():
+        f.add_field(k, v)
+    f.add_field("media", io.BytesIO(huge_png(16, 16)), filename="poster.png", content_type="image/png")
+    return f
+
+
+async def test_10_malformed_inputs_answer_4xx_not_500(app):
+    """Item 10: 21 malformed inputs answered HTTP 500 (deep JSON, play_id >= 2^63, a list as
+    the vote, a NUL in an upload name, broken multipart, priority nan or 5,000 digits, years
+    0001 and 9999 on the report endpoints)."""
+    results: dict[str, int] = {}
+    async with aiohttp.ClientSession(cookie_jar=jar()) as http:
+        csrf = await admin_login(http, app.base)
+        key = await panel_key(http, app.base)
+        panel = {"X-Panel-Key": key, "Content-Type": "application/json"}
+
+        async def post(name: str, path: str, **kw) -> None:
+            async with http.post(app.base + path, allow_redirects=False, **kw) as r:
+                await r.read()
+                results[name] = r.status
+
+        async def get(name: str, path: str) -> None:
+            async with http.get(app.base + path, allow_redirects=False) as r:
+                await r.read()
+                results[name] = r.status
+
+        deep = "[" * 30000 + "]" * 30000
+        await post("json nested 30,000 deep", "/api/panel/rate", data=deep, headers=panel)
+        await post("json nested 200,000 deep", "/api/panel/rate", data=io.BytesIO(("[" * 200000 + "]" * 200000).encode()),
+                   headers=panel)
+        await post("play_id 2^63", "/api/panel/rate", data=json.dumps({"play_id": 2**63, "value": "like"}), headers=panel)
+        await post("play_id 10^400", "/api/panel/rate", data='{"play_id": 1' + "0" * 400 + ', "value": "like"}',
+                   headers=panel)
+        await post("play_id -1", "/api/panel/rate", data=json.dumps({"play_id": -1, "value": "like"}), headers=panel)
+        await post('value ["like"]', "/api/panel/rate", data=json.dumps({"play_id": 1, "value": ["like"]}), headers=panel)
+        await post("value {}", "/api/panel/rate", data=json.dumps({"play_id": 1, "value": {}}), headers=panel)
+        await post("body not UTF-8", "/api/panel/rate", data=b"\xff\xfe{}", headers=panel)
+        await post("media-failed id list", "/api/panel/media-failed", data=json.dumps({"kind": "ad", "id": [1]}),
+                   headers=panel)
+        body, ctype = raw_multipart({"csrf_token": csrf}, "photo", b"a\x00b.png", huge_png(16, 16))
+        await post("NUL in photo name", "/admin/photo", data=body, headers={"Content-Type": ctype})
+        broken = b"--XYZ\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.png\"\r\n\r\n\x89PNG"
+        await post("broken multipart, photo check", "/admin/photo", data=broken,
+                   headers={"Content-Type": "multipart/form-data; boundary=XYZ", "X-CSRF-Token": csrf})
+        await post("multipart without boundary, photo check", "/admin/photo", data=b"abc",
+                   headers={"Content-Type": "multipart/form-data", "X-CSRF-Token": csrf})
+        await post("broken multipart, ad form", "/admin/ads/new", data=broken.replace(b"photo", b"media"),
+                   headers={"Content-Type": "multipart/form-data; boundary=XYZ", "X-CSRF-Token": csrf})
+        body, ctype = raw_multipart(ad_fields(csrf), "media", b"po\x00ster.png", huge_png(16, 16))
+        await post("NUL in ad media name", "/admin/ads/new", data=body, headers={"Content-Type": ctype})
+        await post("priority nan", "/admin/ads/new", data=ad_form(csrf, priority="nan"))
+        await post("priority 5,000 digits", "/admin/ads/new", data=ad_form(csrf, priority="9" * 5000))
+        await post("budget inf", "/admin/ads/new", data=ad_form(csrf, budget="inf"))
+        await post("frequency cap 1e400", "/admin/ads/new", data=ad_form(csrf, frequency_cap="1e400"))
+        for path in ("/admin/reports", "/admin/reports.csv", "/api/report", "/admin/plays"):
+            await get(f"{path} since 0001", f"{path}?since=0001-01-01")
+            await get(f"{path} until 9999", f"{path}?until=9999-12-31")
+        ad = await next_ad(app.base)
+        await post("vote with a NUL", f"/m/{ad['token']}/rate", data={"value": "like\x00"})
+    errors = {name: status for name, status in results.items() if status >= 500}
+    assert not errors, errors
+    assert all(400 <= s < 500 for s in results.values()), results
+    assert len(results) >= 21

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..store import StoreUnavailable
 
@@ -36,10 +37,15 @@ log = logging.getLogger(__name__)
 
 __all__ = ["SMALL_BODY", "body_limit_middleware", "errors_middleware", "read_json", "SocketLimits",
            "RateLimit", "PanelKeys", "same_origin", "client_address", "BODY_LIMITS", "PANEL_SOCKETS",
-           "AUDIENCE_SOCKETS", "PANEL_KEYS", "VOTE_LIMIT"]
+           "AUDIENCE_SOCKETS", "PANEL_KEYS", "VOTE_LIMIT", "MULTIPART_ERRORS"]
 
 #: the body limit of every route that is not an upload: JSON, the login form, small admin forms
 SMALL_BODY = 64 * 1024
+
+
+#: what aiohttp's multipart reader raises for a body that is not well-formed multipart (no
+#: boundary, cut short, a header with a NUL): the client's error, answered 400 by the readers
+MULTIPART_ERRORS: tuple[type[Exception], ...] = (ValueError, HttpProcessingError)
 
 
 def same_origin(request: web.Request) -> bool:

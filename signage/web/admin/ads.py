@@ -36,6 +36,7 @@ from aiohttp import BodyPartReader, web
 from ...ads import inventory
 from ...reports import public
 from ...vocabulary import AGE_GROUPS, GENDERS, MOODS
+from ..guard import MULTIPART_ERRORS
 from ..keys import APPLIANCE
 from .auth import CSRF_FIELD, tokens_match
 from .core import CSRF_MESSAGE, SESSION_KEY, admin_route, redirect, refuse, render
@@ -118,6 +119,13 @@ def _verify_image(path: Path) -> None:
 
 async def read_form(request: web.Request, staging: Path) -> tuple[dict[str, Any], Path | None]:
     """Stream a multipart ad form. CSRF must come before the file. Returns (fields, media path)."""
+    try:
+        return await _read_multipart(request, staging)
+    except MULTIPART_ERRORS:
+        raise AdFormError(400, "The form arrived damaged (not a well-formed upload). Send it again.") from None
+
+
+async def _read_multipart(request: web.Request, staging: Path) -> tuple[dict[str, Any], Path | None]:
     if not request.content_type.startswith("multipart/"):
         raise AdFormError(400, "Send the ad form as multipart/form-data.")
     sess = request[SESSION_KEY]

@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from ...vocabulary import MASK_THRESHOLD, MOOD_DISPLAY_ORDER, normalise_mood
 from ..emoticon import LABELS, emoticon_png, emoticon_svg
+from ..guard import MULTIPART_ERRORS
 from ..keys import APPLIANCE
 from .auth import CSRF_FIELD, tokens_match
 from .core import CSRF_MESSAGE, SESSION_KEY, admin_route, refuse, render
@@ -143,6 +144,14 @@ def analyse_photo(analyzer: Any, data: bytes) -> dict[str, Any]:
 
 async def _read_upload(request: web.Request) -> bytes:
     """Stream the multipart body: CSRF token first, then at most MAX_PHOTO_BYTES of photo."""
+    try:
+        return await _read_multipart(request)
+    except MULTIPART_ERRORS:
+        raise PhotoError(400, "The upload arrived damaged (not a well-formed form). Choose the photo "
+                              "and send the form again.") from None
+
+
+async def _read_multipart(request: web.Request) -> bytes:
     if not request.content_type.startswith("multipart/"):
         raise PhotoError(400, "Send the photo with the form (multipart upload).")
     sess = request[SESSION_KEY]
