@@ -3,21 +3,25 @@ the real models. Each test reproduces one reported fault; it failed before the f
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
+import re
+import shutil
+import sqlite3
 import struct
+import time
 import zlib
 
 import aiohttp
 import pytest
 
-from apprun import RunningApp, admin_login, admin_section, peak_rss_mb, write_config
+from apprun import ROOT, RunningApp, admin_login, admin_section, peak_rss_mb, write_config
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, photos):
     tmp = tmp_path_factory.mktemp("hardening")
-    import shutil
-    from apprun import ROOT
     shutil.copytree(ROOT / "assets" / "ads", tmp / "ads")  # the ad form writes here
     cfg = write_config(tmp, [photos("astronaut")], admin=admin_section(),
                        ads=f'dir = "{tmp / "ads"}"\nhealing_dir = "{ROOT / "assets" / "healing"}"')
@@ -60,13 +64,6 @@ async def test_1_a_small_file_declaring_a_huge_image_is_refused_before_decoding(
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import sqlite3  # noqa: E402
-import time  # noqa: E402
-
 
 def jar() -> aiohttp.CookieJar:
     return aiohttp.CookieJar(unsafe=True)  # cookies from 127.0.0.1
