@@ -323,7 +323,9 @@ def live(tmp_path_factory, photos, no_face_photo) -> LiveServer:
     (healing); the tests bring people with `live.show(...)`."""
     server = start_live(tmp_path_factory.mktemp("live"), [no_face_photo],
                         player={"rating_seconds": 7.0, "healing_min_seconds": 2.0,
-                                "idle_healing_seconds": 60.0, "poll_seconds": 0.1})
+                                "idle_healing_seconds": 60.0, "poll_seconds": 0.1},
+                        # a shop whose guest Wi-Fi reaches the screen: the QR opens our phone pages
+                        web={"qr_mode": "lan"})
     try:
         yield server
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from ..keys import APPLIANCE
+from ..panel import plan_for
 from .core import admin_route, render
 
 
@@ -65,6 +66,7 @@ async def live_data(appliance: Any) -> dict[str, Any]:
         "camera": status.get("camera"),
         "database": status.get("database"),
         "errors": status.get("errors") or {},
+        "qr": plan_for(appliance).status(),
         "vision": vision,
         "audience": aud,
         "playing": current,
