@@ -491,14 +491,15 @@ ADS: list[dict] = [
     dict(
         slug="ridgeline-outfitters", title="Ridgeline Outfitters", advertiser="Ridgeline Outdoor Ltd.",
         duration=12, moods=["happy", "neutral"], age_groups=["20-39", "40-59"], genders=["male"],
-        cpm=15.0, budget=600.0, freq_cap=2, image="ridgeline",
+        cpm=15.0, budget=600.0, freq_cap=2, image="ridgeline", safe_zone=("right", 0.18),
         dayparts=[{"days": ["weekdays"], "start": "06:00", "end": "10:00"},
                   {"days": ["weekdays"], "start": "16:00", "end": "22:00"},
                   {"days": ["weekend"], "start": "07:00", "end": "22:00"}],
         mobile=dict(description="Waterproof shells, trail shoes and ultralight packs. Free boot fitting "
                                 "and weekend trail maps.", address="Ridgeline, 40 North Gate",
                     phone="+1 555 0166", website="https://ridgeline-outfitters.example",
-                    map_url="https://www.openstreetmap.org/search?query=40%20North%20Gate", coupon="TRAIL20"),
+                    map_url="https://www.openstreetmap.org/search?query=40%20North%20Gate", coupon="TRAIL20",
+                    landing_url="https://ridgeline-outfitters.example/trail-shoes"),
     ),
     dict(
         slug="glide-ebikes", title="Glide City E-Bikes", advertiser="Glide Mobility",
@@ -525,22 +526,38 @@ ADS: list[dict] = [
 ]
 
 
-def image_ridgeline() -> Image.Image:
+def image_ridgeline(portrait: bool = False) -> Image.Image:
+    """Landscape: text box on the left, the hiker right of centre, nothing but sky and hills in
+    the right 18 % (its ad.toml declares that band a safe zone). Portrait: the text at the top,
+    the hills and the hiker below."""
+    w, h = (1080, 1920) if portrait else (W, H)
     rng = np.random.default_rng(7)
-    img = vertical_gradient([(0, (255, 183, 94)), (0.45, (255, 120, 90)), (0.7, (120, 60, 110)), (1, (40, 30, 70))])
-    glow(img, W * 0.7, H * 0.42, 60, (255, 236, 180), 1.0)
-    for base, amp, col in ((H * 0.55, 110, (120, 64, 96)), (H * 0.68, 70, (70, 40, 80)), (H * 0.82, 40, (30, 22, 48))):
-        fill_below(img, ridge(rng, base, amp, 6), col, 0.2)
+    img = vertical_gradient([(0, (255, 183, 94)), (0.45, (255, 120, 90)), (0.7, (120, 60, 110)), (1, (40, 30, 70))],
+                            h=h, w=w)
+    glow(img, w * 0.7, h * (0.5 if portrait else 0.42), 60, (255, 236, 180), 1.0)
+    for base, amp, col in ((h * 0.6 if portrait else h * 0.55, 110, (120, 64, 96)),
+                           (h * 0.7 if portrait else h * 0.68, 70, (70, 40, 80)),
+                           (h * 0.82, 40, (30, 22, 48))):
+        fill_below(img, ridge(rng, base, amp, 6, w=w), col, 0.2)
     pil = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
     d = ImageDraw.Draw(pil, "RGBA")
     # a hiker on the ridge
-    x, y = W * 0.78, H * 0.74
+    x, y = (w * 0.62, h * 0.76) if portrait else (w * 0.74, h * 0.74)
     d.ellipse([x - 9, y - 92, x + 9, y - 74], fill=(20, 14, 30))
     d.polygon([(x - 10, y - 72), (x + 10, y - 72), (x + 14, y - 30), (x - 12, y - 30)], fill=(20, 14, 30))
     d.rectangle([x - 26, y - 72, x - 8, y - 38], fill=(20, 14, 30))  # backpack
     d.line([(x - 6, y - 30), (x - 16, y)], fill=(20, 14, 30), width=7)
     d.line([(x + 6, y - 30), (x + 14, y)], fill=(20, 14, 30), width=7)
     d.line([(x + 12, y - 66), (x + 30, y + 2)], fill=(20, 14, 30), width=3)  # pole
+    if portrait:
+        d.rounded_rectangle([60, 140, 1020, 820], 28, fill=(20, 14, 30, 120))
+        d.text((110, 200), "RIDGELINE OUTFITTERS", font=font("bold", 40), fill=(255, 214, 150))
+        d.text((104, 270), "Chase the\nlast light.", font=font("bold", 120), fill=(255, 255, 255), spacing=8)
+        d.text((110, 560), "Waterproof shells, trail shoes and\nultralight packs for after-work summits.",
+               font=font("regular", 36), fill=(255, 236, 220), spacing=12)
+        d.rounded_rectangle([110, 690, 650, 780], 45, fill=(255, 183, 94))
+        d.text((380, 735), "20% off trail shoes · QR", font=font("bold", 36), fill=(40, 22, 50), anchor="mm")
+        return pil
     d.rounded_rectangle([60, 60, 700, 660], 28, fill=(20, 14, 30, 120))
     d.text((100, 110), "RIDGELINE OUTFITTERS", font=font("bold", 30), fill=(255, 214, 150))
     d.text((96, 170), "Chase the\nlast light.", font=font("bold", 92), fill=(255, 255, 255), spacing=6)
@@ -551,11 +568,30 @@ def image_ridgeline() -> Image.Image:
     return pil
 
 
-def image_library() -> Image.Image:
-    img = vertical_gradient([(0, (22, 34, 64)), (1, (44, 62, 104))])
+def image_library(portrait: bool = False) -> Image.Image:
+    """Landscape: text left, shelves right. Portrait: text at the top, the shelves below."""
+    w, h = (1080, 1920) if portrait else (W, H)
+    img = vertical_gradient([(0, (22, 34, 64)), (1, (44, 62, 104))], h=h, w=w)
     pil = Image.fromarray(img.astype(np.uint8))
     d = ImageDraw.Draw(pil, "RGBA")
     rng = np.random.default_rng(3)
+    if portrait:
+        palette = [(231, 111, 81), (244, 162, 97), (233, 196, 106), (42, 157, 143), (138, 177, 125), (255, 255, 255)]
+        for shelf in range(6):
+            y0 = 860 + shelf * 150
+            d.rectangle([90, y0 + 120, 990, y0 + 132], fill=(120, 86, 60))
+            x = 100
+            while x < 970:
+                bw, bh = int(rng.integers(22, 44)), int(rng.integers(80, 118))
+                col = palette[int(rng.integers(len(palette)))]
+                d.rectangle([x, y0 + 120 - bh, x + bw, y0 + 120], fill=col + (230,))
+                x += bw + 4
+        d.text((90, 160), "CITY LIBRARY", font=font("bold", 42), fill=(255, 214, 140))
+        d.text((84, 240), "Open late.\nStay curious.", font=font("serif", 118), fill=(255, 255, 255), spacing=10)
+        d.text((90, 560), "Weekdays until 10 pm: quiet rooms,\nfree Wi-Fi, game nights and a café.",
+               font=font("regular", 38), fill=(220, 230, 250), spacing=12)
+        d.text((90, 720), "Library cards are free — scan the QR code", font=font("bold", 34), fill=(255, 214, 140))
+        return pil
     # shelves of books on the right
     palette = [(231, 111, 81), (244, 162, 97), (233, 196, 106), (42, 157, 143), (138, 177, 125), (255, 255, 255)]
     for shelf in range(5):
@@ -861,8 +897,10 @@ def write_ad(root: Path, ad: dict) -> None:
         write_webm(folder / media, video_frames())
     elif "image" in ad:
         media = "creative.jpg"
-        img = {"ridgeline": image_ridgeline, "library": image_library}[ad["image"]]()
-        img.save(folder / media, quality=86, optimize=True, progressive=True)
+        draw = {"ridgeline": image_ridgeline, "library": image_library}[ad["image"]]
+        draw().save(folder / media, quality=86, optimize=True, progressive=True)
+        # and one made for portrait screens: the panel picks the creative that fits
+        draw(portrait=True).save(folder / "creative-portrait.jpg", quality=86, optimize=True, progressive=True)
     else:
         media = "creative.html"
         h = dict(ad["html"])
@@ -874,6 +912,7 @@ def write_ad(root: Path, ad: dict) -> None:
         f"title = {toml_str(ad['title'])}",
         f"advertiser = {toml_str(ad['advertiser'])}",
         f'media = "{media}"',
+        *(['media_portrait = "creative-portrait.jpg"'] if "image" in ad else []),
         f"duration = {ad['duration']}",
         f"age_restricted = {'true' if ad.get('age_restricted') else 'false'}",
         f"uplifting = {'true' if ad.get('uplifting') else 'false'}",
@@ -897,8 +936,12 @@ def write_ad(root: Path, ad: dict) -> None:
     for dp in ad["dayparts"]:
         lines += ["[[dayparts]]", f"days = {toml_list(dp['days'])}", f'start = "{dp["start"]}"',
                   f'end = "{dp["end"]}"', ""]
+    if "safe_zone" in ad:
+        side, size = ad["safe_zone"]
+        lines += ["[safe_zone]  # a band of the creative with nothing important: the panel's strip may lie over it",
+                  f'side = "{side}"', f"size = {size}", ""]
     lines.append("[mobile]")
-    for k in ("description", "address", "phone", "website", "map_url", "coupon"):
+    for k in ("description", "address", "phone", "website", "map_url", "coupon", "landing_url"):
         if k in ad["mobile"]:
             lines.append(f"{k} = {toml_str(ad['mobile'][k])}")
     (folder / "ad.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -138,7 +138,10 @@ async def test_panel_page_has_notice_privacy_qr_and_no_camera_image(env):
     assert r.status == 200
     html = await r.text()
     assert panel.NOTICE in html
-    assert "<svg" in html and f"{PUBLIC}/privacy" in html
+    import re
+    svg = re.search(r'<div class="privacy-qr" id="privacy-qr">(<svg.*?</svg>)', html).group(1)
+    assert decode_qr_svg(svg) == f"{PUBLIC}/privacy"
+    assert f"{PUBLIC}/privacy" not in html  # no raw address for shoppers to type
     assert 'id="status"' not in html  # technician overlay is off by default
     assert "http://" not in html.replace(PUBLIC, "").replace("http://www.w3.org", "")  # nothing external
     assert "Content-Security-Policy" in r.headers

@@ -356,8 +356,15 @@ def _back(request: web.Request) -> str:
     return f"/m/{t}" if _TOKEN_RE.match(t) else ""
 
 
+async def favicon(request: web.Request) -> web.FileResponse:
+    """Browsers ask every site for /favicon.ico; pages also link the SVG one."""
+    return web.FileResponse(STATIC / "favicon.ico", headers={"Cache-Control": "public, max-age=86400",
+                                                             "Content-Type": "image/x-icon"})
+
+
 def setup(app: web.Application) -> None:
     app.middlewares.append(friendly_errors)
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/m/", mobile_index)
     app.router.add_get("/m/{token}", mobile_page)
     app.router.add_post("/m/{token}/rate", mobile_rate)
