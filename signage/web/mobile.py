@@ -214,7 +214,7 @@ def hours_chart_svg(hours: list[int], current_hour: int | None = None) -> Markup
     scale = max(1, peak)
     bw = plot_w / 24
     busiest = max(range(24), key=lambda i: hours[i]) if peak else None
-    desc = (f"{sum(hours)} people today; busiest hour {busiest:02d}:00 with {peak}"
+    desc = (f"{sum(hours)} sessions today; busiest hour {busiest:02d}:00 with {peak}"
             if peak else "no one seen yet today")
     out = [f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="ht hd">'
            f'<title id="ht">Audience by hour today</title><desc id="hd">{_esc(desc)}</desc>']

@@ -18,6 +18,7 @@
   var stripEl = $("strip"), stripAd = $("strip-ad"), mirrorEl = $("mirror");
   var LOAD_TIMEOUT_MS = 10000, FACE_STALE_MS = 2500, OUTAGE_MS = 3000, PAINT_SETTLE_MS = 250;
   var area = { x: 0, y: 0, w: window.innerWidth, h: window.innerHeight }, strip = { side: "right", size: 0 };
+  var lastFaces = null;         // the last faces message (re-placed when the emoji's box moves)
   var calmImg = null;           // the last healing picture, decoded: the outage scene
 
   var current = { key: "fallback", layer: stage.querySelector(".layer") };
@@ -50,6 +51,7 @@
     var r = facesInMirror() ? mirrorEl.getBoundingClientRect() : { left: area.x, top: area.y, width: area.w, height: area.h };
     facesEl.style.left = r.left + "px"; facesEl.style.top = r.top + "px";
     facesEl.style.width = r.width + "px"; facesEl.style.height = r.height + "px";
+    if (lastFaces && Date.now() - lastFacesAt < FACE_STALE_MS) applyFaces(lastFaces, true);   // re-place the emoji in their new box now
   }
   window.addEventListener("resize", layout);
   layout();
@@ -335,8 +337,8 @@
 
   // --- emoji overlay ---------------------------------------------------------------------
   var faceEls = {}, lastFacesAt = 0;
-  function applyFaces(data) {
-    lastFacesAt = Date.now();
+  function applyFaces(data, replay) {
+    if (!replay) { lastFacesAt = Date.now(); lastFaces = data; }
     var W = facesEl.clientWidth, H = facesEl.clientHeight, seen = {};
     (data.faces || []).forEach(function (f) {
       var b = f.box, id = f.id;
