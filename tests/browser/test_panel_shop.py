@@ -167,6 +167,45 @@ def test_nothing_covers_the_creative_and_must_read_text_is_large(browser, shop, 
     ctx.close()
 
 
+def test_a_creatives_safe_zone_may_lie_under_the_strip_and_nothing_else(browser, shop):
+    """An ad whose ad.toml declares its right 20 % free of anything important fills the screen,
+    the strip over that band; the rest of the creative stays clear."""
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
+    page = ctx.new_page()
+    page.goto(shop.url + "/panel")
+    wait_for(lambda: page.evaluate("window.panel.connected") and shown(page) != "fallback", 30, "a connected panel")
+    ad = {"slug": "sunrise-bakery", "title": "Sunrise Bakery", "media_url": "/media/ads/sunrise-bakery/creative.png",
+          "media_type": "image", "duration_s": 2, "safe_zone": {"side": "right", "size": 0.2}}
+    seen = {}
+
+    def under_strip():
+        # published on the real hub, as the player does with what inventory read from ad.toml
+        if not seen:
+            seen["t"] = True
+            shop.loop.call_soon_threadsafe(shop.appliance.hub.publish, "player.state",
+                                           {"state": "ad", "play_id": 999997, "token": "T" * 22, "ad": ad})
+        if not shown(page).startswith("ad:999997:"):
+            return None
+        b = boxes(page)
+        layer = page.evaluate("(() => { const l = document.querySelector('#stage .layer.in[data-kind=ad]');"
+                              " return l ? {under: l.classList.contains('under'), w: l.getBoundingClientRect().width,"
+                              " over: document.getElementById('strip').classList.contains('over')} : null })()")
+        return (b, layer) if layer and b["content"] else None
+    b, layer = wait_for(under_strip, 20, "the safe-zone ad on screen")
+    assert layer["under"] and layer["over"] and layer["w"] == 1920  # the whole screen
+    assert abs(b["content"]["w"] - 0.8 * 1920) < 1
+    for o in b["over"]:
+        assert overlap(b["content"], o) < 1.0, (o, b["content"])
+    # a safe zone on another side than the strip changes nothing: the creative keeps its area
+    ad["safe_zone"] = {"side": "bottom", "size": 0.3}
+    shop.loop.call_soon_threadsafe(shop.appliance.hub.publish, "player.state",
+                                   {"state": "ad", "play_id": 999996, "token": "U" * 22, "ad": ad})
+    wait_for(lambda: shown(page).startswith("ad:999996:"), 20, "the second ad")
+    assert not page.evaluate("document.querySelector('#stage .layer.in[data-kind=ad]') && "
+                             "document.querySelector('#stage .layer[data-key^=\"ad:999996\"]').classList.contains('under')")
+    ctx.close()
+
+
 def frame_problem(png: bytes, area: dict) -> str:
     """'' for a good frame; else why it is black or blank (the creative area alone)."""
     img = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32)
