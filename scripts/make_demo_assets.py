@@ -964,7 +964,9 @@ def make_ads(root: Path) -> None:
 
 # Mirrors how signage/web/static/panel.js + panel.css show each media type: images and videos
 # fill the screen (object-fit: cover); an ad image made for the other orientation is shown whole
-# over a blurred copy of itself; HTML creatives run in a sandboxed iframe.
+# over a blurred copy of itself; HTML creatives run in a sandboxed iframe; on a portrait screen
+# an ad's `media_portrait` is shown when it has one. (The panel shows them in its creative area,
+# the screen less its QR/notice strip; here each creative gets the whole screen.)
 VIEWER = """<!doctype html><html><head><meta charset="utf-8"><style>
 html,body{margin:0;width:100%;height:100%;overflow:hidden;background:#101418}
 .layer{position:absolute;inset:0;overflow:hidden}
@@ -972,7 +974,7 @@ html,body{margin:0;width:100%;height:100%;overflow:hidden;background:#101418}
 .layer.fit>img,.layer.fit>video{object-fit:contain}
 .layer>.backdrop{position:absolute;inset:-6%;background-size:cover;background-position:center;
   filter:blur(40px) brightness(.55) saturate(1.2)}
-.layer>iframe{position:absolute;inset:0;width:100%;height:100%;border:0;background:#000}
+.layer>iframe{position:absolute;inset:0;width:100%;height:100%;border:0;background:transparent}
 </style></head><body><div class="layer" id="l"></div><script>
 var q = new URLSearchParams(location.search), url = q.get("src"), type = q.get("type"),
     kind = q.get("kind"), at = parseFloat(q.get("t") || "0"), l = document.getElementById("l");
@@ -1022,8 +1024,10 @@ def creatives(assets: Path) -> list[dict]:
     for folder in sorted(p for p in (assets / "ads").iterdir() if (p / "ad.toml").is_file()):
         ad = tomllib.loads((folder / "ad.toml").read_text(encoding="utf-8"))
         media = ad["media"]
+        portrait = ad.get("media_portrait") or media  # the panel picks this one on a portrait screen
         out.append(dict(kind="ad", id=folder.name, title=ad["title"], path=f"ads/{folder.name}/{media}",
-                        type=exts[Path(media).suffix.lower()]))
+                        type=exts[Path(media).suffix.lower()],
+                        portrait=dict(path=f"ads/{folder.name}/{portrait}", type=exts[Path(portrait).suffix.lower()])))
     scenes = tomllib.loads((assets / "healing" / "scenes.toml").read_text(encoding="utf-8"))["scene"]
     for sc in scenes:
         out.append(dict(kind="healing", id=sc["id"], title=sc["title"], path=f"healing/{sc['file']}",
@@ -1074,8 +1078,9 @@ def shoot(assets: Path, out: Path, only: str | None = None, chromium: str = "/us
             for orient, (w, h) in SIZES.items():
                 page = browser.new_page(viewport={"width": w, "height": h})
                 for c in items:
-                    t = {"image": 0, "video": video_at}.get(c["type"], at)
-                    q = urllib.parse.urlencode(dict(src="/" + c["path"], type=c["type"], kind=c["kind"], t=t))
+                    m = c["portrait"] if orient == "portrait" and "portrait" in c else c
+                    t = {"image": 0, "video": video_at}.get(m["type"], at)
+                    q = urllib.parse.urlencode(dict(src="/" + m["path"], type=m["type"], kind=c["kind"], t=t))
                     page.goto(f"{base}/__viewer?{q}")
                     page.wait_for_function("window.ready === true", timeout=30000)
                     png = out / f"{c['kind']}-{c['id']}-{orient}.png"
