@@ -31,10 +31,11 @@ class FakeCamera:
 
 
 class FakeAppliance:
-    """The attributes web handlers use (`config hub store camera status()`)."""
+    """The attributes web handlers use (`config hub store camera base_url status()`)."""
 
     def __init__(self, config: Any) -> None:
         self.config = config
+        self.base_url = "http://192.0.2.10:8080"  # where the server listens (QR codes)
         self.hub = Hub()
         self.store = Store(config.db_path, flush_seconds=60)
         self.camera = FakeCamera()

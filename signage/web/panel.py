@@ -95,7 +95,7 @@ def panel_state(appliance, state: dict[str, Any]) -> dict[str, Any]:
         if url:
             title = ("Scan for the advertiser's offer" if plan.mode == "landing"
                      else "Scan to rate this ad and see its details")
-            out["qr_svg"] = qr_svg(url, title=title)
+            out["qr_svg"] = qr_svg(url, title=title, ecc="L")  # long URLs: fewer, larger modules
     return out
 
 

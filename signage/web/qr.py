@@ -16,21 +16,26 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import qrcode
-from qrcode.constants import ERROR_CORRECT_M
+from qrcode.constants import ERROR_CORRECT_L, ERROR_CORRECT_M
 
 QUIET = 4
 
 
-def _matrix(data: str) -> list[list[bool]]:
-    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=QUIET, box_size=1)
+#: error correction: M by default; "L" for long URLs shown on a screen (no print damage to
+#: repair, and the fewer modules the farther away a phone reads it)
+ECC = {"L": ERROR_CORRECT_L, "M": ERROR_CORRECT_M}
+
+
+def _matrix(data: str, ecc: str = "M") -> list[list[bool]]:
+    qr = qrcode.QRCode(error_correction=ECC[ecc], border=QUIET, box_size=1)
     qr.add_data(data)
     qr.make(fit=True)
     return qr.get_matrix()  # includes the quiet zone
 
 
 @lru_cache(maxsize=256)
-def qr_svg(data: str, *, dark: str = "#000", light: str = "#fff", title: str = "QR code") -> str:
-    m = _matrix(data)
+def qr_svg(data: str, *, dark: str = "#000", light: str = "#fff", title: str = "QR code", ecc: str = "M") -> str:
+    m = _matrix(data, ecc)
     n = len(m)
     parts = []
     for y, row in enumerate(m):

@@ -244,8 +244,11 @@
       if (gen !== loadGen) return;
       // Never freeze and never go black: a failed ad keeps what is on screen; a failed
       // scene (or anything after the rating screen) falls back to the built-in calm layer.
-      if (item.kind === "healing" || ratingShown()) swapTo(fallbackLayer(), "fallback:" + item.key, after);
-      else after();
+      // (a failed ad changes nothing else either: no QR code for an ad that is not on screen)
+      if (item.kind === "healing") swapTo(fallbackLayer(), "fallback:" + item.key, after);
+      else if (ratingShown()) swapTo(fallbackLayer(), "fallback:" + item.key, function () {
+        document.body.dataset.state = ""; hideRating(); showStripQr(null);
+      });
     });
   }
 
