@@ -17,6 +17,9 @@
   var stage = $("stage"), facesEl = $("faces"), ratingEl = $("rating"), captionEl = $("caption");
   var stripEl = $("strip"), stripAd = $("strip-ad"), mirrorEl = $("mirror");
   var LOAD_TIMEOUT_MS = 10000, FACE_STALE_MS = 2500, OUTAGE_MS = 3000, PAINT_SETTLE_MS = 250;
+  // the previous layer stays under the new one this long: a creative slow to paint on a busy
+  // device shows the previous picture through its transparent frame, never an empty one
+  var OLD_LAYER_MS = 3000;
   var area = { x: 0, y: 0, w: window.innerWidth, h: window.innerHeight }, strip = { side: "right", size: 0 };
   var lastFaces = null;         // the last faces message (re-placed when the emoji's box moves)
   var calmImg = null;           // the last healing picture, decoded: the outage scene
@@ -42,6 +45,7 @@
     strip.side = side; strip.size = t;
     area.x = side === "left" ? t : 0; area.y = side === "top" ? t : 0;
     area.w = vertical ? W - t : W; area.h = vertical ? H : H - t;
+    crispQr($("privacy-qr"));
     placeFaces();
   }
   // during an ad and its rating screen the emoji live in the strip's mirror box: nothing
@@ -182,6 +186,7 @@
 
   function swapTo(layer, key, onShown) {
     var old = current.layer;
+    if (old) old.classList.add("old");   // still painted underneath for a while; no longer current
     current = { key: key, layer: layer };
     window.panel.shown = key;
     window.panel.swaps++;
@@ -197,7 +202,7 @@
           old.querySelectorAll("video").forEach(function (v) { v.pause(); v.removeAttribute("src"); v.load(); });
           old.remove();
         }
-      }, 700);
+      }, OLD_LAYER_MS);
     });
   }
 
@@ -268,10 +273,23 @@
     });
   }
 
+  // A QR code drawn with whole screen pixels per module (no modules of uneven width): the
+  // largest size not above the box's CSS size. Phones read it from further away.
+  function crispQr(box) {
+    box.style.width = ""; box.style.height = "";
+    var svg = box.querySelector("svg");
+    if (!svg || !svg.viewBox || !svg.viewBox.baseVal) return;
+    var n = svg.viewBox.baseVal.width, target = box.clientWidth;
+    var per = Math.round(target / n);
+    if (per * n > 1.15 * target) per = Math.floor(target / n);
+    if (n > 0 && per >= 2) { box.style.width = box.style.height = (per * n) + "px"; }
+  }
+
   // the ad's QR code (and the "Advertisement" label) in the strip while the ad plays
   function showStripQr(st) {
     stripAd.hidden = !st;
     $("ad-qr").innerHTML = st && st.qr_svg ? st.qr_svg : "";   // server-made SVG
+    if (st && st.qr_svg) crispQr($("ad-qr"));
     $("ad-qr").dataset.url = st && st.qr_url || "";
     $("ad-qr").hidden = !(st && st.qr_svg);
     $("ad-qr-label").hidden = !(st && st.qr_svg);
@@ -303,6 +321,7 @@
     ratingEl.dataset.playId = st.play_id;
     ratingEl.hidden = false;
     captionEl.hidden = true;
+    if (st.qr_svg) crispQr($("rating-qr"));
     placeFaces();
     var bar = $("countdown-bar");
     var left = st.ends_at ? Math.max(0, (st.ends_at - (Date.now() / 1000 + clockSkew)) * 1000) : 0;
