@@ -549,23 +549,39 @@ def image_ridgeline(portrait: bool = False) -> Image.Image:
     d.line([(x - 6, y - 30), (x - 16, y)], fill=(20, 14, 30), width=7)
     d.line([(x + 6, y - 30), (x + 14, y)], fill=(20, 14, 30), width=7)
     d.line([(x + 12, y - 66), (x + 30, y + 2)], fill=(20, 14, 30), width=3)  # pole
-    if portrait:
-        d.rounded_rectangle([60, 140, 1020, 820], 28, fill=(20, 14, 30, 120))
-        d.text((110, 200), "RIDGELINE OUTFITTERS", font=font("bold", 40), fill=(255, 214, 150))
-        d.text((104, 270), "Chase the\nlast light.", font=font("bold", 120), fill=(255, 255, 255), spacing=8)
-        d.text((110, 560), "Waterproof shells, trail shoes and\nultralight packs for after-work summits.",
-               font=font("regular", 36), fill=(255, 236, 220), spacing=12)
-        d.rounded_rectangle([110, 690, 650, 780], 45, fill=(255, 183, 94))
-        d.text((380, 735), "20% off trail shoes · QR", font=font("bold", 36), fill=(40, 22, 50), anchor="mm")
-        return pil
-    d.rounded_rectangle([60, 60, 700, 660], 28, fill=(20, 14, 30, 120))
-    d.text((100, 110), "RIDGELINE OUTFITTERS", font=font("bold", 30), fill=(255, 214, 150))
-    d.text((96, 170), "Chase the\nlast light.", font=font("bold", 92), fill=(255, 255, 255), spacing=6)
-    d.text((100, 400), "Waterproof shells, trail shoes and\nultralight packs for after-work summits.",
-           font=font("regular", 28), fill=(255, 236, 220), spacing=10)
-    d.rounded_rectangle([100, 520, 520, 590], 35, fill=(255, 183, 94))
-    d.text((310, 555), "20% off trail shoes · QR", font=font("bold", 28), fill=(40, 22, 50), anchor="mm")
+    # the text block: where and how large, per orientation
+    box, title, head, body, button, label = (
+        ([60, 140, 1020, 820], (110, 200, 40), (104, 270, 120, 8), (110, 560, 36, 12),
+         ([110, 690, 650, 780], 45), (380, 735, 36)) if portrait else
+        ([60, 60, 700, 660], (100, 110, 30), (96, 170, 92, 6), (100, 400, 28, 10),
+         ([100, 520, 520, 590], 35), (310, 555, 28)))
+    d.rounded_rectangle(box, 28, fill=(20, 14, 30, 120))
+    d.text(title[:2], "RIDGELINE OUTFITTERS", font=font("bold", title[2]), fill=(255, 214, 150))
+    d.text(head[:2], "Chase the\nlast light.", font=font("bold", head[2]), fill=(255, 255, 255), spacing=head[3])
+    d.text(body[:2], "Waterproof shells, trail shoes and\nultralight packs for after-work summits.",
+           font=font("regular", body[2]), fill=(255, 236, 220), spacing=body[3])
+    d.rounded_rectangle(button[0], button[1], fill=(255, 183, 94))
+    d.text(label[:2], "20% off trail shoes · QR", font=font("bold", label[2]), fill=(40, 22, 50), anchor="mm")
     return pil
+
+
+def book_shelves(d: ImageDraw.ImageDraw, rng: np.random.Generator, x0: int, x1: int, top: int, rows: int,
+                 pitch: int, depth: int, plank: int, widths: tuple[int, int], heights: tuple[int, int],
+                 gap: int, spines: bool) -> None:
+    """Rows of books in the demo palette: each row on a plank at `top + row * pitch + depth`."""
+    palette = [(231, 111, 81), (244, 162, 97), (233, 196, 106), (42, 157, 143), (138, 177, 125), (255, 255, 255)]
+    for shelf in range(rows):
+        y0 = top + shelf * pitch
+        d.rectangle([x0 - 10, y0 + depth, x1 + 20, y0 + depth + plank], fill=(120, 86, 60))
+        x = x0
+        while x < x1:
+            w = int(rng.integers(*widths))
+            h = int(rng.integers(*heights))
+            col = palette[int(rng.integers(len(palette)))]
+            d.rectangle([x, y0 + depth - h, x + w, y0 + depth], fill=col + (230,))
+            if spines:
+                d.line([(x + 4, y0 + depth + 10 - h), (x + w - 4, y0 + depth + 10 - h)], fill=(0, 0, 0, 60), width=2)
+            x += w + gap
 
 
 def image_library(portrait: bool = False) -> Image.Image:
@@ -575,46 +591,22 @@ def image_library(portrait: bool = False) -> Image.Image:
     pil = Image.fromarray(img.astype(np.uint8))
     d = ImageDraw.Draw(pil, "RGBA")
     rng = np.random.default_rng(3)
-    if portrait:
-        palette = [(231, 111, 81), (244, 162, 97), (233, 196, 106), (42, 157, 143), (138, 177, 125), (255, 255, 255)]
-        for shelf in range(6):
-            y0 = 860 + shelf * 150
-            d.rectangle([90, y0 + 120, 990, y0 + 132], fill=(120, 86, 60))
-            x = 100
-            while x < 970:
-                bw, bh = int(rng.integers(22, 44)), int(rng.integers(80, 118))
-                col = palette[int(rng.integers(len(palette)))]
-                d.rectangle([x, y0 + 120 - bh, x + bw, y0 + 120], fill=col + (230,))
-                x += bw + 4
-        d.text((90, 160), "CITY LIBRARY", font=font("bold", 42), fill=(255, 214, 140))
-        d.text((84, 240), "Open late.\nStay curious.", font=font("serif", 118), fill=(255, 255, 255), spacing=10)
-        d.text((90, 560), "Weekdays until 10 pm: quiet rooms,\nfree Wi-Fi, game nights and a café.",
-               font=font("regular", 38), fill=(220, 230, 250), spacing=12)
-        d.text((90, 720), "Library cards are free — scan the QR code", font=font("bold", 34), fill=(255, 214, 140))
-        return pil
-    # shelves of books on the right
-    palette = [(231, 111, 81), (244, 162, 97), (233, 196, 106), (42, 157, 143), (138, 177, 125), (255, 255, 255)]
-    for shelf in range(5):
-        y0 = 110 + shelf * 118
-        d.rectangle([700, y0 + 96, 1220, y0 + 106], fill=(120, 86, 60))
-        x = 710
-        while x < 1200:
-            w = int(rng.integers(16, 34))
-            h = int(rng.integers(62, 94))
-            col = palette[int(rng.integers(len(palette)))]
-            d.rectangle([x, y0 + 96 - h, x + w, y0 + 96], fill=col + (230,))
-            d.line([(x + 4, y0 + 106 - h), (x + w - 4, y0 + 106 - h)], fill=(0, 0, 0, 60), width=2)
-            x += w + 3
-    # a warm lamp glow
-    glow_arr = np.asarray(pil, np.float32)
-    glow(glow_arr, 560, 140, 30, (255, 214, 140), 0.9)
-    pil = Image.fromarray(np.clip(glow_arr, 0, 255).astype(np.uint8))
-    d = ImageDraw.Draw(pil, "RGBA")
-    d.text((80, 110), "CITY LIBRARY", font=font("bold", 30), fill=(255, 214, 140))
-    d.text((76, 170), "Open late.\nStay curious.", font=font("serif", 84), fill=(255, 255, 255), spacing=8)
-    d.text((80, 410), "Weekdays until 10 pm: quiet rooms,\nfree Wi-Fi, game nights and a café.",
-           font=font("regular", 28), fill=(220, 230, 250), spacing=10)
-    d.text((80, 560), "Library cards are free — scan the QR code", font=font("bold", 26), fill=(255, 214, 140))
+    if portrait:  # the shelves below the text
+        book_shelves(d, rng, 100, 970, 860, 6, 150, 120, 12, (22, 44), (80, 118), 4, spines=False)
+    else:  # the shelves on the right
+        book_shelves(d, rng, 710, 1200, 110, 5, 118, 96, 10, (16, 34), (62, 94), 3, spines=True)
+        # a warm lamp glow
+        glow_arr = np.asarray(pil, np.float32)
+        glow(glow_arr, 560, 140, 30, (255, 214, 140), 0.9)
+        pil = Image.fromarray(np.clip(glow_arr, 0, 255).astype(np.uint8))
+        d = ImageDraw.Draw(pil, "RGBA")
+    title, head, body, note = (((90, 160, 42), (84, 240, 118, 10), (90, 560, 38, 12), (90, 720, 34)) if portrait else
+                               ((80, 110, 30), (76, 170, 84, 8), (80, 410, 28, 10), (80, 560, 26)))
+    d.text(title[:2], "CITY LIBRARY", font=font("bold", title[2]), fill=(255, 214, 140))
+    d.text(head[:2], "Open late.\nStay curious.", font=font("serif", head[2]), fill=(255, 255, 255), spacing=head[3])
+    d.text(body[:2], "Weekdays until 10 pm: quiet rooms,\nfree Wi-Fi, game nights and a café.",
+           font=font("regular", body[2]), fill=(220, 230, 250), spacing=body[3])
+    d.text(note[:2], "Library cards are free — scan the QR code", font=font("bold", note[2]), fill=(255, 214, 140))
     return pil
 
 
