@@ -39,8 +39,10 @@ ad.toml (every key but title, media, duration, pricing and flight is optional)::
     end = "10:30"                         # end before start = overnight (runs past midnight)
 
     [safe_zone]                           # optional: a band along one edge of the creative with
-    side = "bottom"                       # nothing important in it (bottom/top/left/right); the
-    size = 0.2                            # panel may lay its QR strip over it (fraction 0.05..0.5)
+    side = "bottom"                       # nothing important in it (bottom/top/left/right); when it
+    size = 0.2                            # is on the side of the panel's QR strip and at least as
+                                          # deep, the creative fills the screen and the strip lies
+                                          # over the band (fraction 0.05..0.5; both creatives)
 
     [mobile]                              # the page behind the QR code
     description = "..."
