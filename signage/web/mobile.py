@@ -26,7 +26,7 @@ from ..vocabulary import MOOD_DISPLAY_ORDER
 from .emoticon import FACE_COLOURS, LABELS, emoticon_png, emoticon_svg
 from .guard import VOTE_LIMIT, RateLimit, client_address, same_origin
 from .keys import APPLIANCE
-from .pages import render
+from .pages import STATIC, render
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def hours_chart_svg(hours: list[int], current_hour: int | None = None) -> Markup
     scale = max(1, peak)
     bw = plot_w / 24
     busiest = max(range(24), key=lambda i: hours[i]) if peak else None
-    desc = (f"{sum(hours)} people today; busiest hour {busiest:02d}:00 with {peak}"
+    desc = (f"{sum(hours)} sessions today; busiest hour {busiest:02d}:00 with {peak}"
             if peak else "no one seen yet today")
     out = [f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="ht hd">'
            f'<title id="ht">Audience by hour today</title><desc id="hd">{_esc(desc)}</desc>']
@@ -292,9 +292,16 @@ def _back(request: web.Request) -> str:
     return f"/m/{t}" if _TOKEN_RE.match(t) else ""
 
 
+async def favicon(request: web.Request) -> web.FileResponse:
+    """Browsers ask every site for /favicon.ico; pages also link the SVG one."""
+    return web.FileResponse(STATIC / "favicon.ico", headers={"Cache-Control": "public, max-age=86400",
+                                                             "Content-Type": "image/x-icon"})
+
+
 def setup(app: web.Application) -> None:
     app[DEVICE_SECRET] = secrets.token_bytes(32)
     app[VOTE_LIMIT] = RateLimit(events=VOTES_PER_ADDRESS, window_s=VOTES_WINDOW_S)
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/m/", mobile_index)
     app.router.add_get("/m/{token}", mobile_page)
     app.router.add_post("/m/{token}/rate", mobile_rate)
