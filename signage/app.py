@@ -74,8 +74,8 @@ class Appliance:
                       if config.fleet.shipping or config.fleet.pulling else None)
         self.loop_lag = LoopLag()
         # the running play and the open sessions are written at every timed flush
-        self.store.add_checkpoint(self.player.checkpoint)
-        self.store.add_checkpoint(self.audience.checkpoint)
+        self.store.add_checkpoint("player", self.player.checkpoint)
+        self.store.add_checkpoint("audience", self.audience.checkpoint)
         self.started_at = self.clock.now()
         self.component_errors: dict[str, str] = {}
         #: the URL phones reach this screen at (QR codes); set once the server listens

@@ -74,12 +74,6 @@ class _Play:
         self.token = token
         self.present_at_start = present_at_start
         self.failed = False
-        #: spend of this play in the database: its last checkpoint, and that checkpoint's value
-        #: when the inventory was last reloaded (the reload already counted it)
-        self.spend_checkpointed = 0.0
-        self.impressions_checkpointed = 0
-        self.spend_at_reload = 0.0
-        self.impressions_at_reload = 0
 
 
 class Player:
@@ -151,12 +145,8 @@ class Player:
         """Re-read the inventory (after `ads sync` or an admin edit) with delivery so far."""
         await self.store.flush()  # our own pending plays count towards spend
         records = await load_ads(self.store)
-        # spend of a play still running is in the database only as far as its last checkpoint:
-        # the rest is added when it ends
+        # spend of a play still running is not in the database yet: it is added when it ends
         self.ads = {r.slug: r for r in records}
-        if self._play is not None:
-            self._play.spend_at_reload = self._play.spend_checkpointed
-            self._play.impressions_at_reload = self._play.impressions_checkpointed
 
     @property
     def alive(self) -> bool:
@@ -384,23 +374,28 @@ class Player:
             (play_id, ad.state.id if ad else None, kind, token, now, decision))
         return play
 
-    def checkpoint(self) -> None:
-        """Queue the running play as it stands (the store calls this before each timed flush):
-        its exposures so far, and its row with ended_at = now, not completed, the impressions
-        and spend so far. A kill -9 then loses at most one flush window of the play; a normal
-        end overwrites the row."""
+    def checkpoint(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """The statements that would record the running play as it stands -- ended now, not
+        completed, its impressions, exposures and spend so far. The store keeps them at every
+        timed flush and applies them at the next start only if the process died before the
+        play's own end was written, so a kill -9 loses at most one flush window of the play.
+        (Written once, as a finished play: the fleet outbox ships a play when it ends.)"""
         play = self._play
         if play is None:
-            return
-        now = self.clock.now()
+            return []
         t = self._tally(play, play.meter.exposures)
-        self._write_exposures(play, t)
-        self.store.enqueue(
-            "UPDATE plays SET ended_at = ?, completed = 0, impressions = ?, watchers = ?, spend = ?, "
-            "audience = ? WHERE id = ?",
-            (now, t["impressions"], t["watchers"], t["spend"], _json(t["audience"]), play.id))
-        play.spend_checkpointed = t["spend"]
-        play.impressions_checkpointed = t["impressions"]
+        now = self.clock.now()
+        out: list[tuple[str, tuple[Any, ...]]] = [
+            ("UPDATE plays SET ended_at = ?, completed = 0, impressions = ?, watchers = ?, spend = ?, "
+             "audience = ? WHERE id = ? AND ended_at IS NULL",
+             (now, t["impressions"], t["watchers"], t["spend"], _json(t["audience"]), play.id))]
+        if play.kind == "ad":
+            # only if the UPDATE above applied (the play's own end was never written)
+            out += [("INSERT OR IGNORE INTO exposures (play_id, session_id, present_s, watching_s) "
+                     "SELECT ?, ?, ?, ? WHERE (SELECT ended_at FROM plays WHERE id = ?) = ?",
+                     (play.id, sid, round(e.present_s, 3), round(e.watching_s, 3), play.id, now))
+                    for sid, e in t["counted"].items()]
+        return out
 
     def _tally(self, play: _Play, exposures: dict[str, Any]) -> dict[str, Any]:
         """Impressions, watchers, audience mix and spend of a play from its exposures."""
@@ -445,13 +440,10 @@ class Player:
             state.impressions += impressions
             current = self.ads.get(state.slug)
             if current is not None and current is not play.ad:  # the inventory was reloaded meanwhile
-                current.state.spent += spend - play.spend_at_reload
-                current.state.impressions += impressions - play.impressions_at_reload
+                current.state.spent += spend
+                current.state.impressions += impressions
             for s in t["sessions"]:
                 s.ad_counts[state.slug] = s.ad_counts.get(state.slug, 0) + 1
-            if play.failed and play.impressions_checkpointed:
-                # a checkpoint wrote exposures of a play that now counts none
-                self.store.enqueue("DELETE FROM exposures WHERE play_id = ?", (play.id,))
             self._write_exposures(play, t)
         self.store.enqueue(
             "UPDATE plays SET ended_at = ?, completed = ?, impressions = ?, watchers = ?, spend = ?, "

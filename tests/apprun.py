@@ -34,32 +34,30 @@ def write_config(tmp_path: Path, photo_paths: list[Path], **extra: str) -> Path:
 class RunningApp:
     def __init__(self, config: Path, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
-        # stderr to a file, not a pipe nobody reads while the app runs (a full pipe blocks it)
+        # stdout and stderr to files, not pipes: nobody reads a pipe while the app runs (a full
+        # one blocks it), and a killed app's pipe would be left open
         n = 0
         while (config.parent / f"app-stderr-{n}.log").exists():
             n += 1
         self.stderr_path = config.parent / f"app-stderr-{n}.log"
-        self._stderr = open(self.stderr_path, "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "signage", "--config", str(config), "run", "--host", "127.0.0.1",
-             "--port", "0", "--data-dir", str(data_dir)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
-            env={**os.environ, **(env or {})})
+        self.stdout_path = config.parent / f"app-stdout-{n}.log"
+        with open(self.stderr_path, "w") as stderr, open(self.stdout_path, "w") as stdout:
+            self.proc = subprocess.Popen(  # the child keeps its own descriptors
+                [sys.executable, "-m", "signage", "--config", str(config), "run", "--host", "127.0.0.1",
+                 "--port", "0", "--data-dir", str(data_dir)],
+                cwd=ROOT, stdout=stdout, stderr=stderr, text=True, env={**os.environ, **(env or {})})
         self.base = None
         deadline = time.time() + 120
-        lines = []
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            m = re.search(r"panel:\s+(http://\S+)/panel", line)
+        while time.time() < deadline and self.proc.poll() is None:
+            m = re.search(r"panel:\s+(http://\S+)/panel", self.stdout_path.read_text(errors="replace"))
             if m:
                 self.base = m.group(1)
                 break
+            time.sleep(0.1)
         if self.base is None:
             self.proc.kill()
-            raise AssertionError("app did not start:\n" + "".join(lines) + self.stderr())
+            self.proc.wait()
+            raise AssertionError("app did not start:\n" + self.stdout_path.read_text() + self.stderr())
 
     def get(self, path: str) -> dict:
         with urllib.request.urlopen(self.base + path, timeout=10) as r:
@@ -73,7 +71,6 @@ class RunningApp:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise AssertionError(f"app did not stop within {timeout}s after SIGTERM") from None
-        self._stderr.close()
         return self.proc.returncode, time.monotonic() - t0, self.stderr()
 
     def stderr(self) -> str:
@@ -95,8 +92,6 @@ class RunningApp:
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait(timeout=30)
-        self.proc.stdout.close()
-        self._stderr.close()
 
 
 ADMIN_PASSWORD = "soak-and-fault-tests"

@@ -104,27 +104,17 @@ def in_an_ad_with_someone_watching(status: dict) -> bool:
 
 def test_ten_kill_9s_during_writes_lose_at_most_one_flush_window(tmp_path, photos):
     """Issue 10 item 11: a kill -9 used to lose every open session and the running ad's
-    impressions and spend (the play was recorded as 0 s)."""
+    impressions and spend (the play was recorded as 0 s). Now the running play and the open
+    sessions are checkpointed at every flush and recorded from the checkpoint at the next start."""
     cfg = fast_config(tmp_path, [photos("astronaut")])
     data = tmp_path / "data"
     db_path = data / "signage.db"
     ad_plays_checked = 0
-    for kill in range(10):
-        app = RunningApp(cfg, data)
-        try:
-            # Kill at different moments: mid-ad for most kills (the running play and the open
-            # session must be there), anywhere for the others.
-            if kill % 3 != 2:
-                status = app.status_until(in_an_ad_with_someone_watching, 90, "an ad with a viewer")
-                time.sleep(3.0 + (kill % 4) * 0.8)  # well inside the ad (8-15 s long)
-            else:
-                time.sleep(1.0 + kill * 0.2)
-            status = app.get("/api/status")
-            killed_at = time.time()
-            app.kill()
-        finally:
-            if app.proc.poll() is None:
-                app.proc.kill()
+    killed: dict | None = None  # what the appliance had when it was killed
+
+    def check(kill: int, at_kill: dict) -> None:
+        nonlocal ad_plays_checked
+        status, killed_at = at_kill["status"], at_kill["at"]
         con = sqlite3.connect(db_path)
         con.row_factory = sqlite3.Row
         try:
@@ -132,32 +122,46 @@ def test_ten_kill_9s_during_writes_lose_at_most_one_flush_window(tmp_path, photo
             current = status["player"]["play_id"]
             plays = {r["id"]: r for r in con.execute("SELECT * FROM plays")}
             # every play before the one running at the kill is in the file and has ended
-            # (the one just before may have ended inside the last flush window)
-            earlier = [i for i in plays if i < current]
-            assert all(plays[i]["ended_at"] is not None for i in earlier if i < current - 1)
-            if status["player"]["state"] == "ad" and time.time() - killed_at < 60:
-                started = status["player"]["since"]
-                if killed_at - started > LOSS_WINDOW_S:
-                    row = plays.get(current)
-                    assert row is not None, f"kill {kill}: the running play {current} is not in the file"
-                    # checkpointed: ended_at within one flush window of the kill, with its
-                    # impressions and spend so far (before: NULL, later set to 0 s and 0)
-                    assert row["ended_at"] is not None and row["ended_at"] >= killed_at - LOSS_WINDOW_S, dict(row)
-                    assert row["completed"] == 0
-                    assert row["impressions"] >= 1, dict(row)
-                    exposures = con.execute("SELECT COUNT(*) FROM exposures WHERE play_id = ?",
-                                            (current,)).fetchone()[0]
-                    assert exposures == row["impressions"]
-                    ad_plays_checked += 1
+            assert all(plays[i]["ended_at"] is not None for i in plays if i < current)
+            if status["player"]["state"] == "ad" and killed_at - status["player"]["since"] > LOSS_WINDOW_S:
+                row = plays.get(current)
+                assert row is not None, f"kill {kill}: the running play {current} is not in the file"
+                # recorded from its checkpoint: ended within one flush window of the kill, with
+                # its impressions and exposures so far (before: 0 s, no impressions, no spend)
+                assert row["ended_at"] >= killed_at - LOSS_WINDOW_S, dict(row)
+                assert row["completed"] == 0 and row["impressions"] >= 1, dict(row)
+                exposures = con.execute("SELECT COUNT(*) FROM exposures WHERE play_id = ?", (current,)).fetchone()[0]
+                assert exposures == row["impressions"]
+                ad_plays_checked += 1
+            if status["audience"]["present"] and killed_at - status["uptime_s"] > 0:
                 # the session open at the kill is in the file, up to one flush window old
                 latest = con.execute("SELECT MAX(ended_at) FROM sessions").fetchone()[0]
                 assert latest is not None and latest >= killed_at - LOSS_WINDOW_S - 1.0
         finally:
             con.close()
-    assert ad_plays_checked >= 3
-    # the last restart recovers: plays left open by a kill are closed, nothing is refused
+
+    for kill in range(10):
+        app = RunningApp(cfg, data)
+        try:
+            if killed is not None:  # the start recorded the last run's checkpoint
+                check(kill - 1, killed)
+            # Kill at different moments: mid-ad for most kills (the running play and the open
+            # session must be kept), anywhere for the others.
+            if kill % 3 != 2:
+                app.status_until(in_an_ad_with_someone_watching, 90, "an ad with a viewer")
+                time.sleep(3.0 + (kill % 4) * 0.8)  # well inside the ad (8-15 s long)
+            else:
+                time.sleep(1.0 + kill * 0.2)
+            status = app.get("/api/status")
+            killed = {"status": status, "at": time.time()}
+            app.kill()
+        finally:
+            if app.proc.poll() is None:
+                app.proc.kill()
+    assert killed is not None
     app = RunningApp(cfg, data)
     try:
+        check(9, killed)
         status = app.status_until(lambda s: s["player"]["state"] is not None, 60, "the player")
         assert status["database"]["state"] == "open" and status["database"]["refused_writes"] == 0
         code, _, err = app.terminate()
@@ -165,9 +169,12 @@ def test_ten_kill_9s_during_writes_lose_at_most_one_flush_window(tmp_path, photo
     finally:
         if app.proc.poll() is None:
             app.proc.kill()
+    assert ad_plays_checked >= 3
     con = sqlite3.connect(db_path)
     try:
         assert con.execute("SELECT COUNT(*) FROM plays WHERE ended_at IS NULL").fetchone()[0] == 0
+        # a clean stop leaves no checkpoint behind
+        assert con.execute("SELECT COUNT(*) FROM meta WHERE key LIKE 'checkpoint.%'").fetchone()[0] == 0
     finally:
         con.close()
 

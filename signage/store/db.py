@@ -26,8 +26,10 @@ What happens when writing fails (docs/architecture.md, "What a crash can lose"):
   problem is in the log and in `status()["problem"]`.
 
 Components that hold state which is only written when it ends (open sessions, the running
-play) register a *checkpoint*: a callback that queues the current state before every timed
-flush, so a kill -9 loses at most one flush window of it.
+play) register a *checkpoint*: the statements that would record that state now, kept in `meta`
+at every timed flush and applied at the next start after a crash, so a kill -9 loses at most
+one flush window of it. (The rows themselves are written once, when they end: the fleet
+outbox ships a play or session when it is written as ended.)
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ CORRUPT_ERRORS = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
 UNWRITABLE_ERRORS = TRANSIENT_ERRORS + ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM", "SQLITE_AUTH")
 #: tables that hold proof of play: never shed, always spilled
 PROOF_TABLES = frozenset({"plays", "exposures"})
+#: the `meta` keys checkpoints are kept under (`checkpoint.<name>`)
+CHECKPOINT_KEY = "checkpoint."
 #: longest wait between two retries of a failing flush
 MAX_BACKOFF_S = 30.0
 
@@ -135,7 +139,8 @@ class Store:
         self._pending: list[_Write] = []
         self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        self._checkpoints: list[Callable[[], None]] = []
+        self._checkpoints: dict[str, Callable[[], list[tuple[str, tuple[Any, ...]]]]] = {}
+        self.recovered_checkpoints = 0
         self.mode = "closed"  # "file", "memory" (degraded) or "closed"
         #: a standing problem with the database file (moved aside, read-only...): shown in status
         self.problem: str | None = None
@@ -188,6 +193,7 @@ class Store:
         self._db = db
         if self.mode == "file":
             await self._replay_spills()
+        await self._recover_checkpoints()
         self._flusher = asyncio.create_task(self._flush_loop(), name="store-flush")
 
     async def close(self) -> None:
@@ -195,6 +201,9 @@ class Store:
         self._flusher = None
         if self._db is None:
             return
+        if self._checkpoints:
+            # A clean stop: everything ended and is in the batch, so the checkpoints are void.
+            self.enqueue("DELETE FROM meta WHERE key LIKE ?", (CHECKPOINT_KEY + "%",))
         try:
             await self.flush()
         except Exception:  # never lose the batch over an unexpected error: it is spilled below
@@ -225,10 +234,38 @@ class Store:
         """Writes that did not reach the database file at close (spilled or lost)."""
         return self.spilled_at_close + self.lost_at_close
 
-    def add_checkpoint(self, callback: Callable[[], None]) -> None:
-        """Call `callback` before every timed flush: it queues (enqueue) the current state of
-        something that is otherwise only written when it ends."""
-        self._checkpoints.append(callback)
+    def add_checkpoint(self, name: str, statements: Callable[[], list[tuple[str, tuple[Any, ...]]]]) -> None:
+        """Before every timed flush, keep `statements()` -- what would record the current state
+        of something that is otherwise written only when it ends (the running play, open
+        sessions) -- in the database, replacing the previous ones. A clean close forgets them;
+        after a crash the next `open` applies them (they must be written so that they change
+        nothing when the real end was written: `WHERE ended_at IS NULL`, `INSERT OR IGNORE`)."""
+        self._checkpoints[name] = statements
+
+    def _queue_checkpoints(self) -> None:
+        for name, statements in self._checkpoints.items():
+            stmts = statements()
+            if stmts:
+                self.enqueue("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                             (CHECKPOINT_KEY + name, json.dumps(stmts, separators=(",", ":"))))
+            else:
+                self.enqueue("DELETE FROM meta WHERE key = ?", (CHECKPOINT_KEY + name,))
+
+    async def _recover_checkpoints(self) -> None:
+        """Apply what the last run kept at its last flush before it died (see add_checkpoint)."""
+        rows = await self.fetchall("SELECT key, value FROM meta WHERE key LIKE ?", (CHECKPOINT_KEY + "%",))
+        writes = []
+        for row in rows:
+            try:
+                writes += [_Write(sql, params) for sql, params in json.loads(row["value"])]
+            except (ValueError, TypeError):
+                log.error("database %s: unreadable checkpoint %s dropped", self.path, row["key"])
+        writes.append(_Write("DELETE FROM meta WHERE key LIKE ?", (CHECKPOINT_KEY + "%",)))
+        if len(writes) > 1:
+            log.warning("database %s: the last run ended without a clean stop; recording what its last "
+                        "checkpoint held (the running play, open sessions)", self.path)
+        async with self._lock:
+            self.recovered_checkpoints = await self._write_one_by_one(writes) - 1
 
     @staticmethod
     async def _scalar(db: aiosqlite.Connection, sql: str) -> Any:
@@ -504,9 +541,8 @@ class Store:
                 continue
             try:
                 if not self._backoff:
-                    # Not while writes fail: a checkpoint re-queues the same rows each time.
-                    for checkpoint in self._checkpoints:
-                        checkpoint()
+                    # Not while writes fail: each checkpoint would queue one more copy.
+                    self._queue_checkpoints()
                 await self.flush()
             except Exception:  # never let the flusher die; the error is in last_error/log
                 log.exception("unexpected error while flushing the database")
