@@ -1,0 +1,64 @@
+"""`GET /admin/ads/{slug}/preview.jpg`: the thumbnail of an ad's creative (signage/ads/previews.py),
+rendered in a worker thread on first request and then served from the on-disk cache.
+
+`?orientation=portrait` renders an HTML creative at the portrait panel's size (and picks the
+portrait variant of an ad that has one). Admin only: the ads list, the ad page and the live
+view's "now on screen" use it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ...ads import inventory
+from ...ads.previews import PreviewError, find_chromium, thumbnail
+from ..keys import APPLIANCE
+from .core import admin_route, refuse
+
+log = logging.getLogger(__name__)
+
+_LOCKS: web.AppKey = web.AppKey("preview_locks", dict)
+
+
+def cache_dir(appliance: Any) -> Path:
+    return Path(appliance.config.storage.data_dir) / "cache" / "thumbs"
+
+
+async def ad_thumbnail(appliance: Any, locks: dict[str, asyncio.Lock], slug: str,
+                       orientation: str = "landscape") -> tuple[Path, str]:
+    """The cached thumbnail of one ad (made once, off the loop; concurrent asks share the work)."""
+    folder = Path(appliance.config.ads.dir) / slug
+    spec = await asyncio.to_thread(inventory.load_ad, folder)
+    lock = locks.setdefault(f"{slug}:{orientation}", asyncio.Lock())
+    async with lock:
+        return await asyncio.to_thread(thumbnail, folder, spec.media, spec.media_type, cache_dir(appliance),
+                                       orientation=orientation, chromium=find_chromium(), title=spec.title)
+
+
+@admin_route
+async def preview(request: web.Request) -> web.StreamResponse:
+    appliance = request.app[APPLIANCE]
+    slug = request.match_info["slug"]
+    orientation = request.query.get("orientation", "landscape")
+    if orientation not in ("landscape", "portrait"):
+        return refuse(request, 400, 'orientation must be "landscape" or "portrait".')
+    if not inventory.SLUG_RE.match(slug) or not (Path(appliance.config.ads.dir) / slug).is_dir():
+        return refuse(request, 404, f'There is no ad "{slug[:64]}".')
+    try:
+        path, how = await ad_thumbnail(appliance, request.app[_LOCKS], slug, orientation)
+    except inventory.AdInvalid as exc:
+        return refuse(request, 409, f"{slug}: ad.toml has problems, so there is no preview: {exc.short}")
+    except PreviewError as exc:
+        log.warning("no preview for %s: %s", slug, exc)
+        return refuse(request, 422, f"No preview for {slug}: {exc}")
+    return web.FileResponse(path, headers={"Content-Type": "image/jpeg", "X-Preview": how,
+                                           "Cache-Control": "private, max-age=60"})
+
+
+def setup(app: web.Application) -> None:
+    app[_LOCKS] = {}
+    app.router.add_get("/admin/ads/{slug}/preview.jpg", preview)
