@@ -265,7 +265,8 @@ def daypart_rows(dayparts: Any) -> list[dict[str, Any]]:
             days += [DAY_NAMES[i] for i in inventory.DAY_ALIASES[d]] if d in inventory.DAY_ALIASES else [d]
         end = dp.get("end", "24:00")
         rows.append({"days": days, "start": dp.get("start", "00:00"), "end": "00:00" if end == "24:00" else end})
-    while len(rows) < min(MAX_DAYPARTS, max(2, len(rows) + 1)):
+    wanted = min(MAX_DAYPARTS, max(2, len(rows) + 1))  # room for one more
+    while len(rows) < wanted:
         rows.append({"days": [], "start": "", "end": ""})
     return rows
 

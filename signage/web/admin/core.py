@@ -24,6 +24,7 @@ from aiohttp import web
 from ...commands import signage_command
 from ...config import ConfigError, load_config
 from ..keys import APPLIANCE
+from .health import LoopLag, RateMeter, ago
 from .auth import (COOKIE, CSRF_FIELD, CSRF_HEADER, LoginThrottle, SessionStore, AdminSession,
                    hash_is_well_formed, same_origin, tokens_match)
 
@@ -56,6 +57,9 @@ class AdminState:
         self.password_hash: str = cfg.admin.password_hash
         self.config_file: Path | None = cfg.source_file
         self._config_stamp = self._stamp()
+        #: the live view's measurements between two refreshes
+        self.dropped_rate = RateMeter()
+        self.loop_lag = LoopLag()
         self.session_minutes: float = cfg.admin.session_minutes
         self.sessions = SessionStore(lifetime_s=cfg.admin.session_minutes * 60.0)
         self.throttle = LoginThrottle()
@@ -71,6 +75,8 @@ class AdminState:
         self.jinja.filters["ts"] = fmt_ts
         self.jinja.filters["dur"] = fmt_dur
         self.jinja.filters["bytes"] = fmt_bytes
+        self.jinja.filters["ago"] = ago
+        self.jinja.filters["human"] = human_key
 
     @property
     def configured(self) -> bool:
@@ -113,7 +119,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # --- formatting filters -----------------------------------------------------------------------
 
 def fmt_num(v: Any, digits: int = 0) -> str:
-    if v is None:
+    if v is None or isinstance(v, jinja2.Undefined):
         return "–"
     try:
         return f"{float(v):,.{digits}f}"
@@ -130,13 +136,13 @@ def fmt_pct(v: Any) -> str:
 
 
 def fmt_ts(v: Any) -> str:
-    if v is None:
+    if v is None or isinstance(v, jinja2.Undefined) or not v:
         return "–"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(v)))
 
 
 def fmt_dur(v: Any) -> str:
-    if v is None:
+    if v is None or isinstance(v, jinja2.Undefined):
         return "–"
     s = float(v)
     if s < 60:
@@ -148,8 +154,14 @@ def fmt_dur(v: Any) -> str:
     return f"{int(s // 86400)} d {int(s % 86400 // 3600)} h"
 
 
+def human_key(key: Any) -> str:
+    """A snake_case key as words: "frames_dropped" -> "Frames dropped" (units spelt out)."""
+    words = str(key).replace("_ms_p50", " (median, ms)").replace("_s", " (s)").replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
 def fmt_bytes(v: Any) -> str:
-    n = float(v or 0)
+    n = float(v or 0) if not isinstance(v, jinja2.Undefined) else 0.0
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

@@ -59,6 +59,38 @@ async def preview(request: web.Request) -> web.StreamResponse:
                                            "Cache-Control": "private, max-age=60"})
 
 
+async def warm(app: web.Application, delay_s: float = 5.0) -> None:
+    """Make the missing thumbnails in the background, one at a time, shortly after the start:
+    the ads list then shows every preview at once instead of waiting for Chromium."""
+    await asyncio.sleep(delay_s)
+    appliance = app[APPLIANCE]
+    ads_dir = Path(appliance.config.ads.dir)
+    specs, _ = await asyncio.to_thread(inventory.scan, ads_dir)
+    for spec in specs:
+        try:
+            await ad_thumbnail(appliance, app[_LOCKS], spec.slug)
+        except (PreviewError, inventory.AdInvalid, OSError) as exc:
+            log.warning("no preview for %s: %s", spec.slug, exc)
+
+
+async def _start_warm(app: web.Application) -> None:
+    app[_WARM] = asyncio.get_running_loop().create_task(warm(app), name="admin-preview-warm")
+
+
+async def _stop_warm(app: web.Application) -> None:
+    task = app[_WARM]
+    task.cancel()
+    try:
+        await task
+    except (asyncio.CancelledError, Exception):
+        pass
+
+
+_WARM: web.AppKey = web.AppKey("preview_warm", asyncio.Task)
+
+
 def setup(app: web.Application) -> None:
     app[_LOCKS] = {}
+    app.on_startup.append(_start_warm)
+    app.on_cleanup.append(_stop_warm)
     app.router.add_get("/admin/ads/{slug}/preview.jpg", preview)
