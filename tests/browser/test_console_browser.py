@@ -304,7 +304,7 @@ def test_no_serious_axe_violations_on_any_admin_page(console, page):
     page.goto(url + "/admin/login")
     problems = {"/admin/login": axe_serious(page)}
     login(page, url)
-    for path in ("/admin", "/admin/ads", "/admin/ads/new", "/admin/ads/ridgeline-outfitters",
+    for path in ("/admin", "/admin/ads", "/admin/ads/new", "/admin/ads/ridgeline-outfitters", "/admin/schedule",
                  "/admin/reports", "/admin/plays", "/admin/photo", "/admin/no-such-page"):
         page.goto(url + path)
         page.wait_for_load_state("networkidle")

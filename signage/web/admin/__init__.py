@@ -26,7 +26,7 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
 
 
 def setup(app: web.Application) -> None:
-    from . import ads, live, photo, previews, reports, views_auth
+    from . import ads, live, photo, previews, reports, schedule, views_auth
     from .. import api, metrics
 
     app[ADMIN_STATE] = AdminState(app[APPLIANCE])
@@ -36,6 +36,7 @@ def setup(app: web.Application) -> None:
     live.setup(app)
     reports.setup(app)
     previews.setup(app)
+    schedule.setup(app)
     ads.setup(app)
     photo.setup(app)
     metrics.setup(app)
