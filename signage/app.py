@@ -7,45 +7,53 @@ import asyncio
 import logging
 import signal
 import socket
-import time
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
-from .audience import Audience
-from .camera import Camera
+from .audience import Audience, Clock, RealClock
+from .camera import Camera, FrameSource
 from .config import Config
 from .events import Hub
 from .player import Player
 from .retention import Retention
 from .store import Store
+from .stats import StageHistograms
+from .vision.analyzer import FaceAnalyzer
 from .vision.models import ModelError
 from .vision.pipeline import VisionPipeline, VisionResult
-from .web.metrics import StageHistograms
 
 log = logging.getLogger(__name__)
 
 
 class Appliance:
-    """Everything one running screen has. Web handlers reach it as `request.app[APPLIANCE]`."""
+    """Everything one running screen has. Web handlers reach it as `request.app[APPLIANCE]`.
 
-    def __init__(self, config: Config) -> None:
+    What the hardware or the clock gives can be handed in (tests, other boards):
+    `camera_opener` returns an opened `FrameSource` (default: the one `[camera]` names),
+    `analyzer` is the vision pipeline's face analyzer (default: loaded from `[vision]` at start,
+    and then owned by the pipeline), `clock` is the audience's and the player's time.
+    """
+
+    def __init__(self, config: Config, *, camera_opener: Callable[[], FrameSource] | None = None,
+                 analyzer: FaceAnalyzer | None = None, clock: Clock | None = None) -> None:
         self.config = config
+        self.clock: Clock = clock or RealClock()
         self.hub = Hub()
         self.store = Store(config.db_path, config.storage.flush_seconds)
-        self.camera = Camera(config.camera, cache_dir=config.storage.data_dir / "cache")
-        self.audience = Audience(config.audience, self.hub, self.store)
-        self.player = Player(config, self.store, self.hub, self.audience)
-        self.vision = VisionPipeline(config.vision, self.camera.latest, self._on_vision)
+        self.camera = Camera(config.camera, cache_dir=config.storage.data_dir / "cache", opener=camera_opener)
+        self.audience = Audience(config.audience, self.hub, self.store, self.clock)
+        self.player = Player(config, self.store, self.hub, self.audience, self.clock)
+        self.vision = VisionPipeline(config.vision, self.camera.latest, self._on_vision, analyzer=analyzer)
         self.stage_histograms = StageHistograms()
         self.retention = Retention(self.store, config.privacy.retention_days)
-        self.started_at = time.time()
+        self.started_at = self.clock.now()
         self.component_errors: dict[str, str] = {}
         #: the URL phones reach this screen at (QR codes); set once the server listens
         self.base_url = config.web.public_url.rstrip("/")
 
     async def start(self) -> None:
-        self.started_at = time.time()
+        self.started_at = self.clock.now()
         await self.store.open()  # a database we cannot open is fatal: say so and stop
         self.camera.start()
         self.audience.start()
@@ -78,7 +86,7 @@ class Appliance:
     async def status(self) -> dict[str, Any]:
         return {
             "device": {"id": self.config.device.id, "location": self.config.device.location},
-            "uptime_s": round(time.time() - self.started_at, 1),
+            "uptime_s": round(self.clock.now() - self.started_at, 1),
             "camera": self.camera.status(),
             "vision": self.vision.status(),
             "audience": self.audience.snapshot(),

@@ -23,26 +23,27 @@ nobody is present.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
+import json
 import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
 
-from .config import AGE_GROUPS, GENDERS, MOODS, AudienceConfig
+from .config import AudienceConfig
+from .vocabulary import AGE_GROUPS, GENDERS, MASK_THRESHOLD, MOODS
 from .tasks import cancel_and_wait
+
+if TYPE_CHECKING:  # only the types: the audience model never runs vision code
+    from .events import Hub
+    from .store import Store
+    from .vision.pipeline import VisionResult
+    from .vision.tracker import TrackSnapshot
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "Clock", "RealClock", "FakeClock", "TrackObs", "VisionFrame", "adapt_vision_result",
-    "Session", "Exposure", "ExposureMeter", "Audience", "dominant", "mix",
-]
-
-#: a session whose smoothed P(mask) reaches this is counted as wearing a mask
-MASK_THRESHOLD = 0.5
+__all__ = ["Clock", "RealClock", "Session", "Exposure", "ExposureMeter", "Audience", "dominant", "mix"]
 
 #: longest gap between two observations of a session that still counts as continuous time
 MAX_GAP_S = 1.5
@@ -63,155 +64,6 @@ class RealClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
-
-
-class FakeClock:
-    """A clock tests drive: `sleep` waits until `advance` moves time past its deadline.
-
-    `await clock.advance(10)` moves time forward in steps, waking every sleeper in deadline
-    order and letting the woken tasks run before time moves on.
-    """
-
-    def __init__(self, start: float = 1_780_000_000.0) -> None:
-        self.t = float(start)
-        self._waiters: list[tuple[float, int, asyncio.Future]] = []
-        self._seq = itertools.count()
-
-    def now(self) -> float:
-        return self.t
-
-    async def sleep(self, seconds: float) -> None:
-        fut = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (self.t + max(0.0, seconds), next(self._seq), fut))
-        await fut
-
-    async def _settle(self) -> None:
-        for _ in range(50):
-            await asyncio.sleep(0)
-
-    async def advance(self, seconds: float) -> None:
-        target = self.t + seconds
-        await self._settle()
-        while self._waiters and self._waiters[0][0] <= target:
-            deadline, _, fut = heapq.heappop(self._waiters)
-            self.t = max(self.t, deadline)
-            if not fut.done():
-                fut.set_result(None)
-            await self._settle()
-        self.t = target
-        await self._settle()
-
-
-# --- what vision hands us ------------------------------------------------------------------
-
-@dataclass
-class TrackObs:
-    """One track in one analysed frame, as the audience model needs it."""
-
-    track_id: Any
-    confirmed: bool
-    box: tuple[float, float, float, float]  # x, y, w, h in pixels
-    frame_w: int
-    frame_h: int
-    frontal: bool = False
-    yaw: float | None = None
-    pitch: float | None = None
-    emotion_scores: dict[str, float] = field(default_factory=dict)
-    age_group_scores: dict[str, float] = field(default_factory=dict)
-    gender_scores: dict[str, float] = field(default_factory=dict)
-    emotion: str | None = None
-    age_group: str | None = None
-    gender: str | None = None
-    age: float | None = None
-    #: P(face mask), smoothed by the tracker; None when vision.mask is off
-    mask: float | None = None
-
-
-@dataclass
-class VisionFrame:
-    tracks: list[TrackObs]
-    closed: list[Any] = field(default_factory=list)
-
-
-def _get(obj: Any, *names: str, default: Any = None) -> Any:
-    for name in names:
-        if isinstance(obj, Mapping):
-            if name in obj and obj[name] is not None:
-                return obj[name]
-        else:
-            value = getattr(obj, name, None)
-            if value is not None:
-                return value
-    return default
-
-
-def _probs(raw: Any, labels: Iterable[str]) -> dict[str, float]:
-    if not isinstance(raw, Mapping):
-        return {}
-    out = {}
-    for k in labels:
-        try:
-            out[k] = float(raw.get(k, 0.0))
-        except (TypeError, ValueError):
-            out[k] = 0.0
-    return out
-
-
-def _prob(value: Any) -> float | None:
-    """A probability in [0, 1], or None (not estimated / not a number)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    v = float(value)
-    return min(1.0, max(0.0, v)) if v == v else None
-
-
-def adapt_vision_result(result: Any) -> VisionFrame:
-    """Convert the vision pipeline's per-frame result (an object or a dict) to a VisionFrame.
-
-    The only place that knows the pipeline's field names: if they change, change this."""
-    if result is None:
-        return VisionFrame([])
-    if isinstance(result, VisionFrame):
-        return result
-    frame_w = _get(result, "frame_width", "width", "frame_w", default=0)
-    frame_h = _get(result, "frame_height", "height", "frame_h", default=0)
-    tracks = []
-    for t in _get(result, "tracks", default=[]) or []:
-        fw = int(_get(t, "frame_width", "frame_w", default=frame_w) or 0)
-        fh = int(_get(t, "frame_height", "frame_h", default=frame_h) or 0)
-        box = _get(t, "box", "bbox", default=(0, 0, 0, 0))
-        try:
-            x, y, w, h = (float(v) for v in list(box)[:4])
-        except (TypeError, ValueError):
-            x = y = w = h = 0.0
-        gender = _get(t, "gender_scores", default=None)
-        if gender is None:
-            g = _get(t, "gender_score", default=None)
-            if isinstance(g, Mapping):
-                gender = g
-            elif isinstance(g, (int, float)):
-                # a single number: the probability of the gender label given
-                label = _get(t, "gender", default="female")
-                p = float(g)
-                other = "male" if label == "female" else "female"
-                gender = {label: p, other: 1 - p} if label in GENDERS else {}
-        age = _get(t, "age", "age_years", default=None)
-        mask = _get(t, "mask", "mask_p", default=None)
-        tracks.append(TrackObs(
-            track_id=_get(t, "track_id", "id", default=id(t)),
-            confirmed=bool(_get(t, "confirmed", default=True)),
-            box=(x, y, w, h), frame_w=fw, frame_h=fh,
-            frontal=bool(_get(t, "frontal", default=False)),
-            yaw=_get(t, "yaw"), pitch=_get(t, "pitch"),
-            emotion_scores=_probs(_get(t, "emotion_scores", default={}), MOODS),
-            age_group_scores=_probs(_get(t, "age_group_scores", default={}), AGE_GROUPS),
-            gender_scores=_probs(gender or {}, GENDERS),
-            emotion=_get(t, "emotion"), age_group=_get(t, "age_group"), gender=_get(t, "gender"),
-            age=float(age) if isinstance(age, (int, float)) else None,
-            mask=_prob(mask),
-        ))
-    closed = list(_get(result, "closed", "closed_ids", "closed_tracks", default=[]) or [])
-    return VisionFrame(tracks, closed)
 
 
 # --- sessions ------------------------------------------------------------------------------
@@ -241,7 +93,7 @@ def mix(dists: list[Mapping[str, float]], labels: Iterable[str]) -> dict[str, fl
 @dataclass
 class Session:
     id: str
-    track_id: Any
+    track_id: int
     first_seen: float
     last_seen: float
     attention_s: float = 0.0
@@ -328,13 +180,13 @@ class ExposureMeter:
 
 
 class Audience:
-    def __init__(self, config: AudienceConfig, hub: Any = None, store: Any = None,
+    def __init__(self, config: AudienceConfig, hub: Hub | None = None, store: Store | None = None,
                  clock: Clock | None = None) -> None:
         self.config = config
         self.hub = hub
         self.store = store
         self.clock: Clock = clock or RealClock()
-        self.sessions: dict[Any, Session] = {}  # by track id, open sessions
+        self.sessions: dict[int, Session] = {}  # by track id, open sessions
         self._meters: list[ExposureMeter] = []
         self._last_frame_at: float | None = None
         self._last_frame_event = 0.0
@@ -343,23 +195,22 @@ class Audience:
         self.sessions_started = 0
         self.sessions_ended = 0
         self._overlay_ids = itertools.count(1)
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     # --- input -------------------------------------------------------------------------
 
-    def on_vision(self, result: Any) -> None:
+    def on_vision(self, result: VisionResult) -> None:
         """One analysed frame (called on the event loop)."""
-        frame = adapt_vision_result(result)
         now = self.clock.now()
         self.frames += 1
         self._last_frame_at = now
-        for obs in frame.tracks:
-            if not obs.confirmed:
+        for track in result.tracks:
+            if not track.confirmed:
                 continue
-            s = self.sessions.get(obs.track_id)
+            s = self.sessions.get(track.id)
             if s is None:
-                s = Session(uuid.uuid4().hex, obs.track_id, now, now, overlay_id=next(self._overlay_ids))
-                self.sessions[obs.track_id] = s
+                s = Session(uuid.uuid4().hex, track.id, now, now, overlay_id=next(self._overlay_ids))
+                self.sessions[track.id] = s
                 self.sessions_started += 1
                 self._publish("session.started", {"session_id": s.id, "at": now})
                 prev = now
@@ -367,12 +218,12 @@ class Audience:
             else:
                 prev = s.last_seen
                 prev_frontal = s.frontal
-            self._update(s, obs, now)
+            self._update(s, track, result.width, result.height, now)
             gap = now - prev
             if 0 < gap <= max(MAX_GAP_S, self.config.present_timeout_s):
                 # time since the previous sighting counts as frontal only if it was
                 # frontal at both ends (a conservative reading of the samples)
-                was_frontal = obs.frontal and prev_frontal
+                was_frontal = track.frontal and prev_frontal
                 if was_frontal:
                     s.attention_s = min(s.attention_s + gap, s.dwell_s)
                 for m in self._meters:
@@ -380,36 +231,37 @@ class Audience:
             elif gap == 0:
                 for m in self._meters:
                     m.sessions.setdefault(s.id, s)
-        for tid in frame.closed:
-            s = self.sessions.pop(tid, None)
-            if s is not None:
-                self._end(s)
+        for closed in result.closed_tracks:
+            ended = self.sessions.pop(closed.id, None)
+            if ended is not None:
+                self._end(ended)
         self._frame_dirty = True
         self._maybe_publish_frame(now)
 
-    def _update(self, s: Session, obs: TrackObs, now: float) -> None:
+    @staticmethod
+    def _update(s: Session, track: TrackSnapshot, frame_w: int, frame_h: int, now: float) -> None:
         s.last_seen = now
-        s.frontal = obs.frontal
-        if obs.frame_w > 0 and obs.frame_h > 0:
-            x, y, w, h = obs.box
-            fw, fh = obs.frame_w, obs.frame_h
-            x0, y0 = max(0.0, x / fw), max(0.0, y / fh)
+        s.frontal = track.frontal
+        if frame_w > 0 and frame_h > 0:
+            x, y, w, h = track.box
+            x0, y0 = max(0.0, x / frame_w), max(0.0, y / frame_h)
             s.box = (round(x0, 4), round(y0, 4),
-                     round(max(0.0, min(1.0, (x + w) / fw) - x0), 4),
-                     round(max(0.0, min(1.0, (y + h) / fh) - y0), 4))
-        if sum(obs.emotion_scores.values()) > 0:
-            s.mood_p = dict(obs.emotion_scores)
-        if sum(obs.age_group_scores.values()) > 0:
-            s.age_p = dict(obs.age_group_scores)
-        if sum(obs.gender_scores.values()) > 0:
-            s.gender_p = dict(obs.gender_scores)
-        if obs.age is not None:
-            s.age = obs.age
-        if obs.mask is not None:
-            s.mask_p = obs.mask
-        s.age_label = obs.age_group or s.age_label
-        s.mood_label = obs.emotion or s.mood_label
-        s.gender_label = obs.gender or s.gender_label
+                     round(max(0.0, min(1.0, (x + w) / frame_w) - x0), 4),
+                     round(max(0.0, min(1.0, (y + h) / frame_h) - y0), 4))
+        # a track not classified yet has no scores: the session keeps what it had
+        if track.emotion_scores and sum(track.emotion_scores.values()) > 0:
+            s.mood_p = dict(track.emotion_scores)
+        if track.age_group_scores and sum(track.age_group_scores.values()) > 0:
+            s.age_p = dict(track.age_group_scores)
+        if track.gender_scores and sum(track.gender_scores.values()) > 0:
+            s.gender_p = dict(track.gender_scores)
+        if track.age is not None:
+            s.age = track.age
+        if track.mask is not None:
+            s.mask_p = track.mask
+        s.age_label = track.age_group or s.age_label
+        s.mood_label = track.emotion or s.mood_label
+        s.gender_label = track.gender or s.gender_label
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -542,5 +394,4 @@ class Audience:
 
 
 def _json(value: Any) -> str:
-    import json
     return json.dumps(value, separators=(",", ":"), sort_keys=True)

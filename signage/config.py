@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .commands import signage_command
+from .vocabulary import MOODS
 
 __all__ = ["Config", "ConfigError", "load_config", "default_config", "config_from_dict"]
 
@@ -38,9 +39,6 @@ def opt(default: Any, doc: str, *, choices: tuple[Any, ...] | None = None,
     return field(default=default, metadata=meta)
 
 
-MOODS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
-AGE_GROUPS = ("child", "teen", "20-39", "40-59", "60+")
-GENDERS = ("female", "male")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 

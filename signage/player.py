@@ -29,7 +29,8 @@ from typing import Any
 from .ads.inventory import AdRecord, SyncResult, load_ads, media_url, sync
 from .ads.selection import Decision, Rules, Viewer, decide
 from .audience import Audience, Clock, ExposureMeter, RealClock, Session, dominant, mix
-from .config import AGE_GROUPS, GENDERS, MOODS, Config
+from .config import Config
+from .vocabulary import AGE_GROUPS, GENDERS, MOODS
 from .healing import SceneLibrary, Weather, describe_time, season_of, time_of_day
 from .tasks import cancel_and_wait
 

@@ -15,7 +15,9 @@ from signage.web.admin.auth import hash_password, verify_password, LoginThrottle
 from signage.web.admin.cli import set_password_in_text, write_password_hash
 from signage.web.admin.core import ADMIN_STATE, safe_next
 
-from test_admin_support import PASSWORD, FakeAppliance, hidden, login, make_config, start, stop
+from signage.app import Appliance
+
+from test_admin_support import PASSWORD, hidden, login, make_config, start, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,14 +65,14 @@ def test_next_is_never_an_open_redirect():
 
 @pytest.fixture
 async def admin(tmp_path):
-    appliance = FakeAppliance(make_config(tmp_path))
+    appliance = Appliance(make_config(tmp_path))
     client = await start(appliance)
     yield client, appliance
     await stop(client, appliance)
 
 
 async def test_no_password_configured_says_how_and_shows_nothing_else(tmp_path):
-    appliance = FakeAppliance(make_config(tmp_path, password_hash=""))
+    appliance = Appliance(make_config(tmp_path, password_hash=""))
     client = await start(appliance)
     try:
         for path in ("/admin", "/admin/login", "/admin/reports", "/admin/ads", "/api/report"):

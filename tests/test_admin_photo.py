@@ -8,14 +8,16 @@ import aiohttp
 import pytest
 from PIL import Image
 
-from test_admin_support import FakeAppliance, login, make_config, start, stop
+from signage.app import Appliance
+
+from test_admin_support import login, make_config, start, stop
 
 ROOT_MODELS = __import__("pathlib").Path(__file__).resolve().parents[1] / "models"
 
 
 @pytest.fixture
 async def env(tmp_path):
-    appliance = FakeAppliance(make_config(tmp_path, vision={"models_dir": str(ROOT_MODELS)}))
+    appliance = Appliance(make_config(tmp_path, vision={"models_dir": str(ROOT_MODELS)}))
     client = await start(appliance)
     csrf = await login(client)
     yield client, appliance, csrf, tmp_path
@@ -133,7 +135,7 @@ async def test_a_masked_face_gets_a_masked_emoticon(tmp_path, photos):
     from signage.vision.models import load_model
 
     # vision.mask on; a stricter face score: the drawn mask also makes a weak whole-head "face"
-    appliance = FakeAppliance(make_config(tmp_path, vision={"models_dir": str(ROOT_MODELS), "mask": True,
+    appliance = Appliance(make_config(tmp_path, vision={"models_dir": str(ROOT_MODELS), "mask": True,
                                                             "detect_score": 0.7}))
     client = await start(appliance)
     try:

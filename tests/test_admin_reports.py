@@ -9,9 +9,10 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from signage.web.admin.report_data import Period, pacing
+from signage.app import Appliance
+from signage.reports.admin_report import Period, pacing
 
-from test_admin_support import FakeAppliance, login, make_config, start, stop
+from test_admin_support import login, make_config, start, stop
 
 TODAY = date.today()
 NOON = datetime.combine(TODAY, datetime.min.time()).timestamp() + 12 * 3600
@@ -53,7 +54,7 @@ async def seed(store):
 
 @pytest.fixture
 async def env(tmp_path):
-    appliance = FakeAppliance(make_config(tmp_path))
+    appliance = Appliance(make_config(tmp_path))
     client = await start(appliance)
     await seed(appliance.store)
     await login(client)
@@ -135,15 +136,29 @@ async def test_proof_of_play_is_paged(env):
 
 
 def test_pacing_flags_under_and_over_delivery():
-    today = date(2026, 3, 10)
+    today = datetime(2026, 3, 10, 12, 0)  # day 10 of 20, at noon: 9.5 days of 5.0 planned
     row = {"ad_id": 1, "slug": "x", "title": "X", "status": "active", "cpm": 10.0, "budget": 100.0,
            "start_date": "2026-03-01", "end_date": "2026-03-20", "spent": 10.0, "impressions": 1000}
     p = pacing(row, today)
-    assert p["planned_to_date"] == 50.0 and p["pacing"] == "behind"
+    assert p["planned_to_date"] == 47.5 and p["pacing"] == "behind"
     assert p["reference_figure"] == pytest.approx(5.0)  # (100 / 20) / 1000 x 1000
     assert pacing({**row, "spent": 80.0}, today)["pacing"] == "ahead"
     assert pacing({**row, "spent": 50.0}, today)["pacing"] == "on track"
     assert pacing({**row, "spent": 100.0}, today)["pacing"] == "budget spent"
+    assert pacing(row, datetime(2026, 2, 28, 12, 0))["pacing"] == "not started"
+    assert pacing(row, datetime(2026, 3, 25))["pacing"] == "flight ended"
+    assert pacing({**row, "start_date": None}, today)["pacing"] == "no flight"
+
+
+def test_the_report_and_the_decision_pace_against_the_same_plan():
+    from signage.ads.selection import AdState, pacing_factor
+    row = {"ad_id": 1, "slug": "x", "title": "X", "status": "active", "cpm": 10.0, "budget": 100.0,
+           "start_date": "2026-03-01", "end_date": "2026-03-20", "spent": 10.0, "impressions": 1000}
+    ad = AdState(slug="x", cpm=10.0, budget=100.0, spent=10.0, impressions=1000,
+                 start_date=date(2026, 3, 1), end_date=date(2026, 3, 20))
+    for at in (datetime(2026, 3, 1, 6), datetime(2026, 3, 10, 12), datetime(2026, 3, 20, 23)):
+        _, info = pacing_factor(ad, at)
+        assert info["planned_spend"] == pacing(row, at)["planned_to_date"]
 
 
 async def test_per_ad_per_day_table_json_page_and_csv_match_direct_sql(env):

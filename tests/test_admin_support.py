@@ -1,18 +1,21 @@
-"""Helpers shared by the admin tests (no tests here): a small stand-in appliance around a real
-Store on a real SQLite file, the real aiohttp app from `create_app`, and a logged-in client."""
+"""Helpers shared by the web tests (no tests here): the real `Appliance` on a real SQLite
+file, the real aiohttp app from `create_app`, and a logged-in client.
+
+`start()` opens the appliance's store and serves the app; the appliance's moving parts
+(camera, vision, player, audience reaper) are not started unless a test starts them, so what
+the database holds is what the test wrote.
+"""
 
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from signage.config import config_from_dict
-from signage.events import Hub
-from signage.store import Store
+from signage.app import Appliance
+from signage.config import Config, config_from_dict
 from signage.web.admin.auth import hash_password
 from signage.web.server import create_app
 
@@ -21,36 +24,11 @@ PASSWORD = "correct horse battery"
 PASSWORD_HASH = hash_password(PASSWORD, iterations=1000)
 
 
-class FakeCamera:
-    def __init__(self) -> None:
-        self.state = "running"
-
-    def status(self) -> dict[str, Any]:
-        return {"state": self.state, "source": "photos", "fps": 5.0, "frames": 120, "dropped": 3,
-                "error": "" if self.state == "running" else "no frames", "reopens": 0}
-
-
-class FakeAppliance:
-    """The attributes web handlers use (`config hub store camera status()`)."""
-
-    def __init__(self, config: Any) -> None:
-        self.config = config
-        self.hub = Hub()
-        self.store = Store(config.db_path, flush_seconds=60)
-        self.camera = FakeCamera()
-        self.started_at = time.time()
-        self.component_errors: dict[str, str] = {}
-
-    async def status(self) -> dict[str, Any]:
-        return {"device": {"id": self.config.device.id, "location": self.config.device.location},
-                "uptime_s": round(time.time() - self.started_at, 1), "camera": self.camera.status(),
-                "database": await self.store.status(), "errors": dict(self.component_errors)}
-
-
-def make_config(tmp_path: Path, *, password_hash: str = PASSWORD_HASH, **sections: Any) -> Any:
+def make_config(tmp_path: Path, *, password_hash: str = PASSWORD_HASH, **sections: Any) -> Config:
     raw: dict[str, Any] = {
         "device": {"id": "test-screen", "location": "Lobby, 1st floor"},
-        "storage": {"data_dir": str(tmp_path / "data")},
+        # a long flush period: what a test writes through the player is flushed by the test
+        "storage": {"data_dir": str(tmp_path / "data"), "flush_seconds": 60.0},
         "ads": {"dir": str(tmp_path / "ads")},
         "admin": {"password_hash": password_hash},
     }
@@ -60,14 +38,14 @@ def make_config(tmp_path: Path, *, password_hash: str = PASSWORD_HASH, **section
     return config_from_dict(raw, base_dir=tmp_path)
 
 
-async def start(appliance: Any) -> TestClient:
+async def start(appliance: Appliance) -> TestClient:
     await appliance.store.open()
     client = TestClient(TestServer(create_app(appliance)))
     await client.start_server()
     return client
 
 
-async def stop(client: TestClient, appliance: Any) -> None:
+async def stop(client: TestClient, appliance: Appliance) -> None:
     await client.close()
     await appliance.store.close()
 

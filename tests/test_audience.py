@@ -4,13 +4,14 @@ hub events, exposure meters, and life without vision. Driven by a fake clock."""
 from __future__ import annotations
 
 import re
-from types import SimpleNamespace
 
 import pytest
 
-from signage.audience import Audience, FakeClock, adapt_vision_result, dominant, mix
+from signage.audience import Audience, dominant, mix
 from signage.config import AudienceConfig
 from signage.events import Hub
+
+from support import FakeClock, track, vision_result
 
 pytestmark = pytest.mark.asyncio
 
@@ -23,19 +24,8 @@ class FakeStore:
         self.queued.append((sql, params))
 
 
-def track(tid, frontal=True, confirmed=True, mood="happy", box=(64, 48, 64, 96), age=34.0, group="20-39"):
-    emo = {m: 0.01 for m in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")}
-    emo[mood] = 0.94
-    ages = {g: 0.0 for g in ("child", "teen", "20-39", "40-59", "60+")}
-    ages[group] = 1.0
-    return {"track_id": tid, "confirmed": confirmed, "box": box, "frame_width": 640, "frame_height": 480,
-            "yaw": 3.0, "pitch": -2.0, "frontal": frontal, "emotion_scores": emo, "emotion": mood,
-            "age_group_scores": ages, "age_group": group, "gender_scores": {"female": 0.8, "male": 0.2},
-            "gender": "female", "age": age, "dwell_s": 0.0, "attention_s": 0.0}
-
-
 def frame(*tracks, closed=()):
-    return {"tracks": list(tracks), "closed": list(closed)}
+    return vision_result(*tracks, closed=closed)
 
 
 def make(**cfg):
@@ -53,19 +43,26 @@ async def feed(aud, clock, seconds, make_frame, step=0.1):
         clock.t = start + (i + 1) * step
 
 
-async def test_adapter_accepts_objects_and_a_single_gender_score():
-    t = SimpleNamespace(id=5, confirmed=True, box=[10, 20, 30, 40], frame_width=100, frame_height=200,
-                        frontal=False, yaw=30.0, pitch=0.0, emotion_scores={"sad": 0.7, "neutral": 0.3},
-                        age_group_scores={"60+": 0.9, "40-59": 0.1}, gender="male", gender_score=0.8,
-                        age_group="uncertain", age=66)
-    vf = adapt_vision_result(SimpleNamespace(tracks=[t], closed_ids=[3]))
-    o = vf.tracks[0]
-    assert o.track_id == 5 and o.box == (10, 20, 30, 40) and o.frame_w == 100
-    assert o.gender_scores == {"female": pytest.approx(0.2), "male": 0.8}
-    assert o.emotion_scores["sad"] == 0.7 and o.emotion_scores["happy"] == 0.0
-    assert o.age_group == "uncertain" and o.age == 66.0
-    assert vf.closed == [3]
-    assert adapt_vision_result(None).tracks == []
+async def test_a_track_not_classified_yet_keeps_the_sessions_estimates():
+    """The tracker reports a new track before its first classification (no scores): the
+    session exists, and later frames without scores keep the estimates it already has."""
+    aud, clock, _, _ = make()
+    aud.on_vision(frame(track(5, mood=None)))
+    (s,) = aud.sessions.values()
+    assert s.mood is None and s.age is None and s.track_id == 5
+    clock.t += 0.1
+    aud.on_vision(frame(track(5, mood="sad", group="60+", age=66.0, female=0.2)))
+    clock.t += 0.1
+    aud.on_vision(frame(track(5, mood=None)))
+    assert (s.mood, s.age_group, s.gender, s.age) == ("sad", "60+", "male", 66.0)
+
+
+async def test_the_pipelines_closing_result_ends_the_sessions():
+    """On stop the pipeline hands over a result with no frame (width 0) closing every track."""
+    aud, clock, _, store = make()
+    aud.on_vision(frame(track(1), track(2)))
+    aud.on_vision(vision_result(closed=[1, 2], seq=-1, width=0, height=0))
+    assert not aud.sessions and len(store.queued) == 2
 
 
 async def test_sessions_are_anonymous_and_measure_dwell_and_attention():

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from signage.ads.inventory import scan
-from signage.config import AGE_GROUPS, GENDERS, Config
+from signage.config import Config
+from signage.vocabulary import AGE_GROUPS, GENDERS
 from signage.healing import SEASONS, TIMES_OF_DAY, SceneLibrary
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,19 +8,18 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import cv2
 import pytest
 
-cv2 = pytest.importorskip("cv2")
-pytest.importorskip("onnxruntime")
-
-from signage.audience import Audience, FakeClock  # noqa: E402
-from signage.config import AudienceConfig, VisionConfig  # noqa: E402
-from signage.events import Hub  # noqa: E402
-from signage.player import mask_summary  # noqa: E402
-from signage.vision.analyzer import FaceAnalyzer  # noqa: E402
-from signage.vision.pipeline import VisionPipeline  # noqa: E402
-from signage.web.panel import faces_message  # noqa: E402
-from test_vision_mask import draw_surgical_mask  # noqa: E402
+from signage.audience import Audience
+from signage.config import AudienceConfig, VisionConfig
+from signage.events import Hub
+from signage.player import mask_summary
+from signage.vision.analyzer import FaceAnalyzer
+from signage.vision.pipeline import VisionPipeline
+from signage.web.panel import faces_message
+from support import FakeClock
+from test_vision_mask import draw_surgical_mask
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 

@@ -10,29 +10,34 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from signage.web.metrics import stage_histograms
+import numpy as np
 
-from test_admin_support import FakeAppliance, login, make_config, start, stop
+from signage.app import Appliance
+
+from support import StillCamera, track, vision_result
+from test_admin_support import login, make_config, start, stop
 
 
-class FakeAudience:
-    sessions_started = 7
-    sessions_ended = 5
-
-    def snapshot(self):
-        return {"at": time.time(), "present": 2, "watching": 1, "mood": "happy",
-                "mood_mix": {"happy": 0.75, "neutral": 0.25}, "age_group_mix": {"20-39": 1.0},
-                "gender_mix": {"female": 0.5, "male": 0.5}, "sessions_started": 7, "sessions_ended": 5,
-                "people": [{"session_id": "a" * 32, "box": {"x": 0.1, "y": 0.1, "w": 0.2, "h": 0.2},
-                            "mood": "happy", "frontal": True, "age_group": "20-39", "gender": "female",
-                            "dwell_s": 3.0, "attention_s": 2.0}]}
+async def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
 async def env(tmp_path):
-    appliance = FakeAppliance(make_config(tmp_path))
-    appliance.audience = FakeAudience()
+    camera = StillCamera(np.full((240, 320, 3), 90, np.uint8), fps=20.0)
+    appliance = Appliance(make_config(tmp_path, camera={"stall_seconds": 1.0, "retry_max_seconds": 1.0}),
+                          camera_opener=camera.opener)
     client = await start(appliance)
+    appliance.camera.start()
+    # two people in front of the screen (one facing it); five earlier sessions that ended
+    for tid in range(10, 15):
+        appliance.audience.on_vision(vision_result(track(tid)))
+    appliance.audience.on_vision(vision_result(closed=range(10, 15)))
+    appliance.audience.on_vision(vision_result(track(1, mood="happy", group="20-39"),
+                                               track(2, mood="neutral", frontal=False, group="20-39")))
     store = appliance.store
     await store.execute("INSERT INTO ads (id, slug, title, media, media_type, duration_s, cpm, budget, updated_at) "
                         "VALUES (1, 'a', 'A', 'a.png', 'image', 10, 20, 100, 0)")
@@ -44,7 +49,8 @@ async def env(tmp_path):
                             (1 if kind == "ad" else None, kind, now - 100 + i, now - 90 + i, done, imp, watch,
                              20 * imp / 1000))
     await store.execute("INSERT INTO plays (ad_id, kind, started_at) VALUES (1, 'ad', ?)", (now,))  # running
-    yield client, appliance
+    yield client, appliance, camera
+    await asyncio.to_thread(appliance.camera.stop)
     await stop(client, appliance)
 
 
@@ -61,8 +67,9 @@ def value(fams, name, sample=None, **labels):
 
 
 async def test_metrics_parse_and_match_the_database(env):
-    client, appliance = env
-    h = stage_histograms(appliance)
+    client, appliance, camera = env
+    await wait_for(lambda: appliance.camera.status()["fps"] > 0)
+    h = appliance.stage_histograms
     h.observe_many({"detect": 0.012, "classify": 0.004})
     h.observe("detect", 0.3)
     appliance.hub.publish("player.state", {"state": "ad", "play_id": 9})
@@ -87,9 +94,10 @@ async def test_metrics_parse_and_match_the_database(env):
     assert value(fams, "signage_impressions", "signage_impressions_total") == direct["i"] == 4
     assert value(fams, "signage_watcher_impressions", "signage_watcher_impressions_total") == direct["w"]
     assert value(fams, "signage_sessions_started", "signage_sessions_started_total") == 7
-    assert value(fams, "signage_audience_present") == 2
+    assert value(fams, "signage_sessions_ended", "signage_sessions_ended_total") == 5
+    assert value(fams, "signage_audience_present") == 2 and value(fams, "signage_audience_watching") == 1
     assert value(fams, "signage_camera_up") == 1
-    assert value(fams, "signage_camera_fps") == 5.0
+    assert value(fams, "signage_camera_fps") > 0
     assert fams["signage_stage_seconds"].type == "histogram"
     assert value(fams, "signage_stage_seconds", "signage_stage_seconds_count", stage="detect") == 2
     assert value(fams, "signage_stage_seconds", "signage_stage_seconds_bucket", stage="detect", le="0.025") == 1
@@ -97,14 +105,15 @@ async def test_metrics_parse_and_match_the_database(env):
     assert value(fams, "signage_decisions", "signage_decisions_total", outcome="ad") == 1
     assert value(fams, "signage_errors", "signage_errors_total", component="vision") == 1
     assert value(fams, "signage_database_size_bytes") > 0
-    # camera goes down
-    appliance.camera.state = "stalled"
+    # the camera is unplugged: the watchdog reports it and keeps retrying
+    camera.unplug()
+    await wait_for(lambda: appliance.camera.status()["state"] != "running")
     fams = parse(await (await client.get("/metrics")).text())
     assert value(fams, "signage_camera_up") == 0 and value(fams, "signage_camera_error") == 1
 
 
 async def test_labels_are_escaped(tmp_path):
-    appliance = FakeAppliance(make_config(tmp_path, device={"id": 'a"b', "location": "back\\slash\nnew"}))
+    appliance = Appliance(make_config(tmp_path, device={"id": 'a"b', "location": "back\\slash\nnew"}))
     client = await start(appliance)
     try:
         fams = parse(await (await client.get("/metrics")).text())
@@ -115,18 +124,19 @@ async def test_labels_are_escaped(tmp_path):
 
 
 async def test_api_audience_is_anonymous(env):
-    client, _ = env
+    client, _, _ = env
     r = await client.get("/api/audience")
     assert r.status == 200
     data = await r.json()
-    assert data["present"] == 2 and data["watching"] == 1 and data["mood_mix"]["happy"] == 0.75
+    assert data["present"] == 2 and data["watching"] == 1
+    assert data["mood_mix"]["happy"] == pytest.approx((0.94 + 0.01) / 2, abs=1e-3)
     assert data["device"] == {"id": "test-screen", "location": "Lobby, 1st floor"}
     person = data["people"][0]
     assert "box" not in person and person["age_group"] == "20-39"
 
 
 async def test_api_report_needs_login(env):
-    client, _ = env
+    client, _, _ = env
     r = await client.get("/api/report")
     assert r.status == 401
     assert "log in" in (await r.json())["error"].lower()
@@ -141,7 +151,7 @@ async def test_api_report_needs_login(env):
 
 
 async def test_ws_audience_feed(env):
-    client, appliance = env
+    client, appliance, _ = env
     async with client.ws_connect("/ws/audience") as ws:
         hello = await ws.receive_json(timeout=5)
         assert hello["topic"] == "hello" and hello["data"]["present"] == 2

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from signage.ads.inventory import sync
-from signage.audience import Audience, FakeClock
+from signage.audience import Audience
 from signage.config import config_from_dict
 from signage.events import Hub
 from signage.player import Player
 from signage.store import Store
+
+from support import FakeClock, track, vision_result
 
 pytestmark = pytest.mark.asyncio
 
@@ -46,14 +48,9 @@ end = 2027-12-31
 """
 
 
-def person(tid, mood="happy", age=35.0, group="20-39", frontal=True):
-    emo = {m: 0.01 for m in ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")}
-    emo[mood] = 0.94
-    ages = {g: 0.0 for g in ("child", "teen", "20-39", "40-59", "60+")}
-    ages[group] = 1.0
-    return {"track_id": tid, "confirmed": True, "box": (100, 100, 80, 80), "frame_width": 640,
-            "frame_height": 480, "frontal": frontal, "emotion_scores": emo, "age_group_scores": ages,
-            "age_group": group, "gender_scores": {"female": 0.5, "male": 0.5}, "age": age}
+def person(tid, mood="happy", age=35.0, group="20-39", frontal=True, mask=None, female=0.5):
+    return track(tid, mood=mood, age=age, group=group, frontal=frontal, box=(100, 100, 80, 80), female=female,
+                 mask=mask)
 
 
 class Rig:
@@ -79,7 +76,7 @@ class Rig:
         self.audience = Audience(self.config.audience, self.hub, self.store, self.clock)
         self.player = Player(self.config, self.store, self.hub, self.audience, self.clock)
         self.states = self.hub.subscribe("player.state", maxsize=10000)
-        self.people: list[dict] = []
+        self.people: list = []
         self._feeder: asyncio.Task | None = None
         self.events: list[dict] = []
 
@@ -94,7 +91,7 @@ class Rig:
 
     async def _feed(self):
         while True:
-            self.audience.on_vision({"tracks": list(self.people), "closed": []})
+            self.audience.on_vision(vision_result(*self.people))
             await self.clock.sleep(0.2)
 
     async def run(self, seconds: float):
@@ -277,7 +274,7 @@ async def test_real_clock_short_cycle(tmp_path):
     audience.start()
     try:
         for _ in range(35):  # 3.5 s of frames at 10 Hz
-            audience.on_vision({"tracks": [person(1)], "closed": []})
+            audience.on_vision(vision_result(person(1)))
             await asyncio.sleep(0.1)
     finally:
         await player.stop()
@@ -333,10 +330,9 @@ async def test_play_ended_carries_the_plays_audience_mix_and_masks(tmp_path):
     async with Rig(tmp_path, {"any": ad_toml("Any", duration=10)}) as rig:
         ended = rig.hub.subscribe("player.play_ended", maxsize=1000)
         assert rig.player.status()["decisions"] == 0
-        a, b, c = person(1, mood="happy"), person(2, mood="happy", group="40-59"), person(3, mood="sad")
-        a["mask"], b["mask"], c["mask"] = 0.9, 0.8, 0.1
-        a["gender_scores"] = {"female": 1.0, "male": 0.0}
-        b["gender_scores"] = c["gender_scores"] = {"female": 0.0, "male": 1.0}
+        a, b, c = (person(1, mood="happy", mask=0.9, female=1.0),
+                   person(2, mood="happy", group="40-59", mask=0.8, female=0.0),
+                   person(3, mood="sad", mask=0.1, female=0.0))
         rig.people = [a, b, c]
         await rig.run(16)
         events = []

@@ -11,7 +11,8 @@ import pytest
 
 from signage.ads import cli
 from signage.config import config_from_dict
-from signage.reports import ad_report, audience_report, format_ad_report, parse_since, play_by_token, totals
+from signage.reports.delivery import ad_report, audience_report, format_ad_report, parse_since, totals
+from signage.reports.public import play_by_token
 from signage.store import Store
 
 T0 = 1_800_000_000.0
@@ -108,10 +109,9 @@ async def test_ad_report_matches_the_definitions(db_path):
         assert aud["mood_mix"]["happy"] == 2 and aud["mood_mix"]["unknown"] == 1
         assert aud["gender_mix"] == {"female": 1, "male": 2, "unknown": 1}
 
-        info = await play_by_token(store, "tok2")
-        assert info["slug"] == "alpha" and info["details"] == {"phone": "1"}
-        assert info["media_url"] == "/media/ads/alpha/c.html"
-        assert await play_by_token(store, "nope") is None
+        info = await play_by_token(store, "tok2", retention_days=100_000)
+        assert info["slug"] == "alpha" and info["details"] == {"phone": "1"} and info["media"] == "c.html"
+        assert await play_by_token(store, "nope", retention_days=100_000) is None
 
         text = format_ad_report(list(rows.values()), T0 - 10, T0 + 1000, aud)
         assert "alpha" in text and "reach(sess)" in text and "sessions" in text

@@ -23,55 +23,27 @@ import cv2
 import numpy as np
 import pytest
 
-from signage.audience import Audience, FakeClock
-from signage.config import AudienceConfig
 from signage.web.preview import PREVIEW_MAX_SIDE, PREVIEW_PATH
 
-from test_admin_support import PASSWORD_HASH, FakeAppliance, login, make_config, start, stop
+from support import FakeClock, StillCamera, track, vision_result
+from signage.app import Appliance
+
+from test_admin_support import PASSWORD_HASH, login, make_config, start, stop
 
 CPM, BUDGET, SPEND = 13.57, 864.21, 0.04071
 
 
-class PhotoCamera:
-    """A camera whose newest frame is a real photo; counts every frame read."""
+def count_frame_reads(camera) -> list[int]:
+    """Count the calls of the real camera's frame accessors (a one-element list)."""
+    reads = [0]
+    for name in ("peek", "latest"):
+        real = getattr(camera, name)
 
-    def __init__(self, path: Path) -> None:
-        self.image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        self.image.flags.writeable = False
-        self.reads = 0
-        self.seq = 0
-
-    def _frame(self):
-        self.reads += 1
-        self.seq += 1
-        return SimpleNamespace(image=self.image, timestamp=time.monotonic(), seq=self.seq)
-
-    def peek(self):
-        return self._frame()
-
-    def latest(self):
-        return self._frame()
-
-    def status(self):
-        return {"state": "running", "source": "photos", "fps": 5.0, "frames": self.seq, "dropped": 0}
-
-
-class StandInPlayer:
-    def __init__(self, hub):
-        self.hub, self.state = hub, None
-
-    def current(self):
-        return self.state
-
-    def last_decision(self):
-        return {"action": "ad", "ad": "sunny", "reason": f"x CPM {CPM:g}",
-                "candidates": [{"slug": "sunny", "cpm": CPM, "budget_left": BUDGET}]}
-
-    def status(self):
-        return {"state": (self.state or {}).get("state")}
-
-    async def record_rating(self, play_id, value, source, device):
-        return True
+        def counted(real=real):
+            reads[0] += 1
+            return real()
+        setattr(camera, name, counted)
+    return reads
 
 
 async def seed(store) -> tuple[str, str]:
@@ -96,17 +68,21 @@ async def seed(store) -> tuple[str, str]:
 
 @pytest.fixture
 def make_env(tmp_path, photos):
+    image = cv2.imread(str(photos("astronaut")), cv2.IMREAD_COLOR)
+
     async def make(**web):
-        appliance = FakeAppliance(make_config(tmp_path, web={"public_url": "http://screen.test", **web},
-                                              privacy={"retention_days": 30}))
-        appliance.camera = PhotoCamera(photos("astronaut"))
-        appliance.base_url = "http://screen.test"
-        appliance.player = StandInPlayer(appliance.hub)
         clock = FakeClock(time.time())
-        appliance.audience = Audience(AudienceConfig(), hub=appliance.hub, store=None, clock=clock)
+        appliance = Appliance(make_config(tmp_path, web={"public_url": "http://screen.test", **web},
+                                          privacy={"retention_days": 30}),
+                              camera_opener=StillCamera(image, fps=10.0).opener, clock=clock)
+        appliance.base_url = "http://screen.test"
         client = await start(appliance)
+        appliance.camera.start()
         token, sid = await seed(appliance.store)
-        return SimpleNamespace(client=client, app=appliance, token=token, sid=sid, clock=clock, root=tmp_path)
+        await appliance.player.reload_ads()
+        reads = count_frame_reads(appliance.camera)
+        return SimpleNamespace(client=client, app=appliance, token=token, sid=sid, clock=clock, root=tmp_path,
+                               image=image, reads=reads)
 
     return make
 
@@ -115,6 +91,7 @@ def make_env(tmp_path, photos):
 async def env(make_env):
     e = await make_env()
     yield e
+    await asyncio.to_thread(e.app.camera.stop)
     await stop(e.client, e.app)
 
 
@@ -122,7 +99,15 @@ async def env(make_env):
 async def env_preview(make_env):
     e = await make_env(camera_preview=True)
     yield e
+    await asyncio.to_thread(e.app.camera.stop)
     await stop(e.client, e.app)
+
+
+async def wait_for_frame(camera, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not camera.status()["frames"]:
+        assert time.monotonic() < deadline, "the camera gave no frame"
+        await asyncio.sleep(0.02)
 
 
 def sample_path(canonical: str, token: str) -> str:
@@ -181,14 +166,14 @@ async def test_preview_off_by_default_no_route_reads_or_returns_a_camera_frame(e
         assert {"/panel", "/privacy", f"/m/{env.token}", "/admin", "/api/status", "/metrics"} <= paths
         for path, status, ctype, body in responses:
             assert "image/jpeg" not in ctype, (path, status)
-            assert not looks_like(body, env.app.camera.image), path
+            assert not looks_like(body, env.image), path
         assert (await env.client.get(PREVIEW_PATH)).status == 404
     # the WebSockets carry JSON text only
     for ws_path in ("/ws/panel", "/ws/audience"):
         async with env.client.ws_connect(ws_path) as ws:
             msg = await ws.receive(timeout=5)
             assert msg.type.name == "TEXT" and "data:image" not in msg.data and "/9j/" not in msg.data
-    assert env.app.camera.reads == 0  # nothing in the web layer even looked at a frame
+    assert env.reads[0] == 0  # nothing in the web layer even looked at a frame
     html = await (await env.client.get("/panel")).text()
     assert "camera-preview" not in html and '"cameraPreview": null' in html
     html = await (await env.client.get("/privacy")).text()
@@ -197,18 +182,19 @@ async def test_preview_off_by_default_no_route_reads_or_returns_a_camera_frame(e
 
 async def test_preview_on_serves_the_newest_frame_small_rate_limited_and_never_on_disk(env_preview):
     env = env_preview
+    await wait_for_frame(env.app.camera)
     before = sorted(p for p in env.root.rglob("*") if p.is_file() and not p.name.startswith("signage.db"))
     r = await env.client.get(PREVIEW_PATH)
     assert r.status == 200 and r.headers["Content-Type"] == "image/jpeg"
     assert r.headers["Cache-Control"] == "no-store"
     first = await r.read()
     img = cv2.imdecode(np.frombuffer(first, np.uint8), cv2.IMREAD_COLOR)
-    assert max(img.shape[:2]) <= PREVIEW_MAX_SIDE and looks_like(first, env.app.camera.image)
+    assert max(img.shape[:2]) <= PREVIEW_MAX_SIDE and looks_like(first, env.image)
     # at most PREVIEW_FPS encodings a second: requests in between share the last one
     again = [await (await env.client.get(PREVIEW_PATH)).read() for _ in range(5)]
-    assert all(b == first for b in again) and env.app.camera.reads == 1
+    assert all(b == first for b in again) and env.reads[0] == 1
     await asyncio.sleep(0.6)
-    assert (await env.client.get(PREVIEW_PATH)).status == 200 and env.app.camera.reads == 2
+    assert (await env.client.get(PREVIEW_PATH)).status == 200 and env.reads[0] == 2
     after = sorted(p for p in env.root.rglob("*") if p.is_file() and not p.name.startswith("signage.db"))
     assert after == before
     html = await (await env.client.get("/panel")).text()
@@ -218,7 +204,7 @@ async def test_preview_on_serves_the_newest_frame_small_rate_limited_and_never_o
 
 
 async def test_preview_without_a_frame_is_503(env_preview):
-    env_preview.app.camera.peek = lambda: None
+    await asyncio.to_thread(env_preview.app.camera.stop)  # no camera: no frame
     r = await env_preview.client.get(PREVIEW_PATH)
     assert r.status == 503 and "no camera frame" in (await r.json())["error"]
 
@@ -236,14 +222,12 @@ FORBIDDEN_WORDS = re.compile(r"\b(cpm|budget|spend|spent|password|pbkdf2|session
 
 async def test_panel_and_mobile_pages_and_the_panel_socket_show_no_admin_data(env):
     # someone in front of the screen: a real session, published on the hub as the overlay's frame
-    env.app.audience.on_vision({"tracks": [{"id": 1, "confirmed": True, "box": (100, 80, 120, 150),
-                                            "frame_width": 640, "frame_height": 480, "frontal": True,
-                                            "emotion_scores": {"happy": 0.9, "neutral": 0.1}, "mask": 0.8}]})
+    env.app.audience.on_vision(vision_result(track(1, box=(100, 80, 120, 150), mood="happy", mask=0.8)))
     assert env.app.audience.sessions
-    env.app.player.state = {"state": "rating", "play_id": 1, "since": time.time(), "ends_at": time.time() + 5,
+    env.app.player._publish({"state": "rating", "play_id": 1, "since": time.time(), "ends_at": time.time() + 5,
                             "token": env.token, "reason": f"highest score: x CPM {CPM:g}",
                             "ad": {"slug": "sunny", "title": "Sunny juice", "media_url": "/media/ads/sunny/a.png",
-                                   "media_type": "image", "duration_s": 10}}
+                                   "media_type": "image", "duration_s": 10}})
     pages = ["/panel", f"/m/{env.token}", f"/m/{env.token}/emoticon.svg", "/m/", "/rankings", "/today",
              "/privacy", "/emoticon/happy.svg", "/static/panel.js", "/static/panel.css", "/static/mobile.css",
              "/m/unknown_token_xyz"]
@@ -274,6 +258,12 @@ async def test_panel_and_mobile_pages_and_the_panel_socket_show_no_admin_data(en
 
 
 async def test_the_decision_explanation_needs_an_admin_login(env):
+    await login(env.client)
+    assert (await env.client.get("/api/decision/last")).status == 404  # no decision yet
+    env.client.session.cookie_jar.clear()
+    env.app.audience.on_vision(vision_result(track(1, age=40.0, group="40-59")))
+    decision = env.app.player.decide()
+    assert decision.action == "ad" and decision.ad.slug == "sunny"
     r = await env.client.get("/api/decision/last")
     assert r.status == 401
     assert f"{CPM:g}" not in await r.text()
@@ -281,5 +271,3 @@ async def test_the_decision_explanation_needs_an_admin_login(env):
     r = await env.client.get("/api/decision/last")
     assert r.status == 200 and (await r.json())["candidates"][0]["cpm"] == CPM
     assert r.headers["Cache-Control"] == "no-store"
-    env.app.player = None
-    assert (await env.client.get("/api/decision/last")).status == 503

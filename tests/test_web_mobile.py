@@ -10,8 +10,9 @@ import time
 import pytest
 from PIL import Image
 
-from signage.web import queries
-from signage.web.emoticon import MOODS, emoticon_png, emoticon_svg
+from signage.reports import public as queries
+from signage.vocabulary import MOODS
+from signage.web.emoticon import emoticon_png, emoticon_svg
 from signage.web.mobile import ad_details, hours_chart_svg, mood_chart_svg, safe_link
 
 from test_web_panel import add_ad_play, env  # noqa: F401  (shared fixture)
@@ -87,7 +88,8 @@ async def test_rating_refuses_bad_values_and_other_sites(env):
 
 
 async def test_emoticon_downloads_follow_the_plays_mood_and_mask(env):
-    await add_ad_play(env.store, token=TOKEN, audience={"mood_mix": {"sad": 0.7, "happy": 0.3}, "mask": True})
+    await add_ad_play(env.store, token=TOKEN,
+                      audience={"mood": "sad", "mood_mix": {"sad": 0.7, "happy": 0.3}, "mask": True})
     r = await env.client.get(f"/m/{TOKEN}/emoticon.svg?download=1")
     assert r.status == 200 and r.headers["Content-Type"].startswith("image/svg+xml")
     assert 'filename="my-mood-sad-mask.svg"' in r.headers["Content-Disposition"]
@@ -106,10 +108,11 @@ def test_every_mood_draws_as_svg_and_png():
 
 
 def test_play_mood_reads_the_usual_audience_records():
-    assert queries.play_mood({"mood": "happy"}) == ("happy", False)
-    assert queries.play_mood({"mood_mix": {"angry": 0.6, "happy": 0.4}, "mask_p": 0.8}) == ("angry", True)
-    assert queries.play_mood({}) == (None, False)
-    assert queries.play_mood({"mood_mix": {"happy": 0}}) == (None, False)
+    # the audience record Player._close_play stores with a play
+    assert queries.play_mood({"mood": "happy", "mask": False}) == ("happy", False)
+    assert queries.play_mood({"mood": "angry", "mood_mix": {"angry": 0.6, "happy": 0.4}, "mask": True}) == \
+        ("angry", True)
+    assert queries.play_mood({"mood": None, "mask": None}) == (None, False)  # nobody counted
 
 
 async def test_rankings_order_by_satisfaction_with_a_minimum_of_votes(env):

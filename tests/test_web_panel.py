@@ -14,49 +14,17 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from signage.app import Appliance
 from signage.config import config_from_dict
-from signage.events import Hub
 from signage.store import Store
-from signage.web import media, mobile, panel, status
-from signage.web.keys import APPLIANCE
+from signage.web import panel
+from signage.web.server import create_app
+
+from support import track, vision_result
 
 PUBLIC = "http://screen.test:8080"
-
-
-class StandInPlayer:
-    """Keeps to the contract of `signage.player` (current, last_decision, media_failed,
-    record_rating) and publishes `player.state` on the hub like the real one."""
-
-    def __init__(self, hub: Hub, store: Store) -> None:
-        self.hub, self.store = hub, store
-        self.state: dict | None = None
-        self.failed: list[tuple[str, str]] = []
-        self.decision: dict | None = None
-
-    def current(self):
-        return self.state
-
-    def last_decision(self):
-        return self.decision
-
-    def media_failed(self, kind, ident):
-        self.failed.append((kind, ident))
-
-    async def record_rating(self, play_id, value, source, device) -> bool:
-        try:
-            await self.store.execute(
-                "INSERT INTO ratings (play_id, value, source, device, created_at) VALUES (?,?,?,?,?)",
-                (play_id, value, source, device, time.time()))
-        except sqlite3.IntegrityError:
-            return False
-        return True
-
-    def publish(self, state: dict) -> None:
-        self.state = state
-        self.hub.publish("player.state", state)
 
 
 def make_media(root: Path) -> tuple[Path, Path]:
@@ -95,28 +63,25 @@ async def add_ad_play(store: Store, *, slug="cafe", token="tok_abcdefghijklmnop"
 async def env(tmp_path):
     ads_dir, healing_dir = make_media(tmp_path)
     config = config_from_dict({"ads": {"dir": str(ads_dir), "healing_dir": str(healing_dir)},
+                               "storage": {"data_dir": str(tmp_path / "data"), "flush_seconds": 60.0},
                                "web": {"public_url": PUBLIC}, "privacy": {"retention_days": 7}},
                               base_dir=tmp_path)
-    hub = Hub()
-    store = Store(tmp_path / "signage.db", flush_seconds=60)
-    await store.open()
-    player = StandInPlayer(hub, store)
-    appliance = SimpleNamespace(config=config, hub=hub, store=store, base_url=PUBLIC, player=player,
-                                component_errors={}, camera=None, audience=None)
-    app = web.Application()
-    app[APPLIANCE] = appliance
-    status.setup(app)
-    panel.setup(app)
-    mobile.setup(app)
-    media.setup(app)
-    client = TestClient(TestServer(app))
+    appliance = Appliance(config)
+    appliance.base_url = PUBLIC
+    await appliance.store.open()
+    client = TestClient(TestServer(create_app(appliance)))
     await client.start_server()
     try:
-        yield SimpleNamespace(client=client, app=appliance, store=store, hub=hub, player=player,
-                              root=tmp_path)
+        yield SimpleNamespace(client=client, app=appliance, store=appliance.store, hub=appliance.hub,
+                              player=appliance.player, root=tmp_path)
     finally:
         await client.close()
-        await store.close()
+        await appliance.store.close()
+
+
+def publish(env, state: dict) -> None:
+    """Put the real player in `state`, as it does itself when a play starts or ends."""
+    env.player._publish(state)
 
 
 def decode_qr_svg(svg: str) -> str:
@@ -146,15 +111,9 @@ async def test_panel_page_has_notice_privacy_qr_and_no_camera_image(env):
 
 async def test_status_overlay_only_when_enabled(env, tmp_path):
     import dataclasses
-    from signage.audience import Audience
-    from signage.camera import Camera
-    from signage.vision.pipeline import VisionPipeline
     cfg = env.app.config
     env.app.config = dataclasses.replace(cfg, web=dataclasses.replace(cfg.web, status_overlay=True))
-    # the real components the corner reads (not started: no camera here, nobody present)
-    env.app.camera = Camera(cfg.camera, tmp_path / "cache")
-    env.app.audience = Audience(cfg.audience)
-    env.app.vision = VisionPipeline(cfg.vision, env.app.camera.latest, lambda result: None)
+    # the corner reads the appliance's real components (not started: no camera, nobody present)
     html = await (await env.client.get("/panel")).text()
     assert 'id="status"' in html
     async with env.client.ws_connect("/ws/panel") as ws:
@@ -172,48 +131,54 @@ async def test_static_assets_are_served(env):
 # --- WebSocket --------------------------------------------------------------------------
 
 async def test_ws_sends_current_state_first_then_events(env):
-    env.player.publish({"state": "healing", "play_id": 1,
+    publish(env, {"state": "healing", "play_id": 1,
                         "scene": {"id": "spring-morning", "media_url": "/media/healing/spring-morning.jpg"}})
     async with env.client.ws_connect("/ws/panel") as ws:
         hello = await ws.receive_json(timeout=5)
         assert hello["type"] == "hello"
         first = await ws.receive_json(timeout=5)
         assert first["type"] == "state" and first["data"]["state"] == "healing"
-        env.player.publish({"state": "ad", "play_id": 2, "ad": {
+        publish(env, {"state": "ad", "play_id": 2, "ad": {
             "slug": "cafe", "title": "Cafe Corner", "media_url": "/media/ads/cafe/ad.png",
             "media_type": "image", "duration_s": 10}})
         msg = await ws.receive_json(timeout=5)
         assert msg["data"]["state"] == "ad" and msg["data"]["ad"]["slug"] == "cafe"
-        env.hub.publish("audience.frame", {"at": time.time(), "faces": [
-            {"id": 7, "box": [0.1, 0.2, 0.2, 0.3], "mood": "happy", "frontal": True, "mask": True},
-            {"session_id": "9f" * 16, "box": [0.5, 0.2, 0.2, 0.3], "mood": "sad", "frontal": True}]})
+        # two people in front of the screen: the real audience model publishes the frame
+        env.app.audience.on_vision(vision_result(track(7, box=(64, 96, 128, 144), mood="happy", mask=0.9),
+                                                 track(8, box=(320, 96, 128, 144), mood=None, frontal=False)))
         faces = await ws.receive_json(timeout=5)
         assert faces["type"] == "faces"
         # the overlay id tells emoji apart; a session id is never forwarded
         assert faces["data"]["faces"] == [
-            {"id": "7", "box": [0.1, 0.2, 0.2, 0.3], "mood": "happy", "mask": True},
-            {"id": "1", "box": [0.5, 0.2, 0.2, 0.3], "mood": "sad", "mask": False}]
-        assert "9f9f" not in json.dumps(faces)
+            {"id": "1", "box": [0.1, 0.2, 0.2, 0.3], "mood": "happy", "mask": True},
+            {"id": "2", "box": [0.5, 0.2, 0.2, 0.3], "mood": "neutral", "mask": False}]
+        for session in env.app.audience.sessions.values():
+            assert session.id not in json.dumps(faces)
         assert "image" not in json.dumps(faces) and "jpeg" not in json.dumps(faces)
 
 
 async def test_rating_state_carries_a_qr_of_the_plays_mobile_url(env):
     async with env.client.ws_connect("/ws/panel") as ws:
         await ws.receive_json(timeout=5)  # hello
-        env.player.publish({"state": "rating", "play_id": 7, "token": "Zx9_token-abcdef1234",
+        publish(env, {"state": "rating", "play_id": 7, "token": "Zx9_token-abcdef1234",
                             "ends_at": time.time() + 10})
         msg = (await ws.receive_json(timeout=5))["data"]
         assert msg["mobile_url"] == f"{PUBLIC}/m/Zx9_token-abcdef1234"
         assert decode_qr_svg(msg["qr_svg"]) == msg["mobile_url"]
 
 
-async def test_ws_without_player_uses_the_hubs_last_state(env):
-    env.app.player = None
-    env.hub.publish("player.state", {"state": "healing", "play_id": 3, "scene": {"id": "x", "media_url": "/m.jpg"}})
+async def test_ws_closing_unsubscribes(env):
+    publish(env, {"state": "healing", "play_id": 3, "scene": {"id": "x", "media_url": "/m.jpg"}})
+    before = env.hub.subscribers  # the metrics' event counter listens too
     async with env.client.ws_connect("/ws/panel") as ws:
         await ws.receive_json(timeout=5)
         assert (await ws.receive_json(timeout=5))["data"]["play_id"] == 3
-    assert env.hub.subscribers == 0  # closing the socket unsubscribes
+        assert env.hub.subscribers == before + 1
+    for _ in range(100):
+        if env.hub.subscribers == before:
+            break
+        await asyncio.sleep(0.01)
+    assert env.hub.subscribers == before  # closing the socket unsubscribes
 
 
 # --- panel rating, media failures, decisions ---------------------------------------------
@@ -246,7 +211,8 @@ async def test_panel_rating_unknown_or_old_play(env):
 async def test_media_failed_reaches_the_player(env):
     r = await env.client.post("/api/panel/media-failed", json={"kind": "ad", "id": "cafe", "url": "/media/ads/cafe/x.mp4"})
     assert r.status == 200
-    assert env.player.failed == [("ad", "cafe")]
+    assert env.player.status()["skipped"] == {"cafe": env.player.status()["skipped"]["cafe"]}
+    assert "media failed to load" in env.player.status()["skipped"]["cafe"]
     r = await env.client.post("/api/panel/media-failed", json={"kind": "boom", "id": "x"})
     assert r.status == 400
 
@@ -256,7 +222,7 @@ async def test_panel_states_carry_no_decision_reasons(env):
     panel never gets it."""
     async with env.client.ws_connect("/ws/panel") as ws:
         await ws.receive_json(timeout=5)  # hello
-        env.player.publish({"state": "healing", "play_id": 9, "since": time.time(), "scene": {"id": "x"},
+        publish(env, {"state": "healing", "play_id": 9, "since": time.time(), "scene": {"id": "x"},
                             "reason": "highest score 1.2: 3 expected targeted impressions x CPM 20 x pacing 1"})
         msg = await ws.receive_json(timeout=5)
         assert msg["type"] == "state" and msg["data"]["play_id"] == 9
@@ -311,12 +277,7 @@ async def test_healing_serves_only_pictures_and_clips(env):
 
 
 async def test_create_app_registers_the_panel_and_mobile_routes(env):
-    try:
-        from signage.web.server import create_app
-        app = create_app(env.app)
-    except ImportError as exc:  # another area still being written
-        pytest.skip(f"create_app cannot be built yet: {exc}")
-    paths = {getattr(r, "canonical", "") for r in app.router.resources()}
+    paths = {r.canonical for r in env.client.server.app.router.resources()}
     for p in ("/panel", "/ws/panel", "/m/{token}", "/privacy", "/rankings", "/today",
               "/media/ads/{slug}/{tail}"):
         assert p in paths, p

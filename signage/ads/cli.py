@@ -123,7 +123,7 @@ def cmd_list(args: argparse.Namespace, config: Any) -> int:
 
 
 def cmd_report(args: argparse.Namespace, config: Any) -> int:
-    from ..reports import ad_report, audience_report, format_ad_report, parse_since
+    from ..reports.delivery import ad_report, audience_report, format_ad_report, parse_since
     try:
         since = parse_since(args.since)
         until = parse_since(args.until) if args.until else None

@@ -57,7 +57,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ..config import AGE_GROUPS, GENDERS, MOODS
+from ..vocabulary import AGE_GROUPS, GENDERS, MOODS
 from .selection import DAY_NAMES, AdState, Daypart
 
 __all__ = ["AdSpec", "AdRecord", "AdInvalid", "SyncResult", "MEDIA_TYPES", "load_ad", "scan", "sync",
@@ -526,6 +526,18 @@ def spec_to_state(spec: AdSpec) -> AdState:
                    cpm=spec.cpm, budget=spec.budget, start_date=spec.start_date, end_date=spec.end_date,
                    dayparts=tuple(parse_daypart(dp) for dp in spec.dayparts), freq_cap=spec.freq_cap,
                    priority=spec.priority, duration_s=spec.duration_s)
+
+
+async def ad_status(store: Any, slug: str) -> str | None:
+    """The ad's status in the database ("active", "paused", "deleted"), None for an unknown slug."""
+    return await store.scalar("SELECT status FROM ads WHERE slug = ?", (slug,))
+
+
+async def set_status(store: Any, slug: str, status: str, now: float) -> None:
+    """Pause ("paused") or resume ("active") an ad; the folder is untouched."""
+    if status not in ("active", "paused"):
+        raise ValueError(f"an ad can be set active or paused, not {status!r}")
+    await store.execute("UPDATE ads SET status = ?, updated_at = ? WHERE slug = ?", (status, now, slug))
 
 
 async def load_ads(store: Any, include_deleted: bool = False) -> list[AdRecord]:

@@ -34,16 +34,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Mapping
 
-from ..config import AGE_GROUPS, GENDERS, MOODS
+from ..vocabulary import AGE_GROUPS, GENDERS, MINOR_AGE_GROUPS, MOODS
 
 __all__ = [
     "Daypart", "AdState", "Viewer", "Rules", "Decision",
-    "possible_minor", "match_probability", "expected_targeted", "pacing_factor",
+    "possible_minor", "match_probability", "expected_targeted", "planned_spend", "pacing_factor",
     "Block", "blocks", "eligibility", "minors_present", "audience_mood", "decide", "DAY_NAMES",
 ]
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-MINOR_GROUPS = ("child", "teen")
 PACING_BOUNDS = (0.25, 4.0)
 PRIORITY_WEIGHT = 0.1
 
@@ -180,7 +179,7 @@ def possible_minor(v: Viewer, rules: Rules) -> str | None:
     p = _norm(v.age_p, AGE_GROUPS)
     if p is None:
         return "age group unknown"
-    minor_p = sum(p[g] for g in MINOR_GROUPS)
+    minor_p = sum(p[g] for g in MINOR_AGE_GROUPS)
     if minor_p > rules.age_gate_max_minor_p:
         return f"P(child or teen) {minor_p:.2f} > {rules.age_gate_max_minor_p:g}"
     return None
@@ -210,21 +209,29 @@ def expected_targeted(ad: AdState, viewers: list[Viewer], extra_mood: str | None
     return sum(match_probability(ad, v, extra_mood) for v in viewers)
 
 
-def _flight_days(ad: AdState) -> int | None:
-    if ad.start_date is None or ad.end_date is None:
+def planned_spend(budget: float, start: date | None, end: date | None,
+                  at: datetime) -> tuple[float, int] | None:
+    """The spend an even plan over the flight reaches at `at`, and the flight's length in days;
+    None without a budget or a whole flight. The plan grows through each day (fractional days,
+    local time), from nothing at the first day's midnight to the budget at the last day's end.
+    The one pacing plan: the decision paces against it and the report shows it."""
+    if budget <= 0 or start is None or end is None:
         return None
-    return (ad.end_date - ad.start_date).days + 1
+    days = (end - start).days + 1
+    if days <= 0:
+        return None
+    elapsed_days = min(max((at - datetime.combine(start, datetime.min.time())) / timedelta(days=1), 0.0),
+                       float(days))
+    return budget / days * elapsed_days, days
 
 
 def pacing_factor(ad: AdState, now: datetime) -> tuple[float, dict[str, Any]]:
     """(factor, explanation): > 1 behind plan, < 1 ahead of plan, 1 without a budget/flight."""
-    days = _flight_days(ad)
-    if ad.cpm <= 0 or ad.budget <= 0 or not days or days <= 0:
+    plan = planned_spend(ad.budget, ad.start_date, ad.end_date, now) if ad.cpm > 0 else None
+    if plan is None:
         return 1.0, {"pacing": 1.0, "note": "no budget or flight to pace"}
-    start = datetime.combine(ad.start_date, datetime.min.time())
-    elapsed_days = min(max((now - start) / timedelta(days=1), 0.0), float(days))
+    planned, days = plan
     daily = ad.budget / days
-    planned = daily * elapsed_days
     k = daily * 0.1
     factor = (planned + k) / (ad.spent + k)
     factor = min(max(factor, PACING_BOUNDS[0]), PACING_BOUNDS[1])

@@ -26,6 +26,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ..vocabulary import AGE_GROUPS, GENDERS, MOOD_ALIASES, MOODS
 from .models import LoadedModel
 
 __all__ = [
@@ -34,10 +35,8 @@ __all__ = [
     "age_group", "age_group_probs", "age_sigma",
 ]
 
-EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
-AGE_GROUPS = ("child", "teen", "20-39", "40-59", "60+")
+EMOTIONS = MOODS  # the appliance's vocabulary (signage/vocabulary.py), in the model's order
 AGE_EDGES = (13.0, 20.0, 40.0, 60.0)  # group i covers [edge[i-1], edge[i])
-GENDERS = ("female", "male")
 
 # square crop side as a multiple of the detector box's longer side, per classifier
 CROP_FACTOR = {"emotion": 0.9, "age_gender": 1.0}
@@ -58,8 +57,7 @@ AGE_GENDER_FLIP = True
 
 # face-api FaceExpressionNet output order, and spellings seen in label lists
 FACEAPI_EMOTIONS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")
-_SYNONYMS = {"fearful": "fear", "disgusted": "disgust", "surprised": "surprise",
-             "anger": "angry", "happiness": "happy", "sadness": "sad"}
+_SYNONYMS = MOOD_ALIASES
 
 
 def age_sigma(age: float) -> float:

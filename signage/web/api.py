@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 import weakref
@@ -22,6 +21,7 @@ from typing import Any, Mapping
 
 from aiohttp import WSMsgType, web
 
+from ..config import DeviceConfig
 from .keys import APPLIANCE
 
 log = logging.getLogger(__name__)
@@ -35,47 +35,33 @@ PERSON_KEYS = ("session_id", "mood", "age_group", "gender", "mask", "frontal", "
 WS_CLIENTS: web.AppKey = web.AppKey("audience_ws_clients", weakref.WeakSet)
 
 
-async def _snapshot(appliance: Any) -> dict[str, Any] | None:
-    audience = getattr(appliance, "audience", None)
-    fn = getattr(audience, "snapshot", None)
-    if not callable(fn):
-        return None
-    snap = fn()
-    return await snap if inspect.isawaitable(snap) else snap
-
-
-def public_snapshot(snap: Mapping[str, Any] | None, device: Any) -> dict[str, Any]:
-    """Only anonymous aggregates and coarse per-session estimates leave the appliance."""
-    base = {"device": {"id": device.id, "location": device.location}, "at": time.time()}
-    if not snap:
-        return {**base, "available": False, "present": 0, "watching": 0, "mood": None,
-                "mood_mix": {}, "age_group_mix": {}, "gender_mix": {}, "masked": None, "people": []}
+def public_snapshot(snap: Mapping[str, Any], device: DeviceConfig) -> dict[str, Any]:
+    """Only anonymous aggregates and coarse per-session estimates leave the appliance.
+    `snap` is `Audience.snapshot()`."""
     return {
-        **base,
-        "available": True,
-        "at": snap.get("at", base["at"]),
-        "present": snap.get("present", 0),
-        "watching": snap.get("watching", 0),
-        "mood": snap.get("mood"),
-        "mood_mix": dict(snap.get("mood_mix") or {}),
-        "age_group_mix": dict(snap.get("age_group_mix") or {}),
-        "gender_mix": dict(snap.get("gender_mix") or {}),
-        "masked": snap.get("masked"),
-        "people": [{k: p.get(k) for k in PERSON_KEYS if k in p}
-                   for p in snap.get("people") or [] if isinstance(p, Mapping)],
+        "device": {"id": device.id, "location": device.location},
+        "available": True,  # kept for API clients; the audience model always answers
+        "at": snap["at"],
+        "present": snap["present"],
+        "watching": snap["watching"],
+        "mood": snap["mood"],
+        "mood_mix": dict(snap["mood_mix"]),
+        "age_group_mix": dict(snap["age_group_mix"]),
+        "gender_mix": dict(snap["gender_mix"]),
+        "masked": snap["masked"],
+        "people": [{k: p[k] for k in PERSON_KEYS} for p in snap["people"]],
         "note": "counts are anonymous sessions (face tracks), not identified people",
     }
 
 
 async def api_audience(request: web.Request) -> web.Response:
     appliance = request.app[APPLIANCE]
-    snap = await _snapshot(appliance)
-    return web.json_response(public_snapshot(snap, appliance.config.device))
+    return web.json_response(public_snapshot(appliance.audience.snapshot(), appliance.config.device))
 
 
 async def api_report(request: web.Request) -> web.StreamResponse:
     from .admin.core import ADMIN_STATE, admin_route
-    from .admin import report_data
+    from ..reports import admin_report as report_data
 
     @admin_route
     async def inner(req: web.Request) -> web.StreamResponse:
@@ -129,9 +115,8 @@ async def ws_audience(request: web.Request) -> web.StreamResponse:
     clients.add(ws)
     sub = appliance.hub.subscribe(*WS_TOPICS, maxsize=256)
     try:
-        snap = await _snapshot(appliance)
         await ws.send_json({"topic": "hello", "at": time.time(),
-                            "data": public_snapshot(snap, appliance.config.device)})
+                            "data": public_snapshot(appliance.audience.snapshot(), appliance.config.device)})
 
         async def reader() -> None:
             async for msg in ws:  # the feed is one-way; we only watch for close
@@ -151,7 +136,7 @@ async def ws_audience(request: web.Request) -> web.StreamResponse:
                 if event.topic.startswith("session."):
                     out = (event.topic, dict(data))
                 else:
-                    snap = await _snapshot(appliance) if event.topic == "player.state" else None
+                    snap = appliance.audience.snapshot() if event.topic == "player.state" else None
                     out = play_event(event.topic, data, snap)
                 if out is None:
                     continue

@@ -10,23 +10,16 @@ from __future__ import annotations
 import io
 from functools import lru_cache
 
-MOODS = ("happy", "neutral", "sad", "angry", "surprise", "fear", "disgust")
+from ..vocabulary import MOOD_DISPLAY_ORDER, normalise_mood
 
-_ALIASES = {"fearful": "fear", "surprised": "surprise", "disgusted": "disgust", "anger": "angry",
-            "happiness": "happy", "sadness": "sad"}
+__all__ = ["LABELS", "MOOD_DISPLAY_ORDER", "FACE_COLOURS", "normalise_mood", "emoticon_svg", "emoticon_png"]
 
 LABELS = {"happy": "happy", "neutral": "calm", "sad": "a little sad", "angry": "grumpy",
           "surprise": "surprised", "fear": "worried", "disgust": "unimpressed"}
 
-_FACE = {"happy": "#FFD23F", "neutral": "#F7D774", "sad": "#9CCBFF", "angry": "#FF8A65",
+FACE_COLOURS = {"happy": "#FFD23F", "neutral": "#F7D774", "sad": "#9CCBFF", "angry": "#FF8A65",
          "surprise": "#FFC94A", "fear": "#C9B8FF", "disgust": "#A9D77A"}
 _INK = "#3B2A1A"
-
-
-def normalise_mood(mood: object) -> str:
-    m = str(mood or "").strip().lower()
-    m = _ALIASES.get(m, m)
-    return m if m in MOODS else "neutral"
 
 
 def _quad(p0, p1, p2, n: int = 14) -> list[tuple[float, float]]:
@@ -49,7 +42,7 @@ def shapes(mood: str, mask: bool = False) -> list[tuple]:
     ("ellipse", cx, cy, rx, ry, fill), ("line", points, colour, width),
     ("poly", points, fill, stroke, width)."""
     mood = normalise_mood(mood)
-    face = _FACE[mood]
+    face = FACE_COLOURS[mood]
     s: list[tuple] = [("circle", 50, 50, 44, face, _darker(face), 3)]
     eye_l, eye_r = (36, 43), (64, 43)
 

@@ -2,4 +2,7 @@
 
 from aiohttp import web
 
-APPLIANCE: web.AppKey = web.AppKey("appliance", object)
+from ..app import Appliance
+
+#: the running appliance: handlers call its parts (store, hub, player, audience, ...) directly
+APPLIANCE: web.AppKey[Appliance] = web.AppKey("appliance", Appliance)

@@ -11,96 +11,34 @@ Sources, read at scrape time (cheap: a few indexed SQL aggregates and in-memory 
 * decisions and errors, counted from the hub (`player.state`, `decision`, `*.error` topics)
   and from each component's status.
 
-Stage latencies: whoever times a stage calls `stage_histograms(appliance).observe(stage, s)`
-(or `.observe_many({...})`). A vision component whose `status()` carries a `stage_seconds`
-histogram snapshot (`{stage: {"buckets": {le: count}, "sum": s, "count": n}}`) is used as is.
+Stage latencies: the appliance observes every analysed frame's stage timings in its
+`stage_histograms` (`signage/stats.py`); this module only renders them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
-import inspect
 import logging
 import math
 import time
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Mapping
 
 from aiohttp import web
 
+from ..reports import public
 from .keys import APPLIANCE
+
+if TYPE_CHECKING:
+    from ..app import Appliance
 
 log = logging.getLogger(__name__)
 
-__all__ = ["setup", "render_metrics", "StageHistograms", "stage_histograms", "Exposition"]
+__all__ = ["setup", "render_metrics", "Exposition", "EventCounters"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-#: seconds; a Pi 4 runs detection in ~10-40 ms and a full frame in ~20-100 ms
-STAGE_BUCKETS: tuple[float, ...] = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-
-
-# --- histograms ------------------------------------------------------------------------------
-
-class Histogram:
-    def __init__(self, buckets: Iterable[float] = STAGE_BUCKETS) -> None:
-        self.bounds = sorted(float(b) for b in buckets)
-        self.counts = [0] * (len(self.bounds) + 1)  # last = +Inf only
-        self.sum = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        if value is None or not math.isfinite(value) or value < 0:
-            return
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.sum += value
-        self.count += 1
-
-    def cumulative(self) -> list[tuple[str, int]]:
-        out, running = [], 0
-        for bound, n in zip(self.bounds + [math.inf], self.counts):
-            running += n
-            out.append((_fmt_le(bound), running))
-        return out
-
-
-class StageHistograms:
-    """Latency of each analysis stage (detect, classify, track, frame, ...), in seconds."""
-
-    def __init__(self, buckets: Iterable[float] = STAGE_BUCKETS) -> None:
-        self.buckets = tuple(buckets)
-        self.stages: dict[str, Histogram] = {}
-
-    def observe(self, stage: str, seconds: float) -> None:
-        h = self.stages.get(stage)
-        if h is None:
-            h = self.stages[stage] = Histogram(self.buckets)
-        h.observe(float(seconds))
-
-    def observe_many(self, timings: Mapping[str, float]) -> None:
-        for stage, seconds in timings.items():
-            try:
-                self.observe(str(stage), float(seconds))
-            except (TypeError, ValueError):
-                continue
-
-
-def stage_histograms(appliance: Any) -> StageHistograms:
-    """The appliance's stage histograms (created on first use)."""
-    h = getattr(appliance, "stage_histograms", None)
-    if not isinstance(h, StageHistograms):
-        h = StageHistograms()
-        try:
-            setattr(appliance, "stage_histograms", h)
-        except AttributeError:
-            pass
-    return h
 
 
 # --- text format ------------------------------------------------------------------------------
-
-def _fmt_le(bound: float) -> str:
-    return "+Inf" if bound == math.inf else repr(float(bound))
-
 
 def _fmt_value(v: float) -> str:
     if isinstance(v, bool):
@@ -194,7 +132,7 @@ class EventCounters:
 EVENT_COUNTERS: web.AppKey = web.AppKey("metrics_event_counters", EventCounters)
 
 
-async def _count_events(app: web.Application) -> Any:
+async def _count_events(app: web.Application) -> AsyncIterator[None]:
     appliance = app[APPLIANCE]
     counters = app[EVENT_COUNTERS]
     sub = appliance.hub.subscribe(maxsize=1024)
@@ -218,24 +156,7 @@ async def _count_events(app: web.Application) -> Any:
 
 # --- collection -------------------------------------------------------------------------------
 
-async def _call(obj: Any, *names: str) -> Any:
-    if obj is None:
-        return None
-    for name in names:
-        fn = getattr(obj, name, None)
-        if callable(fn):
-            try:
-                value = fn()
-                return await value if inspect.isawaitable(value) else value
-            except Exception as exc:
-                log.warning("metrics: %s.%s() failed: %s", type(obj).__name__, name, exc)
-                return None
-    return None
-
-
-def _num(d: Any, *keys: str) -> float | None:
-    if not isinstance(d, Mapping):
-        return None
+def _num(d: Mapping[str, Any], *keys: str) -> float | None:
     for k in keys:
         v = d.get(k)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
@@ -243,25 +164,21 @@ def _num(d: Any, *keys: str) -> float | None:
     return None
 
 
-async def render_metrics(appliance: Any, counters: EventCounters | None = None) -> str:
+async def render_metrics(appliance: Appliance, counters: EventCounters | None = None) -> str:
     cfg = appliance.config
     ex = Exposition({"device": cfg.device.id, "location": cfg.device.location})
     ex.gauge("signage_info", "Always 1; labels identify the screen.", 1)
     ex.gauge("signage_uptime_seconds", "Seconds since the appliance started.",
-             round(time.time() - getattr(appliance, "started_at", time.time()), 3))
+             round(appliance.clock.now() - appliance.started_at, 3))
 
     # proof of play
-    rows = []
+    by_kind: dict[str, dict[str, Any]] = {}
     try:
-        rows = await appliance.store.fetchall(
-            "SELECT kind, COUNT(*) AS plays, COALESCE(SUM(completed), 0) AS completed, "
-            "COALESCE(SUM(impressions), 0) AS impressions, COALESCE(SUM(watchers), 0) AS watchers, "
-            "COALESCE(SUM(spend), 0) AS spend FROM plays WHERE ended_at IS NOT NULL GROUP BY kind")
+        by_kind = await public.proof_of_play(appliance.store)
         db_ok = 1
     except Exception as exc:
         log.warning("metrics: cannot read plays: %s", exc)
         db_ok = 0
-    by_kind = {r["kind"]: r for r in rows}
     kinds = ("ad", "healing")
     ex.family("signage_plays_total", "counter", "Finished plays (proof of play), by kind.",
               [({"kind": k}, int(by_kind.get(k, {}).get("plays", 0))) for k in kinds])
@@ -277,75 +194,57 @@ async def render_metrics(appliance: Any, counters: EventCounters | None = None) 
     ex.counter("signage_spend_total", "Money spent by ads (price x impressions / 1000), in the ads' currency.",
                float(ad.get("spend", 0.0)))
     ex.gauge("signage_database_up", "1 when the database answered this scrape.", db_ok)
-    dbs = await _call(appliance.store, "status") or {}
+    dbs = await appliance.store.status()
     ex.gauge("signage_database_size_bytes", "Size of the SQLite files (db + WAL).", _num(dbs, "size_bytes"))
     ex.gauge("signage_database_pending_writes", "Writes waiting for the next batched flush.",
              _num(dbs, "pending_writes"))
 
     # audience
-    audience = getattr(appliance, "audience", None)
-    snap = await _call(audience, "snapshot") or {}
-    started = getattr(audience, "sessions_started", None) if audience is not None else None
-    ended = getattr(audience, "sessions_ended", None) if audience is not None else None
+    audience = appliance.audience
+    snap = audience.snapshot()
     ex.counter("signage_sessions_started_total",
                "Anonymous audience sessions (confirmed face tracks) started since start. Sessions, not people.",
-               started if isinstance(started, int) else _num(snap, "sessions_started"))
-    ex.counter("signage_sessions_ended_total", "Audience sessions ended since start.",
-               ended if isinstance(ended, int) else _num(snap, "sessions_ended"))
-    ex.gauge("signage_audience_present", "Sessions in front of the screen now.", _num(snap, "present") or 0)
-    ex.gauge("signage_audience_watching", "Sessions facing the screen now.", _num(snap, "watching") or 0)
+               audience.sessions_started)
+    ex.counter("signage_sessions_ended_total", "Audience sessions ended since start.", audience.sessions_ended)
+    ex.gauge("signage_audience_present", "Sessions in front of the screen now.", snap["present"])
+    ex.gauge("signage_audience_watching", "Sessions facing the screen now.", snap["watching"])
 
     # camera
-    cam = await _call(getattr(appliance, "camera", None), "status") or {}
-    state = cam.get("state") if isinstance(cam, Mapping) else None
-    ex.gauge("signage_camera_up", "1 while the camera delivers frames, else 0.", 1 if state == "running" else 0)
-    ex.gauge("signage_camera_fps", "Frames per second the camera delivers (measured).", _num(cam, "fps") or 0.0)
-    ex.counter("signage_camera_frames_total", "Frames received from the camera since start.", _num(cam, "frames"))
+    cam = appliance.camera.status()
+    ex.gauge("signage_camera_up", "1 while the camera delivers frames, else 0.", 1 if cam["state"] == "running" else 0)
+    ex.gauge("signage_camera_fps", "Frames per second the camera delivers (measured).", cam["fps"])
+    ex.counter("signage_camera_frames_total", "Frames received from the camera since start.", cam["frames"])
     ex.counter("signage_camera_dropped_frames_total",
-               "Frames dropped because analysis was busy (latest-frame slot).", _num(cam, "dropped"))
-    ex.counter("signage_camera_reopens_total", "Camera reconnect attempts since start.", _num(cam, "reopens"))
+               "Frames dropped because analysis was busy (latest-frame slot).", cam["dropped"])
+    ex.counter("signage_camera_reopens_total", "Camera reconnect attempts since start.", cam["reopens"])
 
     # vision
-    vis = await _call(getattr(appliance, "vision", None), "status") or {}
-    ex.gauge("signage_analysis_fps", "Frames analysed per second (measured).",
-             _num(vis, "fps", "analysis_fps") or 0.0)
-    ex.counter("signage_frames_analysed_total", "Frames analysed since start.",
-               _num(vis, "frames", "frames_analysed", "analysed"))
-    series = []
-    snapshot = vis.get("stage_seconds") if isinstance(vis, Mapping) else None
-    if isinstance(snapshot, Mapping) and snapshot:
-        for stage, h in snapshot.items():
-            try:
-                buckets = sorted(((float(le), int(n)) for le, n in h["buckets"].items()), key=lambda x: x[0])
-                series.append(({"stage": stage}, [(_fmt_le(le), n) for le, n in buckets],
-                               float(h["sum"]), int(h["count"])))
-            except (KeyError, TypeError, ValueError, AttributeError):
-                continue
-    else:
-        for stage, h in sorted(stage_histograms(appliance).stages.items()):
-            series.append(({"stage": stage}, h.cumulative(), h.sum, h.count))
-    ex.histogram("signage_stage_seconds", "Latency of each analysis stage, in seconds.", series)
+    vis = appliance.vision.status()
+    ex.gauge("signage_analysis_fps", "Frames analysed per second (measured).", vis["fps"])
+    ex.counter("signage_frames_analysed_total", "Frames analysed since start.", vis["frames_analysed"])
+    ex.histogram("signage_stage_seconds", "Latency of each analysis stage, in seconds.",
+                 [({"stage": stage}, h.cumulative(), h.sum, h.count)
+                  for stage, h in sorted(appliance.stage_histograms.stages.items())])
 
     # decisions and errors
     counters = counters or EventCounters()
     ex.family("signage_decisions_total", "counter", "Player decisions since start, by outcome.",
               [({"outcome": k}, v) for k, v in sorted(counters.decisions.items())])
-    comp_errors = dict(getattr(appliance, "component_errors", {}) or {})
+    comp_errors = dict(appliance.component_errors)
     ex.family("signage_errors_total", "counter", "Errors reported on the event hub since start, by component.",
               [({"component": k}, v) for k, v in sorted(counters.errors.items())])
     ex.family("signage_component_error", "gauge", "1 for each component reporting a problem now.",
               [({"component": k}, 1) for k in sorted(comp_errors)])
-    cam_err = 1 if isinstance(cam, Mapping) and cam.get("error") else 0
+    cam_err = 1 if cam["error"] else 0
     ex.gauge("signage_camera_error", "1 while the camera reports a problem.", cam_err)
     ex.gauge("signage_database_error", "1 while the last database flush failed (it is retried).",
-             1 if isinstance(dbs, Mapping) and dbs.get("error") else 0)
+             1 if dbs.get("error") else 0)
     return ex.text()
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
     appliance = request.app[APPLIANCE]
-    counters = request.app.get(EVENT_COUNTERS)
-    text = await render_metrics(appliance, counters)
+    text = await render_metrics(appliance, request.app[EVENT_COUNTERS])
     return web.Response(body=text.encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
 
 

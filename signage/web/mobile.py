@@ -22,8 +22,9 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from . import queries
-from .emoticon import LABELS, MOODS, _FACE, emoticon_png, emoticon_svg, normalise_mood
+from ..reports import public as queries
+from ..vocabulary import MOOD_DISPLAY_ORDER
+from .emoticon import FACE_COLOURS, LABELS, emoticon_png, emoticon_svg
 from .keys import APPLIANCE
 
 log = logging.getLogger(__name__)
@@ -161,22 +162,6 @@ async def _play_or_404(request: web.Request) -> dict[str, Any]:
     return play
 
 
-async def record_rating(appliance, play_id: int, value: int, source: str, device: str) -> bool:
-    """Through the player (it owns plays and may react); straight to the store when this
-    appliance runs without one (tests of the web layer alone, a player that failed)."""
-    player = getattr(appliance, "player", None)
-    if player is not None and hasattr(player, "record_rating"):
-        return bool(await player.record_rating(play_id, value, source, device))
-    import sqlite3
-    try:
-        await appliance.store.execute(
-            "INSERT INTO ratings (play_id, value, source, device, created_at) VALUES (?, ?, ?, ?, ?)",
-            (play_id, value, source, device, time.time()))
-    except sqlite3.IntegrityError:
-        return False
-    return True
-
-
 # --- charts (server-rendered SVG) ------------------------------------------------------------
 
 def _esc(s: str) -> str:
@@ -185,7 +170,7 @@ def _esc(s: str) -> str:
 
 def mood_chart_svg(moods: dict[str, int]) -> Markup:
     total = sum(moods.values())
-    rows = [m for m in MOODS if moods.get(m)] or []
+    rows = [m for m in MOOD_DISPLAY_ORDER if moods.get(m)] or []
     w, row_h, label_w, bar_w = 320, 30, 104, 170
     h = max(1, len(rows)) * row_h + 4
     out = [f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="mt md">'
@@ -197,11 +182,11 @@ def mood_chart_svg(moods: dict[str, int]) -> Markup:
     for i, m in enumerate(rows):
         y = i * row_h + 2
         share = moods[m] / total
-        out.append(f'<circle cx="10" cy="{y + 13}" r="8" fill="{_FACE[m]}" stroke="#0002"/>')
+        out.append(f'<circle cx="10" cy="{y + 13}" r="8" fill="{FACE_COLOURS[m]}" stroke="#0002"/>')
         out.append(f'<text x="24" y="{y + 18}">{_esc(LABELS[m])}</text>')
         out.append(f'<rect x="{label_w}" y="{y + 5}" width="{bar_w}" height="16" rx="8" class="track"/>')
         out.append(f'<rect x="{label_w}" y="{y + 5}" width="{max(3.0, bar_w * share):.1f}" height="16" '
-                   f'rx="8" fill="{_FACE[m]}" stroke="#0003"/>')
+                   f'rx="8" fill="{FACE_COLOURS[m]}" stroke="#0003"/>')
         out.append(f'<text x="{w - 2}" y="{y + 18}" text-anchor="end">{round(100 * share)}%</text>')
     out.append("</svg>")
     return Markup("".join(out))
@@ -288,7 +273,7 @@ async def mobile_rate(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="value must be like or dislike")
     device = device_of(request) or secrets.token_urlsafe(18)
     try:
-        ok = await record_rating(app, play["play_id"], value, "mobile", device)
+        ok = await app.player.record_rating(play["play_id"], value, "mobile", device)
     except (LookupError, ValueError):
         raise web.HTTPNotFound() from None
     resp = web.Response(status=303, headers={
@@ -313,7 +298,7 @@ async def mobile_emoticon(request: web.Request) -> web.Response:
 async def emoticon_image(request: web.Request) -> web.Response:
     """`/emoticon/<mood>.svg` (`?mask=1`): the panel's overlay faces, drawn, never photographed."""
     mood = request.match_info["mood"]
-    if mood not in MOODS:
+    if mood not in MOOD_DISPLAY_ORDER:
         raise web.HTTPNotFound()
     mask = request.query.get("mask") == "1"
     return web.Response(text=emoticon_svg(mood, mask, 128), content_type="image/svg+xml",

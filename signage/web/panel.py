@@ -16,19 +16,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 from markupsafe import Markup
 
+from ..reports import public
 from .keys import APPLIANCE
-from .mobile import record_rating, render
+from .mobile import render
 from .preview import PREVIEW_PATH
 from .qr import qr_svg
+
+if TYPE_CHECKING:
+    from ..app import Appliance
 
 log = logging.getLogger(__name__)
 
@@ -38,30 +41,12 @@ STATUS_EVERY_S = 2.0
 PANEL_SOURCE_DEVICE = "panel"
 
 
-async def _maybe_await(v: Any) -> Any:
-    return await v if inspect.isawaitable(v) else v
-
-
-async def current_state(appliance) -> dict[str, Any] | None:
-    """The player's present state: from the player itself, else the hub's last event."""
-    player = getattr(appliance, "player", None)
-    if player is not None and hasattr(player, "current"):
-        try:
-            state = await _maybe_await(player.current())
-            if state:
-                return dict(state)
-        except Exception:
-            log.exception("player.current() failed; using the last published state")
-    ev = appliance.hub.last("player.state")
-    return dict(ev.data) if ev else None
-
-
 #: player-state keys the panel never gets: the decision's reason names CPM prices and
 #: (for the age gate) session ids -- admin data (`/api/decision/last`, the live view)
 PRIVATE_STATE_KEYS = ("reason", "decision")
 
 
-def panel_state(appliance, state: dict[str, Any]) -> dict[str, Any]:
+def panel_state(appliance: Appliance, state: dict[str, Any]) -> dict[str, Any]:
     """What the panel needs of a player state: rating states get their QR link and code;
     the decision's reasons stay on the server."""
     out = {k: v for k, v in state.items() if k not in PRIVATE_STATE_KEYS}
@@ -74,27 +59,16 @@ def panel_state(appliance, state: dict[str, Any]) -> dict[str, Any]:
 
 
 def faces_message(data: dict[str, Any]) -> dict[str, Any]:
-    """Audience frame -> the overlay's list: id, normalised box (x, y, w, h), mood, mask."""
-    faces = []
-    for f in data.get("faces") or data.get("people") or []:
-        if not isinstance(f, dict):
-            continue
-        box = f.get("box")
-        if isinstance(box, dict):
-            box = [box.get("x"), box.get("y"), box.get("w"), box.get("h")]
-        try:
-            x, y, w, h = (float(v) for v in list(box)[:4])
-        except (TypeError, ValueError):
-            continue
-        # the overlay's id only tells emoji apart between frames: never a session id
-        fid = f.get("id")
-        faces.append({"id": str(fid) if isinstance(fid, (int, str)) and len(str(fid)) <= 12 else str(len(faces)),
-                      "box": [round(x, 4), round(y, 4), round(w, 4), round(h, 4)],
-                      "mood": f.get("mood") or "neutral", "mask": bool(f.get("mask"))})
-    return {"at": data.get("at"), "faces": faces}
+    """The audience model's `audience.frame` event -> the overlay's list: id (a small number
+    that only tells emoji apart between frames, never a session id), normalised box
+    (x, y, w, h), mood, mask."""
+    return {"at": data["at"], "faces": [
+        {"id": str(f["id"]), "box": [round(float(v), 4) for v in f["box"]],
+         "mood": f["mood"] or "neutral", "mask": bool(f["mask"])}
+        for f in data["faces"]]}
 
 
-def status_line(appliance) -> dict[str, Any]:
+def status_line(appliance: Appliance) -> dict[str, Any]:
     """The technician's corner: camera state and fps, faces present, analysis fps, errors."""
     cam = appliance.camera.status()
     snap = appliance.audience.snapshot()
@@ -137,7 +111,7 @@ async def panel_ws(request: web.Request) -> web.WebSocketResponse:
 
     async def forward() -> None:
         await send("hello", {"status_overlay": app.config.web.status_overlay})
-        state = await current_state(app)
+        state = app.player.current()
         if state:
             await send("state", panel_state(app, state))
         last_faces = app.hub.last("audience.frame")
@@ -196,20 +170,16 @@ async def panel_rate(request: web.Request) -> web.Response:
     play_id = body.get("play_id")
     if value is None or not isinstance(play_id, int) or isinstance(play_id, bool):
         raise web.HTTPBadRequest(text='expected {"play_id": <int>, "value": "like"|"dislike"}')
-    state = await current_state(app) or {}
+    state = app.player.current()
     on_screen = state.get("play_id") == play_id and state.get("state") in ("ad", "rating")
     if not on_screen:  # a tap that arrives just after the screen moved on is still welcome
-        sql = "SELECT id, started_at FROM plays WHERE id = ? AND kind = 'ad'"
-        row = await app.store.fetchone(sql, (play_id,))
-        if row is None and app.store.pending:  # the player batches its writes
-            await app.store.flush()
-            row = await app.store.fetchone(sql, (play_id,))
-        if row is None:
+        started_at = await public.ad_play_started_at(app.store, play_id)
+        if started_at is None:
             return web.json_response({"ok": False, "error": "unknown play"}, status=404)
-        if time.time() - row["started_at"] > 3600:
+        if time.time() - started_at > 3600:
             return web.json_response({"ok": False, "error": "this play is too old to rate here"}, status=409)
     try:
-        recorded = await record_rating(app, play_id, value, "panel", PANEL_SOURCE_DEVICE)
+        recorded = await app.player.record_rating(play_id, value, "panel", PANEL_SOURCE_DEVICE)
     except (LookupError, ValueError) as exc:
         return web.json_response({"ok": False, "error": str(exc)}, status=404)
     return web.json_response({"ok": True, "recorded": recorded})
@@ -222,9 +192,7 @@ async def panel_media_failed(request: web.Request) -> web.Response:
     if kind not in ("ad", "healing") or not isinstance(ident, (str, int)) or len(str(ident)) > 200:
         raise web.HTTPBadRequest(text='expected {"kind": "ad"|"healing", "id": ...}')
     log.warning("panel could not load %s media %r (%s)", kind, ident, str(body.get("url", ""))[:200])
-    player = getattr(app, "player", None)
-    if player is not None and hasattr(player, "media_failed"):
-        await _maybe_await(player.media_failed(kind, ident))
+    app.player.media_failed(kind, str(ident))
     return web.json_response({"ok": True})
 
 

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from .keys import APPLIANCE
+
+if TYPE_CHECKING:
+    from ..app import Appliance
 
 PREVIEW_PATH = "/api/camera/preview.jpg"
 PREVIEW_MAX_SIDE = 320
@@ -25,8 +28,8 @@ PREVIEW_FPS = 2.0
 _STATE = web.AppKey("camera_preview_state", dict)
 
 
-def enabled(appliance: Any) -> bool:
-    return bool(getattr(appliance.config.web, "camera_preview", False))
+def enabled(appliance: Appliance) -> bool:
+    return appliance.config.web.camera_preview
 
 
 def encode_preview(image: Any, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
@@ -44,14 +47,6 @@ def encode_preview(image: Any, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
     return buf.tobytes()
 
 
-def _frame_of(camera: Any) -> Any:
-    for name in ("peek", "latest"):
-        fn = getattr(camera, name, None)
-        if callable(fn):
-            return fn()
-    return None
-
-
 async def camera_preview(request: web.Request) -> web.Response:
     app = request.app[APPLIANCE]
     state = request.app[_STATE]
@@ -59,7 +54,8 @@ async def camera_preview(request: web.Request) -> web.Response:
     async with state["lock"]:  # one encoding at a time; concurrent requests share it
         now = time.monotonic()
         if state["jpeg"] is None or now - state["at"] >= 1.0 / PREVIEW_FPS:
-            frame = _frame_of(getattr(app, "camera", None))
+            # peek: a frame only the preview saw still counts as dropped by vision
+            frame = app.camera.peek()
             if frame is None:
                 return web.json_response({"error": "no camera frame yet"}, status=503, headers=headers)
             if frame.seq != state["seq"]:

@@ -34,7 +34,8 @@ from aiohttp import web
 
 from ...ads import bundles, inventory
 from ...ads.selection import DAY_NAMES
-from ...config import AGE_GROUPS, GENDERS, MOODS
+from ...reports import public
+from ...vocabulary import AGE_GROUPS, GENDERS, MOODS
 from ..keys import APPLIANCE
 from .auth import CSRF_FIELD, tokens_match
 from .core import CSRF_MESSAGE, SESSION_KEY, admin_route, redirect, refuse, render
@@ -335,16 +336,6 @@ def form_values(spec: Any | None) -> dict[str, Any]:
 
 # --- applying a change -------------------------------------------------------------------------
 
-async def apply_inventory(appliance: Any) -> inventory.SyncResult:
-    """Folders -> database -> player: the change counts from the next decision."""
-    result = await inventory.sync(appliance.store, appliance.config.ads.dir, time.time())
-    player = getattr(appliance, "player", None)
-    reload = getattr(player, "reload_ads", None)
-    if callable(reload):
-        await reload()
-    return result
-
-
 def _ads_dir(appliance: Any) -> Path:
     d = Path(appliance.config.ads.dir)
     d.mkdir(parents=True, exist_ok=True)
@@ -374,8 +365,7 @@ async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
                                        f"with a letter or digit (at most 64).")
             if (ads_dir / slug).exists():
                 raise AdFormError(409, f'An ad "{slug}" already exists; choose another slug.')
-            row = await appliance.store.fetchone("SELECT status FROM ads WHERE slug = ?", (slug,))
-            if row is not None:
+            if await inventory.ad_status(appliance.store, slug) is not None:
                 raise AdFormError(409, f'The slug "{slug}" belonged to an ad that was deleted (its history stays in '
                                        f"the reports); choose another slug.")
             if uploaded is None:
@@ -428,7 +418,8 @@ async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
             old = staging_root / f"old-{slug}"
             os.replace(final, old)
             os.replace(target, final)
-        result = await apply_inventory(appliance)
+        # folders -> database -> player: the change counts from the next decision
+        result = await appliance.player.sync_inventory()
         log.info("admin %s ad %s (%s)", "created" if creating else "updated", slug, result.summary())
     except AdFormError as exc:
         if exc.status == 403:
@@ -479,8 +470,7 @@ async def _free_slug(appliance: Any, ads_dir: Path, base: str) -> str:
     """`base`, or `base-2`, `base-3`... : the first not used by an ad folder or a deleted ad."""
     for n in range(1, 100):
         slug = base if n == 1 else f"{base[:60]}-{n}"
-        if not (ads_dir / slug).exists() and await appliance.store.fetchone(
-                "SELECT 1 FROM ads WHERE slug = ?", (slug,)) is None:
+        if not (ads_dir / slug).exists() and await inventory.ad_status(appliance.store, slug) is None:
             return slug
     raise AdFormError(409, f'Too many ads are called "{base}"; type a slug.')
 
@@ -491,10 +481,7 @@ async def _free_slug(appliance: Any, ads_dir: Path, base: str) -> str:
 async def ads_list(request: web.Request) -> web.Response:
     appliance = request.app[APPLIANCE]
     records = await inventory.load_ads(appliance.store, include_deleted=True)
-    rows = await appliance.store.fetchall(
-        "SELECT a.slug, COUNT(p.id) AS plays, COALESCE(SUM(p.impressions), 0) AS impressions "
-        "FROM ads a LEFT JOIN plays p ON p.ad_id = a.id AND p.kind = 'ad' GROUP BY a.slug")
-    stats = {r["slug"]: r for r in rows}
+    stats = await public.ad_delivery_by_slug(appliance.store)
     _, invalid = await asyncio.get_running_loop().run_in_executor(None, inventory.scan, _ads_dir(appliance))
     saved = request.query.get("saved")
     return render(request, "ads.html", ads=records, stats=stats, invalid=invalid,
@@ -522,9 +509,9 @@ async def ad_edit(request: web.Request) -> web.Response:
         spec = inventory.load_ad(folder)
     except inventory.AdInvalid as exc:
         return refuse(request, 409, f"{slug}: ad.toml has problems; fix the file on the appliance: {exc.short}")
-    row = await appliance.store.fetchone("SELECT status FROM ads WHERE slug = ?", (slug,))
+    status = await inventory.ad_status(appliance.store, slug)
     return render(request, "ad_form.html", ad=form_values(spec), creating=False,
-                  status_label=(row or {}).get("status", "active"), **_choices(request))
+                  status_label=status or "active", **_choices(request))
 
 
 @admin_route(multipart=True)
@@ -538,13 +525,13 @@ async def ad_update(request: web.Request) -> web.StreamResponse:
 async def _set_status(request: web.Request, new: str, allowed_from: tuple[str, ...]) -> web.StreamResponse:
     appliance = request.app[APPLIANCE]
     slug = request.match_info["slug"]
-    row = await appliance.store.fetchone("SELECT status FROM ads WHERE slug = ?", (slug,))
-    if row is None:
+    status = await inventory.ad_status(appliance.store, slug)
+    if status is None:
         return refuse(request, 404, f'There is no ad "{slug[:64]}".')
-    if row["status"] not in allowed_from:
-        return refuse(request, 409, f'"{slug}" is {row["status"]}; it cannot be {new}.')
-    await appliance.store.execute("UPDATE ads SET status = ?, updated_at = ? WHERE slug = ?", (new, time.time(), slug))
-    await apply_inventory(appliance)
+    if status not in allowed_from:
+        return refuse(request, 409, f'"{slug}" is {status}; it cannot be {new}.')
+    await inventory.set_status(appliance.store, slug, new, time.time())
+    await appliance.player.sync_inventory()
     log.info("admin set ad %s to %s", slug, new)
     return redirect(f"/admin/ads?saved={slug}")
 
@@ -570,7 +557,7 @@ async def ad_delete(request: web.Request) -> web.StreamResponse:
     trash = ads_dir / "_deleted"
     trash.mkdir(exist_ok=True)
     os.replace(folder, trash / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}")
-    await apply_inventory(appliance)
+    await appliance.player.sync_inventory()
     log.info("admin deleted ad %s (folder kept under _deleted/, history kept)", slug)
     return redirect(f"/admin/ads?saved={slug}")
 

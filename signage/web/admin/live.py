@@ -4,9 +4,8 @@ itself from `/admin/live.json` every two seconds (script from /admin/static, no 
 
 from __future__ import annotations
 
-import inspect
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 from aiohttp import web
 
@@ -14,51 +13,27 @@ from ..keys import APPLIANCE
 from . import health
 from .core import ADMIN_STATE, admin_route, render
 
-
-async def _maybe_await(value: Any) -> Any:
-    return await value if inspect.isawaitable(value) else value
-
-
-async def component_status(obj: Any, *names: str) -> Any:
-    """Call the first of `names` the component has (sync or async); None when it has none."""
-    if obj is None:
-        return None
-    for name in names:
-        fn = getattr(obj, name, None)
-        if callable(fn):
-            try:
-                return await _maybe_await(fn())
-            except Exception as exc:  # a live page must never fail because one part did
-                return {"error": f"{type(exc).__name__}: {exc}"}
-    return None
+if TYPE_CHECKING:
+    from ...app import Appliance
 
 
-def _round_mix(mix: Any) -> dict[str, float]:
-    if not isinstance(mix, dict):
-        return {}
-    return {str(k): round(float(v), 3) for k, v in mix.items() if isinstance(v, (int, float))}
+def _round_mix(mix: Mapping[str, float]) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in mix.items()}
 
 
-async def live_data(appliance: Any) -> dict[str, Any]:
+async def live_data(appliance: Appliance) -> dict[str, Any]:
     status = await appliance.status()
-    audience = await component_status(getattr(appliance, "audience", None), "snapshot")
-    vision = await component_status(getattr(appliance, "vision", None), "status")
-    player = getattr(appliance, "player", None)
-    current = await component_status(player, "current")
-    decision = await component_status(player, "last_decision")
-    aud: dict[str, Any] = {}
-    if isinstance(audience, dict):
-        aud = {
-            "present": audience.get("present", 0),
-            "watching": audience.get("watching", 0),
-            "mood": audience.get("mood"),
-            "mood_mix": _round_mix(audience.get("mood_mix")),
-            "age_group_mix": _round_mix(audience.get("age_group_mix")),
-            "gender_mix": _round_mix(audience.get("gender_mix")),
-            "people": [{k: p.get(k) for k in ("mood", "age_group", "gender", "frontal", "dwell_s",
-                                              "attention_s")}
-                       for p in audience.get("people", []) if isinstance(p, dict)],
-        }
+    audience = status["audience"]
+    aud = {
+        "present": audience["present"],
+        "watching": audience["watching"],
+        "mood": audience["mood"],
+        "mood_mix": _round_mix(audience["mood_mix"]),
+        "age_group_mix": _round_mix(audience["age_group_mix"]),
+        "gender_mix": _round_mix(audience["gender_mix"]),
+        "people": [{k: p[k] for k in ("mood", "age_group", "gender", "frontal", "dwell_s", "attention_s")}
+                   for p in audience["people"]],
+    }
     return {
         "at": time.time(),
         "device": status.get("device"),
@@ -66,10 +41,10 @@ async def live_data(appliance: Any) -> dict[str, Any]:
         "camera": status.get("camera"),
         "database": status.get("database"),
         "errors": status.get("errors") or {},
-        "vision": vision,
+        "vision": status["vision"],
         "audience": aud,
-        "playing": current,
-        "decision": decision,
+        "playing": appliance.player.current(),
+        "decision": appliance.player.last_decision(),
     }
 
 
@@ -125,10 +100,7 @@ async def decision_last(request: web.Request) -> web.Response:
     """`GET /api/decision/last`: the player's latest ad decision, explained (candidates with
     their CPM, pacing and budget). Admin only: it is commercial data."""
     from .core import dumps
-    player = getattr(request.app[APPLIANCE], "player", None)
-    if player is None or not hasattr(player, "last_decision"):
-        return web.json_response({"error": "the player is not running"}, status=503)
-    decision = await _maybe_await(player.last_decision())
+    decision = request.app[APPLIANCE].player.last_decision()
     if not decision:
         return web.json_response({"error": "no decision yet"}, status=404)
     return web.Response(text=dumps(decision), content_type="application/json")

@@ -22,7 +22,8 @@ from aiohttp import web
 
 from markupsafe import Markup
 
-from ..emoticon import LABELS, MOODS, emoticon_png, emoticon_svg, normalise_mood
+from ...vocabulary import MASK_THRESHOLD, MOOD_DISPLAY_ORDER, normalise_mood
+from ..emoticon import LABELS, emoticon_png, emoticon_svg
 from ..keys import APPLIANCE
 from .auth import CSRF_FIELD, tokens_match
 from .core import ADMIN_STATE, CSRF_MESSAGE, SESSION_KEY, admin_route, refuse, render
@@ -36,7 +37,6 @@ _LOCK = web.AppKey("photo_lock", asyncio.Lock)
 
 NO_FACE = "No face found. Try a sharper, well-lit photo where the face is at least 24 pixels wide."
 MANY_FACES = "More than one face: {n} faces found. All are shown; the appliance treats each as one person."
-MASK_THRESHOLD = 0.5
 
 
 class PhotoError(Exception):
@@ -47,12 +47,10 @@ class PhotoError(Exception):
 
 
 def _get_analyzer(app: web.Application) -> Any:
-    """The running vision component's analyzer when there is one, else our own (loaded once)."""
+    """The running vision pipeline's analyzer when there is one, else our own (loaded once)."""
     appliance = app[APPLIANCE]
-    vision = getattr(appliance, "vision", None)
-    for cand in (getattr(vision, "analyzer", None), vision):
-        if cand is not None and callable(getattr(cand, "analyze", None)):
-            return cand
+    if appliance.vision.analyzer is not None:
+        return appliance.vision.analyzer
     holder = app[_ANALYZER]
     if "analyzer" not in holder:
         from ...vision.analyzer import FaceAnalyzer
@@ -202,8 +200,8 @@ def emoticon_of(face: dict[str, Any]) -> dict[str, Any]:
 async def photo_emoticon(request: web.Request) -> web.Response:
     """`/admin/photo/emoticon.{svg,png}?mood=<mood>&mask=0|1`: drawn from those two attributes."""
     mood = request.query.get("mood", "")
-    if mood not in MOODS or request.query.get("mask", "0") not in ("0", "1"):
-        return refuse(request, 400, f"mood must be one of {', '.join(MOODS)} and mask 0 or 1")
+    if mood not in MOOD_DISPLAY_ORDER or request.query.get("mask", "0") not in ("0", "1"):
+        return refuse(request, 400, f"mood must be one of {', '.join(MOOD_DISPLAY_ORDER)} and mask 0 or 1")
     mask = request.query.get("mask") == "1"
     ext = request.match_info["ext"]
     name = f"emoticon-{mood}{'-mask' if mask else ''}.{ext}"

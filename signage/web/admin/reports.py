@@ -13,7 +13,7 @@ from aiohttp import web
 from ..keys import APPLIANCE
 from . import charts
 from .core import admin_route, refuse, render
-from .report_data import CSV_TABLES, SEGMENTS, Period, build_report, plays_page, table_rows
+from ...reports.admin_report import CSV_TABLES, SEGMENTS, Period, build_report, plays_page, table_rows
 
 
 def _period(request: web.Request) -> Period:

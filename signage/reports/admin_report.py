@@ -1,8 +1,9 @@
-"""The admin report: one dict built from SQL, rendered as HTML tables + SVG charts, CSV and
-JSON (`/api/report`). Definitions are those of docs/architecture.md; per-ad delivery comes
-from `signage.reports` (the project's one implementation of those metrics) and this module
-adds what the admin pages need beside it: per day, per hour, per segment (age group, gender,
-mood), pacing, and proof of play.
+"""The admin report: one dict built from SQL, which the admin renders as HTML tables + SVG
+charts, CSV and JSON (`/api/report`). Definitions are those of docs/architecture.md; per-ad
+delivery comes from `delivery` (the project's one implementation of those metrics) and this
+module adds what the admin pages need beside it: per day, per hour, per segment (age group,
+gender, mood), pacing (`signage.ads.selection.planned_spend`, the plan the decision paces
+against), and proof of play.
 
 Wording: reach counts anonymous *sessions* (face tracks), not people; impressions are OTS.
 """
@@ -16,8 +17,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Mapping
 
-from ... import reports
-from ...config import AGE_GROUPS, GENDERS, MOODS
+from ..ads.selection import planned_spend
+from ..vocabulary import AGE_GROUPS, GENDERS, MOODS
+from . import delivery
 
 __all__ = ["Period", "build_report", "plays_page", "json_dumps", "SEGMENTS", "CSV_TABLES"]
 
@@ -162,9 +164,10 @@ GROUP BY a.id ORDER BY a.slug
 """
 
 
-def pacing(row: Mapping[str, Any], today: date) -> dict[str, Any]:
-    """Delivery against an even plan over the flight. `reference_figure` is the reference
-    system's `(budget / flight days) / impressions so far x 1000` (high = under-delivered)."""
+def pacing(row: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+    """Delivery at `at` against an even plan over the flight (the plan the decision paces
+    against). `reference_figure` is the reference system's
+    `(budget / flight days) / impressions so far x 1000` (high = under-delivered)."""
     out = {"ad_id": row["ad_id"], "slug": row["slug"], "title": row["title"], "status": row["status"],
            "cpm": row["cpm"], "budget": row["budget"], "spent": round(row["spent"], 4),
            "impressions_to_date": row["impressions"],
@@ -176,21 +179,22 @@ def pacing(row: Mapping[str, Any], today: date) -> dict[str, Any]:
         end = date.fromisoformat(row["end_date"]) if row["end_date"] else None
     except ValueError:
         return out
-    if not start or not end or row["budget"] <= 0:
+    plan = planned_spend(row["budget"], start, end, at)
+    if plan is None:
         out["pacing"] = "house ad" if row["cpm"] == 0 else "no flight"
         return out
-    flight_days = (end - start).days + 1
+    planned, flight_days = plan
+    assert start is not None and end is not None  # a plan needs both
+    today = at.date()
     daily = row["budget"] / flight_days
     if row["impressions"]:
         out["reference_figure"] = round(daily / row["impressions"] * 1000, 4)
-    elapsed = min(max((today - start).days + 1, 0), flight_days)
-    planned = daily * elapsed
     out["planned_to_date"] = round(planned, 4)
-    if today < start:
+    if today < start or planned <= 0:
         out["pacing"] = "not started"
     elif row["spent"] >= row["budget"] - 1e-9:
         out["pacing"] = "budget spent"
-    elif planned > 0:
+    else:
         pace = row["spent"] / planned
         out["pace"] = round(pace, 3)
         out["pacing"] = "behind" if pace < 0.9 else "ahead" if pace > 1.1 else "on track"
@@ -205,9 +209,9 @@ async def build_report(store: Any, config: Any, period: Period, *, now: float | 
     aud_cfg = config.audience
     params = {"since": period.since, "until": period.until,
               "min_exposure": aud_cfg.min_exposure_s - 1e-9, "watcher_s": aud_cfg.watcher_s - 1e-9}
-    ads = await reports.ad_report(store, period.since, period.until,
+    ads = await delivery.ad_report(store, period.since, period.until,
                                   min_exposure_s=aud_cfg.min_exposure_s, watcher_s=aud_cfg.watcher_s)
-    audience = await reports.audience_report(store, period.since, period.until, watcher_s=aud_cfg.watcher_s)
+    audience = await delivery.audience_report(store, period.since, period.until, watcher_s=aud_cfg.watcher_s)
     for a in ads:
         a["likes"], a["dislikes"], a["qr_scans"] = a["rating_up"], a["rating_down"], a["mobile_visits"]
         a["watcher_conversion"] = a["conversion"]
@@ -269,8 +273,8 @@ async def build_report(store: Any, config: Any, period: Period, *, now: float | 
         out.sort(key=lambda x: (x["slug"], order.get(x["segment"], 99)))
         segments[col] = out
 
-    today = datetime.fromtimestamp(now).date()
-    pace = [pacing(r, today) for r in await store.fetchall(PACING_SQL)]
+    at = datetime.fromtimestamp(now)
+    pace = [pacing(r, at) for r in await store.fetchall(PACING_SQL)]
 
     cutoff = now - config.privacy.retention_days * 86400
     notes = ["Impressions are OTS: sessions present for at least "

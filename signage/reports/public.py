@@ -1,7 +1,8 @@
-"""The SQL behind the panel and mobile pages, through the Store (the one DB owner).
+"""The SQL behind the public pages (panel, phone pages), `/metrics` and the admin's ad list,
+through the Store (the one DB owner).
 
 Reads only, except `record_visit` (a counter an advertiser is shown). Ratings are written by
-the player (`record_rating`), which owns plays; `rating_of_device` only reads them back.
+the player (`Player.record_rating`), which owns plays; `rating_of_device` only reads them back.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import math
 import time
 from typing import Any
 
-from .emoticon import MOODS, normalise_mood
+from ..vocabulary import MOODS, normalise_mood
+
+__all__ = ["MIN_VOTES", "play_by_token", "ad_play_started_at", "record_visit", "rating_of_device", "ad_votes",
+           "wilson_lower", "rankings", "today", "play_mood", "proof_of_play", "ad_delivery_by_slug"]
 
 #: an ad needs at least this many votes (likes + dislikes, panel and phones) to be ranked
 MIN_VOTES = 3
@@ -33,6 +37,34 @@ async def play_by_token(store, token: str, retention_days: int) -> dict[str, Any
     row["details"] = _json_obj(row.get("details"))
     row["audience"] = _json_obj(row.get("audience"))
     return row
+
+
+async def ad_play_started_at(store, play_id: int) -> float | None:
+    """When the ad play `play_id` started, or None when there is no such ad play (a play just
+    started may still be in the Store's batch: it is flushed first when not found)."""
+    sql = "SELECT started_at FROM plays WHERE id = ? AND kind = 'ad'"
+    started = await store.scalar(sql, (play_id,))
+    if started is None and store.pending:
+        await store.flush()
+        started = await store.scalar(sql, (play_id,))
+    return started
+
+
+async def proof_of_play(store) -> dict[str, dict[str, Any]]:
+    """Finished plays by kind ("ad", "healing"): plays, completed, impressions, watchers, spend."""
+    rows = await store.fetchall(
+        "SELECT kind, COUNT(*) AS plays, COALESCE(SUM(completed), 0) AS completed, "
+        "COALESCE(SUM(impressions), 0) AS impressions, COALESCE(SUM(watchers), 0) AS watchers, "
+        "COALESCE(SUM(spend), 0) AS spend FROM plays WHERE ended_at IS NOT NULL GROUP BY kind")
+    return {r["kind"]: r for r in rows}
+
+
+async def ad_delivery_by_slug(store) -> dict[str, dict[str, Any]]:
+    """Every ad's plays and impressions since it was added (the admin's ad list)."""
+    rows = await store.fetchall(
+        "SELECT a.slug, COUNT(p.id) AS plays, COALESCE(SUM(p.impressions), 0) AS impressions "
+        "FROM ads a LEFT JOIN plays p ON p.ad_id = a.id AND p.kind = 'ad' GROUP BY a.slug")
+    return {r["slug"]: r for r in rows}
 
 
 async def record_visit(store, play_id: int) -> None:
@@ -122,21 +154,8 @@ def _json_obj(text: Any) -> dict[str, Any]:
 
 
 def play_mood(audience: dict[str, Any]) -> tuple[str | None, bool]:
-    """The dominant mood (and whether a mask was seen) recorded with a play. Accepts the
-    player's audience record in its plain forms: a `mood`/`dominant_mood` label or a
-    `mood_mix` probability map; `mask` as a flag, a probability or a count."""
-    mood = audience.get("mood") or audience.get("dominant_mood")
-    mix = audience.get("mood_mix") or audience.get("mood_p") or audience.get("moods")
-    if not mood and isinstance(mix, dict) and mix:
-        try:
-            best = max(mix, key=lambda k: float(mix[k] or 0))
-            if float(mix[best] or 0) > 0:
-                mood = best
-        except (TypeError, ValueError):
-            mood = None
-    mask = audience.get("mask", audience.get("mask_p", audience.get("masks", False)))
-    try:
-        mask_seen = bool(mask) if isinstance(mask, bool) else float(mask or 0) >= 0.5
-    except (TypeError, ValueError):
-        mask_seen = False
-    return (normalise_mood(mood) if mood else None), mask_seen
+    """The dominant mood of a play's audience and whether most of it wore a mask, from the
+    audience record the player stores with the play (`mood`: a label or None when nobody was
+    counted; `mask`: True / False, None without mask estimates)."""
+    mood = audience.get("mood")
+    return (normalise_mood(mood) if mood else None), audience.get("mask") is True

@@ -1,4 +1,6 @@
-"""The audience and delivery metrics, as SQL (definitions: docs/architecture.md).
+"""Per-ad delivery and audience totals, as SQL (definitions: docs/architecture.md): the
+project's one implementation of those metrics, shared by `signage ads report` and the admin
+report.
 
 Per ad, over plays that *started* in [since, until):
 - plays, completed plays
@@ -17,16 +19,14 @@ Audience totals: sessions that started in the period, their dwell and attention
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from .config import AGE_GROUPS, GENDERS, MOODS
+from ..vocabulary import AGE_GROUPS, GENDERS, MOODS
 
-__all__ = ["ad_report", "audience_report", "totals", "parse_since", "format_ad_report",
-           "play_by_token", "record_mobile_visit"]
+__all__ = ["ad_report", "audience_report", "totals", "parse_since", "format_ad_report"]
 
 AD_REPORT_SQL = """
 WITH p AS (
@@ -139,24 +139,6 @@ async def totals(store: Any, since: float, until: float | None = None, **kw: Any
     return {"plays": sum(a["plays"] for a in ads), "impressions": imp,
             "watchers": sum(a["watchers"] for a in ads), "spend": spend,
             "effective_cpm": _ratio(spend * 1000, imp, 4)}
-
-
-async def play_by_token(store: Any, token: str) -> dict[str, Any] | None:
-    """The ad play behind a QR token, with what the mobile page shows (None if unknown)."""
-    row = await store.fetchone(
-        "SELECT p.id AS play_id, p.started_at, p.ended_at, a.slug, a.title, a.advertiser, a.media, "
-        "a.media_type, a.details FROM plays p JOIN ads a ON a.id = p.ad_id "
-        "WHERE p.token = ? AND p.kind = 'ad'", (token,))
-    if row is None:
-        return None
-    row["details"] = json.loads(row["details"] or "{}")
-    row["media_url"] = f"/media/ads/{row['slug']}/{row['media']}"
-    return row
-
-
-async def record_mobile_visit(store: Any, play_id: int, at: float | None = None) -> None:
-    await store.execute("INSERT INTO mobile_visits (play_id, created_at) VALUES (?, ?)",
-                        (play_id, time.time() if at is None else at))
 
 
 # --- CLI helpers ----------------------------------------------------------------------------------

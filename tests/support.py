@@ -1,0 +1,137 @@
+"""Helpers shared by the tests (no tests here).
+
+* `FakeClock` -- a clock the test drives (`signage.audience.Clock`), for the audience model,
+  the player and the whole appliance.
+* `StillCamera` -- a camera source for `Appliance(camera_opener=...)` that can be unplugged.
+* `track()` / `vision_result()` -- the vision pipeline's own result types
+  (`signage.vision.tracker.TrackSnapshot`, `signage.vision.pipeline.VisionResult`) as the
+  pipeline builds them, for tests that feed the audience model without running the models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import threading
+import time
+from typing import Iterable
+
+import numpy as np
+
+from signage.camera import CameraError, FrameSource
+from signage.vision.pipeline import VisionResult
+from signage.vision.tracker import TrackSnapshot
+from signage.vocabulary import AGE_GROUPS, MOODS
+
+FRAME_W, FRAME_H = 640, 480
+
+
+class FakeClock:
+    """A clock tests drive: `sleep` waits until `advance` moves time past its deadline.
+
+    `await clock.advance(10)` moves time forward in steps, waking every sleeper in deadline
+    order and letting the woken tasks run before time moves on. `clock.t` may also be set
+    directly by tests that call the code synchronously.
+    """
+
+    def __init__(self, start: float = 1_780_000_000.0) -> None:
+        self.t = float(start)
+        self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (self.t + max(0.0, seconds), next(self._seq), fut))
+        await fut
+
+    async def _settle(self) -> None:
+        for _ in range(50):
+            await asyncio.sleep(0)
+
+    async def advance(self, seconds: float) -> None:
+        target = self.t + seconds
+        await self._settle()
+        while self._waiters and self._waiters[0][0] <= target:
+            deadline, _, fut = heapq.heappop(self._waiters)
+            self.t = max(self.t, deadline)
+            if not fut.done():
+                fut.set_result(None)
+            await self._settle()
+        self.t = target
+        await self._settle()
+
+
+def track(tid: int, *, confirmed: bool = True, frontal: bool = True, mood: str | None = "happy",
+          box: tuple[float, float, float, float] = (64, 48, 64, 96), age: float | None = 34.0,
+          group: str | None = "20-39", female: float = 0.8, mask: float | None = None,
+          at: float = 0.0) -> TrackSnapshot:
+    """One track as the tracker snapshots it. `mood=None` gives a track not classified yet
+    (no scores at all, as the tracker reports a new track)."""
+    classified = mood is not None
+    emotions = None
+    if mood is not None:
+        emotions = {m: 0.01 for m in MOODS}
+        emotions[mood] = 0.94
+    ages = None
+    if classified and group is not None:
+        ages = {g: 0.0 for g in AGE_GROUPS}
+        ages[group] = 1.0
+    genders = {"female": female, "male": 1.0 - female} if classified else None
+    return TrackSnapshot(
+        id=tid, confirmed=confirmed, box=tuple(float(v) for v in box),  # type: ignore[arg-type]
+        landmarks=((0.0, 0.0),) * 5, score=0.9, yaw=3.0, pitch=-2.0, frontal=frontal, visible=True,
+        first_seen=at, last_seen=at, dwell=0.0, attention=0.0, classified=classified,
+        emotion=mood, emotion_scores=emotions, age=age if classified else None,
+        age_group=group if classified else None, age_group_scores=ages,
+        gender=("female" if female >= 0.5 else "male") if classified else None, gender_scores=genders,
+        mask=mask)
+
+
+def vision_result(*tracks: TrackSnapshot, closed: Iterable[int] = (), seq: int = 1,
+                  width: int = FRAME_W, height: int = FRAME_H) -> VisionResult:
+    """One analysed frame: the open `tracks` and the ids of the tracks it `closed`."""
+    closed_tracks = tuple(track(tid, mood=None) for tid in closed)
+    return VisionResult(seq=seq, timestamp=0.0, width=width, height=height, tracks=tuple(tracks),
+                        closed_tracks=closed_tracks, faces=sum(1 for t in tracks if t.visible))
+
+
+class StillCamera(FrameSource):
+    """A camera source (the real `FrameSource` contract) that shows one image at `fps` until
+    `unplug()`: then every read fails as an unplugged USB camera's does, and so does every
+    reopen. For tests that need a running, then failing, camera without hardware."""
+
+    def __init__(self, image: np.ndarray, fps: float = 10.0) -> None:
+        super().__init__()
+        self.image = image
+        self.period = 1.0 / fps
+        self.name = "still (test)"
+        self.unplugged = threading.Event()
+
+    def open(self) -> None:
+        if self.unplugged.is_set():
+            raise CameraError("camera.device: no camera (unplugged)")
+
+    def read(self) -> np.ndarray:
+        self._sleep_until(time.monotonic() + self.period)
+        if self.unplugged.is_set():
+            raise CameraError("camera.device: no frame (unplugged)")
+        return self.image.copy()
+
+    def close(self) -> None:
+        pass
+
+    def fresh(self) -> "StillCamera":
+        return self
+
+    def unplug(self) -> None:
+        self.unplugged.set()
+        self.interrupt()
+
+    def opener(self) -> "StillCamera":
+        """For `Appliance(camera_opener=...)`: returns this source, opened."""
+        self.open()
+        return self
