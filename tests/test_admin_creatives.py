@@ -15,8 +15,10 @@ import pytest
 from signage.ads import bundles, inventory
 from signage.web.admin.ads import slug_from_title
 
-from test_admin_ads import FakePlayer, ad_form
-from test_admin_support import FakeAppliance, login, make_config, start, stop
+from signage.app import Appliance
+
+from test_admin_ads import ad_form
+from test_admin_support import login, make_config, start, stop
 
 ADS = Path(__file__).resolve().parents[1] / "assets" / "ads"
 
@@ -39,8 +41,7 @@ LOGO = (ADS / "ridgeline-outfitters" / "creative.jpg").read_bytes()
 
 @pytest.fixture
 async def env(tmp_path):
-    appliance = FakeAppliance(make_config(tmp_path))
-    appliance.player = FakePlayer(appliance.store)
+    appliance = Appliance(make_config(tmp_path))
     client = await start(appliance)
     csrf = await login(client)
     yield client, appliance, csrf, tmp_path / "ads"

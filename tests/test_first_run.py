@@ -17,7 +17,9 @@ from signage.config import load_config
 from signage.web.admin.cli import write_password_hash
 from signage.web.admin.auth import hash_password
 
-from test_admin_support import FakeAppliance, hidden, login, start, stop
+from signage.app import Appliance
+
+from test_admin_support import hidden, login, start, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,7 +99,7 @@ async def test_a_password_set_while_running_counts_without_a_restart(tmp_path):
     cfg_file = tmp_path / "config.toml"
     (tmp_path / "ads").mkdir()
     cfg_file.write_text('[device]\nid = "lobby"\n[ads]\ndir = "ads"\n[storage]\ndata_dir = "data"\n')
-    appliance = FakeAppliance(load_config(cfg_file))
+    appliance = Appliance(load_config(cfg_file))
     client = await start(appliance)
     try:
         r = await client.get("/admin")

@@ -14,14 +14,13 @@ the spend so far (the pacing factor the decision multiplies the score by).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from .selection import AdState, Block, Rules, Viewer, blocks, expected_targeted, minors_present, pacing_factor
 
-__all__ = ["AdNow", "Delivery", "ad_now", "recent_viewers", "REASON_LABELS"]
+__all__ = ["AdNow", "Delivery", "ad_now", "visitors_as_viewers", "REASON_LABELS"]
 
 #: short labels for the status column, by Block.code
 REASON_LABELS = {
@@ -95,13 +94,7 @@ def ad_now(ad: AdState, now: datetime, rules: Rules, *, present: list[Viewer], l
     return AdNow(ad.slug, not found, tuple(found), matching, len(last_hour), delivery)
 
 
-async def recent_viewers(store: Any, since: float) -> list[Viewer]:
-    """The visitors seen since `since` (ended sessions from SQLite), as selection's Viewers:
-    their mood/age/gender probabilities, nothing identifying."""
-    rows = await store.fetchall(
-        "SELECT id, mood_p, age_group_p, gender_p FROM sessions WHERE ended_at >= ?", (since,))
-    out = []
-    for r in rows:
-        out.append(Viewer(session_id=str(r["id"]), mood_p=json.loads(r["mood_p"] or "{}"),
-                          age_p=json.loads(r["age_group_p"] or "{}"), gender_p=json.loads(r["gender_p"] or "{}")))
-    return out
+def visitors_as_viewers(rows: list[dict[str, Any]]) -> list[Viewer]:
+    """Visitors of the last hour (`reports.public.recent_visitors`) as selection's Viewers."""
+    return [Viewer(session_id=str(r["id"]), mood_p=r["mood_p"], age_p=r["age_p"], gender_p=r["gender_p"])
+            for r in rows]

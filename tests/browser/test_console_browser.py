@@ -272,6 +272,88 @@ def test_html_zip_uploaded_through_the_form_is_played(console, page, tmp_path, s
         page.click("#pause-harbour-lights")
 
 
+# --- why / why not ---------------------------------------------------------------------------------
+
+def _write_ad(ads_dir: Path, slug: str, *, cpm: float, budget: float, freq_cap: int = 0, priority: int = 0,
+              dayparts: str = "") -> None:
+    from PIL import Image
+    d = ads_dir / slug
+    d.mkdir()
+    Image.new("RGB", (320, 180), (90, 30, 120)).save(d / "creative.png")
+    (d / "ad.toml").write_text(
+        f'title = "{slug}"\nadvertiser = "Tests"\nmedia = "creative.png"\nduration = 2\n'
+        f"frequency_cap = {freq_cap}\npriority = {priority}\n[pricing]\ncpm = {cpm}\nbudget = {budget}\n"
+        f"[flight]\nstart = 2020-01-01\nend = 2099-12-31\n{dayparts}")
+
+
+def test_each_blocking_reason_is_shown_for_paused_daypart_budget_and_capped_ads(console, page, shot):
+    from datetime import date, timedelta
+    from signage.ads.selection import DAY_NAMES
+    url = console.url
+    ads_dir = Path(console.config.ads.dir)
+    other_day = DAY_NAMES[(date.today() + timedelta(days=3)).weekday()]
+    _write_ad(ads_dir, "why-paused", cpm=1, budget=100)
+    _write_ad(ads_dir, "why-daypart", cpm=1, budget=100,
+              dayparts=f'[[dayparts]]\ndays = ["{other_day}"]\nstart = "09:00"\nend = "10:00"\n')
+    # these two outbid every demo ad: the first spends its whole budget in one play, the other
+    # may be seen once per visitor
+    _write_ad(ads_dir, "why-budget", cpm=950, budget=0.5, priority=10)
+    _write_ad(ads_dir, "why-capped", cpm=900, budget=100000, freq_cap=1, priority=10)
+    player = console.appliance.player
+    console.run(player.sync_inventory())
+    # the same two people stay in front of the camera: only one demo photo is left
+    members = Path(console.config.storage.data_dir) / "cache" / "members"
+    away = members.with_name("members-away-why")
+    away.mkdir()
+    kept = None
+    for d in members.iterdir():
+        if any(p.name == "2008_001009.jpg" for p in d.iterdir()):
+            kept = d
+            continue
+        d.rename(away / d.name)
+    assert kept is not None
+    try:
+        login(page, url)
+        page.goto(url + "/admin/ads")
+        with page.expect_navigation():
+            page.click("#pause-why-paused")
+        def played(slug):
+            return console.db().execute(
+                "SELECT COUNT(*) FROM plays p JOIN ads a ON a.id = p.ad_id WHERE a.slug = ? "
+                "AND p.ended_at IS NOT NULL AND p.impressions > 0", (slug,)).fetchone()[0]
+        wait_for(lambda: played("why-budget") and played("why-capped"), timeout=150,
+                 what="a play of the budget-limited ad and of the capped ad")
+
+        def row_blocks(slug):
+            page.goto(url + "/admin/ads")
+            return page.locator(f'tr[data-slug="{slug}"]').get_attribute("data-blocks").split()
+
+        wait_for(lambda: "frequency_cap" in row_blocks("why-capped"), timeout=60,
+                 what="the capped ad blocked by its frequency cap")
+        shot(page, "admin-ads-why")
+        assert row_blocks("why-paused") == ["paused"]
+        assert row_blocks("why-daypart") == ["daypart"]
+        assert row_blocks("why-budget") == ["budget"]
+        # and in words, on the page
+        row = page.locator('tr[data-slug="why-daypart"] .status-now').inner_text()
+        assert "outside its dayparts" in row and f"{other_day} 09:00-10:00" in row
+        assert "budget spent (" in page.locator('tr[data-slug="why-budget"] .status-now').inner_text()
+        assert "frequency cap 1 reached" in page.locator('tr[data-slug="why-capped"] .status-now').inner_text()
+        # the ad page says the same, with its delivery against plan
+        page.goto(url + "/admin/ads/why-budget")
+        card = page.locator("#ad-status").inner_text()
+        assert "blocked" in card and "budget spent" in card and "Delivery against plan" in card
+    finally:
+        for d in away.iterdir():
+            d.rename(members / d.name)
+        away.rmdir()
+        for slug in ("why-capped", "why-daypart", "why-budget"):
+            page.goto(url + "/admin/ads")
+            if page.locator(f"#pause-{slug}").count():
+                with page.expect_navigation():
+                    page.click(f"#pause-{slug}")
+
+
 # --- live view ---------------------------------------------------------------------------------------
 
 def test_live_health_turns_red_when_the_camera_fails_and_green_again_in_place(console, page, shot):

@@ -26,13 +26,14 @@ import re
 import secrets
 import shutil
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from ...ads import bundles, inventory
+from ...ads import status as ad_status
 from ...ads.selection import DAY_NAMES
 from ...reports import public
 from ...vocabulary import AGE_GROUPS, GENDERS, MOODS
@@ -477,6 +478,21 @@ async def _free_slug(appliance: Any, ads_dir: Path, base: str) -> str:
 
 # --- handlers -----------------------------------------------------------------------------------
 
+async def statuses_now(appliance: Any, records: list[inventory.AdRecord]) -> dict[str, ad_status.AdNow]:
+    """Each ad's status now by the decision's own rules: the people present now (frequency cap,
+    age gate), the visitors of the last hour (matching audience), the player's media skips."""
+    now = appliance.clock.now()
+    present = appliance.player.viewers(now)
+    seen = {v.session_id for v in present}
+    recent = [v for v in ad_status.visitors_as_viewers(await public.recent_visitors(appliance.store, now - 3600))
+              if v.session_id not in seen]
+    skip = appliance.player.status()["skipped"]
+    when = datetime.fromtimestamp(now)
+    return {r.slug: ad_status.ad_now(r.state, when, appliance.player.rules, present=present,
+                                     last_hour=present + recent, skip=skip)
+            for r in records if r.state.status != "deleted"}
+
+
 @admin_route
 async def ads_list(request: web.Request) -> web.Response:
     appliance = request.app[APPLIANCE]
@@ -485,6 +501,9 @@ async def ads_list(request: web.Request) -> web.Response:
     _, invalid = await asyncio.get_running_loop().run_in_executor(None, inventory.scan, _ads_dir(appliance))
     saved = request.query.get("saved")
     return render(request, "ads.html", ads=records, stats=stats, invalid=invalid,
+                  now=await statuses_now(appliance, records), currency=appliance.config.ads.currency,
+                  labels=ad_status.REASON_LABELS,
+                  present=len(appliance.player.viewers()),
                   message=f'Saved "{saved}". It counts from the next decision.' if saved else None)
 
 
@@ -510,7 +529,11 @@ async def ad_edit(request: web.Request) -> web.Response:
     except inventory.AdInvalid as exc:
         return refuse(request, 409, f"{slug}: ad.toml has problems; fix the file on the appliance: {exc.short}")
     status = await inventory.ad_status(appliance.store, slug)
-    return render(request, "ad_form.html", ad=form_values(spec), creating=False,
+    record = next((r for r in await inventory.load_ads(appliance.store) if r.slug == slug), None)
+    now_status = (await statuses_now(appliance, [record])).get(slug) if record else None
+    return render(request, "ad_form.html", ad=form_values(spec), creating=False, now_status=now_status,
+                  labels=ad_status.REASON_LABELS,
+                  ad_state=record.state if record else None,
                   status_label=status or "active", **_choices(request))
 
 
