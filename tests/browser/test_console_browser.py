@@ -379,6 +379,58 @@ def test_live_health_turns_red_when_the_camera_fails_and_green_again_in_place(co
     shot(page, "admin-live")
 
 
+# --- reports -----------------------------------------------------------------------------------------
+
+def test_report_csv_has_its_header_first_and_matches_the_page(console, page, tmp_path, shot):
+    import csv
+    from datetime import date
+    url = console.url
+    wait_for(lambda: console.db().execute(
+        "SELECT COUNT(*) FROM plays WHERE kind = 'ad' AND ended_at IS NOT NULL AND impressions > 0").fetchone()[0],
+        timeout=120, what="an ad play with impressions")
+    # freeze delivery: the camera loses its photos, the audience leaves, the last ad play ends
+    members = Path(console.config.storage.data_dir) / "cache" / "members"
+    away = members.with_name("members-away-csv")
+    members.rename(away)
+    try:
+        wait_for(lambda: console.status()["audience"]["present"] == 0
+                 and console.appliance.player.current().get("state") == "healing"
+                 and console.db().execute("SELECT COUNT(*) FROM plays WHERE kind = 'ad' AND ended_at IS NULL")
+                 .fetchone()[0] == 0, timeout=120, what="no one present and no ad playing")
+        login(page, url)
+        today = date.today().isoformat()
+        page.goto(f"{url}/admin/reports?since={today}&until={today}")
+        shown = {}
+        for row in page.locator("#ads-table tr[data-slug]").all():
+            cells = {k: row.locator(f'td[data-k="{k}"]').inner_text() for k in ("plays", "impressions", "spend", "on_target")}
+            shown[row.get_attribute("data-slug")] = cells
+        assert shown, "no ad rows on the report page"
+        assert "EUR" in page.locator("#t-spend").inner_text()
+        shot(page, "admin-reports")
+        with page.expect_download() as dl:
+            page.click("#csv-links a:has-text('ads')")
+        path = tmp_path / "ads.csv"
+        dl.value.save_as(path)
+        assert dl.value.suggested_filename.endswith(f"-ads-{today}-{today}.csv")
+        text = path.read_text(encoding="utf-8")
+        assert text.splitlines()[0].split(",")[:3] == ["slug", "title", "advertiser"]
+        rows = {r["slug"]: r for r in csv.DictReader(text.splitlines())}
+        assert set(rows) == set(shown)
+        for slug, cells in shown.items():
+            r = rows[slug]
+            assert int(r["plays"]) == int(cells["plays"]), slug
+            assert int(r["impressions"]) == int(cells["impressions"]), slug
+            assert f"{float(r['spend']):,.2f}" == cells["spend"], slug
+            assert r["currency"] == "EUR"
+            want = "–" if r["on_target"] == "" else f"{100 * float(r['on_target']):.1f} %"
+            assert want == cells["on_target"], slug
+        page.goto(f"{url}/admin/plays?since={today}&until={today}")
+        assert page.locator("#plays-table svg.icon-thumb-up").count() == 1
+        shot(page, "admin-proof-of-play")
+    finally:
+        away.rename(members)
+
+
 # --- accessibility -----------------------------------------------------------------------------------
 
 def test_no_serious_axe_violations_on_any_admin_page(console, page):
