@@ -336,7 +336,7 @@ def test_each_blocking_reason_is_shown_for_paused_daypart_budget_and_capped_ads(
         assert row_blocks("why-budget") == ["budget"]
         # and in words, on the page
         row = page.locator('tr[data-slug="why-daypart"] .status-now').inner_text()
-        assert "outside its dayparts" in row and f"{other_day} 09:00-10:00" in row
+        assert "Outside its dayparts" in row and f"{other_day} 09:00-10:00" in row
         assert "budget spent (" in page.locator('tr[data-slug="why-budget"] .status-now').inner_text()
         assert "frequency cap 1 reached" in page.locator('tr[data-slug="why-capped"] .status-now').inner_text()
         # the ad page says the same, with its delivery against plan
@@ -433,7 +433,7 @@ def test_report_csv_has_its_header_first_and_matches_the_page(console, page, tmp
 
 # --- accessibility -----------------------------------------------------------------------------------
 
-def test_no_serious_axe_violations_on_any_admin_page(console, page):
+def test_no_serious_axe_violations_on_any_admin_page(console, page, shot):
     url = console.url
     page.goto(url + "/admin/login")
     problems = {"/admin/login": axe_serious(page)}
@@ -443,5 +443,7 @@ def test_no_serious_axe_violations_on_any_admin_page(console, page):
         page.goto(url + path)
         page.wait_for_load_state("networkidle")
         problems[path] = axe_serious(page)
+        if path == "/admin/schedule":
+            shot(page, "admin-schedule")
     bad = {p: v for p, v in problems.items() if v}
     assert not bad, bad
