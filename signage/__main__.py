@@ -13,7 +13,8 @@ from .config import Config, ConfigError, load_config
 
 #: modules that add sub-commands with `register(subparsers)`; each command's
 #: `func(args, config) -> int` is called with the loaded config.
-COMMAND_MODULES: list[str] = ["signage.vision.cli", "signage.ads.cli", "signage.web.admin.cli", "signage.bench"]
+COMMAND_MODULES: list[str] = ["signage.vision.cli", "signage.ads.cli", "signage.web.admin.cli", "signage.bench",
+                              "signage.fleet.cli"]
 
 
 def _cmd_run(args: argparse.Namespace, config: Config) -> int:

@@ -15,6 +15,7 @@ from .audience import Audience, Clock, RealClock
 from .camera import Camera, FrameSource
 from .config import Config
 from .events import Hub
+from .fleet.link import FleetLink, prepare_store
 from .player import Player
 from .retention import Retention
 from .store import Store
@@ -37,6 +38,9 @@ class Appliance:
 
     def __init__(self, config: Config, *, camera_opener: Callable[[], FrameSource] | None = None,
                  analyzer: FaceAnalyzer | None = None, clock: Clock | None = None) -> None:
+        if config.fleet.pulling:  # the ads come from the pulled bundle (docs/fleet.md)
+            from .fleet.content import with_pulled_inventory
+            config = with_pulled_inventory(config)
         self.config = config
         self.clock: Clock = clock or RealClock()
         self.hub = Hub()
@@ -47,6 +51,9 @@ class Appliance:
         self.vision = VisionPipeline(config.vision, self.camera.latest, self._on_vision, analyzer=analyzer)
         self.stage_histograms = StageHistograms()
         self.retention = Retention(self.store, config.privacy.retention_days)
+        #: fleet mode: shipper, clock watcher, content puller (None for a lone screen)
+        self.fleet = (FleetLink(config, self.store, self.player.sync_inventory)
+                      if config.fleet.shipping or config.fleet.pulling else None)
         self.started_at = self.clock.now()
         self.component_errors: dict[str, str] = {}
         #: the URL phones reach this screen at (QR codes); set once the server listens
@@ -55,6 +62,7 @@ class Appliance:
     async def start(self) -> None:
         self.started_at = self.clock.now()
         await self.store.open()  # a database we cannot open is fatal: say so and stop
+        await prepare_store(self.store, self.config)  # outbox on or off, before any write
         self.camera.start()
         self.audience.start()
         try:
@@ -66,9 +74,13 @@ class Appliance:
             log.error("vision disabled: %s", exc)
         await self.player.start()
         self.retention.start()
+        if self.fleet is not None:
+            self.fleet.start()
 
     async def stop(self) -> None:
         # Reverse order: stop producing, then flush what was produced.
+        if self.fleet is not None:
+            await self.fleet.stop()  # unshipped rows stay in the outbox for the next start
         await self.retention.stop()
         await asyncio.to_thread(self.vision.stop)  # joins its thread: off the loop
         await asyncio.to_thread(self.camera.stop)
@@ -93,6 +105,7 @@ class Appliance:
             "player": self.player.status(),
             "database": await self.store.status(),
             "errors": dict(self.component_errors),
+            "fleet": await self.fleet.status() if self.fleet is not None else {"enabled": False},
         }
 
 

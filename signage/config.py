@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .commands import signage_command
 from .vocabulary import MOODS
@@ -40,6 +42,7 @@ def opt(default: Any, doc: str, *, choices: tuple[Any, ...] | None = None,
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+_GROUP_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,35 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class FleetConfig:
+    """Optional fleet mode (docs/fleet.md). Both URLs empty = a lone screen, exactly as without."""
+    database_url: str = opt("", "central PostgreSQL URL printed by `python -m signage fleet add-screen` "
+                            "(holds this screen's password: keep config.toml readable by the service "
+                            "user only); empty = nothing is shipped")
+    content_url: str = opt("", "base URL of the bundles written by `fleet publish` (any static web "
+                           "server or bucket); empty = ads come only from ads.dir")
+    group: str = opt("default", "screen group whose manifest this screen pulls (`canary` gets new "
+                     "versions first)")
+    ship_interval_s: float = opt(30.0, "seconds between two shipments of the outbox", min=1, max=86400)
+    batch_rows: int = opt(1000, "most outbox rows shipped in one central transaction", min=1, max=10000)
+    outbox_max_rows: int = opt(500000, "most rows the outbox keeps while the centre is unreachable; "
+                               "past that new rows are counted as dropped (loudly)", min=100, max=50000000)
+    retry_max_s: float = opt(600.0, "longest wait between two attempts while the centre is "
+                             "unreachable (back-off doubles up to this)", min=1, max=86400)
+    connect_timeout_s: float = opt(10.0, "a central connection or statement slower than this is given up",
+                                   min=1, max=600)
+    content_poll_s: float = opt(300.0, "seconds between two polls of content_url", min=5, max=86400)
+
+    @property
+    def shipping(self) -> bool:
+        return bool(self.database_url)
+
+    @property
+    def pulling(self) -> bool:
+        return bool(self.content_url)
+
+
+@dataclass(frozen=True)
 class Config:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
@@ -191,6 +223,7 @@ class Config:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    fleet: FleetConfig = field(default_factory=FleetConfig)
     #: folder the config file was read from; relative paths in it are relative to this
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
     #: the file this config was read from (None when built from a dict): the admin re-reads its
@@ -303,6 +336,27 @@ def _check_cross_fields(cfg: Config) -> None:
                           f'run `{signage_command("set-password")}` to write a salted hash instead')
     if cfg.camera.source == "video" and not cfg.camera.video_path:
         raise ConfigError('camera.video_path = "": the "video" source needs a video file path')
+    _check_fleet(cfg.fleet)
+
+
+def _check_fleet(fleet: FleetConfig) -> None:
+    if fleet.database_url:
+        # Never echo the URL: it holds this screen's password.
+        try:
+            url = urlsplit(fleet.database_url)
+            url.port  # raises ValueError for a port that is not a number
+        except ValueError:
+            raise ConfigError("fleet.database_url: not a URL (the password is not shown); paste the "
+                              "line `python -m signage fleet add-screen` printed") from None
+        if url.scheme not in ("postgresql", "postgres") or not url.hostname or not url.path.strip("/"):
+            raise ConfigError("fleet.database_url: must look like postgresql://USER:PASSWORD@HOST:PORT/"
+                              "DATABASE (the password is not shown); paste the line `python -m signage "
+                              "fleet add-screen` printed")
+    if fleet.content_url and urlsplit(fleet.content_url).scheme not in ("http", "https"):
+        raise ConfigError(f"fleet.content_url = {_shown(fleet.content_url)}: must be an http:// or "
+                          f"https:// URL")
+    if not _GROUP_RE.fullmatch(fleet.group):
+        raise ConfigError(f"fleet.group = {_shown(fleet.group)}: must be 1-40 letters, digits, '-' or '_'")
 
 
 def _resolve(cfg: Config, base_dir: Path) -> Config:
@@ -394,6 +448,7 @@ _SECTION_TITLES = {
     "privacy": "Privacy",
     "storage": "Storage (SQLite)",
     "logging": "Logging",
+    "fleet": "Fleet: ship to a central PostgreSQL, pull published ads (docs/fleet.md)",
 }
 
 

@@ -10,7 +10,10 @@ Deleted once older than the retention:
 
 Kept longer, because they are anonymous aggregates: `plays` (proof of play with its counts --
 impressions, watchers, spend -- and its audience mix), `mobile_visits` (a timestamped counter),
-the votes, and the ads. Consequence for reports: reach and frequency need per-session rows, so
+the votes, and the ads. In fleet mode (docs/fleet.md) the outbox's session and exposure rows
+older than the retention are deleted too (the centre would delete them on arrival anyway), and
+that is never silent: they are counted in `unshipped_deleted` and logged as a warning. Unshipped
+plays, votes and visits are never deleted. Consequence for reports: reach and frequency need per-session rows, so
 for periods older than the retention they cannot be computed and reports say so; plays,
 impressions, watchers and spend stay exact.
 """
@@ -39,10 +42,12 @@ class RetentionResult:
     sessions: int
     exposures: int
     ratings_anonymised: int
+    unshipped_deleted: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"cutoff": self.cutoff, "sessions_deleted": self.sessions,
-                "exposures_deleted": self.exposures, "ratings_anonymised": self.ratings_anonymised}
+                "exposures_deleted": self.exposures, "ratings_anonymised": self.ratings_anonymised,
+                "unshipped_deleted": self.unshipped_deleted}
 
 
 async def purge(store: Any, retention_days: int, now: float | None = None) -> RetentionResult:
@@ -58,7 +63,10 @@ async def purge(store: Any, retention_days: int, now: float | None = None) -> Re
     counts["ratings"] = await store.scalar(
         "SELECT COUNT(*) FROM ratings WHERE created_at < ? AND device != '' AND device NOT LIKE 'expired:%'",
         (cutoff,)) or 0
+    outbox_expired = "FROM outbox WHERE kind IN ('session', 'exposure') AND created_at < ?"
+    counts["unshipped"] = await store.scalar(f"SELECT COUNT(*) {outbox_expired}", (cutoff,)) or 0
     await store.executemany_now([
+        (f"DELETE {outbox_expired}", (cutoff,)),
         ("DELETE FROM exposures WHERE play_id IN (SELECT id FROM plays WHERE started_at < ?) "
          "OR session_id IN (SELECT id FROM sessions WHERE ended_at < ?)", (cutoff, cutoff)),
         ("DELETE FROM sessions WHERE ended_at < ?", (cutoff,)),
@@ -66,7 +74,12 @@ async def purge(store: Any, retention_days: int, now: float | None = None) -> Re
         ("UPDATE ratings SET device = 'expired:' || id WHERE created_at < ? AND device != '' "
          "AND device NOT LIKE 'expired:%'", (cutoff,)),
     ])
-    result = RetentionResult(cutoff, int(counts["sessions"]), int(counts["exposures"]), int(counts["ratings"]))
+    result = RetentionResult(cutoff, int(counts["sessions"]), int(counts["exposures"]), int(counts["ratings"]),
+                             int(counts["unshipped"]))
+    if result.unshipped_deleted:
+        log.warning("retention (%d days): deleted %d session/exposure rows that were never shipped to the "
+                    "fleet's central database (older than the retention; the centre would delete them too)",
+                    retention_days, result.unshipped_deleted)
     if result.sessions or result.exposures or result.ratings_anonymised:
         log.info("retention (%d days): deleted %d sessions and %d exposures, anonymised %d ratings",
                  retention_days, result.sessions, result.exposures, result.ratings_anonymised)

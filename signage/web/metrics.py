@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import shutil
 import time
 from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Mapping
 
@@ -239,7 +240,45 @@ async def render_metrics(appliance: Appliance, counters: EventCounters | None = 
     ex.gauge("signage_camera_error", "1 while the camera reports a problem.", cam_err)
     ex.gauge("signage_database_error", "1 while the last database flush failed (it is retried).",
              1 if dbs.get("error") else 0)
+    try:
+        disk = shutil.disk_usage(cfg.storage.data_dir)
+        ex.gauge("signage_data_disk_free_bytes", "Free bytes on the disk holding storage.data_dir.", disk.free)
+        ex.gauge("signage_data_disk_size_bytes", "Size of the disk holding storage.data_dir.", disk.total)
+    except OSError:
+        pass
+    fleet = appliance.fleet
+    if fleet is not None:
+        _fleet_metrics(ex, await fleet.status())
     return ex.text()
+
+
+def _fleet_metrics(ex: "Exposition", fleet: Mapping[str, Any]) -> None:
+    """Fleet mode only (docs/fleet.md): the outbox and the content version."""
+    clock = fleet.get("clock_synced")
+    ex.gauge("signage_clock_synced", "1 while the system clock is NTP-synchronised.",
+             None if clock is None else int(bool(clock)))
+    billing = fleet.get("billing")
+    if isinstance(billing, Mapping):
+        ex.gauge("signage_fleet_outbox_rows", "Rows waiting in the outbox for the central database.",
+                 _num(billing, "outbox_rows"))
+        ex.gauge("signage_fleet_outbox_max_rows", "Most rows the outbox keeps (fleet.outbox_max_rows).",
+                 _num(billing, "outbox_max_rows"))
+        ex.counter("signage_fleet_outbox_dropped_total", "Rows NOT recorded for shipping because the outbox was full.",
+                   _num(billing, "outbox_dropped"))
+        ex.gauge("signage_fleet_outbox_refused_rows", "Outbox rows the central database refused (kept aside, "
+                 "not resent).", _num(billing, "outbox_refused"))
+        ex.counter("signage_fleet_shipped_rows_total", "Outbox rows shipped since start.", _num(billing, "shipped_rows"))
+        ex.gauge("signage_fleet_last_ship_timestamp_seconds",
+                 "Unix time of the last successful contact with the central database (0 = none since start).",
+                 _num(billing, "last_ship_at") or 0)
+        ex.gauge("signage_fleet_ship_error", "1 while the last shipment failed (it is retried with back-off).",
+                 1 if billing.get("last_error") else 0)
+    content = fleet.get("content")
+    if isinstance(content, Mapping):
+        ex.gauge("signage_fleet_content_info", "Always 1; the label names the content version playing.", 1,
+                 {"version": content.get("version") or "", "group": content.get("group") or ""})
+        ex.gauge("signage_fleet_content_error", "1 while the last content poll failed or was refused.",
+                 1 if content.get("last_error") else 0)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:

@@ -41,6 +41,7 @@ async def live_data(appliance: Appliance) -> dict[str, Any]:
         "camera": status.get("camera"),
         "database": status.get("database"),
         "errors": status.get("errors") or {},
+        "fleet": status.get("fleet") or {},  # outbox, last ship, content version (password-free)
         "vision": status["vision"],
         "audience": aud,
         "playing": appliance.player.current(),
