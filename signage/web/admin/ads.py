@@ -439,8 +439,10 @@ async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
 
 
 def _choices(request: web.Request) -> dict[str, Any]:
+    """What every render of the ad form needs besides the ad (an edit adds its status now)."""
     return {"moods": MOODS, "age_groups": AGE_GROUPS, "genders": GENDERS, "day_names": DAY_NAMES,
-            "currency": request.app[APPLIANCE].config.ads.currency}
+            "currency": request.app[APPLIANCE].config.ads.currency, "labels": ad_status.REASON_LABELS,
+            "now_status": None, "ad_state": None, "status_label": None}
 
 
 def typed_values(fields: dict[str, Any]) -> dict[str, Any]:
@@ -531,10 +533,9 @@ async def ad_edit(request: web.Request) -> web.Response:
     status = await inventory.ad_status(appliance.store, slug)
     record = next((r for r in await inventory.load_ads(appliance.store) if r.slug == slug), None)
     now_status = (await statuses_now(appliance, [record])).get(slug) if record else None
-    return render(request, "ad_form.html", ad=form_values(spec), creating=False, now_status=now_status,
-                  labels=ad_status.REASON_LABELS,
-                  ad_state=record.state if record else None,
-                  status_label=status or "active", **_choices(request))
+    return render(request, "ad_form.html", ad=form_values(spec), creating=False,
+                  **{**_choices(request), "now_status": now_status, "ad_state": record.state if record else None,
+                     "status_label": status or "active"})
 
 
 @admin_route(multipart=True)
