@@ -335,14 +335,16 @@ def test_each_blocking_reason_is_shown_for_paused_daypart_budget_and_capped_ads(
         assert row_blocks("why-daypart") == ["daypart"]
         assert row_blocks("why-budget") == ["budget"]
         # and in words, on the page
-        row = page.locator('tr[data-slug="why-daypart"] .status-now').inner_text()
-        assert "Outside its dayparts" in row and f"{other_day} 09:00-10:00" in row
-        assert "budget spent (" in page.locator('tr[data-slug="why-budget"] .status-now').inner_text()
-        assert "frequency cap 1 reached" in page.locator('tr[data-slug="why-capped"] .status-now').inner_text()
+        def words(slug):
+            return page.locator(f'tr[data-slug="{slug}"] .status-now').inner_text().lower()
+        assert "outside its dayparts" in words("why-daypart") and f"{other_day} 09:00-10:00" in words("why-daypart")
+        assert "budget spent (" in words("why-budget")
+        assert "frequency cap 1 reached" in words("why-capped")
+        assert "paused" in words("why-paused")
         # the ad page says the same, with its delivery against plan
         page.goto(url + "/admin/ads/why-budget")
-        card = page.locator("#ad-status").inner_text()
-        assert "blocked" in card and "budget spent" in card and "Delivery against plan" in card
+        card = page.locator("#ad-status").inner_text().lower()
+        assert "blocked" in card and "budget spent" in card and "delivery against plan" in card
     finally:
         for d in away.iterdir():
             d.rename(members / d.name)
