@@ -72,3 +72,6 @@ def test_html_rendered_by_chromium_looks_like_the_page(tmp_path):
     assert r > 200 and r > g + 20  # the creative's pink page, drawn by a browser
     card, _ = thumbnail(d, "creative.html", "html", tmp_path / "thumbs", chromium=None)
     assert card != out  # with and without Chromium are cached apart
+    tall, how = thumbnail(d, "creative.html", "html", tmp_path / "thumbs", chromium=chromium, orientation="portrait")
+    with Image.open(tall) as im:
+        assert how == "chromium" and im.height > im.width  # laid out at the portrait panel's size
