@@ -59,8 +59,9 @@ async def preview(request: web.Request) -> web.StreamResponse:
                                            "Cache-Control": "private, max-age=60"})
 
 
-async def warm(app: web.Application, delay_s: float = 5.0) -> None:
-    """Make the missing thumbnails in the background, one at a time, shortly after the start:
+async def warm(app: web.Application, delay_s: float = 30.0) -> None:
+    """Make the missing thumbnails in the background, one at a time, half a minute after the
+    start (when the camera and models are up; short-lived test servers never get there):
     the ads list then shows every preview at once instead of waiting for Chromium."""
     await asyncio.sleep(delay_s)
     appliance = app[APPLIANCE]
