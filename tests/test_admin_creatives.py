@@ -15,10 +15,7 @@ import pytest
 from signage.ads import bundles, inventory
 from signage.web.admin.ads import slug_from_title
 
-from signage.app import Appliance
-
-from test_admin_ads import ad_form
-from test_admin_support import login, make_config, start, stop
+from test_admin_ads import ad_form, env  # noqa: F401  (env: the same logged-in appliance)
 
 ADS = Path(__file__).resolve().parents[1] / "assets" / "ads"
 
@@ -37,15 +34,6 @@ def make_zip(files: dict[str, bytes], *, symlink: str | None = None) -> bytes:
 
 PAGE = (ADS / "bloom-skincare" / "creative.html").read_bytes()
 LOGO = (ADS / "ridgeline-outfitters" / "creative.jpg").read_bytes()
-
-
-@pytest.fixture
-async def env(tmp_path):
-    appliance = Appliance(make_config(tmp_path))
-    client = await start(appliance)
-    csrf = await login(client)
-    yield client, appliance, csrf, tmp_path / "ads"
-    await stop(client, appliance)
 
 
 def test_slug_from_title():
