@@ -134,7 +134,7 @@ def healing_scene(season: str, tod: str, seed: int) -> Image.Image:
         n = 380
         xs, ys = rng.uniform(0, W, n), rng.uniform(0, H * 0.55, n) ** 1.0
         b = rng.uniform(120, 255, n)
-        for x, y, v in zip(xs.astype(int), ys.astype(int), b):
+        for x, y, v in zip(xs.astype(int), ys.astype(int), b, strict=True):
             img[y, x] = np.maximum(img[y, x], v)
             if v > 235 and 0 < x < W - 1 and 0 < y < H - 1:
                 img[y - 1:y + 2, x] = np.maximum(img[y - 1:y + 2, x], v * 0.6)
@@ -679,7 +679,7 @@ def video_frames(seed: int = 5):
     """Yield the frames (RGB, VW x VH) of the Glide E-Bikes ad."""
     rng = np.random.default_rng(seed)
     n = int(FPS * SECONDS)
-    horizon, road_top, jam_y, lane_y = 430, 470, 505, 610
+    horizon, road_top, jam_y = 430, 470, 505
     # sky + a low sun, then two rows of buildings that scroll at different speeds
     sky = vertical_gradient([(0, (28, 26, 78)), (0.42, (112, 44, 110)), (0.6, (242, 120, 70)),
                              (1, (255, 186, 110))], h=horizon, w=VW)

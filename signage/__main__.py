@@ -20,7 +20,6 @@ COMMAND_MODULES: list[str] = ["signage.vision.cli", "signage.ads.cli", "signage.
 def _cmd_run(args: argparse.Namespace, config: Config) -> int:
     from .app import serve
     from .logs import setup_logging
-
     from .store import StoreError
 
     setup_logging(config.logging)

@@ -7,7 +7,8 @@ import asyncio
 import logging
 import signal
 import socket
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -18,8 +19,8 @@ from .events import Hub
 from .fleet.link import FleetLink, prepare_store
 from .player import Player
 from .retention import Retention
-from .store import Store
 from .stats import StageHistograms
+from .store import Store
 from .vision.analyzer import FaceAnalyzer
 from .vision.models import ModelError
 from .vision.pipeline import VisionPipeline, VisionResult
@@ -48,7 +49,10 @@ class Appliance:
         self.camera = Camera(config.camera, cache_dir=config.storage.data_dir / "cache", opener=camera_opener)
         self.audience = Audience(config.audience, self.hub, self.store, self.clock)
         self.player = Player(config, self.store, self.hub, self.audience, self.clock)
-        self.vision = VisionPipeline(config.vision, self.camera.latest, self._on_vision, analyzer=analyzer)
+        # (ignore: vision's FrameLike protocol declares settable attributes and camera.Frame is
+        # frozen; the pipeline only reads them -- vision/pipeline.py should declare them read-only)
+        self.vision = VisionPipeline(config.vision, self.camera.latest,  # type: ignore[arg-type]
+                                     self._on_vision, analyzer=analyzer)
         self.stage_histograms = StageHistograms()
         self.retention = Retention(self.store, config.privacy.retention_days)
         #: fleet mode: shipper, clock watcher, content puller (None for a lone screen)
@@ -115,7 +119,8 @@ def lan_address() -> str:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.connect(("10.255.255.255", 1))
-        return s.getsockname()[0]
+        address: str = s.getsockname()[0]
+        return address
     except OSError:
         return "127.0.0.1"
     finally:
@@ -131,7 +136,7 @@ def public_base_url(config: Config, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-async def serve(config: Config, *, ready: "asyncio.Future[str] | None" = None) -> None:
+async def serve(config: Config, *, ready: asyncio.Future[str] | None = None) -> None:
     """Run the appliance until SIGTERM/SIGINT, then shut down cleanly."""
     from .web.server import create_app
 

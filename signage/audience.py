@@ -28,12 +28,14 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .config import AudienceConfig
-from .vocabulary import AGE_GROUPS, GENDERS, MASK_THRESHOLD, MOODS
 from .tasks import cancel_and_wait
+from .vision.agegate import AgeSample
+from .vocabulary import AGE_GROUPS, GENDERS, MASK_THRESHOLD, MOODS
 
 if TYPE_CHECKING:  # only the types: the audience model never runs vision code
     from .events import Hub
@@ -108,6 +110,8 @@ class Session:
     gender_label: str | None = None
     #: P(face mask), the tracker's smoothed estimate (None: vision.mask is off / not yet classified)
     mask_p: float | None = None
+    #: the age gate's evidence from vision (in memory only, never stored)
+    age_samples: tuple[AgeSample, ...] = ()
     #: a small number for the panel's overlay (which emoji is which face): never the session id
     overlay_id: int = 0
     #: impressions of each ad (slug) this session had: the frequency cap
@@ -180,8 +184,7 @@ class ExposureMeter:
 
 
 class Audience:
-    def __init__(self, config: AudienceConfig, hub: Hub | None = None, store: Store | None = None,
-                 clock: Clock | None = None) -> None:
+    def __init__(self, config: AudienceConfig, hub: Hub, store: Store, clock: Clock | None = None) -> None:
         self.config = config
         self.hub = hub
         self.store = store
@@ -259,6 +262,8 @@ class Audience:
             s.age = track.age
         if track.mask is not None:
             s.mask_p = track.mask
+        if track.age_samples:
+            s.age_samples = track.age_samples
         s.age_label = track.age_group or s.age_label
         s.mood_label = track.emotion or s.mood_label
         s.gender_label = track.gender or s.gender_label
@@ -301,15 +306,14 @@ class Audience:
     def _end(self, s: Session) -> None:
         self.sessions_ended += 1
         summary = s.summary()
-        if self.store is not None:
-            self.store.enqueue(
-                "INSERT OR REPLACE INTO sessions (id, started_at, ended_at, dwell_s, attention_s, "
-                "age_group, gender, mood, age_group_p, gender_p, mood_p, mask_p) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (s.id, s.first_seen, s.last_seen, summary["dwell_s"], summary["attention_s"],
-                 summary["age_group"], summary["gender"], summary["mood"],
-                 _json(summary["age_group_p"]), _json(summary["gender_p"]), _json(summary["mood_p"]),
-                 summary["mask_p"]))
+        self.store.enqueue(
+            "INSERT OR REPLACE INTO sessions (id, started_at, ended_at, dwell_s, attention_s, "
+            "age_group, gender, mood, age_group_p, gender_p, mood_p, mask_p) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (s.id, s.first_seen, s.last_seen, summary["dwell_s"], summary["attention_s"],
+             summary["age_group"], summary["gender"], summary["mood"],
+             _json(summary["age_group_p"]), _json(summary["gender_p"]), _json(summary["mood_p"]),
+             summary["mask_p"]))
         self._publish("session.ended", summary)
 
     # --- exposure meters ------------------------------------------------------------------
@@ -373,7 +377,7 @@ class Audience:
         }
 
     def _maybe_publish_frame(self, now: float) -> None:
-        if not self._frame_dirty or self.hub is None:
+        if not self._frame_dirty:
             return
         if now - self._last_frame_event < 1.0 / self.config.frame_event_hz:
             return
@@ -389,8 +393,7 @@ class Audience:
         })
 
     def _publish(self, topic: str, data: dict[str, Any]) -> None:
-        if self.hub is not None:
-            self.hub.publish(topic, data)
+        self.hub.publish(topic, data)
 
 
 def _json(value: Any) -> str:

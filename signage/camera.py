@@ -39,9 +39,10 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import cv2
@@ -159,7 +160,7 @@ class FrameSource(abc.ABC):
     def close(self) -> None: ...
 
     @abc.abstractmethod
-    def fresh(self) -> "FrameSource": ...
+    def fresh(self) -> FrameSource: ...
 
     def interrupt(self) -> None:
         self._wake.set()
@@ -171,7 +172,7 @@ class FrameSource(abc.ABC):
             return not self._wake.wait(delay)
         return not self._wake.is_set()
 
-    def __enter__(self) -> "FrameSource":
+    def __enter__(self) -> FrameSource:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -270,10 +271,6 @@ class PhotoSource(FrameSource):
             return
         raise CameraError(f"{self._where()}: none of the photos can be read")
 
-    @property
-    def current_path(self) -> Path | None:
-        return self._list[self._index] if 0 <= self._index < len(self._list) else None
-
     def read(self) -> np.ndarray:
         if not self._sleep_until(self._pacer.due()):
             raise CameraError("interrupted")
@@ -285,7 +282,7 @@ class PhotoSource(FrameSource):
     def close(self) -> None:
         self._current = None
 
-    def fresh(self) -> "PhotoSource":
+    def fresh(self) -> PhotoSource:
         return PhotoSource(width=self.width, height=self.height, fps=self.fps,
                            photo_seconds=self.photo_seconds, folder=self.folder, paths=self.paths,
                            name=self.name, key=self.key)
@@ -353,7 +350,7 @@ class VideoSource(FrameSource):
             self._cap.release()
             self._cap = None
 
-    def fresh(self) -> "VideoSource":
+    def fresh(self) -> VideoSource:
         return VideoSource(self.path, width=self.width, height=self.height,
                            fallback_fps=self.fallback_fps, key=self.key)
 
@@ -416,7 +413,7 @@ class OpenCVSource(FrameSource):
             self._cap.release()
             self._cap = None
 
-    def fresh(self) -> "OpenCVSource":
+    def fresh(self) -> OpenCVSource:
         return OpenCVSource(self.device, width=self.width, height=self.height, fps=self.fps,
                             key=self.key)
 
@@ -505,7 +502,7 @@ class Picamera2Source(FrameSource):
                 except Exception:
                     pass
 
-    def fresh(self) -> "Picamera2Source":
+    def fresh(self) -> Picamera2Source:
         return Picamera2Source(width=self.width, height=self.height, fps=self.fps, key=self.key)
 
 
@@ -612,7 +609,7 @@ def open_source(cfg: CameraConfig, cache_dir: Path, progress: ProgressFn | None 
 class _Reader:
     """One attempt: a daemon thread that opens a source and publishes its frames."""
 
-    def __init__(self, camera: "Camera", opener: Callable[[], FrameSource], gen: int) -> None:
+    def __init__(self, camera: Camera, opener: Callable[[], FrameSource], gen: int) -> None:
         self.camera, self.opener, self.gen = camera, opener, gen
         self.cancelled = threading.Event()
         self.opened_at: float | None = None   # monotonic times, written by the reader thread
@@ -791,7 +788,7 @@ class Camera:
                 "first_run": dict(self._first_run) if self._first_run else None,
             }
 
-    def __enter__(self) -> "Camera":
+    def __enter__(self) -> Camera:
         self.start()
         return self
 

@@ -82,6 +82,14 @@ class VisionConfig:
     detect_score: float = opt(0.5, "minimum face score", min=0.05, max=0.99)
     nms_iou: float = opt(0.4, "overlap above which two detections are one face", min=0.05, max=0.95)
     min_face_px: int = opt(24, "faces smaller than this (pixels, box side) are ignored", min=4, max=1024)
+    detect_reduced_long_side: int = opt(320, "live pipeline: detector input long side while every "
+                                        "tracked face is large (0 = always detect_long_side)",
+                                        min=0, max=2048)
+    detect_reduced_min_face_px: int = opt(64, "live pipeline: the reduced input is used only while "
+                                          "every track's face is at least this big (pixels)",
+                                          min=16, max=1024)
+    detect_full_every_s: float = opt(0.5, "live pipeline: a full-size detection at least this often, "
+                                     "to find new small faces", min=0.0, max=60)
     analysis_fps: float = opt(10.0, "frames analysed per second (at most)", min=0.2, max=60)
     classify_every_s: float = opt(1.0, "seconds between classifier runs on one track", min=0.05, max=60)
     smoothing_alpha: float = opt(0.3, "weight of a new estimate in a track's running average",
@@ -126,10 +134,9 @@ class AdsConfig:
     dir: Path = opt(Path("assets/ads"), "folder of ads, one sub-folder with ad.toml per ad")
     healing_dir: Path = opt(Path("assets/healing"), "folder of healing scenes")
     age_gate: bool = opt(True, "never play age-restricted ads when a minor may be present")
-    age_gate_min_age: float = opt(25.0, "estimated age every person present must reach "
-                                  "(a safety margin above 18)", min=18, max=99)
-    age_gate_max_minor_p: float = opt(0.05, "largest P(child or teen) any present person may have",
-                                      min=0.0, max=1.0)
+    age_gate_min_age: float = opt(24.0, "median estimated age (over at least 3 frontal frames of a "
+                                  "large enough face, none under 18) every person present must reach; "
+                                  "calibrated in models/README.md", min=18, max=99)
     mood_rules: dict = opt({"sad": "uplifting", "angry": "healing"},
                            "what a dominant mood leads to: 'healing' (calm content), "
                            "'uplifting' (only ads marked uplifting = true or targeting happy "
@@ -234,7 +241,7 @@ class Config:
     def db_path(self) -> Path:
         return self.storage.data_dir / "signage.db"
 
-    def replace(self, **sections: Any) -> "Config":
+    def replace(self, **sections: Any) -> Config:
         """A copy with some keys changed, e.g. `cfg.replace(web={"port": 0})` (CLI overrides)."""
         raw = to_dict(self)
         for name, values in sections.items():
@@ -424,12 +431,19 @@ def to_dict(cfg: Config) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _default_of(f: dataclasses.Field[Any]) -> Any:
+    """A config field's default value (fields with a list/table default have a factory)."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
 def documented_keys() -> list[tuple[str, Any, str]]:
     """(key path, default, meaning) for every key: the source of the README's config reference."""
     rows = []
     for name, cls in _section_fields().items():
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            default = _default_of(f)
             rows.append((f"{name}.{f.name}", default, f.metadata["doc"]))
     return rows
 
@@ -478,7 +492,7 @@ def render_config_template() -> str:
         out.append(f"[{name}]")
         for f in dataclasses.fields(cls):
             meta = f.metadata
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            default = _default_of(f)
             allowed = ""
             if meta.get("choices"):
                 allowed = " One of: " + ", ".join(str(c) for c in meta["choices"]) + "."
@@ -500,7 +514,7 @@ def render_config_reference() -> str:
         out.append("|---|---|---|")
         for f in dataclasses.fields(cls):
             meta = f.metadata
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            default = _default_of(f)
             doc = meta["doc"]
             if meta.get("choices"):
                 doc += " (" + " / ".join(f"`{c}`" for c in meta["choices"]) + ")"

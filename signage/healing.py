@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .ads.inventory import MEDIA_TYPES
+from .media_types import MEDIA_TYPES
 from .tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,6 @@ class Weather:
         self.refresh_s = refresh_s
         self.timeout_s = timeout_s
         self._value: dict[str, Any] | None = None
-        self._fetched_at: float | None = None
         self.error: str | None = None
         self._task: asyncio.Task | None = None
 
@@ -201,8 +200,6 @@ class Weather:
             return self._value
         self.error = None
         self._value = value
-        import time
-        self._fetched_at = time.time()
         return value
 
 

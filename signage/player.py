@@ -30,9 +30,11 @@ from .ads.inventory import AdRecord, SyncResult, load_ads, media_url, sync
 from .ads.selection import Decision, Rules, Viewer, decide
 from .audience import Audience, Clock, ExposureMeter, RealClock, Session, dominant, mix
 from .config import Config
-from .vocabulary import AGE_GROUPS, GENDERS, MOODS
+from .events import Hub
 from .healing import SceneLibrary, Weather, describe_time, season_of, time_of_day
+from .store import Store
 from .tasks import cancel_and_wait
+from .vocabulary import AGE_GROUPS, GENDERS, MOODS
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ class _Play:
 
 
 class Player:
-    def __init__(self, config: Config, store: Any, hub: Any, audience: Audience,
+    def __init__(self, config: Config, store: Store, hub: Hub, audience: Audience,
                  clock: Clock | None = None, scenes: SceneLibrary | None = None,
                  weather: Weather | None = None, sync_on_start: bool = True) -> None:
         self.config = config
@@ -96,8 +98,9 @@ class Player:
         self._scene_skip: dict[str, float] = {}
         self.last_ad_slug: str | None = None
         self._last_scene: str | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self.plays_done = 0
+        self.errors = 0  # errors the machine recovered from (logged; healing content meanwhile)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -156,6 +159,7 @@ class Player:
             # ad decisions taken since start (one per poll while someone is settled in healing)
             "decisions": self._decisions,
             "decisions_ad": self._decisions_ad,
+            "errors": self.errors,
             "skipped": {k: v[1] for k, v in self._ad_skip.items() if v[0] > now},
             "scenes": len(self.scenes.scenes), "weather": self.weather.current(),
             "weather_error": self.weather.error,
@@ -214,6 +218,7 @@ class Player:
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep the screen alive whatever happens
+                self.errors += 1
                 log.exception("player error; showing healing content")
                 if self._play is not None:
                     self._close_play(completed=False)
@@ -278,7 +283,7 @@ class Player:
 
     def viewers(self, now: float | None = None) -> list[Viewer]:
         return [Viewer(session_id=s.id, mood_p=s.mood_p, age_p=s.age_p, gender_p=s.gender_p,
-                       age=s.age, age_label=s.age_label, ad_counts=s.ad_counts)
+                       age=s.age, age_label=s.age_label, ad_counts=s.ad_counts, age_samples=s.age_samples)
                 for s in self.audience.present_sessions(now)]
 
     def decide(self, now: float | None = None) -> Decision:

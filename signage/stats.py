@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 __all__ = ["STAGE_BUCKETS", "Histogram", "StageHistograms", "format_le"]
 
@@ -37,7 +37,7 @@ class Histogram:
 
     def cumulative(self) -> list[tuple[str, int]]:
         out, running = [], 0
-        for bound, n in zip(self.bounds + [math.inf], self.counts):
+        for bound, n in zip(self.bounds + [math.inf], self.counts, strict=True):
             running += n
             out.append((format_le(bound), running))
         return out

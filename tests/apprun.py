@@ -64,7 +64,7 @@ class RunningApp:
             _, err = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            raise AssertionError("app did not stop within %ss after SIGTERM" % timeout)
+            raise AssertionError(f"app did not stop within {timeout}s after SIGTERM") from None
         return self.proc.returncode, time.monotonic() - t0, err
 
 

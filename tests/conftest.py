@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -59,11 +59,13 @@ def tmp_data_dir(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.hookimpl(trylast=True)  # after any reordering (e.g. -p random_order): keeps that order
 def pytest_collection_modifyitems(config, items):
     """Browser tests go last and carry the `browser` mark (`-m "not browser"` skips them).
 
     Playwright's sync API runs an event loop in the main thread while its browser is open;
-    the asyncio tests must not run inside it, so they all run first."""
+    the asyncio tests must not run inside it, so they all run first (in whatever order they
+    were collected or shuffled in)."""
     browser, other = [], []
     for item in items:
         if "/tests/browser/" in str(item.path).replace("\\", "/"):

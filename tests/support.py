@@ -15,11 +15,12 @@ import heapq
 import itertools
 import threading
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
 from signage.camera import CameraError, FrameSource
+from signage.vision.agegate import AgeSample
 from signage.vision.pipeline import VisionResult
 from signage.vision.tracker import TrackSnapshot
 from signage.vocabulary import AGE_GROUPS, MOODS
@@ -68,7 +69,7 @@ class FakeClock:
 def track(tid: int, *, confirmed: bool = True, frontal: bool = True, mood: str | None = "happy",
           box: tuple[float, float, float, float] = (64, 48, 64, 96), age: float | None = 34.0,
           group: str | None = "20-39", female: float = 0.8, mask: float | None = None,
-          at: float = 0.0) -> TrackSnapshot:
+          at: float = 0.0, age_samples: tuple[AgeSample, ...] | None = None) -> TrackSnapshot:
     """One track as the tracker snapshots it. `mood=None` gives a track not classified yet
     (no scores at all, as the tracker reports a new track)."""
     classified = mood is not None
@@ -81,6 +82,10 @@ def track(tid: int, *, confirmed: bool = True, frontal: bool = True, mood: str |
         ages = {g: 0.0 for g in AGE_GROUPS}
         ages[group] = 1.0
     genders = {"female": female, "male": 1.0 - female} if classified else None
+    if age_samples is None:  # as the tracker gives it: one sample per classified frame (3 of them)
+        side = float(min(box[2], box[3]))
+        age_samples = tuple(AgeSample(age=age, face_px=side, yaw=3.0, pitch=-2.0)
+                            for _ in range(3)) if classified and age is not None else ()
     return TrackSnapshot(
         id=tid, confirmed=confirmed, box=tuple(float(v) for v in box),  # type: ignore[arg-type]
         landmarks=((0.0, 0.0),) * 5, score=0.9, yaw=3.0, pitch=-2.0, frontal=frontal, visible=True,
@@ -88,7 +93,7 @@ def track(tid: int, *, confirmed: bool = True, frontal: bool = True, mood: str |
         emotion=mood, emotion_scores=emotions, age=age if classified else None,
         age_group=group if classified else None, age_group_scores=ages,
         gender=("female" if female >= 0.5 else "male") if classified else None, gender_scores=genders,
-        mask=mask)
+        mask=mask, age_samples=age_samples)
 
 
 def vision_result(*tracks: TrackSnapshot, closed: Iterable[int] = (), seq: int = 1,
@@ -124,14 +129,14 @@ class StillCamera(FrameSource):
     def close(self) -> None:
         pass
 
-    def fresh(self) -> "StillCamera":
+    def fresh(self) -> StillCamera:
         return self
 
     def unplug(self) -> None:
         self.unplugged.set()
         self.interrupt()
 
-    def opener(self) -> "StillCamera":
+    def opener(self) -> StillCamera:
         """For `Appliance(camera_opener=...)`: returns this source, opened."""
         self.open()
         return self

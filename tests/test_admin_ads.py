@@ -12,10 +12,8 @@ from PIL import Image
 
 from signage.ads import inventory
 from signage.ads.selection import Rules, Viewer, eligibility
-from signage.config import default_config
-
 from signage.app import Appliance
-
+from signage.config import default_config
 from test_admin_support import login, make_config, start, stop
 
 
@@ -38,7 +36,8 @@ def ad_form(csrf, *, slug="fresh-ad", title="Fresh juice", media=None, name="pos
         for item in (v if isinstance(v, list) else [v]):
             f.add_field(k, item)
     if media is not False:
-        f.add_field("media", png() if media is None else media, filename=name, content_type="image/png")
+        # a file object, as a browser streams it (aiohttp warns about large raw bytes bodies)
+        f.add_field("media", io.BytesIO(png() if media is None else media), filename=name, content_type="image/png")
     return f
 
 

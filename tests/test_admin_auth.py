@@ -10,13 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from signage.app import Appliance
 from signage.config import ConfigError, load_config
-from signage.web.admin.auth import hash_password, verify_password, LoginThrottle, SessionStore
+from signage.web.admin.auth import LoginThrottle, SessionStore, hash_password, verify_password
 from signage.web.admin.cli import set_password_in_text, write_password_hash
 from signage.web.admin.core import ADMIN_STATE, safe_next
-
-from signage.app import Appliance
-
 from test_admin_support import PASSWORD, hidden, login, make_config, start, stop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +46,8 @@ def test_session_store_expiry_and_throttle():
     assert store.lookup("nope") == (None, "unknown")
     assert store.lookup(None) == (None, "none")
     t = LoginThrottle(max_failures=2, window_s=10, clock=lambda: now[0])
-    t.failed("a"); t.failed("a")
+    t.failed("a")
+    t.failed("a")
     assert t.retry_after("a") > 0 and t.retry_after("b") == 0
     now[0] += 11
     assert t.retry_after("a") == 0

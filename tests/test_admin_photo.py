@@ -9,7 +9,6 @@ import pytest
 from PIL import Image
 
 from signage.app import Appliance
-
 from test_admin_support import login, make_config, start, stop
 
 ROOT_MODELS = __import__("pathlib").Path(__file__).resolve().parents[1] / "models"
@@ -28,7 +27,8 @@ def form(csrf, data, name="photo.jpg", with_csrf=True):
     f = aiohttp.FormData()
     if with_csrf:
         f.add_field("csrf_token", csrf)
-    f.add_field("photo", data, filename=name, content_type="image/jpeg")
+    # a file object, as a browser streams it (aiohttp warns about large raw bytes bodies)
+    f.add_field("photo", io.BytesIO(data), filename=name, content_type="image/jpeg")
     return f
 
 
@@ -129,10 +129,10 @@ async def test_emoticon_downloads_need_login_and_valid_attributes(env):
 
 async def test_a_masked_face_gets_a_masked_emoticon(tmp_path, photos):
     import cv2
-    import numpy as np
-    from test_vision_mask import draw_surgical_mask
+
     from signage.vision.detector import RetinaFaceDetector
     from signage.vision.models import load_model
+    from test_vision_mask import draw_surgical_mask
 
     # vision.mask on; a stricter face score: the drawn mask also makes a weak whole-head "face"
     appliance = Appliance(make_config(tmp_path, vision={"models_dir": str(ROOT_MODELS), "mask": True,

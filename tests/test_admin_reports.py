@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from datetime import date, datetime, timedelta
 
 import pytest
 
 from signage.app import Appliance
 from signage.reports.admin_report import Period, pacing
-
 from test_admin_support import login, make_config, start, stop
 
 TODAY = date.today()
@@ -111,7 +109,7 @@ async def test_report_page_and_csv_match(env):
     assert "attachment" in r.headers["Content-Disposition"]
     rows = [row for row in csv.reader(io.StringIO(await r.text())) if row and not row[0].startswith("#")]
     header, body = rows[0], rows[1:]
-    data = {row[header.index("slug")]: dict(zip(header, row)) for row in body}
+    data = {row[header.index("slug")]: dict(zip(header, row, strict=True)) for row in body}
     assert data["sunny"]["impressions"] == "3" and data["bolt"]["impressions"] == "2"
     assert data["bolt"]["reach"] == "2"
     r = await client.get(f"/admin/reports.csv?table=nope&{period_q()}")
@@ -201,7 +199,7 @@ async def test_per_ad_per_day_table_json_page_and_csv_match_direct_sql(env):
     assert "ad_days" in r.headers["Content-Disposition"]
     rows = [row for row in csv.reader(io.StringIO(await r.text())) if row and not row[0].startswith("#")]
     header, body = rows[0], rows[1:]
-    data = {(row[header.index("slug")], row[header.index("day")]): dict(zip(header, row)) for row in body}
+    data = {(row[header.index("slug")], row[header.index("day")]): dict(zip(header, row, strict=True)) for row in body}
     assert set(data) == {(s, d) for s, d, *_ in got}
     assert data[("sunny", TODAY.isoformat())]["impressions"] == "3"
     assert data[("sunny", TODAY.isoformat())]["reach"] == "2"

@@ -51,7 +51,7 @@ async def stop(client: TestClient, appliance: Appliance) -> None:
 
 
 def hidden(html: str, name: str) -> str:
-    m = re.search(r'name="%s" value="([^"]*)"' % re.escape(name), html)
+    m = re.search(rf'name="{re.escape(name)}" value="([^"]*)"', html)
     assert m, f"no hidden field {name} in page"
     return m.group(1)
 

@@ -10,29 +10,38 @@ import pytest
 from signage.audience import Audience, dominant, mix
 from signage.config import AudienceConfig
 from signage.events import Hub
-
+from signage.store import Store
 from support import FakeClock, track, vision_result
 
 pytestmark = pytest.mark.asyncio
-
-
-class FakeStore:
-    def __init__(self):
-        self.queued = []
-
-    def enqueue(self, sql, params=()):
-        self.queued.append((sql, params))
 
 
 def frame(*tracks, closed=()):
     return vision_result(*tracks, closed=closed)
 
 
-def make(**cfg):
-    clock = FakeClock(1_800_000_000.0)
-    hub, store = Hub(), FakeStore()
-    aud = Audience(AudienceConfig(**cfg), hub=hub, store=store, clock=clock)
-    return aud, clock, hub, store
+@pytest.fixture
+async def make(tmp_path):
+    """Factory: an Audience on a fake clock with a real Hub and a real Store (SQLite file)."""
+    stores = []
+
+    async def build(**cfg):
+        clock = FakeClock(1_800_000_000.0)
+        hub = Hub()
+        store = Store(tmp_path / f"audience-{len(stores)}.db", flush_seconds=60)
+        await store.open()
+        stores.append(store)
+        return Audience(AudienceConfig(**cfg), hub=hub, store=store, clock=clock), clock, hub, store
+
+    yield build
+    for store in stores:
+        await store.close()
+
+
+async def written(store):
+    """The session records the audience model wrote (after flushing its batch)."""
+    await store.flush()
+    return await store.fetchall("SELECT * FROM sessions ORDER BY started_at, id")
 
 
 async def feed(aud, clock, seconds, make_frame, step=0.1):
@@ -43,10 +52,10 @@ async def feed(aud, clock, seconds, make_frame, step=0.1):
         clock.t = start + (i + 1) * step
 
 
-async def test_a_track_not_classified_yet_keeps_the_sessions_estimates():
+async def test_a_track_not_classified_yet_keeps_the_sessions_estimates(make):
     """The tracker reports a new track before its first classification (no scores): the
     session exists, and later frames without scores keep the estimates it already has."""
-    aud, clock, _, _ = make()
+    aud, clock, _, _ = await make()
     aud.on_vision(frame(track(5, mood=None)))
     (s,) = aud.sessions.values()
     assert s.mood is None and s.age is None and s.track_id == 5
@@ -57,16 +66,16 @@ async def test_a_track_not_classified_yet_keeps_the_sessions_estimates():
     assert (s.mood, s.age_group, s.gender, s.age) == ("sad", "60+", "male", 66.0)
 
 
-async def test_the_pipelines_closing_result_ends_the_sessions():
+async def test_the_pipelines_closing_result_ends_the_sessions(make):
     """On stop the pipeline hands over a result with no frame (width 0) closing every track."""
-    aud, clock, _, store = make()
+    aud, clock, _, store = await make()
     aud.on_vision(frame(track(1), track(2)))
     aud.on_vision(vision_result(closed=[1, 2], seq=-1, width=0, height=0))
-    assert not aud.sessions and len(store.queued) == 2
+    assert not aud.sessions and len(await written(store)) == 2
 
 
-async def test_sessions_are_anonymous_and_measure_dwell_and_attention():
-    aud, clock, hub, store = make()
+async def test_sessions_are_anonymous_and_measure_dwell_and_attention(make):
+    aud, clock, hub, store = await make()
     sub = hub.subscribe("session")
     # 2 s frontal, 1 s looking away, 1 s frontal; sampled every 0.1 s
     await feed(aud, clock, 2.0, lambda: frame(track(7, frontal=True)))
@@ -85,19 +94,19 @@ async def test_sessions_are_anonymous_and_measure_dwell_and_attention():
     assert started.topic == "session.started" and ended.topic == "session.ended"
     assert ended.data["session_id"] == s.id and ended.data["dwell_s"] == pytest.approx(3.9)
     # written once, batched, without anything identifying
-    (sql, params), = store.queued
-    assert sql.startswith("INSERT OR REPLACE INTO sessions")
-    assert params[0] == s.id and params[3] == pytest.approx(3.9) and params[5:8] == ("20-39", "female", "happy")
+    (row,) = await written(store)
+    assert row["id"] == s.id and row["dwell_s"] == pytest.approx(3.9)
+    assert (row["age_group"], row["gender"], row["mood"]) == ("20-39", "female", "happy")
 
 
-async def test_unconfirmed_tracks_are_not_sessions():
-    aud, clock, _, store = make()
+async def test_unconfirmed_tracks_are_not_sessions(make):
+    aud, clock, _, store = await make()
     aud.on_vision(frame(track(1, confirmed=False)))
     assert aud.snapshot()["present"] == 0 and not aud.sessions
 
 
-async def test_vision_down_means_nobody_present_and_sessions_end():
-    aud, clock, _, store = make(present_timeout_s=1.5, session_timeout_s=3.0)
+async def test_vision_down_means_nobody_present_and_sessions_end(make):
+    aud, clock, _, store = await make(present_timeout_s=1.5, session_timeout_s=3.0)
     await feed(aud, clock, 1.0, lambda: frame(track(1)))
     assert aud.snapshot()["present"] == 1
     clock.t += 2.0  # vision silent
@@ -106,18 +115,18 @@ async def test_vision_down_means_nobody_present_and_sessions_end():
     assert len(aud.sessions) == 1  # not ended yet
     clock.t += 1.5
     aud.tick()
-    assert not aud.sessions and len(store.queued) == 1
+    assert not aud.sessions and len(await written(store)) == 1
 
 
-async def test_end_all_writes_open_sessions_at_shutdown():
-    aud, clock, _, store = make()
+async def test_end_all_writes_open_sessions_at_shutdown(make):
+    aud, clock, _, store = await make()
     await feed(aud, clock, 1.0, lambda: frame(track(1), track(2)))
     await aud.stop()
-    assert len(store.queued) == 2 and not aud.sessions
+    assert len(await written(store)) == 2 and not aud.sessions
 
 
-async def test_snapshot_mix_and_people_without_images():
-    aud, clock, _, _ = make()
+async def test_snapshot_mix_and_people_without_images(make):
+    aud, clock, _, _ = await make()
     aud.on_vision(frame(track(1, mood="happy", box=(0, 0, 320, 240)),
                         track(2, mood="sad", frontal=False, box=(320, 240, 640, 480), group="60+", age=70)))
     snap = aud.snapshot()
@@ -133,8 +142,8 @@ async def test_snapshot_mix_and_people_without_images():
     assert p1["mask"] is None and snap["masked"] == 0  # vision.mask off: no estimate, not "unmasked"
 
 
-async def test_frame_events_are_throttled():
-    aud, clock, hub, _ = make(frame_event_hz=5.0)
+async def test_frame_events_are_throttled(make):
+    aud, clock, hub, _ = await make(frame_event_hz=5.0)
     sub = hub.subscribe("audience.frame")
     await feed(aud, clock, 2.0, lambda: frame(track(1)), step=1 / 30)
     n = sub.queue.qsize()
@@ -143,8 +152,8 @@ async def test_frame_events_are_throttled():
     assert ev.data["faces"][0]["mood"] == "happy" and len(ev.data["faces"][0]["box"]) == 4
 
 
-async def test_exposure_meter_counts_present_and_watching_time_during_a_play():
-    aud, clock, _, _ = make()
+async def test_exposure_meter_counts_present_and_watching_time_during_a_play(make):
+    aud, clock, _, _ = await make()
     await feed(aud, clock, 1.0, lambda: frame(track(1, frontal=True)))  # before the play
     meter = aud.open_meter()
     await feed(aud, clock, 2.0, lambda: frame(track(1, frontal=True), track(2, frontal=False)))
@@ -161,14 +170,14 @@ async def test_exposure_meter_counts_present_and_watching_time_during_a_play():
     assert exp[s1].present_s == pytest.approx(3.0, abs=1e-3)
 
 
-async def test_background_reaper_runs_on_the_injected_clock():
-    aud, clock, _, store = make(session_timeout_s=2.0)
+async def test_background_reaper_runs_on_the_injected_clock(make):
+    aud, clock, _, store = await make(session_timeout_s=2.0)
     aud.start()
     aud.on_vision(frame(track(1)))
     await clock.advance(1.0)
     assert aud.sessions
     await clock.advance(1.5)
-    assert not aud.sessions and len(store.queued) == 1
+    assert not aud.sessions and len(await written(store)) == 1
     await aud.stop()
 
 

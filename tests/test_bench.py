@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import numpy as np
+import pytest
 
 from signage import bench
 
@@ -45,8 +46,9 @@ def test_letterbox_and_rss():
 
 
 def test_fer_venv_without_python_gives_a_reason(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "_fer_python_candidates", lambda: [])
-    py, why = bench.ensure_fer_venv(tmp_path / "fer-venv", log=lambda m: None)
+    peer = bench.load_fer_peer()        # scripts/bench_fer.py: repository tooling, not the runtime
+    monkeypatch.setattr(peer, "_fer_python_candidates", lambda: [])
+    py, why = peer.ensure_fer_venv(tmp_path / "fer-venv", log=lambda m: None)
     assert py is None and "Python" in why
 
 
@@ -58,13 +60,16 @@ def test_render_survives_missing_parts():
     assert "no venv" in text and "boom" in text and "hello" in text
 
 
+@pytest.mark.slow  # the benchmark's smoke run: real models for a while (about 25 s)
 def test_quick_run_writes_valid_json(tmp_path, monkeypatch, photo_cache):
     """One tiny round of everything but fer (whose venv is made unavailable): exit 0, valid JSON,
     the 1-, 3- and 8-face frames verified by the detector, a note saying why fer was skipped."""
-    monkeypatch.setattr(bench, "ensure_fer_venv", lambda **kw: (None, "test: no fer venv"))
+    peer = bench.load_fer_peer()
+    monkeypatch.setattr(bench, "load_fer_peer", lambda: peer)
+    monkeypatch.setattr(peer, "ensure_fer_venv", lambda **kw: (None, "test: no fer venv"))
     out = tmp_path / "bench.json"
     rc = bench.main(["--quick", "--seconds", "1", "--reps", "2", "--json-out", str(out),
-                     "--cache-dir", str(photo_cache)])
+                     "--cache-dir", str(photo_cache), "--eval-dir", str(tmp_path / "no-dev-sets")])
     assert rc == 0
     report = json.loads(out.read_text())
     for n in ("1", "3", "8"):
@@ -75,6 +80,7 @@ def test_quick_run_writes_valid_json(tmp_path, monkeypatch, photo_cache):
     assert set(report["precision"]["models"]) and "chain_3_faces" in report["precision"]
     assert report["fer"]["available"] is False
     assert any("test: no fer venv" in n for n in report["notes"])
+    assert any("no dev sets" in n for n in report["notes"]) and report["accuracy"] == {}
     assert report["peak_rss_mb"] > 0
     assert {"video", "photos"} <= set(report["live"])
     assert report["targets"]
@@ -95,3 +101,21 @@ def test_other_load_is_measured():
         sum(range(200_000))
     assert load.cores is None or load.cores >= 0.0
     assert load.wall > 0
+
+
+def test_speed_figures_come_with_their_accuracy():
+    acc = {"step": 3, "ferplus_test_balanced": {"emotion 7-class macro recall %": 70.1},
+           "utkface_crop": {"gender %": 93.9, "age MAE years": 4.85},
+           "dlib_faces": {"faces found": 43, "false positives": 0}}
+    line = bench.accuracy_text(acc)
+    assert "FER+ 70.1" in line and "UTK gender 93.9 MAE 4.85" in line and "dlib 43 found 0 FP" in line
+    assert "(1 image in 3)" in line
+    text = bench.render({"meta": {}, "accuracy": {"configured": acc, "all int8": {"error": "no model"}},
+                         "precision": {"models": {}, "chain_3_faces": {
+                             "configured": {"detector_precision": "fp32", "emotion_precision": "fp32",
+                                            "age_gender_precision": "fp32", "ms": {"median": 9.0, "p90": 10.0}},
+                             "all int8": {"detector_precision": "int8", "emotion_precision": "int8",
+                                          "age_gender_precision": "int8", "ms": {"median": 7.0, "p90": 8.0}}}},
+                         "notes": []})
+    assert "FER+ 70.1" in text and "no model" in text
+    assert bench.accuracy_text(None) == "n/a"

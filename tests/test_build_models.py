@@ -12,13 +12,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnxruntime as ort
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
 sys.path.insert(0, str(ROOT / "scripts"))
-
-ort = pytest.importorskip("onnxruntime")
 
 EXPECTED = {
     "retinaface_mnet025.fp32.onnx": ("detector", "fp32"),
@@ -98,7 +97,6 @@ def test_shapes_and_dynamic_batch(precision: str) -> None:
 def test_real_face_astronaut(photos) -> None:
     """The astronaut photo: one face, smiling woman (happy; female; adult)."""
     import cv2
-
     from modelbuild import photos as ph  # build helper: detector decoding and crops (numpy + cv2)
 
     img = cv2.imread(str(photos("astronaut")))
@@ -116,7 +114,6 @@ def test_real_face_astronaut(photos) -> None:
 
 
 def test_tfjs_weight_loader_dequantizes_like_tfjs() -> None:
-    pytest.importorskip("onnx")
     from modelbuild.faceapi import _same_pads, load_tfjs_weights
 
     manifest = json.dumps([{"paths": ["a.bin"], "weights": [

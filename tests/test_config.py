@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from signage.config import (ConfigError, config_from_dict, documented_keys, load_config, render_config_reference,
-                            render_config_template)
+from signage.config import (
+    ConfigError,
+    config_from_dict,
+    documented_keys,
+    load_config,
+    render_config_reference,
+    render_config_template,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,12 +9,13 @@ import sys
 import tomllib
 from pathlib import Path
 
+import cv2
 import pytest
 
 from signage.ads.inventory import scan
 from signage.config import Config
-from signage.vocabulary import AGE_GROUPS, GENDERS
 from signage.healing import SEASONS, TIMES_OF_DAY, SceneLibrary
+from signage.vocabulary import AGE_GROUPS, GENDERS
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "assets"
@@ -66,7 +67,6 @@ def test_video_ad_is_a_short_browser_codec_clip(demo):
         assert data[:4] == b"\x1a\x45\xdf\xa3" and b"webm" in data[:64]  # EBML header, WebM doc type
         assert b"V_VP8" in data[:1000]  # VP8: plays in every Chromium
         assert len(data) <= 1_600_000
-        cv2 = pytest.importorskip("cv2")
         cap = cv2.VideoCapture(str(path))
         try:
             frames, fps = cap.get(cv2.CAP_PROP_FRAME_COUNT), cap.get(cv2.CAP_PROP_FPS)
@@ -122,6 +122,7 @@ def _same_video(a: Path, b: Path) -> bool:
         cb.release()
 
 
+@pytest.mark.slow  # regenerates every demo asset (about 30 s)
 def test_generator_reproduces_the_committed_files(tmp_path):
     """Running the script again gives the same files: the demo inventory in git is exactly what
     the script makes (edit the script, not the files). Text files and the drawn images must be

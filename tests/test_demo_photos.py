@@ -10,8 +10,17 @@ import cv2
 import pytest
 
 from signage import demo_photos
-from signage.demo_photos import (ALL_PHOTOS, DEFAULT_SLIDESHOW, GROUPS, PEOPLE, DemoPhoto,
-                                 DemoPhotosError, dlib_face_boxes, ensure_demo_photos, fetch_photo)
+from signage.demo_photos import (
+    ALL_PHOTOS,
+    DEFAULT_SLIDESHOW,
+    GROUPS,
+    PEOPLE,
+    DemoPhoto,
+    DemoPhotosError,
+    dlib_face_boxes,
+    ensure_demo_photos,
+    fetch_photo,
+)
 from signage.registry import RegistryError, sha256_file
 
 

@@ -68,7 +68,7 @@ async def overlay_faces(base: str, seconds: float) -> list[dict]:
             while time.monotonic() < end:
                 try:
                     msg = await ws.receive_json(timeout=max(0.1, end - time.monotonic()))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     break
                 if msg["type"] == "faces":
                     faces += msg["data"]["faces"]

@@ -15,6 +15,7 @@ from signage.audience import Audience
 from signage.config import AudienceConfig, VisionConfig
 from signage.events import Hub
 from signage.player import mask_summary
+from signage.store import Store
 from signage.vision.analyzer import FaceAnalyzer
 from signage.vision.pipeline import VisionPipeline
 from signage.web.panel import faces_message
@@ -24,14 +25,6 @@ from test_vision_mask import draw_surgical_mask
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
-class ListStore:
-    def __init__(self):
-        self.queued = []
-
-    def enqueue(self, sql, params=()):
-        self.queued.append((sql, params))
-
-
 def masked_photo(analyzer: FaceAnalyzer, path: Path):
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     dets = analyzer.detect(img)
@@ -39,11 +32,25 @@ def masked_photo(analyzer: FaceAnalyzer, path: Path):
     return draw_surgical_mask(img, dets[0])
 
 
-def run(analyzer: FaceAnalyzer, image, seconds: float = 3.0, step: float = 0.2):
+@pytest.fixture
+async def store(tmp_path):
+    s = Store(tmp_path / "signage.db", flush_seconds=60)
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def mask_p_written(store: Store) -> list:
+    """P(mask) of each session record the audience model wrote."""
+    await store.flush()
+    return [r["mask_p"] for r in await store.fetchall("SELECT mask_p FROM sessions ORDER BY started_at")]
+
+
+def run(analyzer: FaceAnalyzer, image, store: Store, seconds: float = 3.0, step: float = 0.2):
     """Show `image` to the pipeline for `seconds` (made-up frame times) and hand each result
     to a real Audience on a fake clock, as the appliance does on its loop."""
     clock = FakeClock(1_800_000_000.0)
-    hub, store = Hub(), ListStore()
+    hub = Hub()
     aud = Audience(AudienceConfig(), hub=hub, store=store, clock=clock)
     pipe = VisionPipeline(analyzer.config, lambda: None, lambda r: None, analyzer=analyzer)
     frames = hub.subscribe("audience.frame")
@@ -70,9 +77,9 @@ def plain_analyzer():
     a.close()
 
 
-def test_a_masked_face_is_a_masked_session_on_the_overlay_and_in_the_play(mask_analyzer, photos):
+async def test_a_masked_face_is_a_masked_session_on_the_overlay_and_in_the_play(mask_analyzer, photos, store):
     image = masked_photo(mask_analyzer, photos("astronaut"))
-    aud, hub, store, frames = run(mask_analyzer, image)
+    aud, hub, store, frames = run(mask_analyzer, image, store)
     (s,) = aud.sessions.values()
     assert s.mask_p is not None and s.mask_p > 0.5 and s.masked is True
     snap = aud.snapshot()
@@ -87,30 +94,30 @@ def test_a_masked_face_is_a_masked_session_on_the_overlay_and_in_the_play(mask_a
     assert mask_summary([s]) == {"mask": True, "masked": 1, "mask_share": 1.0}
     # the session record: a probability, nothing else about the face
     aud.end_all()
-    sql, params = store.queued[-1]
-    assert "mask_p" in sql and params[-1] == pytest.approx(s.mask_p, abs=1e-4)
-    assert not any(isinstance(v, (bytes, bytearray, memoryview)) for v in params)
+    assert await mask_p_written(store) == [pytest.approx(s.mask_p, abs=1e-4)]
+    (row,) = await store.fetchall("SELECT * FROM sessions")
+    assert not any(isinstance(v, (bytes, bytearray, memoryview)) for v in row.values())
     frames.close()
 
 
-def test_the_same_face_uncovered_is_not_masked(mask_analyzer, photos):
+async def test_the_same_face_uncovered_is_not_masked(mask_analyzer, photos, store):
     image = cv2.imread(str(photos("astronaut")), cv2.IMREAD_COLOR)
-    aud, hub, store, _ = run(mask_analyzer, image)
+    aud, hub, store, _ = run(mask_analyzer, image, store)
     (s,) = aud.sessions.values()
     assert s.mask_p is not None and s.mask_p < 0.5 and s.masked is False
     assert hub.last("audience.frame").data["faces"][0]["mask"] is False
     assert mask_summary([s]) == {"mask": False, "masked": 0, "mask_share": 0.0}
 
 
-def test_with_mask_estimation_off_nothing_claims_a_mask(plain_analyzer, mask_analyzer, photos):
+async def test_with_mask_estimation_off_nothing_claims_a_mask(plain_analyzer, mask_analyzer, photos, store):
     image = masked_photo(mask_analyzer, photos("astronaut"))
-    aud, hub, store, _ = run(plain_analyzer, image)
+    aud, hub, store, _ = run(plain_analyzer, image, store)
     (s,) = aud.sessions.values()
     assert s.mask_p is None and s.masked is None
     assert hub.last("audience.frame").data["faces"][0]["mask"] is False
     assert mask_summary([s]) == {"mask": None, "masked": None, "mask_share": None}
     aud.end_all()
-    assert store.queued[-1][1][-1] is None
+    assert await mask_p_written(store) == [None]
 
 
 def test_mask_summary_needs_a_majority():

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from signage.vision.agegate import AgeSample
 from signage.ads.inventory import sync
 from signage.audience import Audience
 from signage.config import config_from_dict
 from signage.events import Hub
 from signage.player import Player
 from signage.store import Store
-
 from support import FakeClock, track, vision_result
 
 pytestmark = pytest.mark.asyncio
@@ -283,7 +283,8 @@ async def test_real_clock_short_cycle(tmp_path):
     plays = await store.fetchall("SELECT * FROM plays WHERE kind = 'ad' AND completed = 1")
     await store.close()
     assert plays and plays[0]["impressions"] == 1
-    assert plays[0]["ended_at"] - plays[0]["started_at"] == pytest.approx(1.0, abs=0.15)
+    # the 1 s ad ran its whole duration (its own clock, so not a fixed figure on a busy machine)
+    assert 0.95 <= plays[0]["ended_at"] - plays[0]["started_at"] < 2.0
 
 
 # --- healing content ---------------------------------------------------------------------------------

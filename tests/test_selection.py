@@ -7,8 +7,20 @@ from datetime import date, datetime
 
 import pytest
 
-from signage.ads.selection import (AdState, Daypart, Rules, Viewer, audience_mood, decide, eligibility,
-                                   expected_targeted, match_probability, pacing_factor, possible_minor)
+from signage.ads.selection import (
+    AdState,
+    Daypart,
+    Rules,
+    Viewer,
+    audience_mood,
+    decide,
+    eligibility,
+    expected_targeted,
+    match_probability,
+    pacing_factor,
+    possible_minor,
+)
+from signage.vision.agegate import AgeSample
 
 NOW = datetime(2026, 11, 18, 14, 30)  # a Wednesday afternoon
 
@@ -20,7 +32,13 @@ def adult(sid="a1", mood="happy", age=35.0, gender="female", group="20-39", coun
     ages[group] = 1.0
     genders = {"female": 0.0, "male": 0.0}
     genders[gender] = 1.0
-    return Viewer(sid, moods, ages, genders, age=age, age_label=group, ad_counts=counts or {})
+    return Viewer(sid, moods, ages, genders, age=age, age_label=group, ad_counts=counts or {},
+                  age_samples=frames(age))
+
+
+def frames(*ages, face_px=90.0, yaw=0.0, pitch=0.0, n=3):
+    """The age gate's evidence: n classified frames per age given."""
+    return tuple(AgeSample(age=a, face_px=face_px, yaw=yaw, pitch=pitch) for a in ages for _ in range(n))
 
 
 def child(sid="c1", mood="happy"):
@@ -105,18 +123,20 @@ def test_nobody_present_means_healing():
 
 # --- age gate ---------------------------------------------------------------------------------------
 
-def test_possible_minor_strict_rule():
+def test_possible_minor_is_the_age_gate_over_the_tracks_frames():
     r = Rules()
     assert possible_minor(adult(age=40), r) is None
-    assert "uncertain" in possible_minor(adult(age=40).__class__(**{**adult(age=40).__dict__, "age_label": "uncertain"}), r)
-    assert "unknown" in possible_minor(Viewer("u", age=None, age_p={"20-39": 1.0}), r)
-    assert "< 25" in possible_minor(adult(age=21), r)  # an adult, but inside the safety margin
-    v = adult(age=30)
-    v.age_p = {"child": 0.02, "teen": 0.05, "20-39": 0.93, "40-59": 0, "60+": 0}
-    assert "P(child or teen) 0.07" in possible_minor(v, r)
-    v.age_p = {"child": 0.0, "teen": 0.04, "20-39": 0.96, "40-59": 0, "60+": 0}
-    assert possible_minor(v, r) is None
-    assert "unknown" in possible_minor(Viewer("x", age=40.0, age_p={}), r)
+    # no evidence yet, too few frames, or frames that do not count (small face, turned head)
+    assert "0 of 3 usable frames" in possible_minor(Viewer("u", age=40.0), r)
+    assert "2 of 3" in possible_minor(Viewer("u", age_samples=frames(40, n=2)), r)
+    assert "0 of 3" in possible_minor(Viewer("u", age_samples=frames(40, face_px=30)), r)
+    assert "0 of 3" in possible_minor(Viewer("u", age_samples=frames(40, yaw=50)), r)
+    # the median must reach the minimum age: an adult inside the safety margin is refused
+    assert "median estimated age 21 < 24" in possible_minor(adult(age=21), r)
+    # agreement: one frame that reads as a minor keeps the gate shut
+    assert "estimated age 15 < 18" in possible_minor(Viewer("u", age_samples=frames(40, 41, 15, n=1)), r)
+    assert possible_minor(Viewer("u", age_samples=frames(30, 26, 19, n=1)), r) is None
+    assert "< 30" in possible_minor(adult(age=28), Rules(age_gate_min_age=30))
 
 
 def test_age_restricted_ad_never_with_a_possible_minor():

@@ -4,8 +4,7 @@ import sqlite3
 
 import pytest
 
-from signage.store import SCHEMA_VERSION, Store, StoreError
-from signage.store import schema
+from signage.store import SCHEMA_VERSION, Store, StoreError, schema
 
 
 async def test_new_file_gets_the_latest_schema_and_pragmas(tmp_path):

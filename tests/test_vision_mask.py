@@ -11,16 +11,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-cv2 = pytest.importorskip("cv2")
-pytest.importorskip("onnxruntime")
-
-from signage.vision.detector import RetinaFaceDetector  # noqa: E402
-from signage.vision.geometry import FILL  # noqa: E402
-from signage.vision.mask import CROP_SCALE, INPUT_SIZE, MaskClassifier, mask_crop  # noqa: E402
-from signage.vision.models import ModelError, load_model, read_manifest  # noqa: E402
+from signage.vision.detector import RetinaFaceDetector
+from signage.vision.geometry import FILL
+from signage.vision.mask import CROP_SCALE, INPUT_SIZE, MaskClassifier, mask_crop
+from signage.vision.models import ModelError, load_model, read_manifest
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 FILE = "mask_mobilenetv2.fp32.onnx"
@@ -143,7 +141,7 @@ def test_drawn_surgical_mask_raises_p_mask(classifier, detector, photos) -> None
         assert dets, name
         bare = classifier.classify_boxes(img, [d.box for d in dets])
         covered = np.array([classifier.classify_boxes(draw_surgical_mask(img, d), [d.box])[0] for d in dets])
-        rows += [(name, float(b), float(c)) for b, c in zip(bare, covered)]
+        rows += [(name, float(b), float(c)) for b, c in zip(bare, covered, strict=True)]
     print("P(mask) bare -> covered:", [(n, round(b, 3), round(c, 3)) for n, b, c in rows])
     assert all(c > b + 0.3 for _, b, c in rows), rows
     assert sum(c > 0.5 for _, _, c in rows) >= 0.75 * len(rows), rows

@@ -112,7 +112,7 @@ def test_batched_classification_equals_one_by_one(analyzer, photos):
     img = _img(photos("sample4"))
     dets = analyzer.detect(img)
     batch = analyzer.classify_boxes(img, [d.box for d in dets])
-    for d, b in zip(dets, batch):
+    for d, b in zip(dets, batch, strict=True):
         (one,) = analyzer.classify_boxes(img, [d.box])
         np.testing.assert_allclose(one.emotion_probs, b.emotion_probs, atol=1e-4)
         assert one.age == pytest.approx(b.age, abs=1e-3)
@@ -355,3 +355,34 @@ async def test_pipeline_with_real_models(photos, vcfg):
     s = pipe.status()
     assert s["frames_analysed"] >= 6 and s["detect_ms_p50"] > 0 and s["classify_ms_p50"] > 0
     assert results[-1].closed == (t.id,) and results[-1].closed_tracks[0].dwell >= t.dwell
+
+
+def test_live_pipeline_with_reduced_detection_keeps_every_face_full_detection_finds(analyzer, vcfg, photos):
+    """The live pipeline's reduced-size detection loses no face of min_face_px and above: on real
+    group photos letterboxed to 640x480, every face that full-size detection finds is covered
+    by a confirmed track after a second of frames, and near faces do use the reduced input."""
+    from signage.vision.detector import iou
+    from signage.vision.pipeline import VisionPipeline
+
+    class Frame:
+        def __init__(self, image, seq):
+            self.image, self.seq, self.timestamp = image, seq, seq * 0.1
+
+    reduced_frames = 0
+    for name in ("t1", "sample2", "astronaut"):
+        img = _img(photos(name))
+        h, w = img.shape[:2]
+        k = min(1.0, 640 / w, 480 / h)
+        frame = np.zeros((480, 640, 3), np.uint8)
+        small = cv2.resize(img, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
+        frame[:small.shape[0], :small.shape[1]] = small
+        full = [d.box for d in analyzer.detect(frame)]
+        assert full, name
+        pipe = VisionPipeline(vcfg, lambda: None, lambda r: None, loop=None, analyzer=analyzer)
+        for seq in range(10):
+            result = pipe.process(Frame(frame, seq))
+        tracks = [(t.box[0], t.box[1], t.box[0] + t.box[2], t.box[1] + t.box[3]) for t in result.tracks if t.confirmed]
+        assert len(tracks) == len(full), name
+        assert (iou(np.array(full), np.array(tracks)).max(axis=1) >= 0.5).all(), name
+        reduced_frames += pipe.status()["frames_reduced_detection"]
+    assert reduced_frames > 0

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from signage.config import VisionConfig
 from signage.vision.analyzer import Attributes
 from signage.vision.classifiers import EMOTIONS
 from signage.vision.pipeline import VisionPipeline, VisionResult
@@ -44,7 +45,7 @@ class FakeAnalyzer:
         self.classified = 0
         self.batches: list[int] = []
 
-    def detect(self, bgr):
+    def detect(self, bgr, long_side=None):
         self.detect_threads.add(threading.current_thread().name)
         return [face(200, 150, 120), face(400, 150, 120)]
 
@@ -59,16 +60,8 @@ class FakeAnalyzer:
         pass
 
 
-class Cfg:
-    analysis_fps = 20.0
-    classify_every_s = 0.25
-    smoothing_alpha = 0.3
-    uncertain_below = 0.4
-    frontal_yaw_deg = 20.0
-    frontal_pitch_deg = 20.0
-    confirm_hits = 3
-    close_after_s = 1.0
-    workers = 1
+Cfg = VisionConfig(analysis_fps=20.0, classify_every_s=0.25, smoothing_alpha=0.3, uncertain_below=0.4,
+                   frontal_yaw_deg=20.0, frontal_pitch_deg=20.0, confirm_hits=3, close_after_s=1.0)
 
 
 async def _run_for(seconds: float, camera, analyzer, cfg=Cfg):
@@ -123,11 +116,11 @@ async def test_pipeline_survives_errors_and_idle_source():
     class Flaky(FakeAnalyzer):
         n = 0
 
-        def detect(self, bgr):
+        def detect(self, bgr, long_side=None):
             self.n += 1
             if self.n % 3 == 0:
                 raise RuntimeError("boom")
-            return super().detect(bgr)
+            return super().detect(bgr, long_side)
 
     class Sometimes(FakeCamera):
         def latest(self):
@@ -154,7 +147,7 @@ def test_process_directly_with_made_up_frames():
     pipe = VisionPipeline(Cfg, lambda: None, lambda r: None, loop=None, analyzer=an)
     img = np.zeros((240, 320, 3), np.uint8)
     r1 = pipe.process(Frame(img, 10.0, 1))
-    r2 = pipe.process(Frame(img, 10.1, 4))
+    pipe.process(Frame(img, 10.1, 4))  # frames 2 and 3 never came: counted as dropped
     r3 = pipe.process(Frame(img, 10.2, 5))
     assert r1.faces == 2 and not any(t.confirmed for t in r1.tracks)
     assert all(t.confirmed for t in r3.tracks)
@@ -163,3 +156,52 @@ def test_process_directly_with_made_up_frames():
     assert s["frames_analysed"] == 3 and s["frames_dropped"] == 2
     assert set(r3.to_json()) == {"seq", "timestamp", "width", "height", "faces", "tracks", "closed", "closed_tracks",
                                  "timings_ms"}
+
+
+class RecordingAnalyzer(FakeAnalyzer):
+    """FakeAnalyzer whose faces can change, recording the detector input asked for each frame."""
+
+    def __init__(self, faces):
+        super().__init__()
+        self.faces = faces
+        self.inputs: list = []
+
+    def detect(self, bgr, long_side=None):
+        self.inputs.append(long_side)
+        return list(self.faces)
+
+
+def test_detector_input_is_reduced_only_while_every_tracked_face_is_large_and_settled():
+    cfg = VisionConfig(classify_every_s=1.0, confirm_hits=3, detect_reduced_long_side=320,
+                       detect_reduced_min_face_px=64, detect_full_every_s=0.5)
+    an = RecordingAnalyzer([face(200, 150, 120), face(400, 150, 120)])
+    pipe = VisionPipeline(cfg, lambda: None, lambda r: None, loop=None, analyzer=an)
+    img = np.zeros((480, 640, 3), np.uint8)
+    step = 0.125                                         # 8 fps: exact binary fractions
+    for k in range(8):                                   # 1 s
+        pipe.process(Frame(img, 10.0 + k * step, k))
+    # tentative tracks (frames 0-2) at full size; then reduced, with a full pass every 0.5 s
+    assert an.inputs == [None, None, None, 320, 320, 320, None, 320]
+    # at 11.0 s the classifiers are due again (every 1 s): a full-size frame for their crops
+    pipe.process(Frame(img, 11.0, 8))
+    assert an.inputs[-1] is None
+    # a small face (40 px) arrives: once it is tracked, the detector stays at full size
+    an.faces = [face(200, 150, 120), face(450, 300, 40)]
+    for k in range(9, 17):
+        pipe.process(Frame(img, 10.0 + k * step, k))
+    assert an.inputs[9:] == [320] + [None] * 7
+    # a track that was not found is searched for at full size
+    an.faces = [face(200, 150, 120)]
+    pipe.process(Frame(img, 12.25, 18))
+    pipe.process(Frame(img, 12.375, 19))
+    assert an.inputs[-1] is None
+    assert pipe.status()["frames_reduced_detection"] == an.inputs.count(320) == 5
+
+
+def test_reduced_detection_can_be_switched_off():
+    an = RecordingAnalyzer([face(200, 150, 120)])
+    pipe = VisionPipeline(VisionConfig(detect_reduced_long_side=0), lambda: None, lambda r: None,
+                          loop=None, analyzer=an)
+    for k in range(8):
+        pipe.process(Frame(np.zeros((480, 640, 3), np.uint8), float(k) / 10, k))
+    assert an.inputs == [None] * 8

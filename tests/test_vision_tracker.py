@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from signage.vision.agegate import why_not_adult
 from signage.vision.analyzer import Attributes
 from signage.vision.classifiers import EMOTIONS
 from signage.vision.detector import Detection
@@ -31,7 +32,7 @@ def tracker(**kw) -> Tracker:
     base = dict(confirm_hits=3, close_after_s=1.0, classify_every_s=1.0, smoothing_alpha=0.3,
                 uncertain_below=0.4, frontal_yaw_deg=20.0, frontal_pitch_deg=20.0)
     base.update(kw)
-    return Tracker(None, **base)
+    return Tracker(**base)
 
 
 def attrs(emotion: str = "happy", p: float = 0.9, age: float = 30.0, female: float = 0.9) -> Attributes:
@@ -143,6 +144,28 @@ def test_classification_schedule_new_track_at_once_then_every_interval():
     # a track not seen in this frame is not classified
     tr.update(2.6, [])
     assert tr.due_for_classification(3.5) == []
+
+
+def test_each_classification_adds_an_age_gate_sample_with_face_size_and_pose():
+    tr = tracker(classify_every_s=1.0)
+    for k, (age, yaw) in enumerate([(30.0, 0.0), (31.0, 50.0), (29.0, 0.0), (33.0, 0.0)]):
+        tr.update(float(k), [face(100, 100, size=80, yaw=yaw)])
+        for t in tr.due_for_classification(float(k)):
+            tr.apply(t, attrs(age=age), float(k))
+    (snap,) = tr.snapshots()
+    assert [s.age for s in snap.age_samples] == [30.0, 31.0, 29.0, 33.0]
+    assert all(s.face_px == pytest.approx(80) for s in snap.age_samples)
+    assert abs(snap.age_samples[1].yaw) > 35 > abs(snap.age_samples[0].yaw)
+    # the turned frame does not count: 3 usable frames, median 30
+    assert why_not_adult(snap.age_samples, 24) is None
+    assert "median estimated age 30 < 31" in why_not_adult(snap.age_samples, 31)
+    # a small face (30 px, far from the camera) gives no usable frame
+    small = tracker()
+    for k in range(4):
+        small.update(float(k), [face(100, 100, size=30)])
+        for t in small.due_for_classification(float(k)):
+            small.apply(t, attrs(age=40.0), float(k))
+    assert "0 of 3 usable frames" in why_not_adult(small.snapshots()[0].age_samples, 24)
 
 
 def test_smoothing_and_uncertain_labels():

@@ -8,11 +8,17 @@ import cv2
 import numpy as np
 import pytest
 
-from signage.vision.classifiers import (AGE_GROUPS, EMOTIONS, age_group, age_group_probs, age_sigma,
-                                        _label_map, FACEAPI_EMOTIONS)
+from signage.vision.classifiers import (
+    AGE_GROUPS,
+    EMOTIONS,
+    FACEAPI_EMOTIONS,
+    _label_map,
+    age_group,
+    age_group_probs,
+    age_sigma,
+)
 from signage.vision.detector import Detection, decode, iou, make_priors, nms, prepare_input
 from signage.vision.geometry import CLIP, EYE_MOUTH, NOSE_DEPTH, NOSE_FRACTION, head_pose, square_crop
-
 
 # -- priors / decoding / NMS -------------------------------------------------------------------
 
@@ -87,6 +93,40 @@ def test_small_image_is_upscaled_and_padded():
     # image pixel (x=24, y=24) maps to input (ox + 24 s, oy + 24 s) and back
     x_in = ox + 24 * p.scale
     assert (x_in - ox) / p.scale == pytest.approx(24)
+
+
+def test_portrait_smaller_than_long_side_is_padded_too():
+    # a 350 px portrait whose face fills it: padded like a crop, so the face stays inside the
+    # anchors' range instead of being enlarged to the whole 640 px canvas
+    p = prepare_input(np.full((350, 350, 3), 90, np.uint8), 640, small_pad=0.25)
+    assert p.scale == pytest.approx(640 / 525)
+    assert p.offset[0] == pytest.approx(round(87.5 * 640 / 525))
+    # a camera frame at long_side is not padded
+    assert prepare_input(np.zeros((480, 640, 3), np.uint8), 640).offset == (0.0, 0.0)
+
+
+def test_eval_table_flags_figures_more_than_a_point_below_the_reference():
+    from signage.vision.evaluate import format_table, table_rows
+    reports = [{"folder": "x/ckplus48", "emotion": {"7": {"mean_recall": 0.855}, "7_sequence": {"mean_recall": 0.89}}},
+               {"folder": "x/utkface_crop", "gender": {"accuracy": 0.95}, "age": {"mae": 5.0}},
+               {"folder": "x/other", "gender": {"accuracy": 0.5}}]
+    rows = {(r["set"], r["figure"]): r for r in table_rows(reports)}
+    assert rows[("ckplus48", "emotion 7-class macro recall %")]["loss"]          # 85.5 < 87.3 - 1
+    assert not rows[("ckplus48", "emotion per sequence %")]["loss"]
+    assert rows[("utkface_crop", "age MAE years")]["loss"]                       # lower is better
+    assert not rows[("utkface_crop", "gender %")]["loss"]
+    assert rows[("other", "gender %")]["reference"] is None and not rows[("other", "gender %")]["loss"]
+    text = format_table(list(rows.values()))
+    assert "2 figure(s) more than a point below the reference" in text and "LOSS" in text
+
+
+def test_enlarged_crops_keep_edges():
+    # a sharp black/white edge enlarged 48 -> 112 px stays sharper than a bilinear enlargement
+    img = np.zeros((48, 48, 3), np.uint8)
+    img[:, 24:] = 255
+    crop = square_crop(img, (0, 0, 48, 48), 1.0, 112, None)[56, :, 0].astype(float)
+    bilinear = cv2.resize(img, (112, 112), interpolation=cv2.INTER_LINEAR)[56, :, 0].astype(float)
+    assert np.abs(np.diff(crop)).max() > np.abs(np.diff(bilinear)).max()
 
 
 # -- crops -------------------------------------------------------------------------------------
@@ -239,7 +279,7 @@ def test_age_group_probs_are_a_calibrated_distribution():
 def test_emotion_label_map_from_faceapi_order():
     idx = _label_map(list(FACEAPI_EMOTIONS), FACEAPI_EMOTIONS, EMOTIONS)
     scores = np.arange(7)  # model order neutral=0, happy=1, ...
-    mapped = dict(zip(EMOTIONS, scores[idx]))
+    mapped = dict(zip(EMOTIONS, scores[idx], strict=True))
     assert mapped == {"angry": 3, "disgust": 5, "fear": 4, "happy": 1, "neutral": 0, "sad": 2, "surprise": 6}
 
 

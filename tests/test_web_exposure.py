@@ -23,11 +23,9 @@ import cv2
 import numpy as np
 import pytest
 
-from signage.web.preview import PREVIEW_MAX_SIDE, PREVIEW_PATH
-
-from support import FakeClock, StillCamera, track, vision_result
 from signage.app import Appliance
-
+from signage.web.preview import PREVIEW_MAX_SIDE, PREVIEW_PATH
+from support import FakeClock, StillCamera, track, vision_result
 from test_admin_support import PASSWORD_HASH, login, make_config, start, stop
 
 CPM, BUDGET, SPEND = 13.57, 864.21, 0.04071

@@ -4,7 +4,6 @@ per device, emoticon downloads, rankings with a minimum of votes, today's charts
 from __future__ import annotations
 
 import io
-import json
 import time
 
 import pytest
@@ -14,10 +13,15 @@ from signage.reports import public as queries
 from signage.vocabulary import MOODS
 from signage.web.emoticon import emoticon_png, emoticon_svg
 from signage.web.mobile import ad_details, hours_chart_svg, mood_chart_svg, safe_link
-
-from test_web_panel import add_ad_play, env  # noqa: F401  (shared fixture)
+from test_web_panel import add_ad_play, public_site
 
 TOKEN = "tok_abcdefghijklmnop"
+
+
+@pytest.fixture
+async def env(tmp_path):
+    async with public_site(tmp_path) as site:
+        yield site
 
 
 async def test_mobile_page_shows_the_ads_details(env):
@@ -158,10 +162,12 @@ async def test_privacy_page_says_what_is_kept_and_for_how_long(env):
     assert 'data-testid="retention">7 days<' in html
     for text in ("age group", "gender", "mood", "No images are stored", "never stored", f'href="/m/{TOKEN}"'):
         assert text in html, text
+    # the age gate's rule, with the configured minimum age
+    assert "at least 3 pictures" in html and "at least 24 years" in html
 
 
 def test_ad_details_only_link_to_web_addresses():
-    d = ad_details({"website": "javascript:alert(1)", "map": "data:text/html,x", "phone": "call us",
+    d = ad_details({"website": "javascript:alert(1)", "map_url": "data:text/html,x", "phone": "call us",
                     "coupon": "SAVE5"})
     assert d["website"] == "" and d["directions"] == "" and d["tel"] == "" and d["coupon"] == "SAVE5"
     assert safe_link("https://ok.example/x") == "https://ok.example/x"

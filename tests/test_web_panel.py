@@ -5,9 +5,10 @@ media served without path traversal. A small stand-in player keeps to the player
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import sqlite3
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,7 +22,6 @@ from signage.config import config_from_dict
 from signage.store import Store
 from signage.web import panel
 from signage.web.server import create_app
-
 from support import track, vision_result
 
 PUBLIC = "http://screen.test:8080"
@@ -47,7 +47,7 @@ async def add_ad_play(store: Store, *, slug="cafe", token="tok_abcdefghijklmnop"
     if ad_id is None:
         det = details if details is not None else {
             "description": "Fresh coffee and cake, two minutes away.", "address": "1 Market Square",
-            "phone": "+44 20 7946 0000", "website": "https://cafe.example/", "map": "https://maps.example/cafe",
+            "phone": "+44 20 7946 0000", "website": "https://cafe.example/", "map_url": "https://maps.example/cafe",
             "coupon": "CAFE10"}
         ad_id = await store.execute(
             "INSERT INTO ads (slug, title, advertiser, media, media_type, duration_s, details, updated_at) "
@@ -59,8 +59,10 @@ async def add_ad_play(store: Store, *, slug="cafe", token="tok_abcdefghijklmnop"
     return ad_id, play_id
 
 
-@pytest.fixture
-async def env(tmp_path):
+@contextlib.asynccontextmanager
+async def public_site(tmp_path: Path) -> AsyncIterator[SimpleNamespace]:
+    """The real Appliance (store open, parts not started) serving the real app, with an ad and a
+    healing scene on disk. Shared with the phone pages' tests."""
     ads_dir, healing_dir = make_media(tmp_path)
     config = config_from_dict({"ads": {"dir": str(ads_dir), "healing_dir": str(healing_dir)},
                                "storage": {"data_dir": str(tmp_path / "data"), "flush_seconds": 60.0},
@@ -77,6 +79,12 @@ async def env(tmp_path):
     finally:
         await client.close()
         await appliance.store.close()
+
+
+@pytest.fixture
+async def env(tmp_path):
+    async with public_site(tmp_path) as site:
+        yield site
 
 
 def publish(env, state: dict) -> None:

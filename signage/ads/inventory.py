@@ -57,16 +57,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ..media_types import MEDIA_TYPES
 from ..vocabulary import AGE_GROUPS, GENDERS, MOODS
 from .selection import DAY_NAMES, AdState, Daypart
 
 __all__ = ["AdSpec", "AdRecord", "AdInvalid", "SyncResult", "MEDIA_TYPES", "load_ad", "scan", "sync",
            "load_ads", "media_url", "spec_to_state"]
 
-MEDIA_TYPES = {
-    ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image", ".svg": "image",
-    ".gif": "image", ".mp4": "video", ".webm": "video", ".html": "html", ".htm": "html",
-}
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 DAY_ALIASES = {"weekdays": range(0, 5), "weekend": range(5, 7), "daily": range(0, 7), "all": range(0, 7)}
@@ -171,8 +168,8 @@ def parse_daypart(raw: dict[str, Any]) -> Daypart:
     for d in raw.get("days") or ["daily"]:
         d = str(d).lower()
         days.update(DAY_ALIASES[d] if d in DAY_ALIASES else [DAY_NAMES.index(d)])
-    return Daypart(frozenset(days), _minutes(raw.get("start", "00:00")) or 0,
-                   _minutes(raw.get("end", "24:00")) if raw.get("end") is not None else 1440)
+    end = _minutes(raw.get("end", "24:00"))
+    return Daypart(frozenset(days), _minutes(raw.get("start", "00:00")) or 0, 1440 if end is None else end)
 
 
 def _as_date(value: Any) -> date | None:
@@ -374,12 +371,12 @@ def load_ad(folder: Path) -> AdSpec:
             days = ["daily"]
         allowed = DAY_NAMES + tuple(DAY_ALIASES)
         clean_days = []
-        for d in days:
-            d = str(d).lower()
-            if d not in allowed:
-                bad(f"{key}.days", f"unknown day {d!r}{_hint(d, allowed)}; allowed: {', '.join(allowed)}")
+        for raw_day in days:
+            day = str(raw_day).lower()
+            if day not in allowed:
+                bad(f"{key}.days", f"unknown day {day!r}{_hint(day, allowed)}; allowed: {', '.join(allowed)}")
             else:
-                clean_days.append(d)
+                clean_days.append(day)
         times = {}
         for k, dflt in (("start", "00:00"), ("end", "24:00")):
             v = dp.get(k, dflt)

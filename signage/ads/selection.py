@@ -30,11 +30,13 @@ beside it in the explanation.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from ..vocabulary import AGE_GROUPS, GENDERS, MINOR_AGE_GROUPS, MOODS
+from ..vision.agegate import AgeSample, why_not_adult
+from ..vocabulary import AGE_GROUPS, GENDERS, MOODS
 
 __all__ = [
     "Daypart", "AdState", "Viewer", "Rules", "Decision",
@@ -114,21 +116,21 @@ class Viewer:
     age: float | None = None
     age_label: str | None = None
     ad_counts: Mapping[str, int] = field(default_factory=dict)
+    #: the age gate's evidence from vision: one sample per classified frame of the track
+    age_samples: tuple[AgeSample, ...] = ()
 
 
 @dataclass(frozen=True)
 class Rules:
     age_gate: bool = True
-    age_gate_min_age: float = 25.0
-    age_gate_max_minor_p: float = 0.05
+    age_gate_min_age: float = 24.0
     mood_rules: Mapping[str, str] = field(default_factory=lambda: {"sad": "uplifting", "angry": "healing"})
     min_expected_targeted: float = 0.1
     pacing: bool = True
 
     @classmethod
-    def from_config(cls, ads_config: Any) -> "Rules":
+    def from_config(cls, ads_config: Any) -> Rules:
         return cls(age_gate=ads_config.age_gate, age_gate_min_age=ads_config.age_gate_min_age,
-                   age_gate_max_minor_p=ads_config.age_gate_max_minor_p,
                    mood_rules=dict(ads_config.mood_rules),
                    min_expected_targeted=ads_config.min_expected_targeted,
                    pacing=ads_config.pacing)
@@ -169,20 +171,8 @@ def _norm(p: Mapping[str, float], labels: Iterable[str]) -> dict[str, float] | N
 
 
 def possible_minor(v: Viewer, rules: Rules) -> str | None:
-    """Why this person may be a minor (strict rule with a safety margin), or None."""
-    if v.age_label == "uncertain":
-        return "age uncertain"
-    if v.age is None:
-        return "age unknown"
-    if v.age < rules.age_gate_min_age:
-        return f"estimated age {v.age:.0f} < {rules.age_gate_min_age:g}"
-    p = _norm(v.age_p, AGE_GROUPS)
-    if p is None:
-        return "age group unknown"
-    minor_p = sum(p[g] for g in MINOR_AGE_GROUPS)
-    if minor_p > rules.age_gate_max_minor_p:
-        return f"P(child or teen) {minor_p:.2f} > {rules.age_gate_max_minor_p:g}"
-    return None
+    """Why this person may be a minor, or None: vision's age gate over the track's frames."""
+    return why_not_adult(v.age_samples, rules.age_gate_min_age)
 
 
 def _share(p: Mapping[str, float], labels: tuple[str, ...], wanted: tuple[str, ...]) -> float:
@@ -378,8 +368,3 @@ def decide(ads: list[AdState], viewers: list[Viewer], now: datetime, rules: Rule
         d.reason += f" (mood rule: audience mostly {d.mood} -> uplifting)"
     return d
 
-
-def ad_state_to_dict(ad: AdState) -> dict[str, Any]:
-    out = asdict(ad)
-    out["dayparts"] = [dp.label() for dp in ad.dayparts]
-    return out

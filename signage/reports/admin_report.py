@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from ..ads.selection import AdState, Viewer, match_probability, planned_spend
 from ..vocabulary import AGE_GROUPS, GENDERS, MOODS
@@ -54,7 +55,7 @@ class Period:
         return f"since={self.first.isoformat()}&until={self.last.isoformat()}"
 
     @classmethod
-    def from_query(cls, q: Mapping[str, str], today: date | None = None) -> "Period":
+    def from_query(cls, q: Mapping[str, str], today: date | None = None) -> Period:
         today = today or date.today()
 
         def day(key: str, default: date) -> date:
@@ -438,16 +439,20 @@ CSV_TABLES = {
 
 
 def table_rows(report: Mapping[str, Any], table: str) -> list[Mapping[str, Any]]:
+    """The rows of one CSV table (a key of CSV_TABLES) of a report from `build_report`."""
+    rows: list[Mapping[str, Any]]
     if table == "ads":
-        return report["ads"]
-    if table == "days":
-        return report["per_day"]
-    if table == "ad_days":
-        return report["ad_days"]
-    if table == "hours":
-        return report["per_hour"]
-    if table in SEGMENTS:
-        return report["segments"][table]
-    if table == "pacing":
-        return report["pacing"]
-    raise KeyError(table)
+        rows = report["ads"]
+    elif table == "days":
+        rows = report["per_day"]
+    elif table == "ad_days":
+        rows = report["ad_days"]
+    elif table == "hours":
+        rows = report["per_hour"]
+    elif table in SEGMENTS:
+        rows = report["segments"][table]
+    elif table == "pacing":
+        rows = report["pacing"]
+    else:
+        raise KeyError(table)
+    return rows

@@ -13,6 +13,7 @@ import math
 import time
 from typing import Any
 
+from ..store import Store
 from ..vocabulary import MOODS, normalise_mood
 
 __all__ = ["MIN_VOTES", "play_by_token", "ad_play_started_at", "record_visit", "rating_of_device", "ad_votes",
@@ -22,7 +23,7 @@ __all__ = ["MIN_VOTES", "play_by_token", "ad_play_started_at", "record_visit", "
 MIN_VOTES = 3
 
 
-async def play_by_token(store, token: str, retention_days: int) -> dict[str, Any] | None:
+async def play_by_token(store: Store, token: str, retention_days: int) -> dict[str, Any] | None:
     """The ad play behind a QR token, with its ad, or None when unknown or expired
     (older than the audience-record retention)."""
     since = time.time() - retention_days * 86400
@@ -39,7 +40,7 @@ async def play_by_token(store, token: str, retention_days: int) -> dict[str, Any
     return row
 
 
-async def ad_play_started_at(store, play_id: int) -> float | None:
+async def ad_play_started_at(store: Store, play_id: int) -> float | None:
     """When the ad play `play_id` started, or None when there is no such ad play (a play just
     started may still be in the Store's batch: it is flushed first when not found)."""
     sql = "SELECT started_at FROM plays WHERE id = ? AND kind = 'ad'"
@@ -47,10 +48,10 @@ async def ad_play_started_at(store, play_id: int) -> float | None:
     if started is None and store.pending:
         await store.flush()
         started = await store.scalar(sql, (play_id,))
-    return started
+    return None if started is None else float(started)
 
 
-async def proof_of_play(store) -> dict[str, dict[str, Any]]:
+async def proof_of_play(store: Store) -> dict[str, dict[str, Any]]:
     """Finished plays by kind ("ad", "healing"): plays, completed, impressions, watchers, spend."""
     rows = await store.fetchall(
         "SELECT kind, COUNT(*) AS plays, COALESCE(SUM(completed), 0) AS completed, "
@@ -59,7 +60,7 @@ async def proof_of_play(store) -> dict[str, dict[str, Any]]:
     return {r["kind"]: r for r in rows}
 
 
-async def ad_delivery_by_slug(store) -> dict[str, dict[str, Any]]:
+async def ad_delivery_by_slug(store: Store) -> dict[str, dict[str, Any]]:
     """Every ad's plays and impressions since it was added (the admin's ad list)."""
     rows = await store.fetchall(
         "SELECT a.slug, COUNT(p.id) AS plays, COALESCE(SUM(p.impressions), 0) AS impressions "
@@ -67,7 +68,7 @@ async def ad_delivery_by_slug(store) -> dict[str, dict[str, Any]]:
     return {r["slug"]: r for r in rows}
 
 
-async def recent_visitors(store, since: float) -> list[dict[str, Any]]:
+async def recent_visitors(store: Store, since: float) -> list[dict[str, Any]]:
     """Visitors whose session ended since `since`: their mood/age/gender probabilities only
     (the admin's "matching audience in the last hour"; nothing identifying)."""
     rows = await store.fetchall(
@@ -76,20 +77,22 @@ async def recent_visitors(store, since: float) -> list[dict[str, Any]]:
              "gender_p": json.loads(r["gender_p"] or "{}")} for r in rows]
 
 
-async def record_visit(store, play_id: int) -> None:
+async def record_visit(store: Store, play_id: int) -> None:
     store.enqueue("INSERT INTO mobile_visits (play_id, created_at) VALUES (?, ?)", (play_id, time.time()))
 
 
-async def rating_of_device(store, play_id: int, source: str, device: str) -> int | None:
-    return await store.scalar(
+async def rating_of_device(store: Store, play_id: int, source: str, device: str) -> int | None:
+    value = await store.scalar(
         "SELECT value FROM ratings WHERE play_id = ? AND source = ? AND device = ?",
         (play_id, source, device))
+    return None if value is None else int(value)
 
 
-async def ad_votes(store, ad_id: int) -> dict[str, int]:
+async def ad_votes(store: Store, ad_id: int) -> dict[str, int]:
     row = await store.fetchone(
         "SELECT COALESCE(SUM(r.value = 1), 0) AS likes, COALESCE(SUM(r.value = -1), 0) AS dislikes "
         "FROM ratings r JOIN plays p ON p.id = r.play_id WHERE p.ad_id = ?", (ad_id,))
+    assert row is not None  # an aggregate always has a row
     return {"likes": int(row["likes"]), "dislikes": int(row["dislikes"])}
 
 
@@ -105,14 +108,15 @@ def wilson_lower(likes: int, n: int, z: float = 1.96) -> float:
     return (centre - margin) / d
 
 
-async def rankings(store, min_votes: int = MIN_VOTES) -> tuple[list[dict], list[dict]]:
+async def rankings(store: Store, min_votes: int = MIN_VOTES) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(ranked ads best first, ads with too few votes yet)."""
     rows = await store.fetchall(
         "SELECT a.id, a.slug, a.title, a.advertiser, "
         "COALESCE(SUM(r.value = 1), 0) AS likes, COALESCE(SUM(r.value = -1), 0) AS dislikes "
         "FROM ads a LEFT JOIN plays p ON p.ad_id = a.id LEFT JOIN ratings r ON r.play_id = p.id "
         "WHERE a.status = 'active' GROUP BY a.id")
-    ranked, pending = [], []
+    ranked: list[dict[str, Any]] = []
+    pending: list[dict[str, Any]] = []
     for r in rows:
         n = r["likes"] + r["dislikes"]
         r["votes"] = n
@@ -132,7 +136,7 @@ def _day_bounds(now: float | None = None) -> tuple[float, float]:
     return start.timestamp(), (start + dt.timedelta(days=1)).timestamp()
 
 
-async def today(store, now: float | None = None) -> dict[str, Any]:
+async def today(store: Store, now: float | None = None) -> dict[str, Any]:
     """Today's audience at this screen (local time): mood mix and sessions by hour.
     From closed sessions only: counts and coarse labels, nothing about a person."""
     start, end = _day_bounds(now)

@@ -13,8 +13,9 @@ import asyncio
 import logging
 import sqlite3
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import aiosqlite
 
@@ -36,7 +37,7 @@ class Store:
         self.flush_seconds = flush_seconds
         self._db: aiosqlite.Connection | None = None
         self._pending: list[tuple[str, Sequence[Any]]] = []
-        self._flusher: asyncio.Task | None = None
+        self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.last_error: str | None = None
         self.last_flush_at: float | None = None
@@ -108,29 +109,29 @@ class Store:
             raise StoreError("database is not open")
         return self._db
 
-    async def fetchall(self, sql: str, params: Sequence[Any] | dict = ()) -> list[dict[str, Any]]:
+    async def fetchall(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
         async with self.db.execute(sql, params) as cur:
             return [dict(r) for r in await cur.fetchall()]
 
-    async def fetchone(self, sql: str, params: Sequence[Any] | dict = ()) -> dict[str, Any] | None:
+    async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> dict[str, Any] | None:
         async with self.db.execute(sql, params) as cur:
             row = await cur.fetchone()
         return dict(row) if row else None
 
-    async def scalar(self, sql: str, params: Sequence[Any] | dict = ()) -> Any:
+    async def scalar(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         async with self.db.execute(sql, params) as cur:
             row = await cur.fetchone()
         return row[0] if row else None
 
     # --- writes ---------------------------------------------------------------------
 
-    async def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> int:
+    async def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Write now, in its own transaction (after any pending batch). Returns lastrowid."""
         async with self._lock:
             await self._flush_locked()
             cur = await self.db.execute(sql, params)
             await self.db.commit()
-            return cur.lastrowid
+            return cur.lastrowid or 0  # 0: the statement inserted no row
 
     async def executemany_now(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
         """Several writes in one transaction, now."""

@@ -9,7 +9,9 @@ Modules (one-way flow: models -> detector/classifiers -> analyzer -> tracker -> 
 * ``classifiers`` -- emotion, age + gender (with age-group probabilities), optional mask.
 * ``analyzer``    -- ``FaceAnalyzer``: one image -> ``FaceResult`` list (``analyze``/``analyze_crop``).
 * ``tracker``     -- tracks, confirmation/closing, smoothing, dwell and attention (pure logic).
-* ``pipeline``    -- ``VisionPipeline``: worker thread, results to the event loop.
+* ``agegate``     -- the age gate over a track's frames (pure logic; ads.selection calls it).
+* ``pipeline``    -- ``VisionPipeline``: worker thread, results to the event loop; chooses the
+                     detector's input size per frame (reduced while every face is large).
 * ``evaluate``/``cli`` -- the ``analyze`` and ``eval`` commands.
 
 Privacy: frames and crops exist only in memory; nothing in this package writes images.

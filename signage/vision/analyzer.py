@@ -18,25 +18,10 @@ from .classifiers import (AGE_GROUPS, CROP_FACTOR, CROP_FILL, EMOTIONS, GENDERS,
 from .detector import Detection, FaceDetector, RetinaFaceDetector
 from .geometry import head_pose, square_crop
 from .mask import MaskClassifier, mask_crop
+from ..config import VisionConfig
 from .models import load_model, model_filename, read_manifest
 
-__all__ = ["Attributes", "FaceResult", "FaceAnalyzer", "vision_setting"]
-
-_DEFAULTS: dict[str, Any] = {
-    "models_dir": "models", "detector_precision": "int8", "emotion_precision": "fp32",
-    "age_gender_precision": "fp32", "mask": False, "detect_long_side": 640, "detect_score": 0.5,
-    "nms_iou": 0.4, "min_face_px": 24, "analysis_fps": 10.0, "classify_every_s": 1.0,
-    "smoothing_alpha": 0.3, "uncertain_below": 0.4, "frontal_yaw_deg": 20.0,
-    "frontal_pitch_deg": 20.0, "confirm_hits": 3, "close_after_s": 1.0, "workers": 2,
-}
-
-
-def vision_setting(config: Any, name: str) -> Any:
-    """A VisionConfig field, or its documented default when config is None or lacks it."""
-    if config is not None and hasattr(config, name):
-        return getattr(config, name)
-    return _DEFAULTS[name]
-
+__all__ = ["Attributes", "FaceResult", "FaceAnalyzer"]
 
 def _r(v: float | None, nd: int) -> float | None:
     return None if v is None else round(float(v), nd)
@@ -129,37 +114,39 @@ class FaceAnalyzer:
     sha256 different from models/manifest.json, or cannot be loaded.
     """
 
-    def __init__(self, config: Any = None, *, detector: FaceDetector | None = None):
+    def __init__(self, config: VisionConfig | None = None, *, detector: FaceDetector | None = None):
+        config = VisionConfig() if config is None else config
         self.config = config
-        models_dir = vision_setting(config, "models_dir")
+        models_dir = config.models_dir
         manifest = read_manifest(models_dir)
-        self.frontal_limits = (float(vision_setting(config, "frontal_yaw_deg")),
-                               float(vision_setting(config, "frontal_pitch_deg")))
+        self.frontal_limits = (float(config.frontal_yaw_deg),
+                               float(config.frontal_pitch_deg))
         if detector is None:
-            det_model = load_model(models_dir, "detector", vision_setting(config, "detector_precision"), manifest)
+            det_model = load_model(models_dir, "detector", config.detector_precision, manifest)
             detector = RetinaFaceDetector(
-                det_model, long_side=int(vision_setting(config, "detect_long_side")),
-                score=float(vision_setting(config, "detect_score")),
-                nms_iou=float(vision_setting(config, "nms_iou")),
-                min_face_px=int(vision_setting(config, "min_face_px")))
+                det_model, long_side=int(config.detect_long_side),
+                score=float(config.detect_score),
+                nms_iou=float(config.nms_iou),
+                min_face_px=int(config.min_face_px))
         self.detector: FaceDetector = detector
         self.emotion = EmotionClassifier(
-            load_model(models_dir, "emotion", vision_setting(config, "emotion_precision"), manifest))
+            load_model(models_dir, "emotion", config.emotion_precision, manifest))
         self.age_gender = AgeGenderClassifier(
-            load_model(models_dir, "age_gender", vision_setting(config, "age_gender_precision"), manifest))
+            load_model(models_dir, "age_gender", config.age_gender_precision, manifest))
         self.mask: MaskClassifier | None = None
-        if vision_setting(config, "mask"):
+        if config.mask:
             self.mask = MaskClassifier(load_model(models_dir, "mask", "fp32", manifest))
-        workers = int(vision_setting(config, "workers"))
+        workers = int(config.workers)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vision-infer") if workers > 1 else None
 
     @staticmethod
-    def model_files(config: Any = None) -> list[str]:
+    def model_files(config: VisionConfig | None = None) -> list[str]:
         """Names of the model files this configuration needs."""
-        names = [model_filename("detector", vision_setting(config, "detector_precision")),
-                 model_filename("emotion", vision_setting(config, "emotion_precision")),
-                 model_filename("age_gender", vision_setting(config, "age_gender_precision"))]
-        if vision_setting(config, "mask"):
+        config = VisionConfig() if config is None else config
+        names = [model_filename("detector", config.detector_precision),
+                 model_filename("emotion", config.emotion_precision),
+                 model_filename("age_gender", config.age_gender_precision)]
+        if config.mask:
             names.append(model_filename("mask", "fp32"))
         return names
 
@@ -169,8 +156,8 @@ class FaceAnalyzer:
             self._pool = None
 
     # -- steps ---------------------------------------------------------------------------
-    def detect(self, bgr: np.ndarray) -> list[Detection]:
-        return self.detector.detect(bgr)
+    def detect(self, bgr: np.ndarray, long_side: int | None = None) -> list[Detection]:
+        return self.detector.detect(bgr, long_side)
 
     def _crops(self, bgr: np.ndarray, boxes: Sequence, kind: str) -> list[np.ndarray]:
         return [square_crop(bgr, b, CROP_FACTOR[kind], INPUT_SIZE[kind], CROP_FILL[kind]) for b in boxes]

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..config import Config
 from .models import ModelError
 
 __all__ = ["register", "cmd_analyze", "cmd_eval", "iter_images", "IMAGE_SUFFIXES"]
@@ -33,12 +34,18 @@ def register(subparsers: Any) -> None:
                    help="treat each image as one face crop (no detection)")
     p.set_defaults(func=cmd_analyze)
 
-    e = subparsers.add_parser("eval", help="measure the vision models on a labelled folder",
+    e = subparsers.add_parser("eval", help="measure the vision models on labelled folders",
                               description="Measure detection, emotion, age and gender on a folder with "
-                                          "manifest.csv (and optionally boxes.csv).")
-    e.add_argument("folder", metavar="FOLDER", type=Path)
+                                          "manifest.csv (and optionally boxes.csv), or on every such "
+                                          "folder inside FOLDER: then one table with the reference "
+                                          "pipeline's figures beside the current ones.")
+    e.add_argument("folder", metavar="FOLDER", type=Path, help="an eval folder or a folder of them")
     e.add_argument("--json", action="store_true", help="print the report as one JSON object")
     e.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images")
+    e.add_argument("--age-gate", action="store_true",
+                   help="also measure the age gate on single photos and simulated tracks (several "
+                        "minutes: every photo is analysed once more per simulated frame)")
+    e.add_argument("--views", type=int, default=6, metavar="N", help="simulated frames per track (default 6)")
     e.set_defaults(func=cmd_eval)
 
 
@@ -53,14 +60,10 @@ def iter_images(paths: list[str]) -> Iterator[Path]:
             yield p
 
 
-def _vision(config: Any) -> Any:
-    return getattr(config, "vision", config)
-
-
-def _make_analyzer(config: Any):
+def _make_analyzer(config: Config):
     from .analyzer import FaceAnalyzer
 
-    return FaceAnalyzer(_vision(config))
+    return FaceAnalyzer(config.vision)
 
 
 def _table_rows(path: Path, width: int, height: int, faces: list[dict]) -> list[str]:
@@ -76,7 +79,7 @@ def _table_rows(path: Path, width: int, height: int, faces: list[dict]) -> list[
     return out
 
 
-def cmd_analyze(args: argparse.Namespace, config: Any) -> int:
+def cmd_analyze(args: argparse.Namespace, config: Config) -> int:
     from .evaluate import read_image
 
     try:
@@ -112,23 +115,40 @@ def cmd_analyze(args: argparse.Namespace, config: Any) -> int:
     return 1 if failed else 0
 
 
-def cmd_eval(args: argparse.Namespace, config: Any) -> int:
-    from .evaluate import evaluate_folder, format_report
+def cmd_eval(args: argparse.Namespace, config: Config) -> int:
+    from .evaluate import (age_gate_report, eval_folders, evaluate_folder, format_age_gate, format_report,
+                           format_table, table_rows)
 
     try:
         analyzer = _make_analyzer(config)
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    gate = None
     try:
-        report = evaluate_folder(analyzer, args.folder, limit=args.limit)
+        folders = eval_folders(args.folder)
+        reports = []
+        for folder in folders:
+            reports.append(evaluate_folder(analyzer, folder, limit=args.limit))
+            if not args.json:
+                print(format_report(reports[-1]) + "\n", flush=True)
+        if args.age_gate:
+            gate = age_gate_report(analyzer, folders, config.ads.age_gate_min_age, views=args.views,
+                                   limit=args.limit)
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
         analyzer.close()
+    rows = table_rows(reports)
     if args.json:
-        print(json.dumps(report))
-    else:
-        print(format_report(report))
+        out: dict[str, Any] = reports[0] if len(reports) == 1 else {"sets": reports, "table": rows}
+        print(json.dumps({**out, "age_gate": gate} if gate else out))
+        return 0
+    if len(reports) > 1 or any(r["reference"] is not None for r in rows):
+        print(format_table(rows))
+        if args.limit:
+            print(f"(--limit {args.limit}: a subset, not comparable with the reference's full-set figures)")
+    if gate:
+        print("\n" + format_age_gate(gate))
     return 0

@@ -132,9 +132,13 @@ def _warp(image: np.ndarray, sx: float, sy: float, side: float, size: int, fill:
         mx = my = k
     # output pixel centre (u + 0.5) <- roi position ox + (u + 0.5) / m - 0.5
     M = np.array([[mx, 0.0, -(ox - 0.5) * mx - 0.5], [0.0, my, -(oy - 0.5) * my - 0.5]])
+    # Enlarging (a 48 px face to 112 px) with Lanczos keeps the edges bilinear blurs away: emotion
+    # recall +5 points on ckplus48 and +2.5 on FER+ (both 48 px faces), unchanged on muxspace and
+    # for age/gender on UTKFace (models/README.md).  Shrinking stays bilinear after INTER_AREA.
+    interp = cv2.INTER_LANCZOS4 if min(mx, my) > 1.0 else cv2.INTER_LINEAR
     if fill is None:  # replicate the border pixels instead
-        return cv2.warpAffine(roi, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return cv2.warpAffine(roi, M, (size, size), flags=cv2.INTER_LINEAR,
+        return cv2.warpAffine(roi, M, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(roi, M, (size, size), flags=interp,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=colour)
 
 

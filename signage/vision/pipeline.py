@@ -25,7 +25,8 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 
-from .analyzer import FaceAnalyzer, vision_setting
+from ..config import VisionConfig
+from .analyzer import FaceAnalyzer
 from .tracker import Tracker, TrackSnapshot
 
 __all__ = ["VisionPipeline", "VisionResult", "FrameLike"]
@@ -76,7 +77,7 @@ def _p50(values) -> float | None:
 class VisionPipeline:
     """Worker thread: latest frame -> detect -> track -> classify -> result to the loop."""
 
-    def __init__(self, config: Any, source: Callable[[], FrameLike | None],
+    def __init__(self, config: VisionConfig, source: Callable[[], FrameLike | None],
                  callback: Callable[[VisionResult], Any], loop: asyncio.AbstractEventLoop | None = None,
                  *, analyzer: FaceAnalyzer | None = None, idle_wait_s: float = 0.005):
         self.config = config
@@ -85,7 +86,7 @@ class VisionPipeline:
         self.loop = loop
         self.analyzer = analyzer
         self._own_analyzer = analyzer is None
-        self.fps_target = float(vision_setting(config, "analysis_fps"))
+        self.fps_target = float(config.analysis_fps)
         self.tracker = Tracker(config)
         self.idle_wait_s = idle_wait_s
         self._stop = threading.Event()
@@ -100,6 +101,8 @@ class VisionPipeline:
         self._tracks = 0
         self._last_error: str | None = None
         self._last_seq: int | None = None
+        self._last_full_ts: float | None = None
+        self._reduced = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -140,6 +143,7 @@ class VisionPipeline:
                 "track_ms_p50": _p50(self._times["track"]), "frame_ms_p50": _p50(self._times["total"]),
                 "faces": self._faces, "tracks": self._tracks, "frames_analysed": self._analysed,
                 "frames_dropped": self._dropped, "errors": self._errors, "last_error": self._last_error,
+                "frames_reduced_detection": self._reduced,
             }
 
     # -- work ------------------------------------------------------------------------------------
@@ -191,12 +195,36 @@ class VisionPipeline:
             self._errors += 1
             self._last_error = msg
 
+    def detector_input(self, ts: float) -> int | None:
+        """The detector's input long side for the frame at ts: None (the full detect_long_side)
+        or the reduced one.
+
+        The reduced input (320 px: a quarter of the detector's work) is enough while every face
+        in front of the screen is large.  The full input is used whenever something could be
+        missed or mismeasured at the reduced size: at least every ``detect_full_every_s`` (a new
+        face far away), while a track is tentative (it needs consecutive hits to be confirmed) or
+        was not found in the last frame (search at full size before giving up on it), while any
+        face is smaller than ``detect_reduced_min_face_px``, and when a track is due for the
+        classifiers (their crops come from full-size boxes)."""
+        cfg = self.config
+        reduced = int(cfg.detect_reduced_long_side)
+        if not reduced or reduced >= int(cfg.detect_long_side):
+            return None
+        if self._last_full_ts is None or ts - self._last_full_ts >= float(cfg.detect_full_every_s):
+            return None
+        return reduced if self.tracker.all_settled(ts, float(cfg.detect_reduced_min_face_px)) else None
+
     def process(self, frame: FrameLike) -> VisionResult:
         """Analyse one frame (the worker calls this; tests may call it directly)."""
         image = frame.image
         ts = float(frame.timestamp)
         t0 = time.perf_counter()
-        dets = self.analyzer.detect(image)
+        long_side = self.detector_input(ts)
+        dets = self.analyzer.detect(image, long_side)
+        if long_side is None:
+            self._last_full_ts = ts
+        else:
+            self._reduced += 1
         t1 = time.perf_counter()
         closed = self.tracker.update(ts, dets)
         due = self.tracker.due_for_classification(ts)

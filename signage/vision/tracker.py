@@ -26,7 +26,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .analyzer import Attributes, vision_setting
+import dataclasses
+
+from ..config import VisionConfig
+from .agegate import KEEP as AGE_SAMPLES_KEPT
+from .agegate import AgeSample
+from .analyzer import Attributes
 from .classifiers import AGE_GROUPS, EMOTIONS, GENDERS
 from .detector import Detection, iou
 from .geometry import head_pose
@@ -71,6 +76,9 @@ class TrackSnapshot:
     gender: str | None
     gender_scores: dict[str, float] | None
     mask: float | None
+    #: the age estimates of the frames classified so far, with face size and pose: the age
+    #: gate's evidence (``agegate.why_not_adult``); numbers only, never stored
+    age_samples: tuple[AgeSample, ...] = ()
 
     @property
     def gender_score(self) -> float | None:
@@ -116,6 +124,7 @@ class Track:
     gender_p: np.ndarray | None = None
     age: float | None = None
     mask: float | None = None
+    age_samples: list[AgeSample] = field(default_factory=list)
     matched_now: bool = field(default=True, repr=False)
 
     @property
@@ -136,22 +145,23 @@ class Track:
             emotion=_label(e, uncertain_below), emotion_scores=e,
             age=self.age, age_group=_label(a, uncertain_below), age_group_scores=a,
             gender=_label(g, uncertain_below), gender_scores=g, mask=self.mask,
+            age_samples=tuple(self.age_samples),
         )
 
 
 class Tracker:
     """IoU/centre tracker with confirmation, closing, smoothing and attention accounting."""
 
-    def __init__(self, config: Any = None, **overrides: Any):
-        def get(name):
-            return overrides[name] if name in overrides else vision_setting(config, name)
-        self.confirm_hits = int(get("confirm_hits"))
-        self.close_after_s = float(get("close_after_s"))
-        self.classify_every_s = float(get("classify_every_s"))
-        self.alpha = float(get("smoothing_alpha"))
-        self.uncertain_below = float(get("uncertain_below"))
-        self.frontal_yaw = float(get("frontal_yaw_deg"))
-        self.frontal_pitch = float(get("frontal_pitch_deg"))
+    def __init__(self, config: VisionConfig | None = None, **overrides: Any):
+        """``overrides``: VisionConfig fields to change (tests use them instead of a config file)."""
+        config = dataclasses.replace(VisionConfig() if config is None else config, **overrides)
+        self.confirm_hits = int(config.confirm_hits)
+        self.close_after_s = float(config.close_after_s)
+        self.classify_every_s = float(config.classify_every_s)
+        self.alpha = float(config.smoothing_alpha)
+        self.uncertain_below = float(config.uncertain_below)
+        self.frontal_yaw = float(config.frontal_yaw_deg)
+        self.frontal_pitch = float(config.frontal_pitch_deg)
         self.tracks: list[Track] = []
         self._next_id = 1
         self._last_ts: float | None = None
@@ -250,6 +260,16 @@ class Tracker:
         return [t for t in self.tracks if t.matched_now and
                 (t.last_classified is None or ts - t.last_classified >= self.classify_every_s)]
 
+    def all_settled(self, ts: float, min_face_px: float) -> bool:
+        """True when every open track is confirmed, was found in the last frame, has a face of
+        at least min_face_px and is not due for the classifiers at ts (an empty scene counts)."""
+        for t in self.tracks:
+            side = min(t.box[2] - t.box[0], t.box[3] - t.box[1])
+            if (not t.confirmed or not t.matched_now or side < min_face_px
+                    or t.last_classified is None or ts - t.last_classified >= self.classify_every_s):
+                return False
+        return True
+
     def apply(self, track: Track, attrs: Attributes, ts: float) -> None:
         """Blend one classifier result into the track's smoothed probabilities."""
         a = self.alpha
@@ -266,6 +286,9 @@ class Tracker:
         if attrs.mask is not None:
             track.mask = float(attrs.mask) if track.mask is None else a * float(attrs.mask) + (1 - a) * track.mask
         track.last_classified = ts
+        side = float(min(track.box[2] - track.box[0], track.box[3] - track.box[1]))
+        track.age_samples.append(AgeSample(age=float(attrs.age), face_px=side, yaw=track.yaw, pitch=track.pitch))
+        del track.age_samples[:-AGE_SAMPLES_KEPT]
 
     def snapshots(self) -> list[TrackSnapshot]:
         return [t.snapshot(self.uncertain_below) for t in self.tracks]

@@ -2,8 +2,6 @@
 
 * `GET /api/audience` -- the current anonymous snapshot: people present and watching now, mood /
   age-group / gender mix, and per present session its coarse estimates (no image, no box).
-* `GET /api/report?since=YYYY-MM-DD&until=YYYY-MM-DD` -- the admin report as JSON (admin login
-  required: it holds prices, spend and budgets).
 * `GET /ws/audience` -- a WebSocket feed of audience events, one JSON object per message:
   `{"topic": ..., "at": unix seconds, "data": {...}}` with topics `hello` (first message, with
   the snapshot), `session.started`, `session.ended` (dwell, attention, dominant and smoothed
@@ -17,7 +15,8 @@ import asyncio
 import logging
 import time
 import weakref
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -32,7 +31,7 @@ MAX_WS_CLIENTS = 32
 WS_TOPICS = ("session.started", "session.ended", "player.state", "player.play_ended")
 PERSON_KEYS = ("session_id", "mood", "age_group", "gender", "mask", "frontal", "dwell_s", "attention_s")
 
-WS_CLIENTS: web.AppKey = web.AppKey("audience_ws_clients", weakref.WeakSet)
+WS_CLIENTS = web.AppKey("audience_ws_clients", weakref.WeakSet[web.WebSocketResponse])
 
 
 def public_snapshot(snap: Mapping[str, Any], device: DeviceConfig) -> dict[str, Any]:
@@ -59,23 +58,6 @@ async def api_audience(request: web.Request) -> web.Response:
     return web.json_response(public_snapshot(appliance.audience.snapshot(), appliance.config.device))
 
 
-async def api_report(request: web.Request) -> web.StreamResponse:
-    from .admin.core import ADMIN_STATE, admin_route
-    from ..reports import admin_report as report_data
-
-    @admin_route
-    async def inner(req: web.Request) -> web.StreamResponse:
-        appliance = req.app[APPLIANCE]
-        try:
-            period = report_data.Period.from_query(req.query)
-        except ValueError as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        report = await report_data.build_report(appliance.store, appliance.config, period)
-        return web.json_response(report, dumps=report_data.json_dumps)
-
-    return await inner(request)
-
-
 AUDIENCE_KEYS = ("present", "watching", "mood", "mood_mix", "age_group_mix", "gender_mix")
 
 
@@ -87,7 +69,7 @@ def play_event(topic: str, data: Mapping[str, Any], snapshot: Mapping[str, Any] 
     the screen at that moment. `player.play_ended` ends it with its delivered audience
     (impressions = OTS, watchers, and the play's audience mix when the player includes it)."""
     if topic == "player.state" and data.get("state") == "ad":
-        ad = data.get("ad") if isinstance(data.get("ad"), Mapping) else {}
+        ad: Mapping[str, Any] = data["ad"] if isinstance(data.get("ad"), Mapping) else {}
         out = {"play_id": data.get("play_id"), "started_at": data.get("since"),
                "ends_at": data.get("ends_at"),
                "ad": {k: ad.get(k) for k in ("slug", "title", "advertiser", "duration_s") if k in ad}}
@@ -133,6 +115,7 @@ async def ws_audience(request: web.Request) -> web.StreamResponse:
                     break
                 event = get.result()
                 data = event.data if isinstance(event.data, Mapping) else {}
+                out: tuple[str, dict[str, Any]] | None
                 if event.topic.startswith("session."):
                     out = (event.topic, dict(data))
                 else:
@@ -154,7 +137,8 @@ async def ws_audience(request: web.Request) -> web.StreamResponse:
 
 
 async def _close_ws(app: web.Application) -> None:
-    for ws in list(app[WS_CLIENTS]):
+    clients = app[WS_CLIENTS]
+    for ws in list(clients):
         await ws.close(code=1001, message=b"server shutdown")
 
 
@@ -162,5 +146,4 @@ def setup(app: web.Application) -> None:
     app[WS_CLIENTS] = weakref.WeakSet()
     app.on_shutdown.append(_close_ws)
     app.router.add_get("/api/audience", api_audience)
-    app.router.add_get("/api/report", api_report)
     app.router.add_get("/ws/audience", ws_audience)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from functools import lru_cache
+from typing import Any
 
 from ..vocabulary import MOOD_DISPLAY_ORDER, normalise_mood
 
@@ -22,7 +23,13 @@ FACE_COLOURS = {"happy": "#FFD23F", "neutral": "#F7D774", "sad": "#9CCBFF", "ang
 _INK = "#3B2A1A"
 
 
-def _quad(p0, p1, p2, n: int = 14) -> list[tuple[float, float]]:
+Point = tuple[float, float]
+#: one drawing primitive: ("circle", cx, cy, r, fill, stroke, width), ("ellipse", cx, cy, rx, ry,
+#: fill), ("line", points, colour, width) or ("poly", points, fill, stroke, width)
+Shape = tuple[Any, ...]
+
+
+def _quad(p0: Point, p1: Point, p2: Point, n: int = 14) -> list[Point]:
     pts = []
     for i in range(n + 1):
         t = i / n
@@ -34,16 +41,16 @@ def _quad(p0, p1, p2, n: int = 14) -> list[tuple[float, float]]:
 def _darker(hex_colour: str, f: float = 0.72) -> str:
     h = hex_colour.lstrip("#")
     r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
-    return "#%02X%02X%02X" % (int(r * f), int(g * f), int(b * f))
+    return f"#{int(r * f):02X}{int(g * f):02X}{int(b * f):02X}"
 
 
-def shapes(mood: str, mask: bool = False) -> list[tuple]:
+def shapes(mood: str, mask: bool = False) -> list[Shape]:
     """The drawing, as primitives: ("circle", cx, cy, r, fill, stroke, width),
     ("ellipse", cx, cy, rx, ry, fill), ("line", points, colour, width),
     ("poly", points, fill, stroke, width)."""
     mood = normalise_mood(mood)
     face = FACE_COLOURS[mood]
-    s: list[tuple] = [("circle", 50, 50, 44, face, _darker(face), 3)]
+    s: list[Shape] = [("circle", 50, 50, 44, face, _darker(face), 3)]
     eye_l, eye_r = (36, 43), (64, 43)
 
     if mood in ("surprise", "fear"):
@@ -105,7 +112,7 @@ def shapes(mood: str, mask: bool = False) -> list[tuple]:
     return s
 
 
-def _pts(points) -> str:
+def _pts(points: list[Point]) -> str:
     return " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
 
 
@@ -149,7 +156,7 @@ def emoticon_png(mood: str, mask: bool = False, size: int = 512) -> bytes:
     img = Image.new("RGBA", (big, big), (0, 0, 0, 0))
     d = ImageDraw.Draw(img)
 
-    def line(points, colour, w):
+    def line(points: list[Point], colour: str, w: float) -> None:
         p = [(x * k, y * k) for x, y in points]
         width = max(1, int(round(w * k)))
         d.line(p, fill=_rgba(colour), width=width, joint="curve")
@@ -175,7 +182,7 @@ def emoticon_png(mood: str, mask: bool = False, size: int = 512) -> bytes:
             _, pts, fill, stroke, w = sh
             d.polygon([(x * k, y * k) for x, y in pts], fill=_rgba(fill))
             line(list(pts) + [pts[0]], stroke, w)
-    img = img.resize((size, size), Image.LANCZOS)
+    img = img.resize((size, size), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     img.save(out, "PNG", optimize=True)
     return out.getvalue()

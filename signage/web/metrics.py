@@ -8,8 +8,8 @@ Sources, read at scrape time (cheap: a few indexed SQL aggregates and in-memory 
 * the audience model: sessions started/ended since start, people present and watching now;
 * the camera: up/down, measured fps, frames, dropped frames, reconnects;
 * vision: analysis fps and per-stage latency histograms (`signage_stage_seconds`);
-* decisions and errors, counted from the hub (`player.state`, `decision`, `*.error` topics)
-  and from each component's status.
+* the player's ad decisions by outcome, and errors each component counted since start
+  (frames vision failed to analyse, player errors it recovered from, database writes refused).
 
 Stage latencies: the appliance observes every analysed frame's stage timings in its
 `stage_histograms` (`signage/stats.py`); this module only renders them.
@@ -17,12 +17,11 @@ Stage latencies: the appliance observes every analysed frame's stage timings in 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import shutil
-import time
-from typing import TYPE_CHECKING, Any, AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["setup", "render_metrics", "Exposition", "EventCounters"]
+__all__ = ["setup", "render_metrics", "Exposition"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -83,7 +82,7 @@ class Exposition:
         self.lines.append(f"# TYPE {name} {kind}")
 
     def family(self, name: str, kind: str, help_text: str,
-               samples: Iterable[tuple[Mapping[str, Any] | None, float]]) -> None:
+               samples: Iterable[tuple[Mapping[str, Any] | None, float | None]]) -> None:
         """kind: counter (name must end in _total) or gauge."""
         self._head(name, kind, help_text)
         for labels, value in samples:
@@ -110,51 +109,6 @@ class Exposition:
         return "\n".join(self.lines) + "\n"
 
 
-# --- event counters (from the hub) --------------------------------------------------------------
-
-class EventCounters:
-    """Counts decisions and errors seen on the hub since start."""
-
-    def __init__(self) -> None:
-        self.decisions: dict[str, int] = {}
-        self.errors: dict[str, int] = {}
-
-    def on_event(self, topic: str, data: Mapping[str, Any]) -> None:
-        if topic == "player.state":
-            # every new play is the outcome of one decision: an ad, or healing content
-            state = str(data.get("state") or "")
-            if state in ("ad", "healing"):
-                self.decisions[state] = self.decisions.get(state, 0) + 1
-        if topic.endswith(".error") or topic == "error":
-            comp = str(data.get("component") or topic.rsplit(".", 1)[0] or "unknown")
-            self.errors[comp] = self.errors.get(comp, 0) + 1
-
-
-EVENT_COUNTERS: web.AppKey = web.AppKey("metrics_event_counters", EventCounters)
-
-
-async def _count_events(app: web.Application) -> AsyncIterator[None]:
-    appliance = app[APPLIANCE]
-    counters = app[EVENT_COUNTERS]
-    sub = appliance.hub.subscribe(maxsize=1024)
-
-    async def pump() -> None:
-        async for event in sub:
-            try:
-                counters.on_event(event.topic, event.data if isinstance(event.data, Mapping) else {})
-            except Exception:  # pragma: no cover - never let the counter die
-                log.exception("metrics: could not count event %s", event.topic)
-
-    task = asyncio.create_task(pump(), name="metrics-events")
-    yield
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
-    sub.close()
-
-
 # --- collection -------------------------------------------------------------------------------
 
 def _num(d: Mapping[str, Any], *keys: str) -> float | None:
@@ -165,7 +119,7 @@ def _num(d: Mapping[str, Any], *keys: str) -> float | None:
     return None
 
 
-async def render_metrics(appliance: Appliance, counters: EventCounters | None = None) -> str:
+async def render_metrics(appliance: Appliance) -> str:
     cfg = appliance.config
     ex = Exposition({"device": cfg.device.id, "location": cfg.device.location})
     ex.gauge("signage_info", "Always 1; labels identify the screen.", 1)
@@ -228,12 +182,18 @@ async def render_metrics(appliance: Appliance, counters: EventCounters | None = 
                   for stage, h in sorted(appliance.stage_histograms.stages.items())])
 
     # decisions and errors
-    counters = counters or EventCounters()
-    ex.family("signage_decisions_total", "counter", "Player decisions since start, by outcome.",
-              [({"outcome": k}, v) for k, v in sorted(counters.decisions.items())])
+    player = appliance.player.status()
+    ex.family("signage_decisions_total", "counter",
+              "Ad decisions the player took since start, by outcome: an ad chosen, or healing kept "
+              "(none eligible, nobody settled in front of the screen, a mood rule).",
+              [({"outcome": "ad"}, player["decisions_ad"]),
+               ({"outcome": "healing"}, player["decisions"] - player["decisions_ad"])])
+    ex.family("signage_errors_total", "counter",
+              "Errors since start, by component: frames vision failed to analyse, player errors it "
+              "recovered from by showing healing content, database writes refused.",
+              [({"component": "vision"}, vis["errors"]), ({"component": "player"}, player["errors"]),
+               ({"component": "database"}, dbs["refused_writes"])])
     comp_errors = dict(appliance.component_errors)
-    ex.family("signage_errors_total", "counter", "Errors reported on the event hub since start, by component.",
-              [({"component": k}, v) for k, v in sorted(counters.errors.items())])
     ex.family("signage_component_error", "gauge", "1 for each component reporting a problem now.",
               [({"component": k}, 1) for k in sorted(comp_errors)])
     cam_err = 1 if cam["error"] else 0
@@ -283,11 +243,9 @@ def _fleet_metrics(ex: "Exposition", fleet: Mapping[str, Any]) -> None:
 
 async def metrics_handler(request: web.Request) -> web.Response:
     appliance = request.app[APPLIANCE]
-    text = await render_metrics(appliance, request.app[EVENT_COUNTERS])
+    text = await render_metrics(appliance)
     return web.Response(body=text.encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
 
 
 def setup(app: web.Application) -> None:
-    app[EVENT_COUNTERS] = EventCounters()
-    app.cleanup_ctx.append(_count_events)
     app.router.add_get("/metrics", metrics_handler)

@@ -4,7 +4,7 @@
 emoticon; `/rankings`, `/today` (server-rendered SVG charts), `/privacy`. Small pages, one
 small stylesheet, no scripts needed, nothing fetched from elsewhere. Unknown or expired tokens
 and unknown pages get a friendly 404 page; an unexpected error a friendly 500, never a
-traceback. Also home of `render()`, the jinja2 page renderer the panel shares.
+traceback (`signage/web/pages.py`).
 """
 
 from __future__ import annotations
@@ -12,13 +12,9 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import time
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
@@ -26,89 +22,16 @@ from ..reports import public as queries
 from ..vocabulary import MOOD_DISPLAY_ORDER
 from .emoticon import FACE_COLOURS, LABELS, emoticon_png, emoticon_svg
 from .keys import APPLIANCE
+from .pages import render
 
 log = logging.getLogger(__name__)
-
-HERE = Path(__file__).parent
-TEMPLATES = HERE / "templates"
-STATIC = HERE / "static"
 
 DEVICE_COOKIE = "sg_device"
 _DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 
-PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self'; connect-src 'self'; frame-src 'self'; media-src 'self'; "
-            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
-
-
-# --- rendering -------------------------------------------------------------------------------
-
-def _static_url(name: str) -> str:
-    p = STATIC / name
-    try:
-        v = int(p.stat().st_mtime)
-    except OSError:
-        v = 0
-    return f"/static/{name}?v={v}"
-
-
-@lru_cache(maxsize=1)
-def _env() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                             autoescape=jinja2.select_autoescape(["html", "svg"]),
-                             trim_blocks=True, lstrip_blocks=True)
-    env.globals["static_url"] = _static_url
-    return env
-
-
-def render(request: web.Request | None, name: str, ctx: dict[str, Any] | None = None, *,
-           status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    html = _env().get_template(name).render(**(ctx or {}))
-    h = {"Content-Security-Policy": PAGE_CSP, "X-Content-Type-Options": "nosniff",
-         "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
-    h.update(headers or {})
-    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8", headers=h)
-
-
-# --- friendly errors -------------------------------------------------------------------------
-
-_NOT_PAGES = ("/api/", "/ws/", "/media/", "/static/", "/metrics", "/admin", "/healthz")
-
-
-def _wants_html(request: web.Request) -> bool:
-    if request.method not in ("GET", "HEAD", "POST") or request.path.startswith(_NOT_PAGES):
-        return False
-    accept = request.headers.get("Accept", "")
-    return "text/html" in accept or "*/*" in accept or not accept
-
-
-@web.middleware
-async def friendly_errors(request: web.Request, handler):
-    try:
-        return await handler(request)
-    except web.HTTPNotFound:
-        if _wants_html(request):
-            return render(request, "404.html", {"path": request.path}, status=404)
-        raise
-    except web.HTTPException:
-        raise
-    except Exception:
-        log.exception("error serving %s %s", request.method, request.path)
-        if _wants_html(request):
-            return render(request, "500.html", {}, status=500)
-        return web.json_response({"error": "internal error"}, status=500)
-
 
 # --- small helpers ---------------------------------------------------------------------------
-
-def _pick(d: dict[str, Any], *names: str) -> str:
-    for n in names:
-        v = d.get(n)
-        if isinstance(v, (str, int, float)) and str(v).strip():
-            return str(v).strip()
-    return ""
-
 
 def safe_link(url: str) -> str:
     """Only http(s) links leave the page (never `javascript:` or `data:` from an ad file)."""
@@ -124,18 +47,18 @@ def tel_link(phone: str) -> str:
     return f"tel:{digits}" if len(re.sub(r"\D", "", digits)) >= 3 else ""
 
 
-def ad_details(raw: dict[str, Any]) -> dict[str, str]:
-    website = _pick(raw, "website", "url", "web")
-    directions = _pick(raw, "map", "map_url", "map_link", "directions", "directions_url")
-    phone = _pick(raw, "phone", "tel", "telephone")
+def ad_details(details: dict[str, str]) -> dict[str, str]:
+    """What the phone page shows of an ad's `[mobile]` table (`inventory.MOBILE_KEYS`, as the
+    inventory stored it): links only to web addresses, the phone number as a tel: link."""
+    website = details.get("website", "")
+    phone = details.get("phone", "")
     return {
-        "description": _pick(raw, "description", "text"),
-        "address": _pick(raw, "address"),
+        "description": details.get("description", ""),
+        "address": details.get("address", ""),
         "phone": phone, "tel": tel_link(phone),
         "website": safe_link(website), "website_label": urlsplit(website).netloc if website else "",
-        "directions": safe_link(directions),
-        "coupon": _pick(raw, "coupon", "coupon_code"),
-        "coupon_text": _pick(raw, "coupon_text", "coupon_description", "offer"),
+        "directions": safe_link(details.get("map_url", "")),
+        "coupon": details.get("coupon", ""),
     }
 
 
@@ -232,7 +155,7 @@ async def mobile_page(request: web.Request) -> web.Response:
     play = await _play_or_404(request)
     device = device_of(request)
     new_device = device is None
-    if new_device:
+    if device is None:
         device = secrets.token_urlsafe(18)
     rated = await queries.rating_of_device(app.store, play["play_id"], "mobile", device)
     votes = await queries.ad_votes(app.store, play["ad_id"])
@@ -328,6 +251,7 @@ async def privacy_page(request: web.Request) -> web.Response:
     return render(request, "privacy.html", {
         "retention_days": cfg.privacy.retention_days,
         "camera_preview": cfg.web.camera_preview,
+        "age_gate_min_age": cfg.ads.age_gate_min_age,
         "back": _back(request)})
 
 
@@ -342,7 +266,6 @@ def _back(request: web.Request) -> str:
 
 
 def setup(app: web.Application) -> None:
-    app.middlewares.append(friendly_errors)
     app.router.add_get("/m/", mobile_index)
     app.router.add_get("/m/{token}", mobile_page)
     app.router.add_post("/m/{token}/rate", mobile_rate)
@@ -351,5 +274,3 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/rankings", rankings_page)
     app.router.add_get("/today", today_page)
     app.router.add_get("/privacy", privacy_page)
-    if not any(getattr(r, "name", None) == "static" for r in app.router.resources()):
-        app.router.add_static("/static/", STATIC, name="static", append_version=False)

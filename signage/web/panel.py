@@ -26,7 +26,7 @@ from markupsafe import Markup
 
 from ..reports import public
 from .keys import APPLIANCE
-from .mobile import render
+from .pages import render
 from .preview import PREVIEW_PATH
 from .qr import qr_svg
 
@@ -128,7 +128,7 @@ async def panel_ws(request: web.Request) -> web.WebSocketResponse:
                 timeout = max(0.05, next_status - time.time())
             try:
                 ev = await asyncio.wait_for(sub.get(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if ev.topic == "player.state":
                 await send("state", panel_state(app, ev.data))

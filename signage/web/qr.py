@@ -1,13 +1,12 @@
 """QR codes drawn on the server (no external service, no JavaScript library).
 
-`qr_svg` returns a compact, crisp SVG (one path) that scales to any size; `qr_png` a PNG for
-places that want a bitmap. Both keep the 4-module quiet zone the standard asks for, so phone
-cameras (and OpenCV's detector in the tests) find them reliably.
+`qr_svg` returns a compact, crisp SVG (one path) that scales to any size, with the 4-module
+quiet zone the standard asks for, so phone cameras (and OpenCV's detector in the tests) find
+it reliably.
 """
 
 from __future__ import annotations
 
-import io
 from functools import lru_cache
 
 import qrcode
@@ -20,7 +19,8 @@ def _matrix(data: str) -> list[list[bool]]:
     qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=QUIET, box_size=1)
     qr.add_data(data)
     qr.make(fit=True)
-    return qr.get_matrix()  # includes the quiet zone
+    matrix: list[list[bool]] = qr.get_matrix()  # includes the quiet zone
+    return matrix
 
 
 @lru_cache(maxsize=256)
@@ -44,18 +44,6 @@ def qr_svg(data: str, *, dark: str = "#000", light: str = "#fff", title: str = "
             f'<rect width="{n}" height="{n}" fill="{light}"/>'
             f'<path fill="{dark}" d="{"".join(parts)}"/></svg>')
 
-
-def qr_png(data: str, *, scale: int = 8) -> bytes:
-    from PIL import Image
-
-    m = _matrix(data)
-    n = len(m)
-    img = Image.new("1", (n, n), 1)
-    img.putdata([0 if v else 1 for row in m for v in row])
-    img = img.resize((n * scale, n * scale), Image.NEAREST)
-    out = io.BytesIO()
-    img.save(out, "PNG", optimize=True)
-    return out.getvalue()
 
 
 def _esc(s: str) -> str:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..app import Appliance
+from . import admin, api, media, metrics, mobile, pages, panel, preview, status
 from .keys import APPLIANCE
-from . import status
 
 
-def create_app(appliance) -> web.Application:
+def create_app(appliance: Appliance) -> web.Application:
     app = web.Application(client_max_size=20 * 1024 * 1024)
     app[APPLIANCE] = appliance
-    status.setup(app)
-    from . import panel, mobile, media  # /panel, /ws/panel, /m/<token>, /rankings, /today, /privacy, /media/*
-    panel.setup(app); mobile.setup(app); media.setup(app)
-    from . import preview  # /api/camera/preview.jpg, only when web.camera_preview is on
-    preview.setup(app)
-    from . import admin  # /admin pages, /metrics, /api/audience, /api/report, /ws/audience
-    admin.setup(app)
+    status.setup(app)  # /api/status, /healthz
+    pages.setup(app)  # friendly 404/500 pages, /static/
+    panel.setup(app)  # /panel, /ws/panel, /api/panel/*
+    mobile.setup(app)  # /m/<token>, /rankings, /today, /privacy, /emoticon/*
+    media.setup(app)  # /media/*
+    preview.setup(app)  # /api/camera/preview.jpg, only when web.camera_preview is on
+    metrics.setup(app)  # /metrics (public: anonymous aggregates)
+    api.setup(app)  # /api/audience, /ws/audience (public: anonymous aggregates)
+    admin.setup(app)  # /admin pages, /api/report, /api/decision/last (behind the admin login)
     return app

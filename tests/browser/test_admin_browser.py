@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import start_live, wait_for
 from signage.web.admin.auth import hash_password
 from signage.web.admin.core import ADMIN_STATE
+
+from .conftest import start_live, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -118,6 +119,7 @@ def test_report_matches_sql_and_csv_downloads(admin_live, page, shot, tmp_path):
 
 def test_create_ad_with_upload_becomes_eligible_then_pause_stops_it(admin_live, page, shot, tmp_path):
     from PIL import Image, ImageDraw
+
     from signage.ads.selection import Rules
 
     url = admin_live.url

@@ -244,7 +244,7 @@ def test_panel_portrait_each_state(browser, live, shot, photos):
     ctx.close()
 
 
-def test_panel_rides_out_a_server_restart(browser, live):
+def test_panel_rides_out_a_server_restart(browser, live):  # any state will do
     ctx = browser.new_context(viewport={"width": 960, "height": 540})
     page = ctx.new_page()
     page.goto(live.url + "/panel")
@@ -258,7 +258,9 @@ def test_panel_rides_out_a_server_restart(browser, live):
     ctx.close()
 
 
-def test_a_media_file_that_fails_is_skipped_and_reported(browser, live):
+def test_a_media_file_that_fails_is_skipped_and_reported(browser, live, photos):
+    live.show(photos(PEOPLE))  # people there: the player moves on to its next item soon
+    live.wait_people(1)
     ctx = browser.new_context(viewport={"width": 960, "height": 540})
     page = ctx.new_page()
     page.goto(live.url + "/panel")

@@ -18,9 +18,9 @@ pytestmark = pytest.mark.browser
 def masked_photo(src: Path, dest: Path) -> Path:
     import sys
     sys.path.insert(0, str(REPO / "tests"))
-    from test_vision_mask import draw_surgical_mask
     from signage.vision.detector import RetinaFaceDetector
     from signage.vision.models import load_model
+    from test_vision_mask import draw_surgical_mask
     img = cv2.imread(str(src), cv2.IMREAD_COLOR)
     (det,) = RetinaFaceDetector(load_model(REPO / "models", "detector", "fp32"), score=0.7).detect(img)
     cv2.imwrite(str(dest), draw_surgical_mask(img, det), [int(cv2.IMWRITE_JPEG_QUALITY), 95])

@@ -1,14 +1,10 @@
 """The operator area: `/admin` pages (login, live view, reports, proof of play, ads, photo
-check), plus the machine-readable side that belongs with it: `/metrics` (Prometheus text),
-`/api/audience`, `/api/report` and `/ws/audience`.
+check), and the machine-readable admin data: `/api/report` and `/api/decision/last`.
 
-`setup(app)` is the one line `signage/web/server.py` needs.
-
-Who may see what:
-* `/admin/*` (except the login form and static CSS/JS) and `/api/report*`: a logged-in admin.
-* `/metrics`, `/api/audience`, `/ws/audience`: anonymous aggregates (counts, durations,
-  coarse estimates), like `/api/status`; nothing commercial (spend, budget, prices) and
-  nothing identifying.
+`setup(app)` is the one line `signage/web/server.py` needs. Everything here needs a logged-in
+admin (except the login form and the static CSS/JS). The public machine-readable side --
+`/metrics`, `/api/audience`, `/ws/audience`: anonymous aggregates, nothing commercial -- is
+registered by `signage/web/server.py` from `metrics.py` and `api.py`.
 """
 
 from __future__ import annotations
@@ -27,7 +23,6 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
 
 def setup(app: web.Application) -> None:
     from . import ads, live, photo, previews, reports, schedule, views_auth
-    from .. import api, metrics
 
     app[ADMIN_STATE] = AdminState(app[APPLIANCE])
     app.on_response_prepare.append(_on_prepare)
@@ -39,8 +34,6 @@ def setup(app: web.Application) -> None:
     schedule.setup(app)
     ads.setup(app)
     photo.setup(app)
-    metrics.setup(app)
-    api.setup(app)
     # last: any other /admin path is 404 for an admin and 401/503 for everyone else
     app.router.add_route("*", "/admin/{tail:.*}", _not_found)
 

@@ -30,7 +30,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from ...ads import bundles, inventory
 from ...ads import status as ad_status
@@ -55,7 +55,6 @@ WHAT_TO_UPLOAD = ("Upload an image (PNG, JPEG, WebP, GIF), a video (MP4, WebM) o
 SAFE_NAME = re.compile(r"[^a-z0-9._-]+")
 MAX_DAYPARTS = 6
 DAY_NAMES_ALL = ["daily"]
-TEXT_FIELDS = ("title", "advertiser", "description", "address", "phone", "website", "map_url", "coupon")
 
 
 class AdFormError(Exception):
@@ -143,6 +142,8 @@ async def read_form(request: web.Request, staging: Path) -> tuple[dict[str, Any]
         part = await reader.next()
         if part is None:
             break
+        if not isinstance(part, BodyPartReader):
+            raise AdFormError(400, "The form is not a plain form (nested multipart).")
         name = part.name or ""
         if name == "media" and part.filename:
             if not csrf_ok:
@@ -372,6 +373,7 @@ async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
             if uploaded is None:
                 raise AdFormError(400, "Choose a media file for the new ad. " + WHAT_TO_UPLOAD)
         else:
+            assert slug is not None  # editing: the route's slug
             if not (ads_dir / slug).is_dir():
                 raise AdFormError(404, f'There is no ad "{slug}".')
         assert slug is not None

@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable
 
 from aiohttp import web
 
@@ -141,11 +140,6 @@ class SessionStore:
         for tok, sess in list(self._by_token.items()):
             if now - sess.expires_at > 86_400:
                 del self._by_token[tok]
-
-    @property
-    def active(self) -> int:
-        now = self.clock()
-        return sum(1 for s in self._by_token.values() if not s.expired(now))
 
 
 @dataclass

@@ -4,8 +4,8 @@ Styling is by presentation attributes (fill, stroke), which the admin CSP allows
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
-from typing import Sequence
 
 from markupsafe import Markup
 
@@ -46,7 +46,7 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[float], *, cha
         y = top + ph - ph * i / 4
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#e5e9f0"/>')
         parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(_fmt(v))}</text>')
-    for i, (label, v) in enumerate(zip(labels, values)):
+    for i, (label, v) in enumerate(zip(labels, values, strict=True)):
         h = ph * (v / vmax) if vmax else 0
         x = left + i * slot + (slot - bw) / 2
         y = top + ph - h

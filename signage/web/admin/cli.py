@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     register(sub)
     args = parser.parse_args(argv)
-    return args.func(args, None)
+    status: int = args.func(args, None)
+    return status
 
 
 if __name__ == "__main__":

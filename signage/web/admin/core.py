@@ -14,8 +14,9 @@ import functools
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any, overload
 from urllib.parse import quote
 
 import jinja2
@@ -25,8 +26,17 @@ from ...commands import signage_command
 from ...config import ConfigError, load_config
 from ..keys import APPLIANCE
 from .health import LoopLag, RateMeter, ago
-from .auth import (COOKIE, CSRF_FIELD, CSRF_HEADER, LoginThrottle, SessionStore, AdminSession,
-                   hash_is_well_formed, same_origin, tokens_match)
+from .auth import (
+    COOKIE,
+    CSRF_FIELD,
+    CSRF_HEADER,
+    AdminSession,
+    LoginThrottle,
+    SessionStore,
+    hash_is_well_formed,
+    same_origin,
+    tokens_match,
+)
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +76,7 @@ class AdminState:
         self.jinja = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
             autoescape=jinja2.select_autoescape(["html", "svg", "xml"], default=True),
-            undefined=jinja2.ChainableUndefined,
+            undefined=jinja2.StrictUndefined,  # a typo in a template is an error, not an empty string
             trim_blocks=True, lstrip_blocks=True,
         )
         self.jinja.filters["num"] = fmt_num
@@ -109,7 +119,7 @@ class AdminState:
             log.info("admin: new password from %s; it counts from the next login", self.config_file)
 
 
-ADMIN_STATE: web.AppKey = web.AppKey("admin_state", AdminState)
+ADMIN_STATE: web.AppKey[AdminState] = web.AppKey("admin_state", AdminState)
 #: the logged-in admin's session on the request
 SESSION_KEY: Any = web.RequestKey("admin_session", AdminSession) if hasattr(web, "RequestKey") else "admin_session"
 
@@ -208,8 +218,9 @@ def refuse(request: web.Request, status: int, message: str, **extra: Any) -> web
 
 def login_page(request: web.Request, status: int, *, error: str | None = None,
                message: str | None = None, next_path: str = "/admin") -> web.Response:
-    from .auth import LOGIN_CSRF_COOKIE
     import secrets
+
+    from .auth import LOGIN_CSRF_COOKIE
 
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     if wants_json(request):
@@ -251,7 +262,8 @@ CROSS_SITE_MESSAGE = "Refused: this request came from another site, so nothing w
 
 
 def current_session(request: web.Request) -> tuple[AdminSession | None, str]:
-    return request.app[ADMIN_STATE].sessions.lookup(request.cookies.get(COOKIE))
+    sessions: SessionStore = request.app[ADMIN_STATE].sessions
+    return sessions.lookup(request.cookies.get(COOKIE))
 
 
 async def form_csrf_ok(request: web.Request, sess: AdminSession) -> bool:
@@ -263,7 +275,11 @@ async def form_csrf_ok(request: web.Request, sess: AdminSession) -> bool:
     return tokens_match(given, sess.csrf)
 
 
-def admin_route(handler: Handler | None = None, *, multipart: bool = False) -> Any:
+@overload
+def admin_route(handler: Handler) -> Handler: ...
+@overload
+def admin_route(*, multipart: bool = False) -> Callable[[Handler], Handler]: ...
+def admin_route(handler: Handler | None = None, *, multipart: bool = False) -> Handler | Callable[[Handler], Handler]:
     """Guard an admin handler (see module doc). With `multipart=True` the handler streams the
     body itself and must check the token with `check_multipart_csrf` before any file part."""
 
@@ -287,7 +303,6 @@ def admin_route(handler: Handler | None = None, *, multipart: bool = False) -> A
                     return refuse(request, 403, CSRF_MESSAGE)
             return await fn(request)
 
-        wrapper.admin_guarded = True  # type: ignore[attr-defined]
         return wrapper
 
     return deco(handler) if handler is not None else deco

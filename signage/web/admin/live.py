@@ -5,7 +5,8 @@ itself from `/admin/live.json` every two seconds (script from /admin/static, no 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 

@@ -18,15 +18,14 @@ import base64
 import logging
 from typing import Any
 
-from aiohttp import web
-
+from aiohttp import BodyPartReader, web
 from markupsafe import Markup
 
 from ...vocabulary import MASK_THRESHOLD, MOOD_DISPLAY_ORDER, normalise_mood
 from ..emoticon import LABELS, emoticon_png, emoticon_svg
 from ..keys import APPLIANCE
 from .auth import CSRF_FIELD, tokens_match
-from .core import ADMIN_STATE, CSRF_MESSAGE, SESSION_KEY, admin_route, refuse, render
+from .core import CSRF_MESSAGE, SESSION_KEY, admin_route, refuse, render
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +128,8 @@ async def _read_upload(request: web.Request) -> bytes:
         part = await reader.next()
         if part is None:
             break
+        if not isinstance(part, BodyPartReader):
+            raise PhotoError(400, "The upload is not a plain form (nested multipart).")
         if part.name == CSRF_FIELD:
             csrf_ok = tokens_match((await part.read(decode=True)).decode("utf-8", "replace")[:200], sess.csrf)
         elif part.name == "photo":
@@ -176,6 +177,7 @@ async def photo_check(request: web.Request) -> web.Response:
     n = len(result["faces"])
     message = None
     error = None
+    result["emoticon"] = None  # only for exactly one face
     if n == 0:
         error = NO_FACE
     elif n > 1:

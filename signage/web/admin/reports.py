@@ -1,19 +1,22 @@
 """Report pages: `/admin/reports` (tables + SVG charts), `/admin/reports.csv?table=...`,
-`/admin/plays` (proof of play, paged) and `/admin/plays.csv`."""
+`/admin/plays` (proof of play, paged) and `/admin/plays.csv`; and the same report as JSON for
+other systems, `GET /api/report?since=YYYY-MM-DD&until=YYYY-MM-DD` (admin login required: it
+holds prices, spend and budgets)."""
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from aiohttp import web
 
+from ...reports.admin_report import CSV_TABLES, SEGMENTS, Period, build_report, json_dumps, plays_page, table_rows
 from ..keys import APPLIANCE
 from . import charts
 from .core import admin_route, refuse, render
-from ...reports.admin_report import CSV_TABLES, SEGMENTS, Period, build_report, plays_page, table_rows
 
 
 def _period(request: web.Request) -> Period:
@@ -141,7 +144,19 @@ async def plays_csv(request: web.Request) -> web.Response:
     return _csv_response(rows, CSV_TABLES["plays"], _safe_filename(name), appliance.config.ads.currency)
 
 
+@admin_route
+async def report_json(request: web.Request) -> web.StreamResponse:
+    appliance = request.app[APPLIANCE]
+    try:
+        period = Period.from_query(request.query)
+    except ValueError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    report = await build_report(appliance.store, appliance.config, period)
+    return web.json_response(report, dumps=json_dumps)
+
+
 def setup(app: web.Application) -> None:
+    app.router.add_get("/api/report", report_json)
     app.router.add_get("/admin/reports", reports_page)
     app.router.add_get("/admin/reports.csv", reports_csv)
     app.router.add_get("/admin/plays", plays_view)

@@ -6,10 +6,19 @@ import logging
 
 from aiohttp import web
 
-from .auth import COOKIE, CSRF_FIELD, LOGIN_CSRF_COOKIE, check_password_async, tokens_match
-from .core import (ADMIN_STATE, CROSS_SITE_MESSAGE, CSRF_MESSAGE, admin_route, current_session,
-                   login_page, redirect, refuse, safe_next, setup_needed)
-from .auth import same_origin
+from .auth import COOKIE, CSRF_FIELD, LOGIN_CSRF_COOKIE, check_password_async, same_origin, tokens_match
+from .core import (
+    ADMIN_STATE,
+    CROSS_SITE_MESSAGE,
+    CSRF_MESSAGE,
+    admin_route,
+    current_session,
+    login_page,
+    redirect,
+    refuse,
+    safe_next,
+    setup_needed,
+)
 
 log = logging.getLogger(__name__)
 
