@@ -28,8 +28,7 @@ def python_command(cwd: Path | None = None) -> str:
     return shlex.quote(shown)
 
 
-def signage_command(*args: str, config_file: Path | None = None, cwd: Path | None = None,
-                    with_cd: bool = False) -> str:
+def signage_command(*args: str, config_file: Path | None = None, cwd: Path | None = None, with_cd: bool = False) -> str:
     """`<python> -m signage [--config FILE] ARGS...`, quoted for a POSIX shell.
 
     `config_file` is added only when it is not `./config.toml` (the default). With `with_cd`, the

@@ -12,10 +12,13 @@ from pathlib import Path
 
 import pytest
 
+import test_admin_ads
 from signage.ads import bundles, inventory
 from signage.web.admin.ads import slug_from_title
+from test_admin_ads import ad_form
 
-from test_admin_ads import ad_form, env  # noqa: F401  (env: the same logged-in appliance)
+#: the ads tests' logged-in appliance (client, appliance, csrf, ads folder)
+env = test_admin_ads.env
 
 ADS = Path(__file__).resolve().parents[1] / "assets" / "ads"
 
@@ -27,7 +30,7 @@ def make_zip(files: dict[str, bytes], *, symlink: str | None = None) -> bytes:
             zf.writestr(name, data)
         if symlink:
             info = zipfile.ZipInfo(symlink)
-            info.external_attr = (0o120777 << 16)
+            info.external_attr = 0o120777 << 16
             zf.writestr(info, "/etc/passwd")
     return buf.getvalue()
 
@@ -42,13 +45,16 @@ def test_slug_from_title():
     assert len(slug_from_title("x" * 200)) == 64
 
 
-@pytest.mark.parametrize("files,words", [
-    ({"page.html": PAGE}, "no index.html at the top"),
-    ({"index.html": PAGE, "../evil.js": b"x"}, '".." in a path'),
-    ({"index.html": PAGE, "/etc/cron.d/x.js": b"x"}, "must be relative"),
-    ({"index.html": PAGE, "run.sh": b"#!/bin/sh"}, 'file type ".sh"'),
-    ({"index.html": PAGE, ".hidden.js": b"x"}, "is not allowed"),
-])
+@pytest.mark.parametrize(
+    "files,words",
+    [
+        ({"page.html": PAGE}, "no index.html at the top"),
+        ({"index.html": PAGE, "../evil.js": b"x"}, '".." in a path'),
+        ({"index.html": PAGE, "/etc/cron.d/x.js": b"x"}, "must be relative"),
+        ({"index.html": PAGE, "run.sh": b"#!/bin/sh"}, 'file type ".sh"'),
+        ({"index.html": PAGE, ".hidden.js": b"x"}, "is not allowed"),
+    ],
+)
 def test_bundle_checks(tmp_path, files, words):
     z = tmp_path / "b.zip"
     z.write_bytes(make_zip(files))
@@ -76,13 +82,19 @@ async def test_html_bundle_upload_becomes_a_playable_ad_with_slug_from_title(env
     client, appliance, csrf, ads_dir = env
     page = PAGE.replace(b"</body>", b'<img src="img/logo.jpg" alt=""></body>')
     data = make_zip({"index.html": page, "img/logo.jpg": LOGO, "__MACOSX/._index.html": b"junk"})
-    r = await client.post("/admin/ads/new", allow_redirects=False,
-                          data=ad_form(csrf, slug="", title="Bloom Bündle Ad", media=data, name="Bloom bundle.zip"))
+    r = await client.post(
+        "/admin/ads/new",
+        allow_redirects=False,
+        data=ad_form(csrf, slug="", title="Bloom Bündle Ad", media=data, name="Bloom bundle.zip"),
+    )
     assert r.status == 303, (await r.text())[-600:]
     assert r.headers["Location"] == "/admin/ads?saved=bloom-bundle-ad"
     folder = ads_dir / "bloom-bundle-ad"
-    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == \
-        ["ad.toml", "img/logo.jpg", "index.html"]
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == [
+        "ad.toml",
+        "img/logo.jpg",
+        "index.html",
+    ]
     assert (folder / "img" / "logo.jpg").read_bytes() == LOGO
     spec = inventory.load_ad(folder)
     assert spec.media == "index.html" and spec.media_type == "html"
@@ -94,12 +106,18 @@ async def test_html_bundle_upload_becomes_a_playable_ad_with_slug_from_title(env
     r = await client.get("/media/ads/bloom-bundle-ad/img/logo.jpg")
     assert r.status == 200 and await r.read() == LOGO
     # the same title again: the next free slug
-    r = await client.post("/admin/ads/new", allow_redirects=False,
-                          data=ad_form(csrf, slug="", title="Bloom Bündle Ad", media=data, name="b.zip"))
+    r = await client.post(
+        "/admin/ads/new",
+        allow_redirects=False,
+        data=ad_form(csrf, slug="", title="Bloom Bündle Ad", media=data, name="b.zip"),
+    )
     assert r.headers["Location"] == "/admin/ads?saved=bloom-bundle-ad-2"
     # an edit without a new file keeps the bundle's folders
-    r = await client.post("/admin/ads/bloom-bundle-ad", allow_redirects=False,
-                          data=ad_form(csrf, title="Bloom again", media=False, current_media="index.html"))
+    r = await client.post(
+        "/admin/ads/bloom-bundle-ad",
+        allow_redirects=False,
+        data=ad_form(csrf, title="Bloom again", media=False, current_media="index.html"),
+    )
     assert r.status == 303
     assert (folder / "img" / "logo.jpg").is_file() and inventory.load_ad(folder).title == "Bloom again"
 
@@ -107,14 +125,32 @@ async def test_html_bundle_upload_becomes_a_playable_ad_with_slug_from_title(env
 async def test_a_refused_upload_keeps_every_typed_value(env):
     client, appliance, csrf, ads_dir = env
     bad = make_zip({"index.html": PAGE, "../../evil.js": b"alert(1)"})
-    r = await client.post("/admin/ads/new", data=ad_form(
-        csrf, slug="", title="Harbour Café", media=bad, name="harbour.zip", moods=["happy", "sad"],
-        advertiser="Harbour Ltd", cpm="7.5", dp0_days=["sat", "sun"], dp0_start="10:00", dp0_end="14:00",
-        description="Fish and chips on the pier."))
+    r = await client.post(
+        "/admin/ads/new",
+        data=ad_form(
+            csrf,
+            slug="",
+            title="Harbour Café",
+            media=bad,
+            name="harbour.zip",
+            moods=["happy", "sad"],
+            advertiser="Harbour Ltd",
+            cpm="7.5",
+            dp0_days=["sat", "sun"],
+            dp0_start="10:00",
+            dp0_end="14:00",
+            description="Fish and chips on the pier.",
+        ),
+    )
     text = html.unescape(await r.text())
     assert r.status == 422 and '".." in a path' in text and "choose the file again" in text
-    for name, value in (("title", "Harbour Café"), ("advertiser", "Harbour Ltd"), ("cpm", "7.5"),
-                        ("dp0_start", "10:00"), ("dp0_end", "14:00")):
+    for name, value in (
+        ("title", "Harbour Café"),
+        ("advertiser", "Harbour Ltd"),
+        ("cpm", "7.5"),
+        ("dp0_start", "10:00"),
+        ("dp0_end", "14:00"),
+    ):
         assert re.search(rf'name="{name}" value="{re.escape(value)}"', text), name
     assert "Fish and chips on the pier." in text
     for day in ("sat", "sun"):
@@ -126,13 +162,26 @@ async def test_a_refused_upload_keeps_every_typed_value(env):
 
 async def test_structured_dayparts_are_written_and_read_back(env):
     client, appliance, csrf, ads_dir = env
-    r = await client.post("/admin/ads/new", allow_redirects=False, data=ad_form(
-        csrf, slug="late", dp0_days=["fri", "sat"], dp0_start="22:00", dp0_end="02:00",
-        dp1_days=["mon", "tue", "wed", "thu", "fri", "sat", "sun"], dp1_start="07:00", dp1_end="00:00"))
+    r = await client.post(
+        "/admin/ads/new",
+        allow_redirects=False,
+        data=ad_form(
+            csrf,
+            slug="late",
+            dp0_days=["fri", "sat"],
+            dp0_start="22:00",
+            dp0_end="02:00",
+            dp1_days=["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+            dp1_start="07:00",
+            dp1_end="00:00",
+        ),
+    )
     assert r.status == 303, (await r.text())[-500:]
     spec = inventory.load_ad(ads_dir / "late")
-    assert spec.dayparts == ({"days": ["fri", "sat"], "start": "22:00", "end": "02:00"},
-                             {"days": ["daily"], "start": "07:00", "end": "24:00"})
+    assert spec.dayparts == (
+        {"days": ["fri", "sat"], "start": "22:00", "end": "02:00"},
+        {"days": ["daily"], "start": "07:00", "end": "24:00"},
+    )
     page = await (await client.get("/admin/ads/late")).text()
     assert re.search(r'name="dp1_days" value="wed" checked', page)
     assert 'name="dp1_end" value="00:00"' in page

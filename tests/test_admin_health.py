@@ -28,8 +28,9 @@ def test_skipped_frames_against_what_the_rates_imply():
 def test_camera_database_and_lag():
     assert judge_camera({"state": "running", "fps": 30, "age": 0.1, "source": "x"}).level == "green"
     assert judge_camera({"state": "running", "fps": 30, "age": 3.0, "source": "x"}).level == "amber"
-    starting = judge_camera({"state": "starting", "first_run": {"line": "demo photos: 3 of 20 ready; fetching t1",
-                                                                "finished": False}})
+    starting = judge_camera(
+        {"state": "starting", "first_run": {"line": "demo photos: 3 of 20 ready; fetching t1", "finished": False}}
+    )
     assert starting.level == "amber" and "3 of 20" in starting.detail
     assert judge_camera({"state": "stalled", "error": "no frame for 5.0 s"}).level == "red"
     now = time.time()
@@ -57,4 +58,5 @@ def test_rate_meter_and_loop_lag():
         await asyncio.sleep(0.1)
         await lag.stop()
         return lag.worst_ms
+
     assert asyncio.run(run()) >= 100

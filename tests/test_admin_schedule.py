@@ -14,8 +14,13 @@ def _inside(windows, minute):
 
 
 def test_windows_match_daypart_contains_including_overnight():
-    ad = AdState(slug="late", dayparts=(parse_daypart({"days": ["fri", "sat"], "start": "22:00", "end": "02:00"}),
-                                        parse_daypart({"days": ["weekdays"], "start": "07:00", "end": "10:30"})))
+    ad = AdState(
+        slug="late",
+        dayparts=(
+            parse_daypart({"days": ["fri", "sat"], "start": "22:00", "end": "02:00"}),
+            parse_daypart({"days": ["weekdays"], "start": "07:00", "end": "10:30"}),
+        ),
+    )
     monday = date(2026, 11, 30)
     for i in range(8):
         day = monday + timedelta(days=i)

@@ -12,13 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+from signage.app import Appliance
 from signage.commands import python_command, signage_command
 from signage.config import load_config
-from signage.web.admin.cli import write_password_hash
 from signage.web.admin.auth import hash_password
-
-from signage.app import Appliance
-
+from signage.web.admin.cli import write_password_hash
 from test_admin_support import hidden, login, start, stop
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +30,8 @@ def test_suggested_commands_name_the_interpreter_that_works(tmp_path):
     assert python_command(tmp_path) == str(venv_python)  # elsewhere: the full path
     assert signage_command("set-password", cwd=ROOT) == f"{python_command(ROOT)} -m signage set-password"
     assert signage_command("set-password", config_file=ROOT / "config.toml", cwd=ROOT).endswith(
-        "-m signage set-password")
+        "-m signage set-password"
+    )
     other = signage_command("set-password", config_file=tmp_path / "my screen.toml", cwd=ROOT)
     assert f"--config '{tmp_path / 'my screen.toml'}' set-password" in other
     assert signage_command("run", cwd=ROOT, with_cd=True).startswith(f"cd {ROOT} && ")
@@ -71,9 +70,14 @@ def test_set_password_says_the_rule_before_asking_twice(tmp_path):
     cfg = tmp_path / "config.toml"
     cfg.write_text('[device]\nid = "a"\n')
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "signage", "--config", str(cfg), "set-password",
-                             "--iterations", "1000"], stdin=follower, stdout=follower, stderr=follower,
-                            cwd=ROOT, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "signage", "--config", str(cfg), "set-password", "--iterations", "1000"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        cwd=ROOT,
+        close_fds=True,
+    )
     os.close(follower)
     try:
         out = _read_until(leader, "New admin password:")
@@ -92,6 +96,7 @@ def test_set_password_says_the_rule_before_asking_twice(tmp_path):
             proc.kill()
         os.close(leader)
     from signage.web.admin.auth import verify_password
+
     assert verify_password("a long enough password", load_config(cfg).admin.password_hash)
 
 
@@ -118,16 +123,25 @@ async def test_a_password_set_while_running_counts_without_a_restart(tmp_path):
         r = await client.get("/admin/login")
         assert r.status in (200, 303)
         import aiohttp
+
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:  # another browser
             url = lambda p: str(client.make_url(p))  # noqa: E731
             async with other.get(url("/admin/login")) as r:
                 token = hidden(await r.text(), "csrf_token")
             origin = {"Origin": url("/").rstrip("/")}
-            async with other.post(url("/admin/login"), data={"csrf_token": token, "password": "first password!"},
-                                  allow_redirects=False, headers=origin) as r:
+            async with other.post(
+                url("/admin/login"),
+                data={"csrf_token": token, "password": "first password!"},
+                allow_redirects=False,
+                headers=origin,
+            ) as r:
                 assert r.status == 401
-            async with other.post(url("/admin/login"), data={"csrf_token": token, "password": "second password!"},
-                                  allow_redirects=False, headers=origin) as r:
+            async with other.post(
+                url("/admin/login"),
+                data={"csrf_token": token, "password": "second password!"},
+                allow_redirects=False,
+                headers=origin,
+            ) as r:
                 assert r.status == 303
         r = await client.get("/admin/reports")
         assert r.status == 200  # the first admin was never logged out

@@ -37,7 +37,7 @@ def test_image_and_video_thumbnails_come_from_the_creative_and_are_cached(tmp_pa
     # the same thumbnail's colours are the creative's (not a blank or a camera frame)
     with Image.open(img_dir / "creative.jpg") as src:
         want = src.convert("RGB").resize((1, 1), Image.Resampling.BOX).getpixel((0, 0))
-    assert all(abs(a - b) < 12 for a, b in zip(_mean(out), want))
+    assert all(abs(a - b) < 12 for a, b in zip(_mean(out), want, strict=True))
     stamp = out.stat().st_mtime_ns
     assert thumbnail(img_dir, "creative.jpg", "image", cache)[0].stat().st_mtime_ns == stamp  # cached
     # an edited creative gets a new thumbnail

@@ -11,8 +11,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from signage.app import Appliance
-from signage.reports.admin_report import Period, on_target
-
+from signage.reports.admin_report import on_target
 from test_admin_support import login, make_config, start, stop
 
 TODAY = date.today()
@@ -24,24 +23,34 @@ async def seed(store):
     await store.execute(
         "INSERT INTO ads (id, slug, title, advertiser, media, media_type, duration_s, cpm, budget, start_date, end_date, "
         "genders, age_groups, updated_at) VALUES (1, 'ridgeline', 'Ridgeline', 'R', 'a.png', 'image', 10, 15, 600, ?, ?, "
-        "'[\"male\"]', '[\"20-39\", \"40-59\"]', 0)", ((TODAY - timedelta(days=3)).isoformat(), (TODAY + timedelta(days=3)).isoformat()))
+        '\'["male"]\', \'["20-39", "40-59"]\', 0)',
+        ((TODAY - timedelta(days=3)).isoformat(), (TODAY + timedelta(days=3)).isoformat()),
+    )
     await store.execute(
         "INSERT INTO ads (id, slug, title, advertiser, media, media_type, duration_s, cpm, budget, start_date, end_date, "
         "updated_at) VALUES (2, 'library', 'Library', 'L', 'a.png', 'image', 10, 0, 0, ?, ?, 0)",
-        ((TODAY - timedelta(days=3)).isoformat(), (TODAY + timedelta(days=3)).isoformat()))
+        ((TODAY - timedelta(days=3)).isoformat(), (TODAY + timedelta(days=3)).isoformat()),
+    )
     people = {  # session: (P(male), P(20-39), P(40-59))
-        "w1": (0.1, 0.8, 0.2), "w2": (0.05, 0.9, 0.1), "m1": (0.9, 0.7, 0.3), "kid": (0.9, 0.0, 0.0)}
+        "w1": (0.1, 0.8, 0.2),
+        "w2": (0.05, 0.9, 0.1),
+        "m1": (0.9, 0.7, 0.3),
+        "kid": (0.9, 0.0, 0.0),
+    }
     for sid, (pm, p2039, p4059) in people.items():
         age = {"20-39": p2039, "40-59": p4059, "child": 1.0 - p2039 - p4059}
         await store.execute(
             "INSERT INTO sessions (id, started_at, ended_at, dwell_s, attention_s, gender_p, age_group_p, mood_p) "
             "VALUES (?, ?, ?, 20, 5, ?, ?, '{}')",
-            (sid, NOON - 60, NOON + 60, json.dumps({"male": pm, "female": 1 - pm}), json.dumps(age)))
+            (sid, NOON - 60, NOON + 60, json.dumps({"male": pm, "female": 1 - pm}), json.dumps(age)),
+        )
     # play 1 (ridgeline): w1, w2, m1 present long enough, kid for 0.5 s only (not an impression)
     for pid, ad, exps in ((1, 1, [("w1", 9), ("w2", 9), ("m1", 9), ("kid", 0.5)]), (2, 2, [("w1", 5), ("kid", 5)])):
-        await store.execute("INSERT INTO plays (id, ad_id, kind, started_at, ended_at, completed, impressions, spend) "
-                            "VALUES (?, ?, 'ad', ?, ?, 1, ?, 0.045)", (pid, ad, NOON + pid, NOON + pid + 10,
-                                                                        sum(1 for e in exps if e[1] >= 1)))
+        await store.execute(
+            "INSERT INTO plays (id, ad_id, kind, started_at, ended_at, completed, impressions, spend) "
+            "VALUES (?, ?, 'ad', ?, ?, 1, ?, 0.045)",
+            (pid, ad, NOON + pid, NOON + pid + 10, sum(1 for e in exps if e[1] >= 1)),
+        )
         for sid, present in exps:
             await store.execute("INSERT INTO exposures VALUES (?, ?, ?, 0)", (pid, sid, present))
 

@@ -23,14 +23,42 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-__all__ = ["BundleError", "Bundle", "check_bundle", "unpack_bundle", "BUNDLE_TYPES", "MAX_FILES",
-           "MAX_UNPACKED", "INDEX"]
+__all__ = [
+    "BundleError",
+    "Bundle",
+    "check_bundle",
+    "unpack_bundle",
+    "BUNDLE_TYPES",
+    "MAX_FILES",
+    "MAX_UNPACKED",
+    "INDEX",
+]
 
 INDEX = "index.html"
-BUNDLE_TYPES = frozenset({
-    ".html", ".htm", ".css", ".js", ".json", ".png", ".jpg", ".jpeg", ".webp", ".gif", ".svg",
-    ".mp4", ".webm", ".woff", ".woff2", ".ttf", ".mp3", ".ogg", ".wav", ".txt",
-})
+BUNDLE_TYPES = frozenset(
+    {
+        ".html",
+        ".htm",
+        ".css",
+        ".js",
+        ".json",
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".webp",
+        ".gif",
+        ".svg",
+        ".mp4",
+        ".webm",
+        ".woff",
+        ".woff2",
+        ".ttf",
+        ".mp3",
+        ".ogg",
+        ".wav",
+        ".txt",
+    }
+)
 MAX_FILES = 200
 MAX_UNPACKED = 60 * 1024 * 1024
 MAX_RATIO = 200
@@ -63,8 +91,10 @@ def _member_path(name: str) -> str:
         raise BundleError(f'"{name[:120]}": ".." in a path could reach outside the ad folder; refused')
     for p in parts:
         if not _SEGMENT.match(p):
-            raise BundleError(f'"{name[:120]}": the name "{p[:60]}" is not allowed: use letters, digits, '
-                              f'".", "_", "-" or spaces, starting with a letter or digit')
+            raise BundleError(
+                f'"{name[:120]}": the name "{p[:60]}" is not allowed: use letters, digits, '
+                f'".", "_", "-" or spaces, starting with a letter or digit'
+            )
     return "/".join(parts)
 
 
@@ -90,11 +120,15 @@ def check_bundle(zip_path: Path) -> Bundle:
             if PurePosixPath(path).name.lower() == "ad.toml":
                 continue  # never let a bundle replace the ad's own settings
             if PurePosixPath(path).suffix.lower() not in BUNDLE_TYPES:
-                raise BundleError(f'"{path[:120]}": file type "{PurePosixPath(path).suffix or "(none)"}" is not '
-                                  f"used by a web page; allowed: {', '.join(sorted(BUNDLE_TYPES))}")
+                raise BundleError(
+                    f'"{path[:120]}": file type "{PurePosixPath(path).suffix or "(none)"}" is not '
+                    f"used by a web page; allowed: {', '.join(sorted(BUNDLE_TYPES))}"
+                )
             if info.file_size > MAX_RATIO * max(info.compress_size, 1) and info.file_size > 1024 * 1024:
-                raise BundleError(f'"{path[:120]}" unpacks to {info.file_size // (1024 * 1024)} MB from '
-                                  f"{info.compress_size} bytes; refused as a zip bomb")
+                raise BundleError(
+                    f'"{path[:120]}" unpacks to {info.file_size // (1024 * 1024)} MB from '
+                    f"{info.compress_size} bytes; refused as a zip bomb"
+                )
             total += info.file_size
             names.append((info, path))
         if not names:
@@ -111,12 +145,14 @@ def check_bundle(zip_path: Path) -> Bundle:
             if len(tops) == 1 and all("/" in p for p in paths) and f"{next(iter(tops))}/{INDEX}" in paths:
                 prefix = next(iter(tops)) + "/"
             else:
-                raise BundleError(f"there is no {INDEX} at the top of the zip: the page the screen opens must be "
-                                  f"called {INDEX} (found: {', '.join(sorted(paths)[:5])}"
-                                  f"{', …' if len(paths) > 5 else ''})")
+                raise BundleError(
+                    f"there is no {INDEX} at the top of the zip: the page the screen opens must be "
+                    f"called {INDEX} (found: {', '.join(sorted(paths)[:5])}"
+                    f"{', …' if len(paths) > 5 else ''})"
+                )
         files = []
         for info, path in names:
-            inside = path[len(prefix):]
+            inside = path[len(prefix) :]
             if inside.count("/") > MAX_DEPTH - 1:
                 raise BundleError(f'"{path[:120]}" is nested too deep (at most {MAX_DEPTH} folders)')
             files.append((info.filename, inside))
@@ -131,7 +167,7 @@ def unpack_bundle(zip_path: Path, bundle: Bundle, target: Path) -> None:
     written = 0
     with zipfile.ZipFile(zip_path) as zf:
         for member, inside in bundle.files:
-            out = (target / inside)
+            out = target / inside
             if not out.resolve().is_relative_to(root):  # belt and braces: _member_path forbids this
                 raise BundleError(f'"{inside}" would land outside the ad folder; refused')
             out.parent.mkdir(parents=True, exist_ok=True)

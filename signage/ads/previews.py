@@ -44,8 +44,12 @@ class PreviewError(RuntimeError):
 
 
 def find_chromium() -> str | None:
-    for name in (os.environ.get("SIGNAGE_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                 shutil.which("chromium-browser")):
+    for name in (
+        os.environ.get("SIGNAGE_CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if name and Path(name).is_file():
             return name
     return None
@@ -58,8 +62,7 @@ def _files_for(folder: Path, media: str, media_type: str) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "ad.toml")
 
 
-def content_key(folder: Path, media: str, media_type: str, orientation: str = "landscape",
-                renderer: str = "") -> str:
+def content_key(folder: Path, media: str, media_type: str, orientation: str = "landscape", renderer: str = "") -> str:
     h = hashlib.sha256(f"{RENDERER_VERSION}:{renderer}:{media_type}:{orientation}:{media}".encode())
     for p in _files_for(folder, media, media_type):
         h.update(str(p.relative_to(folder)).encode() + b"\0")
@@ -123,19 +126,34 @@ def _chromium_render(chromium: str, page: Path, size: tuple[int, int]):
 
     with tempfile.TemporaryDirectory(prefix="signage-thumb-") as tmp:
         shot = Path(tmp) / "shot.png"
-        cmd = [chromium, "--headless", "--disable-gpu", "--hide-scrollbars", "--mute-audio",
-               "--no-first-run", "--disable-extensions", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-               # no network at all: a creative must be self-contained (as on the offline panel)
-               "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
-               f"--user-data-dir={tmp}/profile", f"--window-size={size[0]},{size[1]}",
-               "--virtual-time-budget=2500", f"--screenshot={shot}", page.resolve().as_uri()]
+        cmd = [
+            chromium,
+            "--headless",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--mute-audio",
+            "--no-first-run",
+            "--disable-extensions",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            # no network at all: a creative must be self-contained (as on the offline panel)
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--proxy-server=127.0.0.1:9",
+            f"--user-data-dir={tmp}/profile",
+            f"--window-size={size[0]},{size[1]}",
+            "--virtual-time-budget=2500",
+            f"--screenshot={shot}",
+            page.resolve().as_uri(),
+        ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
         with _chromium_lock:
             try:
-                proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      timeout=CHROMIUM_TIMEOUT_S, check=False)
+                proc = subprocess.run(
+                    cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=CHROMIUM_TIMEOUT_S, check=False
+                )
             except subprocess.TimeoutExpired:
                 raise PreviewError(f"{page.name}: Chromium took more than {CHROMIUM_TIMEOUT_S:g} s") from None
         if not shot.is_file():
@@ -155,8 +173,10 @@ def _card(title: str, lines: list[str], size: tuple[int, int]):
     d.rectangle((0, 0, w - 1, h - 1), outline=(100, 116, 139), width=3)
 
     def font(px: int):
-        for p in ("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
-                  "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
+        for p in (
+            "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",
+            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        ):
             if Path(p).exists():
                 return ImageFont.truetype(p, px)
         return ImageFont.load_default()
@@ -170,9 +190,16 @@ def _card(title: str, lines: list[str], size: tuple[int, int]):
     return img
 
 
-def thumbnail(folder: Path, media: str, media_type: str, cache_dir: Path, *,
-              orientation: str = "landscape", chromium: str | None = None,
-              title: str = "") -> tuple[Path, str]:
+def thumbnail(
+    folder: Path,
+    media: str,
+    media_type: str,
+    cache_dir: Path,
+    *,
+    orientation: str = "landscape",
+    chromium: str | None = None,
+    title: str = "",
+) -> tuple[Path, str]:
     """(path of the cached JPEG, how it was made: "image" | "video" | "chromium" | "fallback").
 
     Blocking (file reads, decoding, maybe a Chromium run): call it in a worker thread."""
@@ -200,12 +227,19 @@ def thumbnail(folder: Path, media: str, media_type: str, cache_dir: Path, *,
                 img, how = _chromium_render(chromium, src, size), "chromium"
             except PreviewError as exc:
                 log.warning("preview of %s/%s: %s; using a plain card", folder.name, media, exc)
-                img, how = _card(title or folder.name, ["HTML creative: " + media,
-                                                        "preview failed: see the log"], size), "fallback"
+                img, how = (
+                    _card(title or folder.name, ["HTML creative: " + media, "preview failed: see the log"], size),
+                    "fallback",
+                )
         else:
-            img, how = _card(title or folder.name, ["HTML creative: " + media,
-                                                    "no preview: Chromium is not installed",
-                                                    "(apt-get install chromium)"], size), "fallback"
+            img, how = (
+                _card(
+                    title or folder.name,
+                    ["HTML creative: " + media, "no preview: Chromium is not installed", "(apt-get install chromium)"],
+                    size,
+                ),
+                "fallback",
+            )
     _save(img, out)
     note.write_text(how)
     return out, how

@@ -24,10 +24,16 @@ __all__ = ["AdNow", "Delivery", "ad_now", "visitors_as_viewers", "REASON_LABELS"
 
 #: short labels for the status column, by Block.code
 REASON_LABELS = {
-    "invalid": "ad.toml has problems", "paused": "paused", "deleted": "deleted",
-    "skipped": "media failed to load", "flight": "outside its flight", "daypart": "outside its dayparts",
-    "budget": "budget spent", "age_gate": "age gate (a minor may be present)",
-    "frequency_cap": "frequency cap reached", "no_audience": "no matching audience in the last hour",
+    "invalid": "ad.toml has problems",
+    "paused": "paused",
+    "deleted": "deleted",
+    "skipped": "media failed to load",
+    "flight": "outside its flight",
+    "daypart": "outside its dayparts",
+    "budget": "budget spent",
+    "age_gate": "age gate (a minor may be present)",
+    "frequency_cap": "frequency cap reached",
+    "no_audience": "no matching audience in the last hour",
 }
 
 
@@ -35,9 +41,9 @@ REASON_LABELS = {
 class Delivery:
     """Spend against the even plan over the flight (money in the ads' currency)."""
 
-    planned: float | None      # by now; None without a budget or flight
+    planned: float | None  # by now; None without a budget or flight
     spent: float
-    pacing: float              # the factor the decision applies (> 1 behind, < 1 ahead)
+    pacing: float  # the factor the decision applies (> 1 behind, < 1 ahead)
 
     @property
     def share(self) -> float | None:
@@ -63,7 +69,7 @@ class AdNow:
     slug: str
     eligible: bool
     blocks: tuple[Block, ...] = ()
-    matching_last_hour: float | None = None   # expected targeted visitors over the last hour
+    matching_last_hour: float | None = None  # expected targeted visitors over the last hour
     visitors_last_hour: int = 0
     delivery: Delivery | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -79,14 +85,23 @@ class AdNow:
         return "blocked: " + ", ".join(dict.fromkeys(REASON_LABELS.get(b.code, b.code) for b in self.blocks))
 
 
-def ad_now(ad: AdState, now: datetime, rules: Rules, *, present: list[Viewer], last_hour: list[Viewer],
-           skip: dict[str, str] | None = None) -> AdNow:
+def ad_now(
+    ad: AdState,
+    now: datetime,
+    rules: Rules,
+    *,
+    present: list[Viewer],
+    last_hour: list[Viewer],
+    skip: dict[str, str] | None = None,
+) -> AdNow:
     """Why this ad may or may not play now (see the module doc)."""
     found = list(blocks(ad, present, now, rules, minors_present(present, rules), skip))
     matching = expected_targeted(ad, last_hour) if last_hour else 0.0
     if matching < rules.min_expected_targeted:
-        who = (f"{len(last_hour)} visitor{'s' if len(last_hour) != 1 else ''} in the last hour, "
-               f"{matching:.2f} expected to match its targeting (needs {rules.min_expected_targeted:g})")
+        who = (
+            f"{len(last_hour)} visitor{'s' if len(last_hour) != 1 else ''} in the last hour, "
+            f"{matching:.2f} expected to match its targeting (needs {rules.min_expected_targeted:g})"
+        )
         found.append(Block("no_audience", f"no matching audience in the last hour: {who}"))
     factor, info = pacing_factor(ad, now)
     planned = info.get("planned_spend")
@@ -96,5 +111,4 @@ def ad_now(ad: AdState, now: datetime, rules: Rules, *, present: list[Viewer], l
 
 def visitors_as_viewers(rows: list[dict[str, Any]]) -> list[Viewer]:
     """Visitors of the last hour (`reports.public.recent_visitors`) as selection's Viewers."""
-    return [Viewer(session_id=str(r["id"]), mood_p=r["mood_p"], age_p=r["age_p"], gender_p=r["gender_p"])
-            for r in rows]
+    return [Viewer(session_id=str(r["id"]), mood_p=r["mood_p"], age_p=r["age_p"], gender_p=r["gender_p"]) for r in rows]

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import HEALING, REPO, LiveServer, wait_for
 from signage.web.admin.auth import hash_password
+
+from .conftest import HEALING, REPO, LiveServer, wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -53,16 +54,24 @@ def console(tmp_path_factory, photo_cache):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = config_from_dict({
-        "camera": {"source": "photos", "photos_dir": "", "photo_seconds": 1.0, "fps": 10.0,
-                   "retry_max_seconds": 2.0},
-        "vision": {"models_dir": str(REPO / "models"), "analysis_fps": 5.0},
-        "ads": {"dir": str(root / "ads"), "healing_dir": str(HEALING)},
-        "web": {"host": "127.0.0.1", "port": port},
-        "storage": {"data_dir": str(root / "data"), "flush_seconds": 0.5},
-        "player": {"rating_seconds": 1.0, "healing_min_seconds": 1.0, "poll_seconds": 0.1},
-        "admin": {"password_hash": hash_password(PASSWORD, iterations=2000)},
-    }, base_dir=root)
+    config = config_from_dict(
+        {
+            "camera": {
+                "source": "photos",
+                "photos_dir": "",
+                "photo_seconds": 1.0,
+                "fps": 10.0,
+                "retry_max_seconds": 2.0,
+            },
+            "vision": {"models_dir": str(REPO / "models"), "analysis_fps": 5.0},
+            "ads": {"dir": str(root / "ads"), "healing_dir": str(HEALING)},
+            "web": {"host": "127.0.0.1", "port": port},
+            "storage": {"data_dir": str(root / "data"), "flush_seconds": 0.5},
+            "player": {"rating_seconds": 1.0, "healing_min_seconds": 1.0, "poll_seconds": 0.1},
+            "admin": {"password_hash": hash_password(PASSWORD, iterations=2000)},
+        },
+        base_dir=root,
+    )
     logs = _Collect()
     photos_log = logging.getLogger("signage.demo_photos")
     old_level = photos_log.level
@@ -136,15 +145,21 @@ def axe_serious(page) -> list[dict]:
 def bundle_zip(title: str) -> bytes:
     """An HTML creative as agencies deliver it: a folder with index.html and an image."""
     from PIL import Image, ImageDraw
+
     img = Image.new("RGB", (640, 360), (12, 74, 110))
     ImageDraw.Draw(img).ellipse((220, 80, 420, 280), fill=(250, 204, 21))
     png = io.BytesIO()
     img.save(png, "PNG")
-    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-            '<link rel="stylesheet" href="css/style.css"></head><body><h1>' + title +
-            '</h1><img src="img/sun.png" alt="a sun"></body></html>')
-    css = ("html,body{margin:0;height:100%;background:#0c4a6e;color:#fff;font-family:sans-serif}"
-           "h1{font-size:10vmin;text-align:center;margin:8vmin 0 2vmin}img{display:block;margin:auto;width:40vmin}")
+    page = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        '<link rel="stylesheet" href="css/style.css"></head><body><h1>'
+        + title
+        + '</h1><img src="img/sun.png" alt="a sun"></body></html>'
+    )
+    css = (
+        "html,body{margin:0;height:100%;background:#0c4a6e;color:#fff;font-family:sans-serif}"
+        "h1{font-size:10vmin;text-align:center;margin:8vmin 0 2vmin}img{display:block;margin:auto;width:40vmin}"
+    )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("harbour-lights/index.html", page)
@@ -154,6 +169,7 @@ def bundle_zip(title: str) -> bytes:
 
 
 # --- first run ------------------------------------------------------------------------------------
+
 
 def test_first_run_progress_is_visible_in_api_status(console):
     steps = [c["first_run"] for c in console.first_run_seen if c.get("first_run")]
@@ -172,6 +188,7 @@ def test_first_run_progress_is_visible_in_api_status(console):
 
 # --- previews ------------------------------------------------------------------------------------
 
+
 def test_every_demo_ad_has_a_thumbnail_made_from_its_creative(console, page, shot):
     url = console.url
     login(page, url)
@@ -180,11 +197,14 @@ def test_every_demo_ad_has_a_thumbnail_made_from_its_creative(console, page, sho
     assert len(slugs) == 10
     kinds = {}
     bodies = set()
+
+    def preview(slug):
+        r = page.request.get(f"{url}/admin/ads/{slug}/preview.jpg", timeout=120_000)
+        return r if r.status == 200 else None
+
     for slug in slugs:
         # rendering an HTML creative in Chromium takes seconds on a busy machine
-        r = wait_for(lambda: (lambda r: r if r.status == 200 else None)(
-            page.request.get(f"{url}/admin/ads/{slug}/preview.jpg", timeout=120_000)),
-            timeout=240, what=f"the preview of {slug}")
+        r = wait_for(lambda s=slug: preview(s), timeout=240, what=f"the preview of {slug}")
         assert r.headers["content-type"] == "image/jpeg"
         kinds[slug] = r.headers["x-preview"]
         bodies.add(r.body())
@@ -192,14 +212,19 @@ def test_every_demo_ad_has_a_thumbnail_made_from_its_creative(console, page, sho
     assert kinds["glide-ebikes"] == "video" and kinds["ridgeline-outfitters"] == "image"
     assert {kinds[s] for s in slugs if (DEMO_ADS / s / "creative.html").exists()} <= {"chromium", "cached"}
     page.reload()
-    wait_for(lambda: page.evaluate(
-        "() => [...document.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth > 0)"),
-        timeout=60, what="every thumbnail on the ads list")
+    wait_for(
+        lambda: page.evaluate(
+            "() => [...document.querySelectorAll('img.thumb')].every(i => i.complete && i.naturalWidth > 0)"
+        ),
+        timeout=60,
+        what="every thumbnail on the ads list",
+    )
     assert page.locator("#ads-list img.thumb").count() == 10
     shot(page, "admin-ads")
 
 
 # --- content upload --------------------------------------------------------------------------------
+
 
 def test_form_keeps_everything_typed_after_a_refused_upload(console, page, tmp_path):
     url = console.url
@@ -256,14 +281,28 @@ def test_html_zip_uploaded_through_the_form_is_played(console, page, tmp_path, s
         page.click("#save-ad")
     assert "/admin/ads?saved=harbour-lights" in page.url
     folder = Path(console.config.ads.dir) / "harbour-lights"
-    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == \
-        ["ad.toml", "css/style.css", "img/sun.png", "index.html"]
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == [
+        "ad.toml",
+        "css/style.css",
+        "img/sun.png",
+        "index.html",
+    ]
     r = page.request.get(url + "/media/ads/harbour-lights/index.html")
     assert r.status == 200 and "sandbox allow-scripts" in r.headers["content-security-policy"]
     # the player picks it (it outbids every demo ad) and the panel's media URL serves it
-    wait_for(lambda: console.db().execute(
-        "SELECT COUNT(*) FROM plays p JOIN ads a ON a.id = p.ad_id WHERE a.slug = 'harbour-lights' "
-        "AND p.kind = 'ad'").fetchone()[0] >= 1, timeout=120, what="a play of the uploaded HTML ad")
+    wait_for(
+        lambda: (
+            console.db()
+            .execute(
+                "SELECT COUNT(*) FROM plays p JOIN ads a ON a.id = p.ad_id WHERE a.slug = 'harbour-lights' "
+                "AND p.kind = 'ad'"
+            )
+            .fetchone()[0]
+            >= 1
+        ),
+        timeout=120,
+        what="a play of the uploaded HTML ad",
+    )
     r = page.request.get(url + "/admin/ads/harbour-lights/preview.jpg", timeout=120_000)
     assert r.status == 200 and r.headers["x-preview"] in ("chromium", "cached")
     # pause it again so the other tests see the demo inventory play
@@ -274,27 +313,38 @@ def test_html_zip_uploaded_through_the_form_is_played(console, page, tmp_path, s
 
 # --- why / why not ---------------------------------------------------------------------------------
 
-def _write_ad(ads_dir: Path, slug: str, *, cpm: float, budget: float, freq_cap: int = 0, priority: int = 0,
-              dayparts: str = "") -> None:
+
+def _write_ad(
+    ads_dir: Path, slug: str, *, cpm: float, budget: float, freq_cap: int = 0, priority: int = 0, dayparts: str = ""
+) -> None:
     from PIL import Image
+
     d = ads_dir / slug
     d.mkdir()
     Image.new("RGB", (320, 180), (90, 30, 120)).save(d / "creative.png")
     (d / "ad.toml").write_text(
         f'title = "{slug}"\nadvertiser = "Tests"\nmedia = "creative.png"\nduration = 2\n'
         f"frequency_cap = {freq_cap}\npriority = {priority}\n[pricing]\ncpm = {cpm}\nbudget = {budget}\n"
-        f"[flight]\nstart = 2020-01-01\nend = 2099-12-31\n{dayparts}")
+        f"[flight]\nstart = 2020-01-01\nend = 2099-12-31\n{dayparts}"
+    )
 
 
 def test_each_blocking_reason_is_shown_for_paused_daypart_budget_and_capped_ads(console, page, shot):
     from datetime import date, timedelta
+
     from signage.ads.selection import DAY_NAMES
+
     url = console.url
     ads_dir = Path(console.config.ads.dir)
     other_day = DAY_NAMES[(date.today() + timedelta(days=3)).weekday()]
     _write_ad(ads_dir, "why-paused", cpm=1, budget=100)
-    _write_ad(ads_dir, "why-daypart", cpm=1, budget=100,
-              dayparts=f'[[dayparts]]\ndays = ["{other_day}"]\nstart = "09:00"\nend = "10:00"\n')
+    _write_ad(
+        ads_dir,
+        "why-daypart",
+        cpm=1,
+        budget=100,
+        dayparts=f'[[dayparts]]\ndays = ["{other_day}"]\nstart = "09:00"\nend = "10:00"\n',
+    )
     # these two outbid every demo ad: the first spends its whole budget in one play, the other
     # may be seen once per visitor
     _write_ad(ads_dir, "why-budget", cpm=950, budget=0.5, priority=10)
@@ -317,26 +367,42 @@ def test_each_blocking_reason_is_shown_for_paused_daypart_budget_and_capped_ads(
         page.goto(url + "/admin/ads")
         with page.expect_navigation():
             page.click("#pause-why-paused")
+
         def played(slug):
-            return console.db().execute(
-                "SELECT COUNT(*) FROM plays p JOIN ads a ON a.id = p.ad_id WHERE a.slug = ? "
-                "AND p.ended_at IS NOT NULL AND p.impressions > 0", (slug,)).fetchone()[0]
-        wait_for(lambda: played("why-budget") and played("why-capped"), timeout=150,
-                 what="a play of the budget-limited ad and of the capped ad")
+            return (
+                console.db()
+                .execute(
+                    "SELECT COUNT(*) FROM plays p JOIN ads a ON a.id = p.ad_id WHERE a.slug = ? "
+                    "AND p.ended_at IS NOT NULL AND p.impressions > 0",
+                    (slug,),
+                )
+                .fetchone()[0]
+            )
+
+        wait_for(
+            lambda: played("why-budget") and played("why-capped"),
+            timeout=150,
+            what="a play of the budget-limited ad and of the capped ad",
+        )
 
         def row_blocks(slug):
             page.goto(url + "/admin/ads")
             return page.locator(f'tr[data-slug="{slug}"]').get_attribute("data-blocks").split()
 
-        wait_for(lambda: "frequency_cap" in row_blocks("why-capped"), timeout=60,
-                 what="the capped ad blocked by its frequency cap")
+        wait_for(
+            lambda: "frequency_cap" in row_blocks("why-capped"),
+            timeout=60,
+            what="the capped ad blocked by its frequency cap",
+        )
         shot(page, "admin-ads-why")
         assert row_blocks("why-paused") == ["paused"]
         assert row_blocks("why-daypart") == ["daypart"]
         assert row_blocks("why-budget") == ["budget"]
+
         # and in words, on the page
         def words(slug):
             return page.locator(f'tr[data-slug="{slug}"] .status-now').inner_text().lower()
+
         assert "outside its dayparts" in words("why-daypart") and f"{other_day} 09:00-10:00" in words("why-daypart")
         assert "budget spent (" in words("why-budget")
         assert "frequency cap 1 reached" in words("why-capped")
@@ -357,6 +423,7 @@ def test_each_blocking_reason_is_shown_for_paused_daypart_budget_and_capped_ads(
 
 
 # --- live view ---------------------------------------------------------------------------------------
+
 
 def test_live_health_turns_red_when_the_camera_fails_and_green_again_in_place(console, page, shot):
     url = console.url
@@ -383,28 +450,46 @@ def test_live_health_turns_red_when_the_camera_fails_and_green_again_in_place(co
 
 # --- reports -----------------------------------------------------------------------------------------
 
+
 def test_report_csv_has_its_header_first_and_matches_the_page(console, page, tmp_path, shot):
     import csv
     from datetime import date
+
     url = console.url
-    wait_for(lambda: console.db().execute(
-        "SELECT COUNT(*) FROM plays WHERE kind = 'ad' AND ended_at IS NOT NULL AND impressions > 0").fetchone()[0],
-        timeout=120, what="an ad play with impressions")
+    wait_for(
+        lambda: (
+            console.db()
+            .execute("SELECT COUNT(*) FROM plays WHERE kind = 'ad' AND ended_at IS NOT NULL AND impressions > 0")
+            .fetchone()[0]
+        ),
+        timeout=120,
+        what="an ad play with impressions",
+    )
     # freeze delivery: the camera loses its photos, the audience leaves, the last ad play ends
     members = Path(console.config.storage.data_dir) / "cache" / "members"
     away = members.with_name("members-away-csv")
     members.rename(away)
     try:
-        wait_for(lambda: console.status()["audience"]["present"] == 0
-                 and console.appliance.player.current().get("state") == "healing"
-                 and console.db().execute("SELECT COUNT(*) FROM plays WHERE kind = 'ad' AND ended_at IS NULL")
-                 .fetchone()[0] == 0, timeout=120, what="no one present and no ad playing")
+        wait_for(
+            lambda: (
+                console.status()["audience"]["present"] == 0
+                and console.appliance.player.current().get("state") == "healing"
+                and console.db()
+                .execute("SELECT COUNT(*) FROM plays WHERE kind = 'ad' AND ended_at IS NULL")
+                .fetchone()[0]
+                == 0
+            ),
+            timeout=120,
+            what="no one present and no ad playing",
+        )
         login(page, url)
         today = date.today().isoformat()
         page.goto(f"{url}/admin/reports?since={today}&until={today}")
         shown = {}
         for row in page.locator("#ads-table tr[data-slug]").all():
-            cells = {k: row.locator(f'td[data-k="{k}"]').inner_text() for k in ("plays", "impressions", "spend", "on_target")}
+            cells = {
+                k: row.locator(f'td[data-k="{k}"]').inner_text() for k in ("plays", "impressions", "spend", "on_target")
+            }
             shown[row.get_attribute("data-slug")] = cells
         assert shown, "no ad rows on the report page"
         assert "EUR" in page.locator("#t-spend").inner_text()
@@ -435,13 +520,23 @@ def test_report_csv_has_its_header_first_and_matches_the_page(console, page, tmp
 
 # --- accessibility -----------------------------------------------------------------------------------
 
+
 def test_no_serious_axe_violations_on_any_admin_page(console, page, shot):
     url = console.url
     page.goto(url + "/admin/login")
     problems = {"/admin/login": axe_serious(page)}
     login(page, url)
-    for path in ("/admin", "/admin/ads", "/admin/ads/new", "/admin/ads/ridgeline-outfitters", "/admin/schedule",
-                 "/admin/reports", "/admin/plays", "/admin/photo", "/admin/no-such-page"):
+    for path in (
+        "/admin",
+        "/admin/ads",
+        "/admin/ads/new",
+        "/admin/ads/ridgeline-outfitters",
+        "/admin/schedule",
+        "/admin/reports",
+        "/admin/plays",
+        "/admin/photo",
+        "/admin/no-such-page",
+    ):
         page.goto(url + path)
         page.wait_for_load_state("networkidle")
         problems[path] = axe_serious(page)

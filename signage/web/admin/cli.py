@@ -147,7 +147,7 @@ def _read_password(args: argparse.Namespace) -> str:
     if not sys.stdin.isatty():
         raise ValueError("no terminal to ask for the password on; pipe it with --password-stdin")
     print(f"The admin password needs at least {MIN_LENGTH} characters.")
-    for attempt in range(3):  # rules first: nobody types a refused password twice
+    for _ in range(3):  # rules first: nobody types a refused password twice
         first = getpass.getpass("New admin password: ")
         problem = password_problem(first)
         if problem is None:

@@ -25,7 +25,6 @@ from aiohttp import web
 from ...commands import signage_command
 from ...config import ConfigError, load_config
 from ..keys import APPLIANCE
-from .health import LoopLag, RateMeter, ago
 from .auth import (
     COOKIE,
     CSRF_FIELD,
@@ -37,6 +36,7 @@ from .auth import (
     same_origin,
     tokens_match,
 )
+from .health import LoopLag, RateMeter, ago
 
 log = logging.getLogger(__name__)
 

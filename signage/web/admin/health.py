@@ -13,9 +13,10 @@ import asyncio
 import shutil
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["Health", "THRESHOLDS", "LoopLag", "RateMeter", "judge", "overall", "ago"]
 
@@ -24,16 +25,19 @@ WORDS = {GREEN: "OK", AMBER: "Needs a look", RED: "Problem", GREY: "Not measured
 
 #: every threshold in one place (the page lists them)
 THRESHOLDS: dict[str, Any] = {
-    "fps_ok": 0.9,          # analysed fps >= 90 % of the target: green
-    "fps_warn": 0.6,        # >= 60 %: amber; below: red
-    "drop_slack": 1.25,     # dropped/min up to 125 % of what the rates imply (+30): green
-    "drop_warn": 2.0,       # up to 200 % (+120): amber; more: red
+    "fps_ok": 0.9,  # analysed fps >= 90 % of the target: green
+    "fps_warn": 0.6,  # >= 60 %: amber; below: red
+    "drop_slack": 1.25,  # dropped/min up to 125 % of what the rates imply (+30): green
+    "drop_warn": 2.0,  # up to 200 % (+120): amber; more: red
     "frame_age_warn_s": 2.0,  # the newest camera frame older than this: amber
-    "pending_warn": 1000,   # writes waiting for the database: amber above
-    "pending_bad": 10000,   # red above
-    "disk_warn_free": 0.15, "disk_warn_bytes": 1 << 30,    # < 15 % or < 1 GB free: amber
-    "disk_bad_free": 0.05, "disk_bad_bytes": 200 << 20,    # < 5 % or < 200 MB free: red
-    "lag_warn_ms": 100.0, "lag_bad_ms": 500.0,
+    "pending_warn": 1000,  # writes waiting for the database: amber above
+    "pending_bad": 10000,  # red above
+    "disk_warn_free": 0.15,
+    "disk_warn_bytes": 1 << 30,  # < 15 % or < 1 GB free: amber
+    "disk_bad_free": 0.05,
+    "disk_bad_bytes": 200 << 20,  # < 5 % or < 200 MB free: red
+    "lag_warn_ms": 100.0,
+    "lag_bad_ms": 500.0,
 }
 
 
@@ -41,9 +45,9 @@ THRESHOLDS: dict[str, Any] = {
 class Health:
     key: str
     label: str
-    level: str       # green | amber | red | grey
-    value: str       # the figure, with its unit
-    detail: str      # what it means / what to do
+    level: str  # green | amber | red | grey
+    value: str  # the figure, with its unit
+    detail: str  # what it means / what to do
 
     @property
     def word(self) -> str:
@@ -54,7 +58,7 @@ class Health:
 
 
 def ago(ts: float | None, now: float | None = None) -> str:
-    """"12 s ago", "3 min ago", "2 h ago" for an epoch time; "never" for None."""
+    """ "12 s ago", "3 min ago", "2 h ago" for an epoch time; "never" for None."""
     if not isinstance(ts, (int, float)) or not ts:
         return "never"
     s = max(0.0, (now or time.time()) - float(ts))
@@ -94,7 +98,7 @@ class LoopLag:
     def __init__(self, every_s: float = 0.5) -> None:
         self.every_s = every_s
         self.recent: deque[float] = deque(maxlen=20)
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -140,9 +144,14 @@ def judge_vision(vision: Mapping[str, Any] | None, error: str | None) -> Health:
     if share >= THRESHOLDS["fps_ok"]:
         return Health("vision", label, GREEN, value, "Faces are analysed as often as configured.")
     level = AMBER if share >= THRESHOLDS["fps_warn"] else RED
-    return Health("vision", label, level, value,
-                  f"Only {share:.0%} of the target (vision.analysis_fps): the processor is busy or too slow; "
-                  f"lower the target or the camera resolution.")
+    return Health(
+        "vision",
+        label,
+        level,
+        value,
+        f"Only {share:.0%} of the target (vision.analysis_fps): the processor is busy or too slow; "
+        f"lower the target or the camera resolution.",
+    )
 
 
 def judge_dropped(per_min: float | None, camera_fps: float, target_fps: float) -> Health:
@@ -169,13 +178,19 @@ def judge_camera(camera: Mapping[str, Any] | None) -> Health:
     if state == "running":
         age = cam.get("age")
         if isinstance(age, (int, float)) and age > THRESHOLDS["frame_age_warn_s"]:
-            return Health("camera", label, AMBER, f"running, last frame {age:.1f} s old",
-                          f"{source}: frames come slowly.")
+            return Health(
+                "camera", label, AMBER, f"running, last frame {age:.1f} s old", f"{source}: frames come slowly."
+            )
         return Health("camera", label, GREEN, f"running at {_num(cam, 'fps'):.0f} frames/s", f"Source: {source}.")
     if state == "starting":
         doing = first.get("line") if isinstance(first, dict) and not first.get("finished") else ""
-        return Health("camera", label, AMBER, "starting",
-                      doing or f"{source}: opening (the first start may download the demo photos).")
+        return Health(
+            "camera",
+            label,
+            AMBER,
+            "starting",
+            doing or f"{source}: opening (the first start may download the demo photos).",
+        )
     problem = cam.get("error") or cam.get("last_error") or "no frames"
     return Health("camera", label, RED, state, f"{source}: {problem}")
 
@@ -189,8 +204,9 @@ def judge_database(db: Mapping[str, Any] | None, flush_s: float, now: float) -> 
     refused = int(_num(d, "refused_writes"))
     value = f"{pending:,} writes waiting · {refused:,} refused"
     if d.get("error") or refused:
-        return Health("database", label, RED, value,
-                      f"Writes were refused since the start: {d.get('error') or 'see the log'}.")
+        return Health(
+            "database", label, RED, value, f"Writes were refused since the start: {d.get('error') or 'see the log'}."
+        )
     if pending > THRESHOLDS["pending_bad"]:
         return Health("database", label, RED, value, "Writes pile up: the disk is slow or full.")
     last = d.get("last_flush_at")
@@ -226,8 +242,15 @@ def judge_lag(worst_ms: float | None) -> Health:
     return Health("lag", label, level, value, "Something blocks the server's event loop: pages and the panel lag.")
 
 
-def judge(status: Mapping[str, Any], *, dropped_per_min: float | None, lag_ms: float | None,
-          data_dir: Path, flush_s: float, now: float | None = None) -> list[Health]:
+def judge(
+    status: Mapping[str, Any],
+    *,
+    dropped_per_min: float | None,
+    lag_ms: float | None,
+    data_dir: Path,
+    flush_s: float,
+    now: float | None = None,
+) -> list[Health]:
     now = time.time() if now is None else now
     vision = status.get("vision") or {}
     camera = status.get("camera") or {}

@@ -21,22 +21,31 @@ from .core import admin_route, refuse
 
 log = logging.getLogger(__name__)
 
-_LOCKS: web.AppKey = web.AppKey("preview_locks", dict)
+_LOCKS: web.AppKey[dict[str, asyncio.Lock]] = web.AppKey("preview_locks", dict)
 
 
 def cache_dir(appliance: Any) -> Path:
     return Path(appliance.config.storage.data_dir) / "cache" / "thumbs"
 
 
-async def ad_thumbnail(appliance: Any, locks: dict[str, asyncio.Lock], slug: str,
-                       orientation: str = "landscape") -> tuple[Path, str]:
+async def ad_thumbnail(
+    appliance: Any, locks: dict[str, asyncio.Lock], slug: str, orientation: str = "landscape"
+) -> tuple[Path, str]:
     """The cached thumbnail of one ad (made once, off the loop; concurrent asks share the work)."""
     folder = Path(appliance.config.ads.dir) / slug
     spec = await asyncio.to_thread(inventory.load_ad, folder)
     lock = locks.setdefault(f"{slug}:{orientation}", asyncio.Lock())
     async with lock:
-        return await asyncio.to_thread(thumbnail, folder, spec.media, spec.media_type, cache_dir(appliance),
-                                       orientation=orientation, chromium=find_chromium(), title=spec.title)
+        return await asyncio.to_thread(
+            thumbnail,
+            folder,
+            spec.media,
+            spec.media_type,
+            cache_dir(appliance),
+            orientation=orientation,
+            chromium=find_chromium(),
+            title=spec.title,
+        )
 
 
 @admin_route
@@ -55,8 +64,9 @@ async def preview(request: web.Request) -> web.StreamResponse:
     except PreviewError as exc:
         log.warning("no preview for %s: %s", slug, exc)
         return refuse(request, 422, f"No preview for {slug}: {exc}")
-    return web.FileResponse(path, headers={"Content-Type": "image/jpeg", "X-Preview": how,
-                                           "Cache-Control": "private, max-age=60"})
+    return web.FileResponse(
+        path, headers={"Content-Type": "image/jpeg", "X-Preview": how, "Cache-Control": "private, max-age=60"}
+    )
 
 
 async def warm(app: web.Application, delay_s: float = 30.0) -> None:
@@ -87,7 +97,7 @@ async def _stop_warm(app: web.Application) -> None:
         pass
 
 
-_WARM: web.AppKey = web.AppKey("preview_warm", asyncio.Task)
+_WARM: web.AppKey[asyncio.Task[None]] = web.AppKey("preview_warm", asyncio.Task)
 
 
 def setup(app: web.Application) -> None:

@@ -67,8 +67,7 @@ def week_row(ad: AdState, monday: date) -> list[DayCell]:
     cells = []
     for i in range(7):
         day = monday + timedelta(days=i)
-        in_flight = ((ad.start_date is None or day >= ad.start_date)
-                     and (ad.end_date is None or day <= ad.end_date))
+        in_flight = (ad.start_date is None or day >= ad.start_date) and (ad.end_date is None or day <= ad.end_date)
         cells.append(DayCell(day, in_flight, day_windows(ad, day) if in_flight else ()))
     return cells
 
@@ -84,9 +83,17 @@ async def schedule_page(request: web.Request) -> web.Response:
     records = await inventory.load_ads(appliance.store)
     rows: list[dict[str, Any]] = [{"ad": r.state, "cells": week_row(r.state, monday)} for r in records]
     days = [monday + timedelta(days=i) for i in range(7)]
-    return render(request, "schedule.html", rows=rows, days=days, day_names=DAY_NAMES, today=date.today(),
-                  prev_week=(monday - timedelta(days=7)).isoformat(),
-                  next_week=(monday + timedelta(days=7)).isoformat(), monday=monday)
+    return render(
+        request,
+        "schedule.html",
+        rows=rows,
+        days=days,
+        day_names=DAY_NAMES,
+        today=date.today(),
+        prev_week=(monday - timedelta(days=7)).isoformat(),
+        next_week=(monday + timedelta(days=7)).isoformat(),
+        monday=monday,
+    )
 
 
 def setup(app: web.Application) -> None:
