@@ -491,14 +491,15 @@ ADS: list[dict] = [
     dict(
         slug="ridgeline-outfitters", title="Ridgeline Outfitters", advertiser="Ridgeline Outdoor Ltd.",
         duration=12, moods=["happy", "neutral"], age_groups=["20-39", "40-59"], genders=["male"],
-        cpm=15.0, budget=600.0, freq_cap=2, image="ridgeline",
+        cpm=15.0, budget=600.0, freq_cap=2, image="ridgeline", safe_zone=("right", 0.18),
         dayparts=[{"days": ["weekdays"], "start": "06:00", "end": "10:00"},
                   {"days": ["weekdays"], "start": "16:00", "end": "22:00"},
                   {"days": ["weekend"], "start": "07:00", "end": "22:00"}],
         mobile=dict(description="Waterproof shells, trail shoes and ultralight packs. Free boot fitting "
                                 "and weekend trail maps.", address="Ridgeline, 40 North Gate",
                     phone="+1 555 0166", website="https://ridgeline-outfitters.example",
-                    map_url="https://www.openstreetmap.org/search?query=40%20North%20Gate", coupon="TRAIL20"),
+                    map_url="https://www.openstreetmap.org/search?query=40%20North%20Gate", coupon="TRAIL20",
+                    landing_url="https://ridgeline-outfitters.example/trail-shoes"),
     ),
     dict(
         slug="glide-ebikes", title="Glide City E-Bikes", advertiser="Glide Mobility",
@@ -525,60 +526,87 @@ ADS: list[dict] = [
 ]
 
 
-def image_ridgeline() -> Image.Image:
+def image_ridgeline(portrait: bool = False) -> Image.Image:
+    """Landscape: text box on the left, the hiker right of centre, nothing but sky and hills in
+    the right 18 % (its ad.toml declares that band a safe zone). Portrait: the text at the top,
+    the hills and the hiker below."""
+    w, h = (1080, 1920) if portrait else (W, H)
     rng = np.random.default_rng(7)
-    img = vertical_gradient([(0, (255, 183, 94)), (0.45, (255, 120, 90)), (0.7, (120, 60, 110)), (1, (40, 30, 70))])
-    glow(img, W * 0.7, H * 0.42, 60, (255, 236, 180), 1.0)
-    for base, amp, col in ((H * 0.55, 110, (120, 64, 96)), (H * 0.68, 70, (70, 40, 80)), (H * 0.82, 40, (30, 22, 48))):
-        fill_below(img, ridge(rng, base, amp, 6), col, 0.2)
+    img = vertical_gradient([(0, (255, 183, 94)), (0.45, (255, 120, 90)), (0.7, (120, 60, 110)), (1, (40, 30, 70))],
+                            h=h, w=w)
+    glow(img, w * 0.7, h * (0.5 if portrait else 0.42), 60, (255, 236, 180), 1.0)
+    for base, amp, col in ((h * 0.6 if portrait else h * 0.55, 110, (120, 64, 96)),
+                           (h * 0.7 if portrait else h * 0.68, 70, (70, 40, 80)),
+                           (h * 0.82, 40, (30, 22, 48))):
+        fill_below(img, ridge(rng, base, amp, 6, w=w), col, 0.2)
     pil = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
     d = ImageDraw.Draw(pil, "RGBA")
     # a hiker on the ridge
-    x, y = W * 0.78, H * 0.74
+    x, y = (w * 0.62, h * 0.76) if portrait else (w * 0.74, h * 0.74)
     d.ellipse([x - 9, y - 92, x + 9, y - 74], fill=(20, 14, 30))
     d.polygon([(x - 10, y - 72), (x + 10, y - 72), (x + 14, y - 30), (x - 12, y - 30)], fill=(20, 14, 30))
     d.rectangle([x - 26, y - 72, x - 8, y - 38], fill=(20, 14, 30))  # backpack
     d.line([(x - 6, y - 30), (x - 16, y)], fill=(20, 14, 30), width=7)
     d.line([(x + 6, y - 30), (x + 14, y)], fill=(20, 14, 30), width=7)
     d.line([(x + 12, y - 66), (x + 30, y + 2)], fill=(20, 14, 30), width=3)  # pole
-    d.rounded_rectangle([60, 60, 700, 660], 28, fill=(20, 14, 30, 120))
-    d.text((100, 110), "RIDGELINE OUTFITTERS", font=font("bold", 30), fill=(255, 214, 150))
-    d.text((96, 170), "Chase the\nlast light.", font=font("bold", 92), fill=(255, 255, 255), spacing=6)
-    d.text((100, 400), "Waterproof shells, trail shoes and\nultralight packs for after-work summits.",
-           font=font("regular", 28), fill=(255, 236, 220), spacing=10)
-    d.rounded_rectangle([100, 520, 520, 590], 35, fill=(255, 183, 94))
-    d.text((310, 555), "20% off trail shoes · QR", font=font("bold", 28), fill=(40, 22, 50), anchor="mm")
+    # the text block: where and how large, per orientation
+    box, title, head, body, button, label = (
+        ([60, 140, 1020, 820], (110, 200, 40), (104, 270, 120, 8), (110, 560, 36, 12),
+         ([110, 690, 650, 780], 45), (380, 735, 36)) if portrait else
+        ([60, 60, 700, 660], (100, 110, 30), (96, 170, 92, 6), (100, 400, 28, 10),
+         ([100, 520, 520, 590], 35), (310, 555, 28)))
+    d.rounded_rectangle(box, 28, fill=(20, 14, 30, 120))
+    d.text(title[:2], "RIDGELINE OUTFITTERS", font=font("bold", title[2]), fill=(255, 214, 150))
+    d.text(head[:2], "Chase the\nlast light.", font=font("bold", head[2]), fill=(255, 255, 255), spacing=head[3])
+    d.text(body[:2], "Waterproof shells, trail shoes and\nultralight packs for after-work summits.",
+           font=font("regular", body[2]), fill=(255, 236, 220), spacing=body[3])
+    d.rounded_rectangle(button[0], button[1], fill=(255, 183, 94))
+    d.text(label[:2], "20% off trail shoes · QR", font=font("bold", label[2]), fill=(40, 22, 50), anchor="mm")
     return pil
 
 
-def image_library() -> Image.Image:
-    img = vertical_gradient([(0, (22, 34, 64)), (1, (44, 62, 104))])
+def book_shelves(d: ImageDraw.ImageDraw, rng: np.random.Generator, x0: int, x1: int, top: int, rows: int,
+                 pitch: int, depth: int, plank: int, widths: tuple[int, int], heights: tuple[int, int],
+                 gap: int, spines: bool) -> None:
+    """Rows of books in the demo palette: each row on a plank at `top + row * pitch + depth`."""
+    palette = [(231, 111, 81), (244, 162, 97), (233, 196, 106), (42, 157, 143), (138, 177, 125), (255, 255, 255)]
+    for shelf in range(rows):
+        y0 = top + shelf * pitch
+        d.rectangle([x0 - 10, y0 + depth, x1 + 20, y0 + depth + plank], fill=(120, 86, 60))
+        x = x0
+        while x < x1:
+            w = int(rng.integers(*widths))
+            h = int(rng.integers(*heights))
+            col = palette[int(rng.integers(len(palette)))]
+            d.rectangle([x, y0 + depth - h, x + w, y0 + depth], fill=col + (230,))
+            if spines:
+                d.line([(x + 4, y0 + depth + 10 - h), (x + w - 4, y0 + depth + 10 - h)], fill=(0, 0, 0, 60), width=2)
+            x += w + gap
+
+
+def image_library(portrait: bool = False) -> Image.Image:
+    """Landscape: text left, shelves right. Portrait: text at the top, the shelves below."""
+    w, h = (1080, 1920) if portrait else (W, H)
+    img = vertical_gradient([(0, (22, 34, 64)), (1, (44, 62, 104))], h=h, w=w)
     pil = Image.fromarray(img.astype(np.uint8))
     d = ImageDraw.Draw(pil, "RGBA")
     rng = np.random.default_rng(3)
-    # shelves of books on the right
-    palette = [(231, 111, 81), (244, 162, 97), (233, 196, 106), (42, 157, 143), (138, 177, 125), (255, 255, 255)]
-    for shelf in range(5):
-        y0 = 110 + shelf * 118
-        d.rectangle([700, y0 + 96, 1220, y0 + 106], fill=(120, 86, 60))
-        x = 710
-        while x < 1200:
-            w = int(rng.integers(16, 34))
-            h = int(rng.integers(62, 94))
-            col = palette[int(rng.integers(len(palette)))]
-            d.rectangle([x, y0 + 96 - h, x + w, y0 + 96], fill=col + (230,))
-            d.line([(x + 4, y0 + 106 - h), (x + w - 4, y0 + 106 - h)], fill=(0, 0, 0, 60), width=2)
-            x += w + 3
-    # a warm lamp glow
-    glow_arr = np.asarray(pil, np.float32)
-    glow(glow_arr, 560, 140, 30, (255, 214, 140), 0.9)
-    pil = Image.fromarray(np.clip(glow_arr, 0, 255).astype(np.uint8))
-    d = ImageDraw.Draw(pil, "RGBA")
-    d.text((80, 110), "CITY LIBRARY", font=font("bold", 30), fill=(255, 214, 140))
-    d.text((76, 170), "Open late.\nStay curious.", font=font("serif", 84), fill=(255, 255, 255), spacing=8)
-    d.text((80, 410), "Weekdays until 10 pm: quiet rooms,\nfree Wi-Fi, game nights and a café.",
-           font=font("regular", 28), fill=(220, 230, 250), spacing=10)
-    d.text((80, 560), "Library cards are free — scan the QR code", font=font("bold", 26), fill=(255, 214, 140))
+    if portrait:  # the shelves below the text
+        book_shelves(d, rng, 100, 970, 860, 6, 150, 120, 12, (22, 44), (80, 118), 4, spines=False)
+    else:  # the shelves on the right
+        book_shelves(d, rng, 710, 1200, 110, 5, 118, 96, 10, (16, 34), (62, 94), 3, spines=True)
+        # a warm lamp glow
+        glow_arr = np.asarray(pil, np.float32)
+        glow(glow_arr, 560, 140, 30, (255, 214, 140), 0.9)
+        pil = Image.fromarray(np.clip(glow_arr, 0, 255).astype(np.uint8))
+        d = ImageDraw.Draw(pil, "RGBA")
+    title, head, body, note = (((90, 160, 42), (84, 240, 118, 10), (90, 560, 38, 12), (90, 720, 34)) if portrait else
+                               ((80, 110, 30), (76, 170, 84, 8), (80, 410, 28, 10), (80, 560, 26)))
+    d.text(title[:2], "CITY LIBRARY", font=font("bold", title[2]), fill=(255, 214, 140))
+    d.text(head[:2], "Open late.\nStay curious.", font=font("serif", head[2]), fill=(255, 255, 255), spacing=head[3])
+    d.text(body[:2], "Weekdays until 10 pm: quiet rooms,\nfree Wi-Fi, game nights and a café.",
+           font=font("regular", body[2]), fill=(220, 230, 250), spacing=body[3])
+    d.text(note[:2], "Library cards are free — scan the QR code", font=font("bold", note[2]), fill=(255, 214, 140))
     return pil
 
 
@@ -861,8 +889,10 @@ def write_ad(root: Path, ad: dict) -> None:
         write_webm(folder / media, video_frames())
     elif "image" in ad:
         media = "creative.jpg"
-        img = {"ridgeline": image_ridgeline, "library": image_library}[ad["image"]]()
-        img.save(folder / media, quality=86, optimize=True, progressive=True)
+        draw = {"ridgeline": image_ridgeline, "library": image_library}[ad["image"]]
+        draw().save(folder / media, quality=86, optimize=True, progressive=True)
+        # and one made for portrait screens: the panel picks the creative that fits
+        draw(portrait=True).save(folder / "creative-portrait.jpg", quality=86, optimize=True, progressive=True)
     else:
         media = "creative.html"
         h = dict(ad["html"])
@@ -874,6 +904,7 @@ def write_ad(root: Path, ad: dict) -> None:
         f"title = {toml_str(ad['title'])}",
         f"advertiser = {toml_str(ad['advertiser'])}",
         f'media = "{media}"',
+        *(['media_portrait = "creative-portrait.jpg"'] if "image" in ad else []),
         f"duration = {ad['duration']}",
         f"age_restricted = {'true' if ad.get('age_restricted') else 'false'}",
         f"uplifting = {'true' if ad.get('uplifting') else 'false'}",
@@ -897,8 +928,12 @@ def write_ad(root: Path, ad: dict) -> None:
     for dp in ad["dayparts"]:
         lines += ["[[dayparts]]", f"days = {toml_list(dp['days'])}", f'start = "{dp["start"]}"',
                   f'end = "{dp["end"]}"', ""]
+    if "safe_zone" in ad:
+        side, size = ad["safe_zone"]
+        lines += ["[safe_zone]  # a band of the creative with nothing important: the panel's strip may lie over it",
+                  f'side = "{side}"', f"size = {size}", ""]
     lines.append("[mobile]")
-    for k in ("description", "address", "phone", "website", "map_url", "coupon"):
+    for k in ("description", "address", "phone", "website", "map_url", "coupon", "landing_url"):
         if k in ad["mobile"]:
             lines.append(f"{k} = {toml_str(ad['mobile'][k])}")
     (folder / "ad.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -921,7 +956,9 @@ def make_ads(root: Path) -> None:
 
 # Mirrors how signage/web/static/panel.js + panel.css show each media type: images and videos
 # fill the screen (object-fit: cover); an ad image made for the other orientation is shown whole
-# over a blurred copy of itself; HTML creatives run in a sandboxed iframe.
+# over a blurred copy of itself; HTML creatives run in a sandboxed iframe; on a portrait screen
+# an ad's `media_portrait` is shown when it has one. (The panel shows them in its creative area,
+# the screen less its QR/notice strip; here each creative gets the whole screen.)
 VIEWER = """<!doctype html><html><head><meta charset="utf-8"><style>
 html,body{margin:0;width:100%;height:100%;overflow:hidden;background:#101418}
 .layer{position:absolute;inset:0;overflow:hidden}
@@ -929,7 +966,7 @@ html,body{margin:0;width:100%;height:100%;overflow:hidden;background:#101418}
 .layer.fit>img,.layer.fit>video{object-fit:contain}
 .layer>.backdrop{position:absolute;inset:-6%;background-size:cover;background-position:center;
   filter:blur(40px) brightness(.55) saturate(1.2)}
-.layer>iframe{position:absolute;inset:0;width:100%;height:100%;border:0;background:#000}
+.layer>iframe{position:absolute;inset:0;width:100%;height:100%;border:0;background:transparent}
 </style></head><body><div class="layer" id="l"></div><script>
 var q = new URLSearchParams(location.search), url = q.get("src"), type = q.get("type"),
     kind = q.get("kind"), at = parseFloat(q.get("t") || "0"), l = document.getElementById("l");
@@ -979,8 +1016,10 @@ def creatives(assets: Path) -> list[dict]:
     for folder in sorted(p for p in (assets / "ads").iterdir() if (p / "ad.toml").is_file()):
         ad = tomllib.loads((folder / "ad.toml").read_text(encoding="utf-8"))
         media = ad["media"]
+        portrait = ad.get("media_portrait") or media  # the panel picks this one on a portrait screen
         out.append(dict(kind="ad", id=folder.name, title=ad["title"], path=f"ads/{folder.name}/{media}",
-                        type=exts[Path(media).suffix.lower()]))
+                        type=exts[Path(media).suffix.lower()],
+                        portrait=dict(path=f"ads/{folder.name}/{portrait}", type=exts[Path(portrait).suffix.lower()])))
     scenes = tomllib.loads((assets / "healing" / "scenes.toml").read_text(encoding="utf-8"))["scene"]
     for sc in scenes:
         out.append(dict(kind="healing", id=sc["id"], title=sc["title"], path=f"healing/{sc['file']}",
@@ -1031,8 +1070,9 @@ def shoot(assets: Path, out: Path, only: str | None = None, chromium: str = "/us
             for orient, (w, h) in SIZES.items():
                 page = browser.new_page(viewport={"width": w, "height": h})
                 for c in items:
-                    t = {"image": 0, "video": video_at}.get(c["type"], at)
-                    q = urllib.parse.urlencode(dict(src="/" + c["path"], type=c["type"], kind=c["kind"], t=t))
+                    m = c["portrait"] if orient == "portrait" and "portrait" in c else c
+                    t = {"image": 0, "video": video_at}.get(m["type"], at)
+                    q = urllib.parse.urlencode(dict(src="/" + m["path"], type=m["type"], kind=c["kind"], t=t))
                     page.goto(f"{base}/__viewer?{q}")
                     page.wait_for_function("window.ready === true", timeout=30000)
                     png = out / f"{c['kind']}-{c['id']}-{orient}.png"

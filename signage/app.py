@@ -156,6 +156,8 @@ async def serve(config: Config, *, ready: asyncio.Future[str] | None = None) -> 
     port = runner.addresses[0][1] if runner.addresses else config.web.port
     base = public_base_url(config, port)
     appliance.base_url = base
+    from .web.panel import log_plan
+    log_plan(appliance)  # which QR mode is in force; one warning line if phones cannot open it
     print(f"signage is running (device {config.device.id})\n"
           f"  panel:   {base}/panel\n"
           f"  mobile:  {base}/m/  (opened from the QR codes on the panel)\n"

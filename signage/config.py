@@ -158,8 +158,20 @@ class AdsConfig:
 class WebConfig:
     host: str = opt("0.0.0.0", "address the server listens on")
     port: int = opt(8080, "TCP port", min=1, max=65535)
-    public_url: str = opt("", "URL phones use to reach this screen (QR codes); empty = detect "
-                          "the LAN address")
+    public_url: str = opt("", "public HTTPS address that reaches this screen from anywhere (a reverse "
+                          "proxy or tunnel the operator runs, TLS ends there), e.g. "
+                          "\"https://screen-12.example.com\"; empty = none")
+    qr_mode: str = opt("auto", "where the panel's QR codes send phones: \"public\" = this screen's pages "
+                       "at public_url; \"landing\" = the advertiser's own landing page with campaign "
+                       "(utm_*) parameters, rating stays on the panel (needs no connection to the "
+                       "screen); \"lan\" = this screen's pages at its LAN address (only for shops "
+                       "whose guest Wi-Fi reaches the screen); \"auto\" = public if public_url is "
+                       "set, else landing", choices=("auto", "public", "landing", "lan"))
+    strip_side: str = opt("auto", "side of the panel's QR/notice strip, next to (never over) the ad; "
+                          "auto = right on a landscape screen, bottom on a portrait one",
+                          choices=("auto", "right", "left", "bottom", "top"))
+    strip_size: float = opt(17.0, "thickness of that strip in % of the screen's width (side strip) "
+                            "or height (top/bottom strip)", min=12, max=35)
     status_overlay: bool = opt(False, "show fps/camera/faces in a corner of the panel")
     camera_preview: bool = opt(False, "allow the camera image in the browser (privacy: off)")
 
@@ -341,6 +353,13 @@ def _check_cross_fields(cfg: Config) -> None:
     if pw and not pw.startswith("pbkdf2_sha256$"):
         raise ConfigError('admin.password_hash: looks like a plain-text password, which is refused; '
                           f'run `{signage_command("set-password")}` to write a salted hash instead')
+    url = cfg.web.public_url
+    if url and not (url.startswith(("https://", "http://")) and len(url.split("/")) >= 3 and url.split("/")[2]):
+        raise ConfigError(f'web.public_url = {_shown(url)}: must be a web address such as '
+                          f'"https://screen-12.example.com"')
+    if cfg.web.qr_mode == "public" and not url:
+        raise ConfigError('web.qr_mode = "public" needs web.public_url (the HTTPS address that reaches '
+                          'this screen); or use "landing" or "auto"')
     if cfg.camera.source == "video" and not cfg.camera.video_path:
         raise ConfigError('camera.video_path = "": the "video" source needs a video file path')
     _check_fleet(cfg.fleet)

@@ -256,7 +256,7 @@ class Player:
         duration = ad.state.duration_s
         ad_info = {"slug": ad.slug, "title": ad.state.title, "advertiser": ad.advertiser,
                    "media_url": media_url(ad.slug, ad.media), "media_type": ad.media_type,
-                   "duration_s": duration}
+                   "duration_s": duration, **ad.panel_info()}
         self._publish({"state": "ad", "play_id": play.id, "since": now, "ends_at": now + duration,
                        "ad": ad_info, "token": token})
         deadline = now + duration

@@ -31,10 +31,16 @@ def test_serves_health_and_status_then_stops_cleanly_on_sigterm(running_app):
     assert status["camera"]["state"] == "running", status
     assert status["database"]["state"] == "open"
     assert status["uptime_s"] >= 0
+    # the default QR mode with no public address: advertisers' pages for ads, and the operator
+    # is told once that the privacy QR (on 127.0.0.1) cannot be opened from mobile data
+    assert status["qr"]["mode"] == "landing" and status["qr"]["private"], status["qr"]
     code, took, err = running_app.terminate()
     assert code == 0, err
     assert took < 10
     assert "Traceback" not in err
+    assert "QR codes: mode landing" in err
+    warnings = [line for line in err.splitlines() if "phones on mobile data cannot open" in line]
+    assert len(warnings) == 1 and "web.public_url" in warnings[0], err
     con = sqlite3.connect(running_app.data_dir / "signage.db")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()

@@ -159,3 +159,14 @@ def test_scenes_toml_lists_every_healing_file():
     listed = {sc["file"] for sc in data["scene"]}
     on_disk = {p.name for p in (ASSETS / "healing").iterdir() if p.suffix != ".toml"}
     assert listed == on_disk
+
+
+def test_two_demo_ads_have_a_portrait_creative_and_one_a_safe_zone(demo):
+    from PIL import Image
+    portrait = [s for s in demo.values() if s.media_portrait]
+    assert len(portrait) >= 2
+    for s in portrait:
+        w, h = Image.open(ASSETS / "ads" / s.slug / s.media_portrait).size
+        assert h > w, s.slug
+    assert any(s.safe_zone for s in demo.values())
+    assert any(s.details.get("landing_url") for s in demo.values())

@@ -220,3 +220,43 @@ def test_cli_validate_sync_list(tmp_path, capsys):
     assert args.func(args, config) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [a["slug"] for a in listed] == ["fine"] and listed[0]["dayparts"] == ["mon,tue,wed,thu,fri 22:00-02:00"]
+
+
+SCREEN = GOOD.replace('media = "creative.html"', 'media = "creative.html"\nmedia_portrait = "portrait.html"').replace(
+    "[mobile]", '[safe_zone]\nside = "right"\nsize = 0.2\n\n[mobile]\nlanding_url = "https://example.test/offer?x=1"')
+
+
+async def test_portrait_creative_safe_zone_and_landing_url_reach_the_panel(tmp_path):
+    folder = write_ad(tmp_path / "ads", "screen-ad", SCREEN)
+    (folder / "portrait.html").write_text("<html><body>tall</body></html>", encoding="utf-8")
+    spec = load_ad(folder)
+    assert spec.media_portrait == "portrait.html" and spec.media_portrait_type == "html"
+    assert spec.safe_zone == ("right", 0.2)
+    assert spec.details["landing_url"] == "https://example.test/offer?x=1"
+    before = spec.sha256
+    (folder / "portrait.html").write_text("<html><body>taller</body></html>", encoding="utf-8")
+    assert load_ad(folder).sha256 != before  # a new portrait creative is a change to sync
+    store = Store(tmp_path / "db.sqlite", 60)
+    await store.open()
+    try:
+        await sync(store, tmp_path / "ads", 1000.0)
+        (record,) = await load_ads(store)
+        assert "screen" not in record.details  # the phone page's details stay as they were
+        assert record.panel_info() == {
+            "landing_url": "https://example.test/offer?x=1", "safe_zone": {"side": "right", "size": 0.2},
+            "media_portrait_url": "/media/ads/screen-ad/portrait.html", "media_portrait_type": "html"}
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("change, key, words", [
+    (('media_portrait = "portrait.html"', 'media_portrait = "gone.html"'), "media_portrait", "file not found"),
+    (('side = "right"', 'side = "rigth"'), "safe_zone.side", 'did you mean "right"'),
+    (("size = 0.2", "size = 0.9"), "safe_zone.size", "out of range"),
+    (('landing_url = "https://example.test/offer?x=1"', 'landing_url = "example.test"'), "mobile.landing_url", "https://"),
+])
+def test_screen_keys_are_checked(tmp_path, change, key, words):
+    folder = write_ad(tmp_path, "bad-ad", SCREEN.replace(*change))
+    (folder / "portrait.html").write_text("<html></html>", encoding="utf-8")
+    lines = problems(folder)
+    assert any(line.startswith(f"{folder / 'ad.toml'}: {key}: ") and words in line for line in lines), lines

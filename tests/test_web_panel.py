@@ -111,7 +111,10 @@ async def test_panel_page_has_notice_privacy_qr_and_no_camera_image(env):
     assert r.status == 200
     html = await r.text()
     assert panel.NOTICE in html
-    assert "<svg" in html and f"{PUBLIC}/privacy" in html
+    import re
+    svg = re.search(r'<div class="privacy-qr" id="privacy-qr">(<svg.*?</svg>)', html).group(1)
+    assert decode_qr_svg(svg) == f"{PUBLIC}/privacy"
+    assert f"{PUBLIC}/privacy" not in html  # no raw address for shoppers to type
     assert 'id="status"' not in html  # technician overlay is off by default
     assert "http://" not in html.replace(PUBLIC, "").replace("http://www.w3.org", "")  # nothing external
     assert "Content-Security-Policy" in r.headers
@@ -165,14 +168,37 @@ async def test_ws_sends_current_state_first_then_events(env):
         assert "image" not in json.dumps(faces) and "jpeg" not in json.dumps(faces)
 
 
-async def test_rating_state_carries_a_qr_of_the_plays_mobile_url(env):
+async def test_ad_and_rating_states_carry_a_qr_of_the_plays_mobile_url(env):
     async with env.client.ws_connect("/ws/panel") as ws:
         await ws.receive_json(timeout=5)  # hello
-        publish(env, {"state": "rating", "play_id": 7, "token": "Zx9_token-abcdef1234",
-                            "ends_at": time.time() + 10})
+        for state in ("ad", "rating"):
+            publish(env, {"state": state, "play_id": 7, "token": "Zx9_token-abcdef1234",
+                                "ends_at": time.time() + 10,
+                                "ad": {"slug": "cafe", "title": "Cafe", "landing_url": "https://cafe.example/"}})
+            msg = (await ws.receive_json(timeout=5))["data"]
+            assert msg["qr_mode"] == "public"  # web.public_url is set: "auto" means public
+            assert msg["qr_url"] == f"{PUBLIC}/m/Zx9_token-abcdef1234"
+            assert decode_qr_svg(msg["qr_svg"]) == msg["qr_url"]
+            assert "landing_url" not in msg["ad"]
+
+
+async def test_landing_mode_qr_is_the_advertisers_page_with_campaign_parameters(env):
+    env.app.config = env.app.config.replace(web={"qr_mode": "landing"})
+    async with env.client.ws_connect("/ws/panel") as ws:
+        await ws.receive_json(timeout=5)  # hello
+        publish(env, {"state": "ad", "play_id": 8, "token": "Tok_0123456789abcdef",
+                            "ad": {"slug": "cafe", "title": "Cafe", "landing_url": "https://cafe.example/menu?lang=en"}})
         msg = (await ws.receive_json(timeout=5))["data"]
-        assert msg["mobile_url"] == f"{PUBLIC}/m/Zx9_token-abcdef1234"
-        assert decode_qr_svg(msg["qr_svg"]) == msg["mobile_url"]
+        assert msg["qr_mode"] == "landing"
+        assert msg["qr_url"] == ("https://cafe.example/menu?lang=en&utm_source=signage&utm_medium=dooh"
+                                 "&utm_campaign=cafe&utm_content=Tok_0123456789abcdef")
+        assert decode_qr_svg(msg["qr_svg"]) == msg["qr_url"]
+        # an ad without a landing page has no QR in this mode: the rating stays on the panel
+        publish(env, {"state": "rating", "play_id": 9, "token": "Tok_zzzzzzzzzzzzzzzz",
+                            "ad": {"slug": "cafe", "title": "Cafe", "landing_url": ""}})
+        msg = (await ws.receive_json(timeout=5))["data"]
+        assert msg["qr_url"] == "" and "qr_svg" not in msg
+    assert panel.plan_for(env.app).status()["mode"] == "landing"
 
 
 async def test_ws_closing_unsubscribes(env):

@@ -12,6 +12,8 @@ ad.toml (every key but title, media, duration, pricing and flight is optional)::
     advertiser = "Sunshine Juice Co."
     media = "creative.html"               # a file in this folder: image (png/jpg/jpeg/webp/svg/gif),
                                           # video (mp4/webm) or a self-contained html creative
+    media_portrait = "portrait.html"      # optional: the creative for portrait screens (same
+                                          # kinds of file); `media` is then the landscape one
     duration = 12                         # seconds on screen (never cut short)
     age_restricted = false                # true: never shown when a minor may be present
     uplifting = false                     # true: allowed by the 'uplifting' mood rule
@@ -36,6 +38,12 @@ ad.toml (every key but title, media, duration, pricing and flight is optional)::
     start = "07:00"
     end = "10:30"                         # end before start = overnight (runs past midnight)
 
+    [safe_zone]                           # optional: a band along one edge of the creative with
+    side = "bottom"                       # nothing important in it (bottom/top/left/right); when it
+    size = 0.2                            # is on the side of the panel's QR strip and at least as
+                                          # deep, the creative fills the screen and the strip lies
+                                          # over the band (fraction 0.05..0.5; both creatives)
+
     [mobile]                              # the page behind the QR code
     description = "..."
     address = "..."
@@ -43,6 +51,8 @@ ad.toml (every key but title, media, duration, pricing and flight is optional)::
     website = "https://..."
     map_url = "https://..."
     coupon = "SUNNY10"                    # optional
+    landing_url = "https://..."           # optional: where the QR sends phones when the screen has
+                                          # no public address (web.qr_mode); default: website
 """
 
 from __future__ import annotations
@@ -67,15 +77,20 @@ __all__ = ["AdSpec", "AdRecord", "AdInvalid", "SyncResult", "MEDIA_TYPES", "load
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 DAY_ALIASES = {"weekdays": range(0, 5), "weekend": range(5, 7), "daily": range(0, 7), "all": range(0, 7)}
-MOBILE_KEYS = ("description", "address", "phone", "website", "map_url", "coupon")
-TOP_KEYS = ("title", "advertiser", "media", "duration", "age_restricted", "uplifting",
-            "frequency_cap", "priority", "targeting", "pricing", "flight", "dayparts", "mobile")
+MOBILE_KEYS = ("description", "address", "phone", "website", "map_url", "coupon", "landing_url")
+TOP_KEYS = ("title", "advertiser", "media", "media_portrait", "duration", "age_restricted", "uplifting",
+            "frequency_cap", "priority", "targeting", "pricing", "flight", "dayparts", "safe_zone", "mobile")
+SAFE_ZONE_SIDES = ("bottom", "top", "left", "right")
 TABLE_KEYS = {
     "targeting": ("moods", "age_groups", "genders"),
     "pricing": ("cpm", "budget"),
     "flight": ("start", "end"),
+    "safe_zone": ("side", "size"),
     "mobile": MOBILE_KEYS,
 }
+#: the key in the `ads.details` JSON that holds what only the panel needs (portrait creative,
+#: safe zone); kept apart from the [mobile] keys the phone page shows
+SCREEN_KEY = "screen"
 # an html creative must not load anything from elsewhere (the appliance works offline)
 EXTERNAL_RE = re.compile(
     r"""(?:\bsrc\s*=\s*["']?\s*(?:https?:)?//)|(?:url\(\s*["']?\s*(?:https?:)?//)|"""
@@ -122,6 +137,19 @@ class AdSpec:
     priority: int = 0
     details: dict[str, str] = field(default_factory=dict)
     sha256: str = ""
+    media_portrait: str = ""        # the creative for portrait screens ("" = `media` everywhere)
+    media_portrait_type: str = ""
+    safe_zone: tuple[str, float] | None = None  # (side, fraction) the panel may cover
+
+    def screen(self) -> dict[str, Any]:
+        """What the panel needs beyond `media`, as stored in `ads.details[SCREEN_KEY]`."""
+        out: dict[str, Any] = {}
+        if self.media_portrait:
+            out["media_portrait"] = self.media_portrait
+            out["media_portrait_type"] = self.media_portrait_type
+        if self.safe_zone:
+            out["safe_zone"] = {"side": self.safe_zone[0], "size": self.safe_zone[1]}
+        return out
 
 
 @dataclass
@@ -133,10 +161,21 @@ class AdRecord:
     media: str
     media_type: str
     details: dict[str, str]
+    screen: dict[str, Any] = field(default_factory=dict)  # AdSpec.screen()
 
     @property
     def slug(self) -> str:
         return self.state.slug
+
+    def panel_info(self) -> dict[str, Any]:
+        """The panel's extra facts about this ad: the portrait creative, the safe zone and the
+        landing URL (for QR codes when the screen has no public address)."""
+        info: dict[str, Any] = {"landing_url": self.details.get("landing_url") or self.details.get("website") or "",
+                                "safe_zone": self.screen.get("safe_zone")}
+        if self.screen.get("media_portrait"):
+            info["media_portrait_url"] = media_url(self.slug, self.screen["media_portrait"])
+            info["media_portrait_type"] = self.screen.get("media_portrait_type") or ""
+        return info
 
 
 def media_url(slug: str, media: str) -> str:
@@ -289,28 +328,43 @@ def load_ad(folder: Path) -> AdSpec:
 
     title = text("title", raw.get("title"), required=True, max_len=120)
     advertiser = text("advertiser", raw.get("advertiser"), max_len=120)
-    media = text("media", raw.get("media"), required=True, max_len=200)
-    media_type = ""
-    media_path: Path | None = None
-    if media:
-        if "/" in media or "\\" in media or media.startswith("."):
-            bad("media", f'"{media}" must be a file name inside the ad folder (no folders or "..")')
-        else:
-            media_path = folder / media
-            ext = media_path.suffix.lower()
-            if ext not in MEDIA_TYPES:
-                bad("media", f'"{media}": unsupported file type "{ext}"; use one of '
-                             f"{', '.join(sorted(MEDIA_TYPES))}")
-            elif not media_path.is_file():
-                bad("media", f'"{media}": file not found in {folder}')
-            else:
-                media_type = MEDIA_TYPES[ext]
-                if media_path.stat().st_size == 0:
-                    bad("media", f'"{media}": the file is empty')
-                elif media_type == "html":
-                    problem = _html_problem(media_path)
-                    if problem:
-                        bad("media", f'"{media}": {problem}')
+    def creative(key: str, required: bool) -> tuple[str, str, Path | None]:
+        """A creative file named by `key`: (name, media type, path), checked."""
+        name = text(key, raw.get(key), required=required, max_len=200)
+        if not name:
+            return "", "", None
+        if "/" in name or "\\" in name or name.startswith("."):
+            bad(key, f'"{name}" must be a file name inside the ad folder (no folders or "..")')
+            return name, "", None
+        path = folder / name
+        ext = path.suffix.lower()
+        if ext not in MEDIA_TYPES:
+            bad(key, f'"{name}": unsupported file type "{ext}"; use one of ' + ", ".join(sorted(MEDIA_TYPES)))
+            return name, "", None
+        if not path.is_file():
+            bad(key, f'"{name}": file not found in {folder}')
+            return name, "", None
+        kind = MEDIA_TYPES[ext]
+        if path.stat().st_size == 0:
+            bad(key, f'"{name}": the file is empty')
+        elif kind == "html":
+            problem = _html_problem(path)
+            if problem:
+                bad(key, f'"{name}": {problem}')
+        return name, kind, path
+
+    media, media_type, media_path = creative("media", required=True)
+    media_portrait, portrait_type, portrait_path = creative("media_portrait", required=False)
+    safe_zone: tuple[str, float] | None = None
+    zone = raw.get("safe_zone")
+    if isinstance(zone, dict) and zone:
+        side = zone.get("side")
+        if side not in SAFE_ZONE_SIDES:
+            bad("safe_zone.side", f"{side!r}{_hint(str(side), SAFE_ZONE_SIDES)}: must be one of "
+                                  f"{', '.join(SAFE_ZONE_SIDES)}")
+        size = float(number("safe_zone.size", zone.get("size"), 0.05, 0.5, required=True))
+        if side in SAFE_ZONE_SIDES and size:
+            safe_zone = (side, size)
     duration = number("duration", raw.get("duration"), 1, 600, required=True, default=15.0)
     age_restricted = flag("age_restricted", raw.get("age_restricted"))
     uplifting = flag("uplifting", raw.get("uplifting"))
@@ -392,7 +446,7 @@ def load_ad(folder: Path) -> AdSpec:
     for k in MOBILE_KEYS:
         v = text(f"mobile.{k}", mobile_raw.get(k), max_len=2000 if k == "description" else 300)
         if v:
-            if k in ("website", "map_url") and not re.match(r"^https?://\S+$", v):
+            if k in ("website", "map_url", "landing_url") and not re.match(r"^https?://\S+$", v):
                 bad(f"mobile.{k}", f'"{v}" must be a web address starting with https:// or http://')
             if k == "phone" and not re.match(r"^[+0-9 ()./-]{3,30}$", v):
                 bad(f"mobile.{k}", f'"{v}" is not a phone number (digits, spaces, + ( ) - . /)')
@@ -403,13 +457,16 @@ def load_ad(folder: Path) -> AdSpec:
     if problems:
         raise AdInvalid(toml_path, problems)
     digest = hashlib.sha256(raw_bytes)
-    if media_path is not None:
-        digest.update(media_path.read_bytes())
+    for path in (media_path, portrait_path):
+        if path is not None:
+            digest.update(path.read_bytes())
     return AdSpec(slug=slug, title=title, advertiser=advertiser, media=media, media_type=media_type,
                   duration_s=float(duration), moods=moods, age_groups=age_groups, genders=genders,
                   age_restricted=age_restricted, uplifting=uplifting, cpm=cpm, budget=budget,
                   start_date=start, end_date=end, dayparts=tuple(dayparts), freq_cap=freq_cap,
-                  priority=priority, details=details, sha256=digest.hexdigest())
+                  priority=priority, details=details, sha256=digest.hexdigest(),
+                  media_portrait=media_portrait, media_portrait_type=portrait_type if media_portrait else "",
+                  safe_zone=safe_zone)
 
 
 def scan(ads_dir: Path) -> tuple[list[AdSpec], list[AdInvalid]]:
@@ -452,7 +509,9 @@ def _row(spec: AdSpec, now: float) -> dict[str, Any]:
         "start_date": spec.start_date.isoformat() if spec.start_date else None,
         "end_date": spec.end_date.isoformat() if spec.end_date else None,
         "dayparts": json.dumps(list(spec.dayparts)), "freq_cap": spec.freq_cap,
-        "priority": spec.priority, "details": json.dumps(spec.details, sort_keys=True),
+        "priority": spec.priority,
+        "details": json.dumps({**spec.details, **({SCREEN_KEY: spec.screen()} if spec.screen() else {})},
+                              sort_keys=True),
         "source_sha256": spec.sha256, "updated_at": now,
     }
 
@@ -512,8 +571,11 @@ def record_from_row(row: dict[str, Any]) -> AdRecord:
         freq_cap=int(row["freq_cap"]), priority=int(row["priority"]),
         duration_s=float(row["duration_s"]), status=row["status"], problem=row.get("problem") or "",
     )
+    details = json.loads(row["details"] or "{}")
+    screen = details.pop(SCREEN_KEY, None)
     return AdRecord(state=state, advertiser=row["advertiser"], media=row["media"],
-                    media_type=row["media_type"], details=json.loads(row["details"] or "{}"))
+                    media_type=row["media_type"], details=details,
+                    screen=screen if isinstance(screen, dict) else {})
 
 
 def spec_to_state(spec: AdSpec) -> AdState:

@@ -122,7 +122,7 @@ def hours_chart_svg(hours: list[int], current_hour: int | None = None) -> Markup
     scale = max(1, peak)
     bw = plot_w / 24
     busiest = max(range(24), key=lambda i: hours[i]) if peak else None
-    desc = (f"{sum(hours)} people today; busiest hour {busiest:02d}:00 with {peak}"
+    desc = (f"{sum(hours)} sessions today; busiest hour {busiest:02d}:00 with {peak}"
             if peak else "no one seen yet today")
     out = [f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="ht hd">'
            f'<title id="ht">Audience by hour today</title><desc id="hd">{_esc(desc)}</desc>']
@@ -265,7 +265,14 @@ def _back(request: web.Request) -> str:
     return f"/m/{t}" if _TOKEN_RE.match(t) else ""
 
 
+async def favicon(request: web.Request) -> web.FileResponse:
+    """Browsers ask every site for /favicon.ico; pages also link the SVG one."""
+    return web.FileResponse(STATIC / "favicon.ico", headers={"Cache-Control": "public, max-age=86400",
+                                                             "Content-Type": "image/x-icon"})
+
+
 def setup(app: web.Application) -> None:
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/m/", mobile_index)
     app.router.add_get("/m/{token}", mobile_page)
     app.router.add_post("/m/{token}/rate", mobile_rate)

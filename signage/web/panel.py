@@ -28,14 +28,14 @@ from ..reports import public
 from .keys import APPLIANCE
 from .pages import render
 from .preview import PREVIEW_PATH
-from .qr import qr_svg
+from .qr import QrPlan, qr_plan, qr_svg
 
 if TYPE_CHECKING:
     from ..app import Appliance
 
 log = logging.getLogger(__name__)
 
-NOTICE = ("This screen uses a camera to estimate age, gender and mood to choose content. "
+NOTICE = ("This screen uses a camera to estimate age, gender and mood to choose what plays. "
           "No images are stored.")
 STATUS_EVERY_S = 2.0
 PANEL_SOURCE_DEVICE = "panel"
@@ -46,15 +46,41 @@ PANEL_SOURCE_DEVICE = "panel"
 PRIVATE_STATE_KEYS = ("reason", "decision")
 
 
+def plan_for(appliance: Appliance) -> QrPlan:
+    """Where this screen's QR codes point now (config `web.qr_mode`, the address it serves at)."""
+    web_cfg = appliance.config.web
+    return qr_plan(web_cfg.qr_mode, web_cfg.public_url, appliance.base_url)
+
+
+def log_plan(appliance: Appliance) -> QrPlan:
+    """Say at start which QR mode is in force, and warn in one line when phones on mobile data
+    cannot open a QR code (called once the server listens and its address is known)."""
+    plan = plan_for(appliance: Appliance)
+    log.info("QR codes: mode %s (%s)", plan.mode, {
+        "public": f"this screen's pages at {plan.base_url}",
+        "landing": "advertisers' landing pages with utm_* parameters; rating on the panel",
+        "lan": f"this screen's pages at its LAN address {plan.base_url}"}[plan.mode])
+    if plan.warning():
+        log.warning("%s", plan.warning())
+    return plan
+
+
 def panel_state(appliance: Appliance, state: dict[str, Any]) -> dict[str, Any]:
-    """What the panel needs of a player state: rating states get their QR link and code;
-    the decision's reasons stay on the server."""
+    """What the panel needs of a player state: ad and rating states get their QR link and code
+    (per `web.qr_mode`); the decision's reasons stay on the server."""
     out = {k: v for k, v in state.items() if k not in PRIVATE_STATE_KEYS}
-    token = out.get("token")
-    if out.get("state") == "rating" and isinstance(token, str) and token:
-        url = f"{appliance.base_url.rstrip('/')}/m/{token}"
-        out["mobile_url"] = url
-        out["qr_svg"] = qr_svg(url, title="Scan to rate this ad and see its details")
+    token, ad = out.get("token"), out.get("ad")
+    if out.get("state") in ("ad", "rating") and isinstance(token, str) and token and isinstance(ad, dict):
+        plan = plan_for(appliance)
+        ad = dict(ad)
+        url = plan.ad_url(str(ad.get("slug") or ""), token, str(ad.pop("landing_url", "") or ""))
+        out["ad"] = ad
+        out["qr_mode"] = plan.mode
+        out["qr_url"] = url
+        if url:
+            title = ("Scan for the advertiser's offer" if plan.mode == "landing"
+                     else "Scan to rate this ad and see its details")
+            out["qr_svg"] = qr_svg(url, title=title, ecc="L")  # long URLs: fewer, larger modules
     return out
 
 
@@ -87,16 +113,20 @@ def status_line(appliance: Appliance) -> dict[str, Any]:
 
 async def panel_page(request: web.Request) -> web.Response:
     app = request.app[APPLIANCE]
-    privacy_url = f"{app.base_url.rstrip('/')}/privacy"
-    preview_on = bool(app.config.web.camera_preview)
+    plan = plan_for(app)
+    web_cfg = app.config.web
+    preview_on = bool(web_cfg.camera_preview)
     return render(request, "panel.html", {
         "notice": NOTICE,
-        "privacy_qr": Markup(qr_svg(privacy_url, title="Privacy page")),
-        "privacy_url": privacy_url,
-        "status_overlay": app.config.web.status_overlay,
+        "privacy_qr": Markup(qr_svg(plan.privacy_url, title="Privacy details")),
+        "privacy_url": plan.privacy_url,
+        "qr_mode": plan.mode,
+        "status_overlay": web_cfg.status_overlay,
         "camera_preview": preview_on,
-        "config_json": Markup(json.dumps({"statusOverlay": app.config.web.status_overlay,
-                                          "cameraPreview": PREVIEW_PATH if preview_on else None})),
+        "config_json": Markup(json.dumps({"statusOverlay": web_cfg.status_overlay,
+                                          "cameraPreview": PREVIEW_PATH if preview_on else None,
+                                          "qrMode": plan.mode, "stripSide": web_cfg.strip_side,
+                                          "stripSize": web_cfg.strip_size})),
     })
 
 

@@ -12,7 +12,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def api_status(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[APPLIANCE].status())
+    from .panel import plan_for  # where the QR codes point: the operator checks it here
+    appliance = request.app[APPLIANCE]
+    return web.json_response({**await appliance.status(), "qr": plan_for(appliance).status()})
 
 
 def setup(app: web.Application) -> None:

@@ -78,7 +78,8 @@ def _font(size: int):
 
 
 def make_test_ads(root: Path, duration: int = 6) -> Path:
-    """Two short ads of our own (an image and an HTML creative), any audience, all day."""
+    """Two short ads of our own (an image with a portrait version, and an HTML creative with a
+    landing page), any audience, all day."""
     from PIL import Image, ImageDraw
 
     ads = root / "ads"
@@ -108,10 +109,18 @@ def make_test_ads(root: Path, duration: int = 6) -> Path:
     d.text((146, 360), "Warm croissants from 7 am", font=_font(64), fill=(70, 35, 20))
     d.text((170, 700), "2 for 1 today", font=_font(110), fill=(255, 230, 190))
     img.save(a / "creative.png", optimize=True)
+    # the same ad made for portrait screens: the panel picks it on a portrait screen
+    img = Image.new("RGB", (1080, 1920), (235, 150, 100))
+    d = ImageDraw.Draw(img)
+    d.ellipse((300, 980, 780, 1460), fill=(255, 226, 140))
+    d.text((90, 220), "Sunrise\nBakery", font=_font(150), fill=(60, 25, 15))
+    d.text((96, 640), "Warm croissants from 7 am", font=_font(58), fill=(70, 35, 20))
+    img.save(a / "creative-portrait.png", optimize=True)
     (a / "ad.toml").write_text(textwrap.dedent("""
         title = "Sunrise Bakery"
         advertiser = "Sunrise Bakery Ltd"
         media = "creative.png"
+        media_portrait = "creative-portrait.png"
         duration = {duration}
     """).format(duration=duration) + common + textwrap.dedent("""
         [mobile]
@@ -145,6 +154,7 @@ def make_test_ads(root: Path, duration: int = 6) -> Path:
         address = "Station 1, Central Park Gate"
         phone = "+1 555 0144"
         website = "https://greenwave.example"
+        landing_url = "https://greenwave.example/first-ride?lang=en"
         coupon = "FIRSTRIDE"
     """))
     return ads
@@ -327,7 +337,9 @@ def live(tmp_path_factory, photos, no_face_photo) -> LiveServer:
     (healing); the tests bring people with `live.show(...)`."""
     server = start_live(tmp_path_factory.mktemp("live"), [no_face_photo],
                         player={"rating_seconds": 7.0, "healing_min_seconds": 2.0,
-                                "idle_healing_seconds": 60.0, "poll_seconds": 0.1})
+                                "idle_healing_seconds": 60.0, "poll_seconds": 0.1},
+                        # a shop whose guest Wi-Fi reaches the screen: the QR opens our phone pages
+                        web={"qr_mode": "lan"})
     try:
         yield server
     finally:
@@ -346,3 +358,43 @@ def shot() -> Callable[[Any, str], Path]:
             page_or_el.screenshot(path=str(path))
         return path
     return take
+
+
+# --- reading what is on screen -----------------------------------------------------------------
+
+def zbar_decode(png: bytes) -> list[str]:
+    """Every QR code zbarimg (Debian zbar-tools) finds in a screenshot, as a phone would read it;
+    None when zbarimg is not installed."""
+    import subprocess
+    import tempfile
+    exe = shutil.which("zbarimg")
+    if exe is None:
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".png") as f:
+        f.write(png)
+        f.flush()
+        out = subprocess.run([exe, "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", f.name],
+                             capture_output=True, text=True, timeout=60)
+    return [line for line in out.stdout.splitlines() if line.strip()]
+
+
+def axe_source() -> str | None:
+    """axe-core's browser bundle (npm `axe-core`, installed into .cache/npm by scripts/test)."""
+    for p in (os.environ.get("SIGNAGE_AXE_JS"), REPO / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js"):
+        if p and Path(p).is_file():
+            return Path(p).read_text(encoding="utf-8")
+    return None
+
+
+def axe_serious(page) -> list[dict[str, Any]]:
+    """Serious and critical WCAG 2.1 A/AA violations axe-core finds on the page as it is now."""
+    src = axe_source()
+    if src is None:
+        pytest.skip("axe-core is not installed (npm install --prefix .cache/npm axe-core, or ./scripts/test)")
+    page.add_script_tag(content=src)
+    result = page.evaluate("""async () => {
+        const r = await axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}});
+        return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                                       nodes: v.nodes.slice(0, 3).map(n => n.target.join(' ') + ': ' + n.failureSummary)}));
+    }""")
+    return [v for v in result if v["impact"] in ("serious", "critical")]

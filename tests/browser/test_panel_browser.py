@@ -57,25 +57,34 @@ def decode_qr(png: bytes) -> str:
 
 
 def overlay(page) -> list[dict]:
-    """The emoji on screen: centre (CSS pixels) and mood of each."""
+    """The emoji on screen: centre (in their box: the creative area, or during an ad the strip's
+    mirror box; CSS pixels), mood of each, and the size of their box."""
     return page.evaluate(
-        "[...document.querySelectorAll('.face:not(.gone)')].map(e => {const r = e.getBoundingClientRect();"
-        " return {x: r.x + r.width / 2, y: r.y + r.height / 2, mood: e.dataset.mood}})")
+        "(() => { const box = document.getElementById('faces').getBoundingClientRect();"
+        " return [...document.querySelectorAll('.face:not(.gone)')].map(e => {const r = e.getBoundingClientRect();"
+        " return {x: r.x + r.width / 2 - box.x, y: r.y + r.height / 2 - box.y, mood: e.dataset.mood,"
+        " bw: box.width, bh: box.height, size: r.width}}) })()")
 
 
-def overlay_matches(page, live, width: int, height: int, tol: float = 40.0):
+def overlay_matches(page, live, width: int = 0, height: int = 0, tol: float = 40.0):
     """The emoji and the people the appliance reports (`/api/status`) agree: one emoji per person,
     at the centre of their face box mirrored left-right (the camera faces the people), same mood.
-    Returns the pairs, or None while they do not (yet) agree."""
+    Positions are relative to the emoji's box (an emoji is kept whole inside it, so one near
+    the box's edge may sit up to half its size inwards). Returns the pairs, or None while they
+    do not (yet) agree."""
     people = live.people()
     faces = overlay(page)
     if not people or len(faces) != len(people):
         return None
     pairs = []
+    width, height = faces[0]["bw"], faces[0]["bh"]
+    def clamp(v: float, half: float, extent: float) -> float:
+        return min(max(v, half), extent - half)
     for p in people:
         b = p["box"]
         ex, ey = (1 - (b["x"] + b["w"] / 2)) * width, (b["y"] + b["h"] / 2) * height
-        near = [f for f in faces if abs(f["x"] - ex) < tol and abs(f["y"] - ey) < tol and f["mood"] == p["mood"]]
+        near = [f for f in faces if abs(f["x"] - clamp(ex, f["size"] / 2, width)) < tol
+                and abs(f["y"] - clamp(ey, f["size"] / 2, height)) < tol and f["mood"] == p["mood"]]
         if len(near) != 1:
             return None
         pairs.append((p, near[0]))

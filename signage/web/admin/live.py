@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from ..keys import APPLIANCE
+from ..panel import plan_for
 from . import health
 from .core import ADMIN_STATE, admin_route, render
 
@@ -43,6 +44,7 @@ async def live_data(appliance: Appliance) -> dict[str, Any]:
         "database": status.get("database"),
         "errors": status.get("errors") or {},
         "fleet": status.get("fleet") or {},  # outbox, last ship, content version (password-free)
+        "qr": plan_for(appliance).status(),
         "vision": status["vision"],
         "audience": aud,
         "playing": appliance.player.current(),

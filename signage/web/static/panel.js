@@ -2,30 +2,75 @@
  * - Live over /ws/panel; reconnects by itself and keeps showing what it has meanwhile.
  * - Media without black gaps: the next item is loaded in a hidden layer and faded in only
  *   when ready; a file that fails (or takes too long) is reported and skipped.
- * - Emoji overlay: one drawn emoticon per face, mirrored so it sits in front of the person.
+ * - Emoji overlay: one drawn emoticon per face, mirrored so it sits in front of the person;
+ *   during an ad it lives in the strip's mirror box, never over the creative.
+ * - Layout: the creative area and the strip (ad QR, mirror, privacy notice) never overlap; a
+ *   creative may declare a safe zone (ad.toml) that the strip may cover instead.
+ * - Outage: when the server is out of reach for a few seconds, a calm scene the page already
+ *   has (the last healing picture, or the built-in gradient), no QR code to the dead server;
+ *   everything resumes when the live channel is back.
  */
 (function () {
   "use strict";
   var cfg = JSON.parse(document.getElementById("panel-config").textContent || "{}");
   var $ = function (id) { return document.getElementById(id); };
   var stage = $("stage"), facesEl = $("faces"), ratingEl = $("rating"), captionEl = $("caption");
-  var LOAD_TIMEOUT_MS = 10000, FACE_STALE_MS = 2500;
+  var stripEl = $("strip"), stripAd = $("strip-ad"), mirrorEl = $("mirror");
+  var LOAD_TIMEOUT_MS = 10000, FACE_STALE_MS = 2500, OUTAGE_MS = 3000, PAINT_SETTLE_MS = 250;
+  // the previous layer stays under the new one this long: a creative slow to paint on a busy
+  // device shows the previous picture through its transparent frame, never an empty one
+  var OLD_LAYER_MS = 3000;
+  var area = { x: 0, y: 0, w: window.innerWidth, h: window.innerHeight }, strip = { side: "right", size: 0 };
+  var lastFaces = null;         // the last faces message (re-placed when the emoji's box moves)
+  var calmImg = null;           // the last healing picture, decoded: the outage scene
 
   var current = { key: "fallback", layer: stage.querySelector(".layer") };
   var loadGen = 0;              // a newer state cancels an older load
   var lastAd = null;            // {play_id, title} of the ad the rating screen is about
   var ratedPlay = null;
   var clockSkew = 0;            // server time - local time, seconds
-  window.panel = { state: null, shown: "fallback", messages: 0, connected: false, failures: [] };
+  window.panel = { state: null, shown: "fallback", messages: 0, connected: false, failures: [],
+                   offline: false, swaps: 0, area: area, strip: strip };
+
+  // --- layout ------------------------------------------------------------------------------
+  function layout() {
+    var W = window.innerWidth, H = window.innerHeight, side = cfg.stripSide || "auto";
+    if (side === "auto") side = W >= H ? "right" : "bottom";
+    var vertical = side === "left" || side === "right";
+    var t = Math.round((vertical ? W : H) * (cfg.stripSize || 17) / 100);
+    document.body.dataset.strip = side;
+    var st = document.documentElement.style;
+    ["top", "right", "bottom", "left"].forEach(function (k) { st.setProperty("--s-" + k, (k === side ? t : 0) + "px"); });
+    st.setProperty("--strip", t + "px");
+    strip.side = side; strip.size = t;
+    area.x = side === "left" ? t : 0; area.y = side === "top" ? t : 0;
+    area.w = vertical ? W - t : W; area.h = vertical ? H : H - t;
+    crispQr($("privacy-qr"));
+    placeFaces();
+  }
+  // during an ad and its rating screen the emoji live in the strip's mirror box: nothing
+  // covers the creative, the rating buttons or the QR code
+  function facesInMirror() { var s = document.body.dataset.state; return s === "ad" || s === "rating"; }
+  function placeFaces() {
+    var r = facesInMirror() ? mirrorEl.getBoundingClientRect() : { left: area.x, top: area.y, width: area.w, height: area.h };
+    facesEl.style.left = r.left + "px"; facesEl.style.top = r.top + "px";
+    facesEl.style.width = r.width + "px"; facesEl.style.height = r.height + "px";
+    if (lastFaces && Date.now() - lastFacesAt < FACE_STALE_MS) applyFaces(lastFaces, true);   // re-place the emoji in their new box now
+  }
+  window.addEventListener("resize", layout);
+  layout();
 
   // --- media -----------------------------------------------------------------------------
   function isVideo(url) { return /\.(mp4|m4v|webm|ogv)(\?|$)/i.test(url || ""); }
 
   function itemOf(st) {
     if (st.state === "ad" && st.ad && st.ad.media_url) {
-      var t = st.ad.media_type || (isVideo(st.ad.media_url) ? "video" : "image");
-      return { kind: "ad", id: st.ad.slug, url: st.ad.media_url, type: t,
-               key: "ad:" + st.play_id + ":" + st.ad.media_url };
+      // the creative made for this screen's shape: portrait when the area is taller than wide
+      var portrait = area.h > area.w && st.ad.media_portrait_url;
+      var url = portrait ? st.ad.media_portrait_url : st.ad.media_url;
+      var t = (portrait ? st.ad.media_portrait_type : st.ad.media_type) || (isVideo(url) ? "video" : "image");
+      return { kind: "ad", id: st.ad.slug, url: url, type: t, title: st.ad.title || "",
+               safe: st.ad.safe_zone || null, key: "ad:" + st.play_id + ":" + url };
     }
     if (st.state === "healing" && st.scene && st.scene.media_url) {
       return { kind: "healing", id: st.scene.id, url: st.scene.media_url,
@@ -35,13 +80,35 @@
     return null;
   }
 
+  // May this creative lie under the strip? Only if its declared safe zone is on the strip's side
+  // and at least as deep as the strip (measured on the full screen).
+  function underStrip(item) {
+    var z = item.safe;
+    if (!z || z.side !== strip.side) return false;
+    var full = (strip.side === "left" || strip.side === "right") ? window.innerWidth : window.innerHeight;
+    return z.size * full >= strip.size;
+  }
+
   function makeLayer(item) {
     var layer = document.createElement("div");
     layer.className = "layer";
     layer.dataset.key = item.key;
     layer.dataset.kind = item.kind;
+    if (item.kind === "ad" && underStrip(item)) {
+      layer.classList.add("under");
+      layer.dataset.safeSide = item.safe.side;
+      layer.dataset.safeSize = item.safe.size;
+    }
     stage.appendChild(layer);   // transparent until ready, so it decodes off-screen
     return layer;
+  }
+
+  // resolves after the browser has painted what was just loaded (two frames and a margin):
+  // an iframe's onload comes before its first paint
+  function settled() {
+    return new Promise(function (resolve) {
+      requestAnimationFrame(function () { requestAnimationFrame(function () { setTimeout(resolve, PAINT_SETTLE_MS); }); });
+    });
   }
 
   function withTimeout(p, ms) {
@@ -63,7 +130,8 @@
           var decoded = img.decode ? img.decode().catch(function () {}) : Promise.resolve();
           decoded.then(function () {
             var ir = img.naturalWidth / Math.max(1, img.naturalHeight);
-            var sr = window.innerWidth / Math.max(1, window.innerHeight);
+            var box = layer.getBoundingClientRect();
+            var sr = box.width / Math.max(1, box.height);
             if (item.kind === "ad" && Math.abs(Math.log(ir / sr)) > 0.12) {
               // a creative made for the other orientation: show it whole over its own blur
               var bd = document.createElement("div");
@@ -73,6 +141,7 @@
               layer.classList.add("fit");
             }
             layer.appendChild(img);
+            if (item.kind === "healing") layer.dataset.calm = "1";
             resolve(layer);
           });
         };
@@ -99,7 +168,8 @@
         f.setAttribute("sandbox", "allow-scripts");   // no same-origin: no cookies, no APIs
         f.setAttribute("scrolling", "no");
         f.setAttribute("tabindex", "-1");
-        f.onload = function () { resolve(layer); };
+        f.setAttribute("title", item.kind === "ad" ? "Advertisement: " + (item.title || item.id) : "Scene");
+        f.onload = function () { settled().then(function () { resolve(layer); }); };
         f.onerror = function () { reject(new Error("html failed")); };
         // a missing creative would load our 404 page: check it exists first
         fetch(item.url, { method: "HEAD", cache: "no-store" }).then(function (r) {
@@ -116,23 +186,44 @@
 
   function swapTo(layer, key, onShown) {
     var old = current.layer;
+    if (old) old.classList.add("old");   // still painted underneath for a while; no longer current
     current = { key: key, layer: layer };
     window.panel.shown = key;
+    window.panel.swaps++;
+    stripEl.classList.toggle("over", layer.classList.contains("under"));
     requestAnimationFrame(function () {
       layer.classList.add("in");
       if (onShown) onShown();
       setTimeout(function () {
         if (old && old !== current.layer && old.parentNode) {
+          // keep the last healing picture (decoded, in memory) for an outage
+          var keep = old.dataset.calm === "1" ? old.querySelector("img") : null;
+          if (keep) calmImg = keep;
           old.querySelectorAll("video").forEach(function (v) { v.pause(); v.removeAttribute("src"); v.load(); });
           old.remove();
         }
-      }, 700);
+      }, OLD_LAYER_MS);
     });
   }
 
   function fallbackLayer() {
     var layer = document.createElement("div");
     layer.className = "layer fallback";
+    stage.appendChild(layer);
+    return layer;
+  }
+
+  // the outage scene: the last healing picture if we have one (no request), else the gradient
+  function calmLayer() {
+    var shownImg = current.layer && current.layer.dataset.calm === "1" ? current.layer.querySelector("img") : null;
+    var img = shownImg || calmImg;
+    var layer = document.createElement("div");
+    layer.className = "layer calm-fallback";
+    if (img) {
+      var copy = img.cloneNode(false);   // same decoded picture from the memory cache
+      layer.appendChild(copy);
+      layer.dataset.calm = "1";
+    }
     stage.appendChild(layer);
     return layer;
   }
@@ -158,8 +249,11 @@
       if (gen !== loadGen) return;
       // Never freeze and never go black: a failed ad keeps what is on screen; a failed
       // scene (or anything after the rating screen) falls back to the built-in calm layer.
-      if (item.kind === "healing" || ratingShown()) swapTo(fallbackLayer(), "fallback:" + item.key, after);
-      else after();
+      // (a failed ad changes nothing else either: no QR code for an ad that is not on screen)
+      if (item.kind === "healing") swapTo(fallbackLayer(), "fallback:" + item.key, after);
+      else if (ratingShown()) swapTo(fallbackLayer(), "fallback:" + item.key, function () {
+        document.body.dataset.state = ""; hideRating(); showStripQr(null);
+      });
     });
   }
 
@@ -168,15 +262,38 @@
 
   function applyState(st) {
     window.panel.state = st;
-    document.body.dataset.state = st.state || "";
     if (st.state === "ad" && st.ad) lastAd = { play_id: st.play_id, title: st.ad.title || "" };
-    if (st.state === "rating") { showRating(st); return; }
+    if (st.state === "rating") { document.body.dataset.state = "rating"; showStripQr(null); showRating(st); return; }
     showMedia(st, function () {
+      document.body.dataset.state = st.state || "";
       hideRating();
-      $("adchip").hidden = st.state !== "ad";
+      showStripQr(st.state === "ad" ? st : null);
       captionEl.hidden = st.state !== "healing";
       if (st.state === "healing") fillCaption(st.scene || {});
     });
+  }
+
+  // A QR code drawn with whole screen pixels per module (no modules of uneven width): the
+  // largest size not above the box's CSS size. Phones read it from further away.
+  function crispQr(box) {
+    box.style.width = ""; box.style.height = "";
+    var svg = box.querySelector("svg");
+    if (!svg || !svg.viewBox || !svg.viewBox.baseVal) return;
+    var n = svg.viewBox.baseVal.width, target = box.clientWidth;
+    var per = Math.round(target / n);
+    if (per * n > 1.15 * target) per = Math.floor(target / n);
+    if (n > 0 && per >= 2) { box.style.width = box.style.height = (per * n) + "px"; }
+  }
+
+  // the ad's QR code (and the "Advertisement" label) in the strip while the ad plays
+  function showStripQr(st) {
+    stripAd.hidden = !st;
+    $("ad-qr").innerHTML = st && st.qr_svg ? st.qr_svg : "";   // server-made SVG
+    if (st && st.qr_svg) crispQr($("ad-qr"));
+    $("ad-qr").dataset.url = st && st.qr_url || "";
+    $("ad-qr").hidden = !(st && st.qr_svg);
+    $("ad-qr-label").hidden = !(st && st.qr_svg);
+    placeFaces();
   }
 
   function fillCaption(scene) {
@@ -194,16 +311,18 @@
   function showRating(st) {
     var title = (st.ad && st.ad.title) || (lastAd && lastAd.play_id === st.play_id ? lastAd.title : "") || "";
     $("rating-title").textContent = title ? "\u201c" + title + "\u201d" : "this ad";
-    $("rating-qr").innerHTML = st.qr_svg || "";   // server-made SVG of our own URL
-    $("rating-qr").dataset.url = st.mobile_url || "";
+    $("rating-qr").innerHTML = st.qr_svg || "";   // server-made SVG (our page or the advertiser's)
+    $("rating-qr").dataset.url = st.qr_url || "";
+    $("rating-qr-box").hidden = !st.qr_svg;
     if (ratedPlay !== st.play_id) {
       $("rating-thanks").hidden = true;
       document.querySelectorAll(".vote").forEach(function (b) { b.disabled = false; b.classList.remove("chosen"); });
     }
     ratingEl.dataset.playId = st.play_id;
     ratingEl.hidden = false;
-    $("adchip").hidden = true;
     captionEl.hidden = true;
+    if (st.qr_svg) crispQr($("rating-qr"));
+    placeFaces();
     var bar = $("countdown-bar");
     var left = st.ends_at ? Math.max(0, (st.ends_at - (Date.now() / 1000 + clockSkew)) * 1000) : 0;
     bar.style.transition = "none";
@@ -240,9 +359,9 @@
 
   // --- emoji overlay ---------------------------------------------------------------------
   var faceEls = {}, lastFacesAt = 0;
-  function applyFaces(data) {
-    lastFacesAt = Date.now();
-    var W = window.innerWidth, H = window.innerHeight, seen = {};
+  function applyFaces(data, replay) {
+    if (!replay) { lastFacesAt = Date.now(); lastFaces = data; }
+    var W = facesEl.clientWidth, H = facesEl.clientHeight, seen = {};
     (data.faces || []).forEach(function (f) {
       var b = f.box, id = f.id;
       seen[id] = true;
@@ -262,6 +381,9 @@
       // The camera looks at the people: mirror x so the emoji sits in front of each person.
       var cx = (1 - (b[0] + b[2] / 2)) * W, cy = (b[1] + b[3] / 2) * H;
       var size = Math.max(0.07 * Math.min(W, H), Math.min(0.22 * Math.min(W, H), b[2] * W * 0.9));
+      if (facesInMirror()) size = Math.min(0.45 * Math.min(W, H), Math.max(size, 0.3 * Math.min(W, H)));
+      // keep the whole emoji inside its box (the mirror box must not spill over the creative)
+      cx = Math.min(Math.max(cx, size / 2), W - size / 2); cy = Math.min(Math.max(cy, size / 2), H - size / 2);
       el.style.width = size + "px"; el.style.height = size + "px";
       el.style.transform = "translate(" + Math.round(cx - size / 2) + "px," + Math.round(cy - size / 2) + "px)";
     });
@@ -294,7 +416,7 @@
     var f = function (v) { return v == null ? "-" : (typeof v === "number" ? (Math.round(v * 10) / 10) : v); };
     el.textContent = "camera " + f(s.camera) + "  fps " + f(s.fps) + "\nvision fps " + f(s.vision_fps) +
       "  faces " + f(s.faces) + "  watching " + f(s.watching) + "\nmood " + f(s.mood) + "  errors " + f(s.errors) +
-      "  link " + (window.panel.connected ? "ok" : "lost");
+      "  link " + (window.panel.connected ? "ok" : "lost") + "  qr " + (cfg.qrMode || "-");
   }
 
   // --- camera preview (technicians; only when web.camera_preview is on) ---------------------------
@@ -317,18 +439,46 @@
   }
 
   // --- live channel --------------------------------------------------------------------------
-  var ws = null, retry = 0, pingTimer = null, pongDue = 0;
+  var ws = null, retry = 0, pingTimer = null, pongDue = 0, outageTimer = null;
+
+  // The server is gone: a calm scene we already have, no QR code to the dead server, no rating
+  // buttons that cannot reach it. Whatever the server sends on reconnect replaces it.
+  function enterOutage() {
+    if (window.panel.offline) return;
+    window.panel.offline = true;
+    document.body.classList.add("offline");
+    loadGen++;                       // a load still under way would point at the dead server
+    hideRating();
+    showStripQr(null);
+    document.body.dataset.state = "offline";
+    var layer = calmLayer();
+    swapTo(layer, "calm");
+    captionEl.hidden = false;
+    fillCaption({});
+  }
+  function leaveOutage() {
+    clearTimeout(outageTimer); outageTimer = null;
+    if (!window.panel.offline) return;
+    window.panel.offline = false;
+    document.body.classList.remove("offline");
+  }
+  function connectionLost() {
+    window.panel.connected = false;
+    if (!outageTimer && !window.panel.offline) outageTimer = setTimeout(enterOutage, OUTAGE_MS);
+  }
+
   function connect() {
     var url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/panel";
     try { ws = new WebSocket(url); } catch (e) { schedule(); return; }
     ws.onopen = function () {
       retry = 0; window.panel.connected = true;
+      leaveOutage();
       pongDue = 0;
       clearInterval(pingTimer);
-      pingTimer = setInterval(function () {
-        if (pongDue && Date.now() > pongDue) { try { ws.close(); } catch (e) {} return; }
-        try { ws.send("ping"); if (!pongDue) pongDue = Date.now() + 10000; } catch (e) {}
-      }, 5000);
+      pingTimer = setInterval(function () {   // a silent, half-open link counts as lost too
+        if (pongDue && Date.now() > pongDue) { try { ws.close(); } catch (e) {} connectionLost(); return; }
+        try { ws.send("ping"); if (!pongDue) pongDue = Date.now() + 4000; } catch (e) {}
+      }, 2000);
     };
     ws.onmessage = function (ev) {
       if (ev.data === "pong") { pongDue = 0; return; }
@@ -342,12 +492,12 @@
         else if (msg.type === "status") applyStatus(msg.data || {});
       } catch (e) { if (window.console) console.error(e); }
     };
-    ws.onclose = function () { window.panel.connected = false; clearInterval(pingTimer); schedule(); };
+    ws.onclose = function () { clearInterval(pingTimer); connectionLost(); schedule(); };
     ws.onerror = function () { try { ws.close(); } catch (e) {} };
   }
   function schedule() {
     // keep playing what we have; try again, a little slower each time (at most every 5 s)
-    var delay = Math.min(5000, 500 * Math.pow(2, retry++));
+    var delay = Math.min(3000, 500 * Math.pow(2, retry++));
     setTimeout(connect, delay);
   }
   document.addEventListener("contextmenu", function (e) { e.preventDefault(); });
