@@ -55,7 +55,7 @@ def plan_for(appliance: Appliance) -> QrPlan:
 def log_plan(appliance: Appliance) -> QrPlan:
     """Say at start which QR mode is in force, and warn in one line when phones on mobile data
     cannot open a QR code (called once the server listens and its address is known)."""
-    plan = plan_for(appliance: Appliance)
+    plan = plan_for(appliance)
     log.info("QR codes: mode %s (%s)", plan.mode, {
         "public": f"this screen's pages at {plan.base_url}",
         "landing": "advertisers' landing pages with utm_* parameters; rating on the panel",
