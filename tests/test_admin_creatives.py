@@ -187,3 +187,40 @@ async def test_structured_dayparts_are_written_and_read_back(env):
     assert 'name="dp1_end" value="00:00"' in page
     r = await client.post("/admin/ads/new", data=ad_form(csrf, slug="nodays", dp0_start="09:00"))
     assert r.status == 400 and "Daypart 1: tick at least one day" in await r.text()
+
+
+async def test_portrait_creative_safe_zone_and_landing_page_are_written_and_kept(env):
+    from PIL import Image
+
+    client, appliance, csrf, ads_dir = env
+    tall = io.BytesIO()
+    Image.new("RGB", (540, 960), (20, 120, 60)).save(tall, "PNG")
+    data = ad_form(csrf, slug="tall", safe_zone_side="bottom", safe_zone_size="0.25",
+                   landing_url="https://example.org/landing")
+    data.add_field("media_portrait", tall.getvalue(), filename="poster.png", content_type="image/png")
+    r = await client.post("/admin/ads/new", data=data, allow_redirects=False)
+    assert r.status == 303, (await r.text())[-500:]
+    spec = inventory.load_ad(ads_dir / "tall")
+    assert spec.media == "poster.png" and spec.media_portrait == "portrait-poster.png"
+    assert spec.media_portrait_type == "image" and spec.safe_zone == ("bottom", 0.25)
+    assert spec.details["landing_url"] == "https://example.org/landing"
+    # the portrait preview is made from the portrait creative
+    r = await client.get("/admin/ads/tall/preview.jpg?orientation=portrait")
+    assert r.status == 200 and r.headers["X-Preview"] == "image"
+    from PIL import Image as _I
+    with _I.open(io.BytesIO(await r.read())) as im:
+        assert im.height > im.width
+    # an edit without new files keeps both creatives, the safe zone and the landing page
+    page = await (await client.get("/admin/ads/tall")).text()
+    assert 'name="current_media_portrait" value="portrait-poster.png"' in page
+    r = await client.post("/admin/ads/tall", allow_redirects=False, data=ad_form(
+        csrf, title="Taller", media=False, current_media="poster.png", current_media_portrait="portrait-poster.png",
+        safe_zone_side="bottom", safe_zone_size="0.25", landing_url="https://example.org/landing"))
+    assert r.status == 303
+    spec = inventory.load_ad(ads_dir / "tall")
+    assert spec.title == "Taller" and spec.media_portrait == "portrait-poster.png" and spec.safe_zone == ("bottom", 0.25)
+    # an HTML zip is refused as a portrait creative, with the reason
+    data = ad_form(csrf, slug="tall-2")
+    data.add_field("media_portrait", make_zip({"index.html": PAGE}), filename="p.zip", content_type="application/zip")
+    r = await client.post("/admin/ads/new", data=data)
+    assert r.status == 415 and "Portrait creative: upload an image or a video" in html.unescape(await r.text())

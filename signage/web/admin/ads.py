@@ -125,8 +125,13 @@ def _verify_image(path: Path) -> None:
 
 # --- the form ---------------------------------------------------------------------------------
 
-async def read_form(request: web.Request, staging: Path) -> tuple[dict[str, Any], Path | None]:
-    """Stream a multipart ad form. CSRF must come before the file. Returns (fields, media path).
+#: the form's file fields: the creative, and an optional one for portrait screens
+FILE_FIELDS = ("media", "media_portrait")
+
+
+async def read_form(request: web.Request, staging: Path) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Stream a multipart ad form. CSRF must come before the files. Returns (fields, {file field:
+    stored path}) for the file fields that carried a file.
 
     A refused file does not stop the reading: every other field is still read, so the form
     comes back with everything typed (the error is raised at the end, with the fields)."""
@@ -135,7 +140,7 @@ async def read_form(request: web.Request, staging: Path) -> tuple[dict[str, Any]
     sess = request[SESSION_KEY]
     csrf_ok = tokens_match(request.headers.get("X-CSRF-Token"), sess.csrf)
     fields: dict[str, Any] = {}
-    media: Path | None = None
+    uploads: dict[str, Path] = {}
     problem: AdFormError | None = None
     reader = await request.multipart()
     while True:
@@ -145,16 +150,16 @@ async def read_form(request: web.Request, staging: Path) -> tuple[dict[str, Any]
         if not isinstance(part, BodyPartReader):
             raise AdFormError(400, "The form is not a plain form (nested multipart).")
         name = part.name or ""
-        if name == "media" and part.filename:
+        if name in FILE_FIELDS and part.filename:
             if not csrf_ok:
                 raise AdFormError(403, CSRF_MESSAGE)
             try:
-                media = await _receive_media(part, staging)
+                uploads[name] = await _receive_media(part, staging / name, portrait=name == "media_portrait")
             except AdFormError as exc:
-                problem, media = exc, None
+                problem = exc
                 while await part.read_chunk(256 * 1024):  # drain the rest of the refused file
                     pass
-        elif name == "media":
+        elif name in FILE_FIELDS:
             await part.release()
         else:
             value = (await part.read(decode=True))[:FIELD_MAX + 1]
@@ -172,14 +177,19 @@ async def read_form(request: web.Request, staging: Path) -> tuple[dict[str, Any]
     if problem is not None:
         problem.fields = fields
         raise problem
-    return fields, media
+    return fields, uploads
 
 
-async def _receive_media(part: Any, staging: Path) -> Path:
+async def _receive_media(part: Any, staging: Path, portrait: bool = False) -> Path:
     """Stream one uploaded file to `staging`, checking its name, first bytes, size and content."""
     fname = safe_media_name(part.filename)
     ext = "." + fname.rsplit(".", 1)[1]
     kind = UPLOAD_TYPES[ext]
+    if portrait:
+        if kind == "HTML bundle":
+            raise AdFormError(415, "Portrait creative: upload an image or a video. An HTML creative lays itself out "
+                                   "for the screen's shape (see its portrait preview on the ad page).")
+        fname = "portrait-" + fname  # never the same name as the landscape creative
     limit = UPLOAD_LIMITS[kind]
     staging.mkdir(parents=True, exist_ok=True)
     media = staging / fname
@@ -274,7 +284,7 @@ def daypart_rows(dayparts: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def build_toml(fields: dict[str, Any], media: str) -> str:
+def build_toml(fields: dict[str, Any], media: str, media_portrait: str = "") -> str:
     """ad.toml text from the form (the inventory validates it afterwards)."""
     def date_or_error(key: str, label: str) -> str:
         raw = str(fields.get(key, "")).strip()
@@ -288,6 +298,7 @@ def build_toml(fields: dict[str, Any], media: str) -> str:
         f"title = {_toml_str(str(fields.get('title', '')).strip())}",
         f"advertiser = {_toml_str(str(fields.get('advertiser', '')).strip())}",
         f"media = {_toml_str(media)}",
+        *([f"media_portrait = {_toml_str(media_portrait)}"] if media_portrait else []),
         f"duration = {_num(fields, 'duration', 'Duration'):g}",
         f"age_restricted = {'true' if fields.get('age_restricted') else 'false'}",
         f"uplifting = {'true' if fields.get('uplifting') else 'false'}",
@@ -310,6 +321,10 @@ def build_toml(fields: dict[str, Any], media: str) -> str:
     for dp in parse_dayparts(fields):
         lines += ["", "[[dayparts]]", f"days = {json.dumps(dp['days'])}", f"start = {_toml_str(dp['start'])}",
                   f"end = {_toml_str(dp['end'])}"]
+    side = str(fields.get("safe_zone_side", "")).strip()
+    if side:
+        lines += ["", "[safe_zone]", f"side = {_toml_str(side)}",
+                  f"size = {_num(fields, 'safe_zone_size', 'Safe zone size', 0.2):g}"]
     mobile = [(k, str(fields.get(k, "")).strip()) for k in inventory.MOBILE_KEYS]
     mobile = [(k, v) for k, v in mobile if v]
     if mobile:
@@ -326,6 +341,7 @@ def form_values(spec: Any | None) -> dict[str, Any]:
                 "genders": [], "cpm": 10, "budget": 100, "start": today.isoformat(),
                 "end": today.replace(year=today.year + 1).isoformat() if not (today.month == 2 and today.day == 29)
                 else today.replace(year=today.year + 1, day=28).isoformat(), "dayparts": daypart_rows([]),
+                "media_portrait": "", "safe_zone_side": "", "safe_zone_size": "0.2",
                 **{k: "" for k in inventory.MOBILE_KEYS}}
     return {"slug": spec.slug, "title": spec.title, "advertiser": spec.advertiser, "media": spec.media,
             "duration": f"{spec.duration_s:g}", "age_restricted": spec.age_restricted, "uplifting": spec.uplifting,
@@ -333,6 +349,9 @@ def form_values(spec: Any | None) -> dict[str, Any]:
             "age_groups": list(spec.age_groups), "genders": list(spec.genders), "cpm": f"{spec.cpm:g}",
             "budget": f"{spec.budget:g}", "start": spec.start_date.isoformat() if spec.start_date else "",
             "end": spec.end_date.isoformat() if spec.end_date else "", "dayparts": daypart_rows(spec.dayparts),
+            "media_portrait": spec.media_portrait,
+            "safe_zone_side": spec.safe_zone[0] if spec.safe_zone else "",
+            "safe_zone_size": f"{spec.safe_zone[1]:g}" if spec.safe_zone else "0.2",
             **{k: spec.details.get(k, "") for k in inventory.MOBILE_KEYS}}
 
 
@@ -353,7 +372,9 @@ async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
     try:
         staging_upload = staging_root / "upload"
         try:
-            fields, uploaded = await read_form(request, staging_upload)
+            fields, uploads = await read_form(request, staging_upload)
+            uploaded = uploads.get("media")
+            portrait_upload = uploads.get("media_portrait")
         except AdFormError as exc:
             fields = exc.fields or {}
             raise
@@ -405,7 +426,15 @@ async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
             media = str(fields.get("current_media", "")).strip()
             if not media or "/" in media or "\\" in media or not (target / media).is_file():
                 raise AdFormError(400, "The ad has no media file; upload one.")
-        (target / "ad.toml").write_text(build_toml(fields, media), encoding="utf-8")
+        portrait = ""
+        if portrait_upload is not None:
+            os.replace(portrait_upload, target / portrait_upload.name)
+            portrait = portrait_upload.name
+        elif not fields.get("remove_portrait"):
+            kept = str(fields.get("current_media_portrait", "")).strip()
+            if kept and "/" not in kept and "\\" not in kept and (target / kept).is_file():
+                portrait = kept
+        (target / "ad.toml").write_text(build_toml(fields, media, portrait), encoding="utf-8")
         try:
             inventory.load_ad(target)
         except inventory.AdInvalid as exc:
@@ -460,6 +489,9 @@ def typed_values(fields: dict[str, Any]) -> dict[str, Any]:
                           if f"dp{i}_start" in fields or f"dp{i}_days" in fields]
     if not values["dayparts"]:
         values["dayparts"] = daypart_rows([])
+    # an edit keeps pointing at the creatives it had (the form sends them as current_*)
+    values["media"] = str(fields.get("current_media", ""))
+    values["media_portrait"] = str(fields.get("current_media_portrait", ""))
     return values
 
 

@@ -35,12 +35,15 @@ async def ad_thumbnail(
     folder = Path(appliance.config.ads.dir) / slug
     spec = await asyncio.to_thread(inventory.load_ad, folder)
     lock = locks.setdefault(f"{slug}:{orientation}", asyncio.Lock())
+    media, media_type = spec.media, spec.media_type
+    if orientation == "portrait" and spec.media_portrait:  # the ad's own creative for upright screens
+        media, media_type = spec.media_portrait, spec.media_portrait_type
     async with lock:
         return await asyncio.to_thread(
             thumbnail,
             folder,
-            spec.media,
-            spec.media_type,
+            media,
+            media_type,
             cache_dir(appliance),
             orientation=orientation,
             chromium=find_chromium(),
