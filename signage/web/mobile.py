@@ -22,7 +22,7 @@ from ..reports import public as queries
 from ..vocabulary import MOOD_DISPLAY_ORDER
 from .emoticon import FACE_COLOURS, LABELS, emoticon_png, emoticon_svg
 from .keys import APPLIANCE
-from .pages import render
+from .pages import STATIC, render
 
 log = logging.getLogger(__name__)
 
