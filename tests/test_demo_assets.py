@@ -166,8 +166,7 @@ def test_two_demo_ads_have_a_portrait_creative_and_one_a_safe_zone(demo):
     portrait = [s for s in demo.values() if s.media_portrait]
     assert len(portrait) >= 2
     for s in portrait:
-        with Image.open(ASSETS / "ads" / s.slug / s.media_portrait) as im:
-            w, h = im.size
-        assert h > w, s.slug
+        with Image.open(ASSETS / "ads" / s.slug / s.media_portrait) as img:
+            assert img.height > img.width, s.slug
     assert any(s.safe_zone for s in demo.values())
     assert any(s.details.get("landing_url") for s in demo.values())

@@ -56,13 +56,8 @@ def cmd_validate(args: argparse.Namespace, config: Any) -> int:
 
 
 async def _with_store(config: Any, fn: Any) -> Any:
-    from ..store import Store
-    store = Store(config.db_path, config.storage.flush_seconds)
-    await store.open()
-    try:
-        return await fn(store)
-    finally:
-        await store.close()
+    from ..store import with_store
+    return await with_store(config.db_path, config.storage.flush_seconds, fn)
 
 
 def _run(config: Any, fn: Any) -> Any:
