@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any
 
+from ..commands import signage_command
+
 __all__ = ["register"]
 
 
@@ -101,7 +103,7 @@ def cmd_list(args: argparse.Namespace, config: Any) -> int:
         print(json.dumps(out, indent=2))
         return 0
     if not records:
-        print(f"no ads in {config.db_path}; run `python -m signage ads sync`")
+        print(f"no ads in {config.db_path}; run `{signage_command('ads', 'sync', config_file=config.source_file)}`")
         return 0
     print(f"{'slug':<22} {'status':<8} {'CPM':>6} {'budget':>9} {'spent':>9} {'impr':>6}  targeting")
     for r in records:

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 async def login_get(request: web.Request) -> web.StreamResponse:
     state = request.app[ADMIN_STATE]
+    await state.refresh_password()
     if not state.configured:
         return setup_needed(request)
     sess, _ = current_session(request)
@@ -37,6 +38,7 @@ async def login_get(request: web.Request) -> web.StreamResponse:
 
 async def login_post(request: web.Request) -> web.StreamResponse:
     state = request.app[ADMIN_STATE]
+    await state.refresh_password()  # set-password may have run since: no restart needed
     if not state.configured:
         return setup_needed(request)
     remote = request.remote or ""
