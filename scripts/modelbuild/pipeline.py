@@ -151,9 +151,9 @@ def build_detector(cache: Path, imgs, calib_imgs) -> tuple[list[Built], Any]:
     return [Built(f"{stem}.fp32.onnx", fp32, e32, probes), Built(f"{stem}.int8.onnx", int8, e8, probes)], sa
 
 
-def _qinfo(n: int, what: str, calibration: str = "MinMax") -> dict[str, Any]:
+def _qinfo(n: int, what: str) -> dict[str, Any]:
     return {"method": "onnxruntime.quantization.quantize_static", "format": "QDQ", "weights": "int8 per-channel",
-            "activations": "uint8", "calibration": calibration, "float_output_heads": True,
+            "activations": "uint8", "calibration": "MinMax", "float_output_heads": True,
             "calibration_inputs": n, "calibration_data": what}
 
 
@@ -198,10 +198,7 @@ def build_faceapi(kind: str, cache: Path, faces, calib_faces, node: bool) -> lis
     calib = [c[None] for c in calib_crops] + [np.ascontiguousarray(c[None, :, :, ::-1]) for c in calib_crops]
     log(f"{kind}: int8 static QDQ, calibrating on {len(calib)} crops")
     doc = faceapi.EXPRESSION_DOC if kind == "emotion" else faceapi.AGE_GENDER_DOC
-    # Percentile: the emotion net's int8 kept FER+ / CK+ / muxspace recall within 0.3 point of fp32
-    # with it, 1-2 points lower with MinMax; for age/gender MinMax was as good (models/README.md).
-    calibration = "Percentile" if kind == "emotion" else "MinMax"
-    int8 = quant.quantize(fp32, "input", calib, doc + " int8 static QDQ.", calibration=calibration)
+    int8 = quant.quantize(fp32, "input", calib, doc + " int8 static QDQ.")
     got8 = run(onnxutil.session(int8.SerializeToString()), crops)
     if kind == "emotion":
         delta = {"crops": len(crops), "max_abs_prob_diff": _summ(np.abs(got8 - got).max()),
@@ -234,8 +231,7 @@ def build_faceapi(kind: str, cache: Path, faces, calib_faces, node: bool) -> lis
     e8 = _entry(int8, kind, "int8", labels, pre, src, FACE_API_LICENCE)
     e8["quantization"] = _qinfo(len(calib), f"{len(calib_crops)} real face crops (cut as the appliance cuts them) "
                                             "found by RetinaFace in the registry photos of the detector's calibration, "
-                                            "plus horizontal flips (they include the comparison's faces: in-sample)",
-                                calibration)
+                                            "plus horizontal flips (they include the comparison's faces: in-sample)")
     e8["verification"] = {"vs_fp32": delta}
     if kind == "age_gender":
         e32["default"] = True

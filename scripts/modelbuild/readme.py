@@ -153,9 +153,8 @@ the `../shared/eval` sets): scikit-image 0.25.2 wheel `skimage/data/astronaut.pn
 - int8 vs fp32 on the {_n(v.get('crops'))} crops (in-sample: the calibration crops): max abs probability
   difference {_n(v.get('max_abs_prob_diff'))}, mean {_n(v.get('mean_abs_prob_diff'))}, top-1 agreement {_n(v.get('top1_agreement'))}
   (where the top-1 label differs, the fp32 top-2 margin was at most
-  {_n(v.get('max_fp32_top2_margin_where_top1_differs'))}). On these few in-sample crops MinMax,
-  Percentile and entropy calibration agree alike; on the dev sets Percentile kept the recall
-  closest to fp32 (section "int8 on x86 and arm64").
+  {_n(v.get('max_fp32_top2_margin_where_top1_differs'))}). MinMax, Percentile and entropy
+  calibration differed by less than the noise of the dev sets (section "int8 on x86 and arm64").
 """)
     if ag32:
         src = ag32["source"]
@@ -233,8 +232,7 @@ All `*.int8.onnx` files (`scripts/modelbuild/quant.py`): `onnxruntime.quantizati
 (symbolic shape inference + graph optimisation) on the opset-13 fp32 model. **The output heads stay
 float**: every node from the last Conv/Gemm feeding a model output to that output (a quantized
 output can only hold the range seen in calibration: the first int8 age net said 35.3 years for
-everyone older). Calibration: **MinMax** for the detector and age/gender, **Percentile** (99.999)
-for emotion; real photos only — the registry photos listed above plus 11 of Debian
+everyone older). **MinMax** calibration on real photos only — the registry photos listed above plus 11 of Debian
 `libdlib19.1`'s example photos (VOC photos, a portrait, a crowd; 98 faces) — with the face crops
 cut by the appliance's own crop code, in a fixed order (see each file's `quantization` entry in
 `manifest.json`). `quantize_dynamic` is not used: it made these conv nets 5-10x slower. Keep the
