@@ -184,7 +184,7 @@ the `../shared/eval` sets): scikit-image 0.25.2 wheel `skimage/data/astronaut.pn
   {_n(v.get('age_max_abs_diff_years'))}); gender max abs probability difference
   {_n(v.get('gender_max_abs_prob_diff'))}, agreement {_n(v.get('gender_agreement'))}. Earlier int8 builds
   quantized the age output too and could not say more than 35.3 years (UTKFace MAE 12.9); this one
-  keeps the heads in float and is within 0.1 year / 0.5 point of fp32 on UTKFace (section "int8 on
+  keeps the heads in float and is within 0.2 year / 0.5 point of fp32 on UTKFace (section "int8 on
   x86 and arm64" below). fp32 stays the default: it is the reference, and on a Pi 4 int8 is not
   faster.
 """)
@@ -233,7 +233,7 @@ All `*.int8.onnx` files (`scripts/modelbuild/quant.py`): `onnxruntime.quantizati
 float**: every node from the last Conv/Gemm feeding a model output to that output (a quantized
 output can only hold the range seen in calibration: the first int8 age net said 35.3 years for
 everyone older). **MinMax** calibration on real photos only — the registry photos listed above plus 11 of Debian
-`libdlib19.1`'s example photos (VOC photos, a portrait, a crowd; 98 faces) — with the face crops
+`libdlib19.1`'s example photos (VOC photos, a portrait, a crowd), 98 faces in all — with the face crops
 cut by the appliance's own crop code, in a fixed order (see each file's `quantization` entry in
 `manifest.json`). `quantize_dynamic` is not used: it made these conv nets 5-10x slower. Keep the
 fp32 file beside each int8 file and let the config choose: a Pi 4 (Cortex-A72, no dot-product
