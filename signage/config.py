@@ -372,7 +372,7 @@ def _check_fleet(fleet: FleetConfig) -> None:
         # Never echo the URL: it holds this screen's password.
         try:
             url = urlsplit(fleet.database_url)
-            url.port  # raises ValueError for a port that is not a number
+            _ = url.port  # raises ValueError for a port that is not a number
         except ValueError:
             raise ConfigError("fleet.database_url: not a URL (the password is not shown); paste the "
                               "line `python -m signage fleet add-screen` printed") from None

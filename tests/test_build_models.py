@@ -141,9 +141,8 @@ def test_int8_output_heads_stay_float() -> None:
     and the committed int8 age/gender net computes its age in float (no QuantizeLinear on it):
     a quantized age output was capped at its calibration range (35.3 years)."""
     onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
-
     from modelbuild.quant import output_head_nodes
+    from onnx import TensorProto, helper, numpy_helper
 
     w1 = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w1")
     w2 = numpy_helper.from_array(np.ones((5, 4), np.float32), "w2")

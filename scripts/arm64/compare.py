@@ -61,7 +61,7 @@ def combos(models_dir: str, outdir: str) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for values in itertools.product(*(choices[k] for k in PRECISION_KEYS)):
         name = "-".join(values)
-        vision = dict(zip(PRECISION_KEYS, values))
+        vision = dict(zip(PRECISION_KEYS, values, strict=False))
         try:
             config_from_dict({"vision": vision})
         except ConfigError as exc:
@@ -125,7 +125,7 @@ def diff(a_recs: dict, b_recs: dict) -> dict:
         for a, b, ov in pairs:
             d["pairs"] += 1
             d["min_iou"] = min(d["min_iou"], ov)
-            d["box_px"] = max(d["box_px"], max(abs(p - q) for p, q in zip(a["box"], b["box"])))
+            d["box_px"] = max(d["box_px"], max(abs(p - q) for p, q in zip(a["box"], b["box"], strict=False)))
             probs = [(a["emotion_scores"], b["emotion_scores"]), (a["age_group_scores"], b["age_group_scores"])]
             for pa, pb in probs:
                 d["prob_max"] = max(d["prob_max"], max(abs(pa[k] - pb[k]) for k in pa))

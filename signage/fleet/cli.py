@@ -102,7 +102,7 @@ async def _with_store(config: Any, fn: Any) -> Any:
 
 def cmd_ship(args: argparse.Namespace, config: Any) -> int:
     from ..store import StoreError
-    from .shipper import Shipper, ShipError
+    from .shipper import ShipError, Shipper
     if not config.fleet.shipping:
         return _fail("fleet.database_url is empty in the config: nothing to ship to", 2)
 
