@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared set-up for scripts/run and scripts/test (sourced, not run).
 # Creates .venv if missing and installs the project into it when pyproject.toml changed.
 # Idempotent: a second call with nothing changed takes about a second.
@@ -27,7 +28,11 @@ setup_venv() {  # $1 = extras ("" or "test")
         py="$(find_python)" || die "Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)."
         local flags=()
         # On a Raspberry Pi, picamera2 comes from Debian (python3-picamera2): let the venv see it.
-        if [ -d /usr/lib/python3/dist-packages/picamera2 ]; then flags+=(--system-site-packages); fi
+        # scripts/install-pi asks for it explicitly (SIGNAGE_SYSTEM_SITE_PACKAGES=1), so the venv is
+        # made the Pi way even when picamera2 is installed later (and in scripts/check-arm64).
+        if [ "${SIGNAGE_SYSTEM_SITE_PACKAGES:-}" = 1 ] || [ -d /usr/lib/python3/dist-packages/picamera2 ]; then
+            flags+=(--system-site-packages)
+        fi
         echo "signage set-up: creating $VENV with $py ${flags[*]:-}"
         "$py" -m venv "${flags[@]}" "$VENV" || die "could not create the virtual environment (on Debian: apt-get install python3-venv)"
     fi

@@ -529,23 +529,27 @@ def _video_devices() -> list[str]:
     return sorted(glob.glob("/dev/video*"), key=num)
 
 
-def _demo_source(cfg: CameraConfig, cache_dir: Path) -> PhotoSource:
+#: called with each step of a first-run fetch (signage.demo_photos.FetchProgress)
+ProgressFn = Callable[[Any], None]
+
+
+def _demo_source(cfg: CameraConfig, cache_dir: Path, progress: ProgressFn | None = None) -> PhotoSource:
     from signage.demo_photos import DemoPhotosError, ensure_demo_photos
 
     try:
-        paths = ensure_demo_photos(Path(cache_dir), partial=True)
+        paths = ensure_demo_photos(Path(cache_dir), partial=True, progress=progress)
     except DemoPhotosError as exc:
         raise CameraError(str(exc)) from None
     return PhotoSource(width=cfg.width, height=cfg.height, fps=cfg.fps,
                        photo_seconds=cfg.photo_seconds, paths=paths, name="photos (demo)")
 
 
-def make_source(cfg: CameraConfig, cache_dir: Path) -> FrameSource:
+def make_source(cfg: CameraConfig, cache_dir: Path, progress: ProgressFn | None = None) -> FrameSource:
     """The unopened source ``cfg.source`` names (not for ``auto``, which has to probe)."""
     kind = cfg.source
     if kind == "photos":
         if not cfg.photos_dir:
-            return _demo_source(cfg, cache_dir)
+            return _demo_source(cfg, cache_dir, progress)
         return PhotoSource(width=cfg.width, height=cfg.height, fps=cfg.fps,
                            photo_seconds=cfg.photo_seconds, folder=Path(cfg.photos_dir))
     if kind == "video":
@@ -561,7 +565,7 @@ def make_source(cfg: CameraConfig, cache_dir: Path) -> FrameSource:
                       '"video", "photos"')
 
 
-def _open_auto(cfg: CameraConfig, cache_dir: Path) -> FrameSource:
+def _open_auto(cfg: CameraConfig, cache_dir: Path, progress: ProgressFn | None = None) -> FrameSource:
     tried: list[str] = []
     if picamera2_attached():
         src: FrameSource = Picamera2Source(width=cfg.width, height=cfg.height, fps=cfg.fps)
@@ -583,19 +587,19 @@ def _open_auto(cfg: CameraConfig, cache_dir: Path) -> FrameSource:
         tried.append("no /dev/video* device")
     log.warning("camera.source = \"auto\": no camera found (%s); showing the demo photos",
                 "; ".join(tried))
-    src = _demo_source(cfg, cache_dir)
+    src = _demo_source(cfg, cache_dir, progress)
     src.open()
     return src
 
 
-def open_source(cfg: CameraConfig, cache_dir: Path) -> FrameSource:
+def open_source(cfg: CameraConfig, cache_dir: Path, progress: ProgressFn | None = None) -> FrameSource:
     """Resolve ``cfg.source`` (probing for ``auto``) and return the source, opened.
 
     Raises :class:`CameraError` with a one-line message.  The caller closes the source.
     """
     if cfg.source == "auto":
-        return _open_auto(cfg, cache_dir)
-    src = make_source(cfg, cache_dir)
+        return _open_auto(cfg, cache_dir, progress)
+    src = make_source(cfg, cache_dir, progress)
     src.open()
     return src
 
@@ -688,6 +692,9 @@ class Camera:
         self._source_name = self._initial_name()
         self._last_frame_at = 0.0
         self._reopens = 0
+        #: the latest step of first-use work while opening (the demo photos' download), kept
+        #: after it finished so a technician can see what happened; None when there was none
+        self._first_run: dict[str, Any] | None = None
 
     def _initial_name(self) -> str:
         c = self.cfg
@@ -762,6 +769,8 @@ class Camera:
         ``error`` is the current problem ("" while running), ``last_error`` the latest one seen.
         ``since`` is the wall-clock time (epoch seconds) of the last state change; ``reopens``
         counts reconnect attempts; ``age`` is the seconds since the last frame (None before one).
+        ``first_run`` is the latest step of first-use work (``{"done", "total", "doing",
+        "finished", "line"}``: the demo photos' download), or None when there was none.
         """
         with self._lock:
             now = time.monotonic()
@@ -776,6 +785,7 @@ class Camera:
                 "since": self._since,
                 "reopens": self._reopens,
                 "age": round(now - self._last_frame_at, 3) if self._last_frame_at else None,
+                "first_run": dict(self._first_run) if self._first_run else None,
             }
 
     def __enter__(self) -> Camera:
@@ -848,7 +858,13 @@ class Camera:
                 src.open()
                 return src
             return reopen
-        return lambda: open_source(self.cfg, self.cache_dir)
+        return lambda: open_source(self.cfg, self.cache_dir, self._on_progress)
+
+    def _on_progress(self, step: Any) -> None:
+        """A first-use step (reader thread): shown in status() while the camera is `starting`."""
+        with self._lock:
+            self._first_run = {"done": step.done, "total": step.total, "doing": step.doing,
+                               "finished": step.finished, "line": step.line()}
 
     def _supervise_loop(self) -> None:
         """The watchdog: start a reader, watch it, and replace it with back-off when it fails."""

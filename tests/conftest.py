@@ -21,6 +21,9 @@ import pytest
 
 from signage.demo_photos import DemoPhotosError, ensure_demo_photos
 
+# the `pg` fixture (a real PostgreSQL in a temporary folder) for the fleet tests
+pytest_plugins = ("pgserver",)
+
 
 @pytest.fixture(scope="session")
 def photo_cache() -> Path:

@@ -134,3 +134,67 @@ def test_readme_has_accuracy_section() -> None:
     assert "## Accuracy on the dev sets" in text
     for name in EXPECTED:
         assert name in text
+
+
+def test_int8_output_heads_stay_float() -> None:
+    """quant.output_head_nodes finds the layers between the last weighted layer and each output,
+    and the committed int8 age/gender net computes its age in float (no QuantizeLinear on it):
+    a quantized age output was capped at its calibration range (35.3 years)."""
+    onnx = pytest.importorskip("onnx")
+    from modelbuild.quant import output_head_nodes
+    from onnx import TensorProto, helper, numpy_helper
+
+    w1 = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w1")
+    w2 = numpy_helper.from_array(np.ones((5, 4), np.float32), "w2")
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c"], name="conv"),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("GlobalAveragePool", ["r"], ["p"], name="pool"),
+             helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+             helper.make_node("Gemm", ["f", "w2"], ["g"], name="fc", transB=0),
+             helper.make_node("Softmax", ["g"], ["y"], name="softmax"),
+             helper.make_node("Identity", ["r"], ["z"], name="side")]
+    graph = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5]),
+                               helper.make_tensor_value_info("z", TensorProto.FLOAT, None)], [w1, w2])
+    assert output_head_nodes(helper.make_model(graph)) == ["conv", "fc", "relu", "side", "softmax"]
+
+    model = onnx.load(str(MODELS / "age_gender_faceapi.int8.onnx"))
+    producer = {o: n for n in model.graph.node for o in n.output}
+    for out in ("age", "gender"):
+        node, hops = producer[out], 0
+        while node.op_type != "Gemm" and hops < 5:
+            assert node.op_type not in ("QuantizeLinear", "DequantizeLinear"), f"{out} is quantized"
+            node, hops = producer[node.input[0]], hops + 1
+        assert node.op_type == "Gemm"
+        # the Gemm's own output is float too: not followed by a QuantizeLinear
+        assert not any(n.op_type == "QuantizeLinear" and node.output[0] in n.input for n in model.graph.node)
+
+
+def test_int8_age_follows_fp32_on_real_faces(photos) -> None:
+    """int8 age/gender follows fp32 over the whole age range (the capped build said 35.3 years for
+    everyone older): every face the fp32 detector finds in three real photos."""
+    import dataclasses
+
+    import cv2
+
+    from signage.config import default_config
+    from signage.vision.analyzer import FaceAnalyzer
+
+    vision = dataclasses.replace(default_config().vision, models_dir=MODELS)
+    fp32 = FaceAnalyzer(vision)
+    int8 = FaceAnalyzer(dataclasses.replace(vision, age_gender_precision="int8"))
+    a32, a8 = [], []
+    try:
+        for path in photos("t1", "bald_guys", "astronaut"):
+            img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            dets = fp32.detect(img)
+            a32 += [f.age for f in fp32.results(img, dets)]
+            a8 += [f.age for f in int8.results(img, dets)]
+    finally:
+        fp32.close()
+        int8.close()
+    a32, a8 = np.array(a32), np.array(a8)
+    assert len(a32) >= 10
+    assert a32.max() > 40, "these photos hold faces fp32 puts above 40"
+    assert np.abs(a32 - a8).mean() < 1.5 and np.abs(a32 - a8).max() < 8, np.c_[a32, a8]
+    assert a8.max() > 38, "int8 ages are capped"

@@ -14,11 +14,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgserver import pg  # noqa: F401  (fixture)
 from signage.config import default_config
 from signage.fleet import central
 from signage.fleet.link import prepare_store
-from signage.fleet.shipper import Shipper, ShipError
+from signage.fleet.shipper import ShipError, Shipper
 from signage.retention import purge
 from signage.store import Store
 
@@ -138,7 +137,7 @@ async def test_outbox_rows_ship_once_even_when_sent_twice(pg, centre, tmp_path):
                                "extract(epoch FROM ended_at)::float8, spend FROM fleet.plays "
                                "WHERE device_id = 'shop-2' ORDER BY uuid").fetchall()
         assert [r["uuid"] for r in local] == [r[0] for r in remote]
-        for lr, rr in zip(local, remote):
+        for lr, rr in zip(local, remote, strict=False):
             assert abs(lr["started_at"] - rr[1]) < 1e-5 and abs(lr["ended_at"] - rr[2]) < 1e-5
             assert lr["spend"] == rr[3]
     finally:
@@ -280,6 +279,7 @@ def test_a_valid_fleet_section_loads():
 
 async def test_step_4_gives_existing_history_fleet_keys_without_losing_a_row(tmp_path):
     import sqlite3
+
     from signage.store import schema
     path = tmp_path / "old.db"
     con = sqlite3.connect(path)

@@ -78,7 +78,7 @@ class Screen:
         await sync(self.store, self.config.ads.dir, time.time())
         self.synced += 1
 
-    async def __aenter__(self) -> "Screen":
+    async def __aenter__(self) -> Screen:
         await self.store.open()
         self.puller = ContentPuller(self.config, self.store, self.reload)
         return self

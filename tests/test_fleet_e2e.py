@@ -25,7 +25,7 @@ import psycopg
 import pytest
 
 from apprun import ROOT, RunningApp, write_config
-from pgserver import pg, wait_for  # noqa: F401  (pg is a fixture)
+from pgserver import wait_for
 from signage.reports.delivery import ad_report
 from signage.store import Store
 
@@ -98,7 +98,7 @@ def central_rows(admin_url: str, device: str) -> dict[str, dict]:
         def q(sql: str) -> list[dict]:
             cur = c.execute(sql, (device,))
             names = [d.name for d in cur.description]
-            return [dict(zip(names, r)) for r in cur.fetchall()]
+            return [dict(zip(names, r, strict=False)) for r in cur.fetchall()]
         ep = "extract(epoch FROM {0})::float8 AS {0}"
         return {
             "plays": {r["uuid"]: r for r in q(
@@ -175,7 +175,7 @@ def test_two_screens_crash_outage_restart_then_central_equals_screens(pg, tmp_pa
                              for a in apps.values()), 60, "both screens to ship again")
         time.sleep(3)
     finally:
-        for device, app in apps.items():
+        for app in apps.values():
             if app.proc.poll() is None:
                 code, _, err = app.terminate()
                 assert code == 0, err
@@ -220,7 +220,7 @@ def test_two_screens_crash_outage_restart_then_central_equals_screens(pg, tmp_pa
     with psycopg.connect(pg.admin_url) as c:
         cur = c.execute("SELECT * FROM fleet.campaign_delivery")
         names = [d.name for d in cur.description]
-        central = {r["ad_slug"]: r for r in (dict(zip(names, row)) for row in cur.fetchall())}
+        central = {r["ad_slug"]: r for r in (dict(zip(names, row, strict=False)) for row in cur.fetchall())}
         direct_reach = dict(c.execute(
             "SELECT p.ad_slug, COUNT(DISTINCT (x.device_id, x.session_id)) FROM fleet.exposures x "
             "JOIN fleet.plays p ON p.device_id = x.device_id AND p.uuid = x.play_uuid "

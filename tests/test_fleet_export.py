@@ -16,7 +16,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgserver import pg  # noqa: F401  (fixture)
 from signage.config import default_config
 from signage.fleet import central
 from signage.fleet.export import PG_UID, PROM_UID, to_yaml

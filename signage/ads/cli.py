@@ -13,6 +13,8 @@ import sys
 import time
 from typing import Any
 
+from ..commands import signage_command
+
 __all__ = ["register"]
 
 
@@ -54,13 +56,8 @@ def cmd_validate(args: argparse.Namespace, config: Any) -> int:
 
 
 async def _with_store(config: Any, fn: Any) -> Any:
-    from ..store import Store
-    store = Store(config.db_path, config.storage.flush_seconds)
-    await store.open()
-    try:
-        return await fn(store)
-    finally:
-        await store.close()
+    from ..store import with_store
+    return await with_store(config.db_path, config.storage.flush_seconds, fn)
 
 
 def _run(config: Any, fn: Any) -> Any:
@@ -106,7 +103,7 @@ def cmd_list(args: argparse.Namespace, config: Any) -> int:
         print(json.dumps(out, indent=2))
         return 0
     if not records:
-        print(f"no ads in {config.db_path}; run `python -m signage ads sync`")
+        print(f"no ads in {config.db_path}; run `{signage_command('ads', 'sync', config_file=config.source_file)}`")
         return 0
     print(f"{'slug':<22} {'status':<8} {'CPM':>6} {'budget':>9} {'spent':>9} {'impr':>6}  targeting")
     for r in records:

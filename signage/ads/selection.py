@@ -41,7 +41,7 @@ from ..vocabulary import AGE_GROUPS, GENDERS, MOODS
 __all__ = [
     "Daypart", "AdState", "Viewer", "Rules", "Decision",
     "possible_minor", "match_probability", "expected_targeted", "planned_spend", "pacing_factor",
-    "eligibility", "audience_mood", "decide", "DAY_NAMES",
+    "Block", "blocks", "eligibility", "minors_present", "audience_mood", "decide", "DAY_NAMES",
 ]
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -240,31 +240,57 @@ def audience_mood(viewers: list[Viewer]) -> str | None:
     return max(MOODS, key=lambda m: (mean[m], -MOODS.index(m)))
 
 
-def eligibility(ad: AdState, viewers: list[Viewer], now: datetime, rules: Rules,
-                minors: list[str], skip: Mapping[str, str] | None = None) -> list[str]:
-    """Every rule this ad fails right now (empty = eligible before mood, targeting and repeat)."""
-    out: list[str] = []
+@dataclass(frozen=True)
+class Block:
+    """One rule an ad fails right now: `code` for programs (the admin's status column), `text`
+    for people (the decision's explanation)."""
+
+    code: str  # invalid | paused | skipped | flight | daypart | budget | age_gate | frequency_cap
+    text: str
+
+
+def blocks(ad: AdState, viewers: list[Viewer], now: datetime, rules: Rules,
+           minors: list[str], skip: Mapping[str, str] | None = None) -> list[Block]:
+    """Every rule this ad fails right now (empty = eligible before mood, targeting and repeat).
+    The one definition of eligibility: decisions and the admin's "why not" both use it."""
+    out: list[Block] = []
     if ad.problem:
-        out.append(f"invalid ad.toml: {ad.problem}")
+        out.append(Block("invalid", f"invalid ad.toml: {ad.problem}"))
     if ad.status != "active":
-        out.append(f"status {ad.status}")
+        out.append(Block("paused" if ad.status == "paused" else ad.status, f"status {ad.status}"))
     if skip and ad.slug in skip:
-        out.append(skip[ad.slug])
+        out.append(Block("skipped", skip[ad.slug]))
     today = now.date()
     if ad.start_date is not None and today < ad.start_date:
-        out.append(f"flight starts {ad.start_date.isoformat()}")
+        out.append(Block("flight", f"flight starts {ad.start_date.isoformat()}"))
     if ad.end_date is not None and today > ad.end_date:
-        out.append(f"flight ended {ad.end_date.isoformat()}")
+        out.append(Block("flight", f"flight ended {ad.end_date.isoformat()}"))
     if ad.dayparts and not any(dp.contains(now) for dp in ad.dayparts):
-        out.append("outside its dayparts (" + "; ".join(dp.label() for dp in ad.dayparts) + ")")
+        out.append(Block("daypart", "outside its dayparts (" + "; ".join(dp.label() for dp in ad.dayparts) + ")"))
     if ad.cpm > 0 and ad.spent >= ad.budget:
-        out.append(f"budget spent ({ad.spent:.2f} of {ad.budget:.2f})")
+        out.append(Block("budget", f"budget spent ({ad.spent:.2f} of {ad.budget:.2f})"))
     if ad.age_restricted and rules.age_gate and minors:
-        out.append("age-restricted and a minor may be present (" + "; ".join(minors) + ")")
+        out.append(Block("age_gate", "age-restricted and a minor may be present (" + "; ".join(minors) + ")"))
     if ad.freq_cap > 0:
         capped = sum(1 for v in viewers if v.ad_counts.get(ad.slug, 0) >= ad.freq_cap)
         if capped:
-            out.append(f"frequency cap {ad.freq_cap} reached for {capped} present session(s)")
+            out.append(Block("frequency_cap", f"frequency cap {ad.freq_cap} reached for {capped} present session(s)"))
+    return out
+
+
+def eligibility(ad: AdState, viewers: list[Viewer], now: datetime, rules: Rules,
+                minors: list[str], skip: Mapping[str, str] | None = None) -> list[str]:
+    """Every rule this ad fails right now, in words (empty = eligible before mood, targeting and repeat)."""
+    return [b.text for b in blocks(ad, viewers, now, rules, minors, skip)]
+
+
+def minors_present(viewers: list[Viewer], rules: Rules) -> list[str]:
+    """Why each present person may be a minor (the age gate's input), one line per person."""
+    out = []
+    for v in viewers:
+        why = possible_minor(v, rules)
+        if why:
+            out.append(f"session {v.session_id[:8]}: {why}")
     return out
 
 
@@ -282,11 +308,7 @@ def decide(ads: list[AdState], viewers: list[Viewer], now: datetime, rules: Rule
         d.excluded = [{"slug": a.slug, "reasons": ["nobody present"]} for a in ads]
         return d
 
-    minors = []
-    for v in viewers:
-        why = possible_minor(v, rules)
-        if why:
-            minors.append(f"session {v.session_id[:8]}: {why}")
+    minors = minors_present(viewers, rules)
     d.minor_possible = bool(minors)
 
     d.mood = audience_mood(viewers)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from ..commands import signage_command
 from .urls import scrub, with_login
 
 __all__ = ["CentralError", "SCHEMA_VERSION", "init_db", "add_screen", "role_name", "connect"]
@@ -121,8 +122,8 @@ def add_screen(url: str, device_id: str, *, host: str | None = None) -> str:
         try:
             with conn.transaction():
                 if _version(conn) == 0:
-                    raise CentralError("the central schema does not exist yet: run `python -m signage "
-                                       "fleet init-db --database-url URL` first")
+                    raise CentralError("the central schema does not exist yet: run `"
+                                       + signage_command("fleet", "init-db", "--database-url", "URL") + "` first")
                 owner = conn.execute("SELECT device_id FROM fleet.screens WHERE role_name = %s",
                                      (role,)).fetchone()
                 if owner is not None and owner[0] != device_id:

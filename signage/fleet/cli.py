@@ -96,18 +96,13 @@ def cmd_add_screen(args: argparse.Namespace, config: Any) -> int:
 
 
 async def _with_store(config: Any, fn: Any) -> Any:
-    from ..store import Store
-    store = Store(config.db_path, config.storage.flush_seconds)
-    await store.open()
-    try:
-        return await fn(store)
-    finally:
-        await store.close()
+    from ..store import with_store
+    return await with_store(config.db_path, config.storage.flush_seconds, fn)
 
 
 def cmd_ship(args: argparse.Namespace, config: Any) -> int:
     from ..store import StoreError
-    from .shipper import Shipper, ShipError
+    from .shipper import ShipError, Shipper
     if not config.fleet.shipping:
         return _fail("fleet.database_url is empty in the config: nothing to ship to", 2)
 

@@ -34,8 +34,9 @@ import re
 import shutil
 import time
 import tomllib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from ..ads.inventory import SLUG_RE, scan
 from ..config import Config
@@ -292,7 +293,7 @@ class ContentPuller:
         except ContentError as exc:
             self.last_error = str(exc)
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self.last_error = f"cannot reach {self.base}: {exc or type(exc).__name__}"
             raise ContentError(self.last_error) from None
         try:

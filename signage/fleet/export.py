@@ -170,7 +170,7 @@ def dashboards() -> dict[str, dict[str, Any]]:
     campaign = [
         _sql_panel("Campaigns in the period",
                    "SELECT * FROM fleet.campaign_report($__timeFrom(), $__timeTo())", description=REACH_NOTE),
-        _sql_panel("Reach in the period (sessions, not people)", f"""
+        _sql_panel("Reach in the period (sessions, not people)", """
 SELECT COUNT(DISTINCT (x.device_id, x.session_id)) AS "reach (sessions)"
 FROM fleet.exposures x
 JOIN fleet.plays p ON p.device_id = x.device_id AND p.uuid = x.play_uuid AND p.started_at = x.play_started_at

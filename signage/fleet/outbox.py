@@ -53,7 +53,7 @@ async def delete_through(store: Any, first_seq: int, last_seq: int) -> None:
 
 async def settle(store: Any, shipped: list[int], refused: list[tuple[int, str]]) -> None:
     """After a batch shipped row by row: forget the shipped rows, keep the refused ones aside."""
-    statements = [("DELETE FROM outbox WHERE seq = ?", (seq,)) for seq in shipped]
+    statements: list[tuple[str, tuple[Any, ...]]] = [("DELETE FROM outbox WHERE seq = ?", (seq,)) for seq in shipped]
     statements += [("UPDATE outbox SET refused = ? WHERE seq = ?", (why, seq)) for seq, why in refused]
     await store.executemany_now(statements)
 

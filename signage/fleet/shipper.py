@@ -165,7 +165,7 @@ class Shipper:
                 raise _Refused(_explain(exc, url)) from None
             await self._drop_connection()
             raise ShipError(_explain(exc, url)) from None
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             await self._drop_connection()
             raise ShipError(_explain(exc, url)) from None
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ..ads.selection import planned_spend
+from ..ads.selection import AdState, Viewer, match_probability, planned_spend
 from ..vocabulary import AGE_GROUPS, GENDERS, MOODS
 from . import delivery
 
-__all__ = ["Period", "build_report", "plays_page", "json_dumps", "SEGMENTS", "CSV_TABLES"]
+__all__ = ["Period", "build_report", "plays_page", "json_dumps", "on_target", "SEGMENTS", "CSV_TABLES"]
 
 SEGMENTS = {"age_group": AGE_GROUPS, "gender": GENDERS, "mood": MOODS}
 DEFAULT_DAYS = 7
@@ -221,9 +221,12 @@ async def build_report(store: Any, config: Any, period: Period, *, now: float | 
     ads = await delivery.ad_report(store, period.since, period.until,
                                   min_exposure_s=aud_cfg.min_exposure_s, watcher_s=aud_cfg.watcher_s)
     audience = await delivery.audience_report(store, period.since, period.until, watcher_s=aud_cfg.watcher_s)
+    _, target_by_ad = await on_target(store, period.since, period.until, aud_cfg.min_exposure_s)
     for a in ads:
         a["likes"], a["dislikes"], a["qr_scans"] = a["rating_up"], a["rating_down"], a["mobile_visits"]
         a["watcher_conversion"] = a["conversion"]
+        a.update(target_by_ad.get(a["slug"], {"expected_targeted": 0.0, "estimated_impressions": 0,
+                                              "on_target": None}))
 
     impressions = sum(a["impressions"] for a in ads)
     spend = round(sum(a["spend"] for a in ads), 4)
@@ -237,6 +240,8 @@ async def build_report(store: Any, config: Any, period: Period, *, now: float | 
         "avg_attention_s": _ratio(sum(a["attention_total_s"] for a in ads), impressions, 2),
         "attraction": _ratio(sum(a["attention_total_s"] for a in ads), sum(a["dwell_total_s"] for a in ads)),
         "spend": spend, "effective_cpm": _ratio(spend * 1000, impressions, 4),
+        "expected_targeted": round(sum(a["expected_targeted"] for a in ads), 2),
+        "on_target": _ratio(sum(a["expected_targeted"] for a in ads), sum(a["estimated_impressions"] for a in ads)),
         "likes": sum(a["likes"] for a in ads), "dislikes": sum(a["dislikes"] for a in ads),
         "qr_scans": sum(a["qr_scans"] for a in ads),
     }
@@ -314,6 +319,60 @@ async def build_report(store: Any, config: Any, period: Period, *, now: float | 
     }
 
 
+# --- on-target share ------------------------------------------------------------------------------
+
+ON_TARGET_SQL = """
+SELECT p.id AS play_id, a.slug, a.moods, a.age_groups, a.genders, s.mood_p, s.age_group_p, s.gender_p
+FROM plays p JOIN ads a ON a.id = p.ad_id JOIN exposures x ON x.play_id = p.id
+JOIN sessions s ON s.id = x.session_id
+WHERE p.kind = 'ad' AND p.started_at >= :since AND p.started_at < :until AND x.present_s >= :min_exposure {ids}
+"""
+
+
+def _on_target_sums(rows: list[Mapping[str, Any]]) -> tuple[dict[int, list[float]], dict[str, list[float]]]:
+    """Sum of P(session matches the ad's targeting) and the count, per play and per ad: the same
+    `match_probability` the decision scores with, over the sessions each play reached."""
+    targets: dict[str, AdState] = {}
+    per_play: dict[int, list[float]] = {}
+    per_ad: dict[str, list[float]] = {}
+    for r in rows:
+        ad = targets.get(r["slug"])
+        if ad is None:
+            ad = targets[r["slug"]] = AdState(slug=r["slug"], moods=tuple(json.loads(r["moods"] or "[]")),
+                                              age_groups=tuple(json.loads(r["age_groups"] or "[]")),
+                                              genders=tuple(json.loads(r["genders"] or "[]")))
+        p = match_probability(ad, Viewer(session_id="", mood_p=_json_obj(r["mood_p"]),
+                                         age_p=_json_obj(r["age_group_p"]), gender_p=_json_obj(r["gender_p"])))
+        for acc in (per_play.setdefault(r["play_id"], [0.0, 0]), per_ad.setdefault(r["slug"], [0.0, 0])):
+            acc[0] += p
+            acc[1] += 1
+    return per_play, per_ad
+
+
+async def on_target(store: Any, since: float, until: float, min_exposure_s: float,
+                    play_ids: list[int] | None = None) -> tuple[dict[int, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """On-target share = expected targeted impressions / impressions, per play and per ad.
+
+    Expected targeted impressions: for each impression (a session present >= the minimum
+    exposure), the probability that this session matches the ad's targeting (mood x age group
+    x gender, from the session's estimates), summed. Sessions still in front of the screen have
+    no stored estimates yet and are left out of both sums."""
+    ids = ""
+    params: dict[str, Any] = {"since": since, "until": until, "min_exposure": min_exposure_s - 1e-9}
+    if play_ids is not None:
+        if not play_ids:
+            return {}, {}
+        ids = "AND p.id IN (" + ",".join(str(int(i)) for i in play_ids) + ")"
+    rows = await store.fetchall(ON_TARGET_SQL.format(ids=ids), params)
+    import asyncio
+    per_play, per_ad = await asyncio.to_thread(_on_target_sums, rows)  # JSON for every impression: off the loop
+
+    def shape(acc: list[float]) -> dict[str, Any]:
+        return {"expected_targeted": round(acc[0], 2), "estimated_impressions": int(acc[1]),
+                "on_target": _ratio(acc[0], acc[1])}
+    return {k: shape(v) for k, v in per_play.items()}, {k: shape(v) for k, v in per_ad.items()}
+
+
 # --- proof of play -------------------------------------------------------------------------------
 
 PLAYS_SQL = """
@@ -337,7 +396,7 @@ def _top(mix: Any) -> str:
 
 
 async def plays_page(store: Any, period: Period, *, page: int = 1, per_page: int = 50,
-                     kind: str = "ad") -> dict[str, Any]:
+                     kind: str = "ad", min_exposure_s: float = 1.0) -> dict[str, Any]:
     await store.flush()
     kind_sql = "AND p.kind = :kindv" if kind in ("ad", "healing") else ""
     params = {"since": period.since, "until": period.until, "kindv": kind}
@@ -356,17 +415,22 @@ async def plays_page(store: Any, period: Period, *, page: int = 1, per_page: int
         r["age_group_mix"] = _top(aud.get("age_group_mix"))
         r["gender_mix"] = _top(aud.get("gender_mix"))
         r["spend"] = round(r["spend"] or 0.0, 4)
+    by_play, _ = await on_target(store, period.since, period.until, min_exposure_s,
+                                 play_ids=[r["id"] for r in rows if r["kind"] == "ad"])
+    for r in rows:
+        r.update(by_play.get(r["id"], {"expected_targeted": None, "estimated_impressions": 0, "on_target": None}))
     return {"rows": rows, "page": page, "pages": pages, "total": total, "per_page": per_page, "kind": kind}
 
 
 CSV_TABLES = {
     "ads": ("slug", "title", "advertiser", "status", "plays", "completed", "impressions", "watchers",
             "conversion", "reach", "frequency", "avg_dwell_s", "avg_attention_s", "attraction", "spend",
-            "effective_cpm", "price_cpm", "budget", "budget_left", "likes", "dislikes", "qr_scans"),
-    "days": ("day", "plays", "impressions", "watchers", "reach", "spend"),
+            "effective_cpm", "price_cpm", "budget", "budget_left", "currency", "expected_targeted", "on_target",
+            "likes", "dislikes", "qr_scans"),
+    "days": ("day", "plays", "impressions", "watchers", "reach", "spend", "currency"),
     "ad_days": ("slug", "title", "day", "plays", "completed", "impressions", "watchers", "conversion", "reach",
-                "frequency", "avg_dwell_s", "avg_attention_s", "attraction", "spend", "effective_cpm", "likes",
-                "dislikes", "qr_scans"),
+                "frequency", "avg_dwell_s", "avg_attention_s", "attraction", "spend", "effective_cpm", "currency",
+                "likes", "dislikes", "qr_scans"),
     "hours": ("hour", "impressions", "watchers"),
     "age_group": ("slug", "segment", "impressions", "watchers", "conversion", "reach", "avg_dwell_s",
                   "avg_attention_s"),
@@ -374,11 +438,11 @@ CSV_TABLES = {
                "avg_attention_s"),
     "mood": ("slug", "segment", "impressions", "watchers", "conversion", "reach", "avg_dwell_s",
              "avg_attention_s"),
-    "pacing": ("slug", "title", "status", "cpm", "budget", "spent", "budget_left", "flight", "planned_to_date",
+    "pacing": ("slug", "title", "status", "cpm", "budget", "spent", "budget_left", "currency", "flight", "planned_to_date",
                "pace", "pacing", "impressions_to_date", "reference_figure"),
     "plays": ("id", "kind", "slug", "title", "started_at", "ended_at", "duration_s", "completed", "impressions",
-              "watchers", "spend", "present_at_start", "mood_mix", "age_group_mix", "gender_mix", "likes",
-              "dislikes", "qr_scans"),
+              "watchers", "spend", "currency", "expected_targeted", "on_target", "present_at_start", "mood_mix",
+              "age_group_mix", "gender_mix", "likes", "dislikes", "qr_scans"),
 }
 
 

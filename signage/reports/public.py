@@ -69,6 +69,15 @@ async def ad_delivery_by_slug(store: Store) -> dict[str, dict[str, Any]]:
     return {r["slug"]: r for r in rows}
 
 
+async def recent_visitors(store: Store, since: float) -> list[dict[str, Any]]:
+    """Visitors whose session ended since `since`: their mood/age/gender probabilities only
+    (the admin's "matching audience in the last hour"; nothing identifying)."""
+    rows = await store.fetchall(
+        "SELECT id, mood_p, age_group_p, gender_p FROM sessions WHERE ended_at >= ?", (since,))
+    return [{"id": r["id"], "mood_p": json.loads(r["mood_p"] or "{}"), "age_p": json.loads(r["age_group_p"] or "{}"),
+             "gender_p": json.loads(r["gender_p"] or "{}")} for r in rows]
+
+
 async def record_visit(store: Store, play_id: int) -> None:
     store.enqueue("INSERT INTO mobile_visits (play_id, created_at) VALUES (?, ?)", (play_id, time.time()))
 

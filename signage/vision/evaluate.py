@@ -372,7 +372,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
              ("-" if r["diff"] is None else f"{r['diff']:+.2f}") + ("  LOSS" if r["loss"] else ""))
             for r in rows]
     widths = [max(len(str(x[i])) for x in [head] + body) for i in range(len(head))]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+    def line(cells: list[Any]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
     out = [line(head), line(["-" * w for w in widths])] + [line(b) for b in body]
     losses = [r for r in rows if r["loss"]]
     out.append(f"{len(losses)} figure(s) more than a point below the reference"

@@ -15,7 +15,6 @@ several sessions in a small thread pool (``session.run`` releases the GIL).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import onnxruntime as ort
+
+from ..filehash import sha256_file
 
 __all__ = [
     "ModelError",
@@ -116,14 +117,6 @@ def read_manifest(models_dir: Path) -> dict[str, ModelSpec]:
     return specs
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def session_options() -> ort.SessionOptions:
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
@@ -146,7 +139,7 @@ def check_model_file(models_dir: Path, filename: str, manifest: dict[str, ModelS
     spec = manifest.get(filename)
     if spec is None:
         raise ModelError(f"model file {path}: not listed in {models_dir / 'manifest.json'}; {REBUILD_HINT}")
-    actual = _sha256(path)
+    actual = sha256_file(path)
     if actual != spec.sha256:
         raise ModelError(f"model file {path}: sha256 mismatch (expected {spec.sha256[:12]}..., "
                          f"found {actual[:12]}...); {REBUILD_HINT}")

@@ -226,7 +226,7 @@ async def render_metrics(appliance: Appliance) -> str:
     return ex.text()
 
 
-def _fleet_metrics(ex: "Exposition", fleet: Mapping[str, Any]) -> None:
+def _fleet_metrics(ex: Exposition, fleet: Mapping[str, Any]) -> None:
     """Fleet mode only (docs/fleet.md): the outbox and the content version."""
     clock = fleet.get("clock_synced")
     ex.gauge("signage_clock_synced", "1 while the system clock is NTP-synchronised.",

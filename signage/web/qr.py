@@ -8,7 +8,6 @@ it reliably.
 
 from __future__ import annotations
 
-import io
 import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache

@@ -22,7 +22,7 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
 
 
 def setup(app: web.Application) -> None:
-    from . import ads, live, photo, reports, views_auth
+    from . import ads, live, photo, previews, reports, schedule, views_auth
 
     app[ADMIN_STATE] = AdminState(app[APPLIANCE])
     app.on_response_prepare.append(_on_prepare)
@@ -30,6 +30,8 @@ def setup(app: web.Application) -> None:
     views_auth.setup(app)
     live.setup(app)
     reports.setup(app)
+    previews.setup(app)
+    schedule.setup(app)
     ads.setup(app)
     photo.setup(app)
     # last: any other /admin path is 404 for an admin and 401/503 for everyone else

@@ -1,4 +1,4 @@
-"""`python -m signage set-password`: write a salted admin password hash into config.toml.
+"""`.venv/bin/python -m signage set-password`: write a salted admin password hash into config.toml.
 
 Only the `password_hash` line of `[admin]` changes (it is added when missing, and `[admin]`
 too); comments, order and every other key stay as they were. The new file is checked with
@@ -23,7 +23,7 @@ from typing import Any
 
 from .auth import DEFAULT_ITERATIONS, hash_password
 
-__all__ = ["register", "set_password_in_text", "write_password_hash", "MIN_LENGTH"]
+__all__ = ["register", "set_password_in_text", "write_password_hash", "password_problem", "MIN_LENGTH"]
 
 MIN_LENGTH = 10
 
@@ -128,13 +128,33 @@ def write_password_hash(path: Path, password_hash: str) -> None:
         raise
 
 
+def password_problem(password: str) -> str | None:
+    """What is wrong with a new admin password (checked before it is asked a second time)."""
+    if len(password) < MIN_LENGTH:
+        return f"the password must have at least {MIN_LENGTH} characters (this one has {len(password)})"
+    if password.strip() != password:
+        return "the password must not start or end with a space"
+    return None
+
+
 def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
         pw = sys.stdin.readline().rstrip("\r\n")
+        problem = password_problem(pw)
+        if problem:
+            raise ValueError(f"{problem}; nothing was changed")
         return pw
     if not sys.stdin.isatty():
         raise ValueError("no terminal to ask for the password on; pipe it with --password-stdin")
-    first = getpass.getpass("New admin password: ")
+    print(f"The admin password needs at least {MIN_LENGTH} characters.")
+    for _ in range(3):  # rules first: nobody types a refused password twice
+        first = getpass.getpass("New admin password: ")
+        problem = password_problem(first)
+        if problem is None:
+            break
+        print(f"  {problem}; try again.", file=sys.stderr)
+    else:
+        raise ValueError(f"{problem}; nothing was changed")
     second = getpass.getpass("Repeat it: ")
     if first != second:
         raise ValueError("the two passwords differ; nothing was changed")
@@ -145,8 +165,6 @@ def _cmd_set_password(args: argparse.Namespace, config: Any = None) -> int:
     path = Path(args.config_path)
     try:
         password = _read_password(args)
-        if len(password) < MIN_LENGTH:
-            raise ValueError(f"the password must have at least {MIN_LENGTH} characters; nothing was changed")
         encoded = hash_password(password, iterations=args.iterations)
         write_password_hash(path, encoded)
     except ValueError as exc:
@@ -155,8 +173,8 @@ def _cmd_set_password(args: argparse.Namespace, config: Any = None) -> int:
     except OSError as exc:
         print(f"signage: set-password: cannot write {path}: {exc.strerror}", file=sys.stderr)
         return 2
-    print(f"{path}: admin password set (salted PBKDF2-SHA256 hash). Restart signage for it to take effect; "
-          f"then log in at /admin.")
+    print(f"{path}: admin password set (salted PBKDF2-SHA256 hash). A running signage uses it from the next "
+          f"login at /admin, without a restart; admins already logged in stay logged in.")
     return 0
 
 

@@ -9,8 +9,10 @@ Every admin handler is wrapped by `admin_route`, which
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -20,6 +22,8 @@ from urllib.parse import quote
 import jinja2
 from aiohttp import web
 
+from ...commands import signage_command
+from ...config import ConfigError, load_config
 from ..keys import APPLIANCE
 from .auth import (
     COOKIE,
@@ -32,22 +36,40 @@ from .auth import (
     same_origin,
     tokens_match,
 )
+from .health import LoopLag, RateMeter, ago
+
+log = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = TEMPLATES_DIR / "_static"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-SETUP_HINT = ("Admin pages are switched off because no admin password is set. On the appliance, "
-              "run `python -m signage set-password` (it writes a salted hash into config.toml), "
-              "then restart signage.")
+def setup_command(config_file: Path | None) -> str:
+    """The set-password command line for this appliance, pasteable in any folder."""
+    return signage_command("set-password", config_file=config_file, with_cd=True)
+
+
+def setup_hint(config_file: Path | None) -> str:
+    return ("Admin pages are switched off because no admin password is set. On the appliance, run "
+            f"`{setup_command(config_file)}` (it writes a salted hash into the config file); "
+            "this page then asks for the password, without a restart.")
 
 
 class AdminState:
-    """Per-app admin state: sessions, the login throttle and the template environment."""
+    """Per-app admin state: sessions, the login throttle and the template environment.
+
+    The password hash comes from the config file. `refresh_password()` re-reads it when the file
+    changed (after `set-password`, run while the appliance runs): a new password counts from
+    the next login, with no restart, and the admins already logged in stay logged in."""
 
     def __init__(self, appliance: Any) -> None:
         cfg = appliance.config
         self.password_hash: str = cfg.admin.password_hash
+        self.config_file: Path | None = cfg.source_file
+        self._config_stamp = self._stamp()
+        #: the live view's measurements between two refreshes
+        self.dropped_rate = RateMeter()
+        self.loop_lag = LoopLag()
         self.session_minutes: float = cfg.admin.session_minutes
         self.sessions = SessionStore(lifetime_s=cfg.admin.session_minutes * 60.0)
         self.throttle = LoginThrottle()
@@ -65,10 +87,38 @@ class AdminState:
         self.jinja.filters["ts"] = fmt_ts
         self.jinja.filters["dur"] = fmt_dur
         self.jinja.filters["bytes"] = fmt_bytes
+        self.jinja.filters["ago"] = ago
+        self.jinja.filters["human"] = human_key
 
     @property
     def configured(self) -> bool:
         return bool(self.password_hash) and hash_is_well_formed(self.password_hash)
+
+    def _stamp(self) -> tuple[int, int] | None:
+        if self.config_file is None:
+            return None
+        try:
+            st = self.config_file.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    async def refresh_password(self) -> None:
+        """Take a password hash written into the config file since we read it (a stat per call;
+        the file is parsed, in a worker thread, only when it changed)."""
+        stamp = self._stamp()
+        if stamp is None or stamp == self._config_stamp or self.config_file is None:
+            return
+        self._config_stamp = stamp
+        try:
+            cfg = await asyncio.get_running_loop().run_in_executor(None, load_config, self.config_file)
+        except ConfigError as exc:
+            log.warning("admin: %s changed but cannot be read (%s); keeping the password in use",
+                        self.config_file, exc)
+            return
+        if cfg.admin.password_hash != self.password_hash:
+            self.password_hash = cfg.admin.password_hash
+            log.info("admin: new password from %s; it counts from the next login", self.config_file)
 
 
 ADMIN_STATE: web.AppKey[AdminState] = web.AppKey("admin_state", AdminState)
@@ -81,7 +131,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # --- formatting filters -----------------------------------------------------------------------
 
 def fmt_num(v: Any, digits: int = 0) -> str:
-    if v is None:
+    if v is None or isinstance(v, jinja2.Undefined):
         return "–"
     try:
         return f"{float(v):,.{digits}f}"
@@ -98,13 +148,13 @@ def fmt_pct(v: Any) -> str:
 
 
 def fmt_ts(v: Any) -> str:
-    if v is None:
+    if v is None or isinstance(v, jinja2.Undefined) or not v:
         return "–"
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(v)))
 
 
 def fmt_dur(v: Any) -> str:
-    if v is None:
+    if v is None or isinstance(v, jinja2.Undefined):
         return "–"
     s = float(v)
     if s < 60:
@@ -116,8 +166,14 @@ def fmt_dur(v: Any) -> str:
     return f"{int(s // 86400)} d {int(s % 86400 // 3600)} h"
 
 
+def human_key(key: Any) -> str:
+    """A snake_case key as words: "frames_dropped" -> "Frames dropped" (units spelt out)."""
+    words = str(key).replace("_ms_p50", " (median, ms)").replace("_s", " (s)").replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
 def fmt_bytes(v: Any) -> str:
-    n = float(v or 0)
+    n = float(v or 0) if not isinstance(v, jinja2.Undefined) else 0.0
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -181,9 +237,11 @@ def login_page(request: web.Request, status: int, *, error: str | None = None,
 
 
 def setup_needed(request: web.Request) -> web.Response:
+    state = request.app[ADMIN_STATE]
+    hint = setup_hint(state.config_file)
     if wants_json(request):
-        return web.json_response({"error": SETUP_HINT}, status=503)
-    return render(request, "setup.html", status=503, hint=SETUP_HINT)
+        return web.json_response({"error": hint}, status=503)
+    return render(request, "setup.html", status=503, hint=hint, command=setup_command(state.config_file))
 
 
 def safe_next(path: str | None) -> str:
@@ -232,7 +290,9 @@ def admin_route(handler: Handler | None = None, *, multipart: bool = False) -> H
         async def wrapper(request: web.Request) -> web.StreamResponse:
             state = request.app[ADMIN_STATE]
             if not state.configured:
-                return setup_needed(request)
+                await state.refresh_password()
+                if not state.configured:
+                    return setup_needed(request)
             sess, why = current_session(request)
             if sess is None:
                 nxt = request.path_qs if request.method in SAFE_METHODS else "/admin"

@@ -12,7 +12,8 @@ from aiohttp import web
 
 from ..keys import APPLIANCE
 from ..panel import plan_for
-from .core import admin_route, render
+from . import health
+from .core import ADMIN_STATE, admin_route, render
 
 if TYPE_CHECKING:
     from ...app import Appliance
@@ -51,23 +52,51 @@ async def live_data(appliance: Appliance) -> dict[str, Any]:
     }
 
 
+STATE_LABELS = {"ad": "Ad", "rating": "Rating prompt after an ad", "healing": "Calm scene (no ad)",
+                None: "Nothing yet"}
+
+
+async def technician_view(request: web.Request) -> dict[str, Any]:
+    """`live_data` plus what a technician reads first: health against thresholds, and what is
+    on screen in words (local times, "N s ago")."""
+    appliance = request.app[APPLIANCE]
+    state = request.app[ADMIN_STATE]
+    data = await live_data(appliance)
+    vision = data.get("vision") or {}
+    dropped = state.dropped_rate.add(float(vision.get("frames_dropped") or 0)) if vision else None
+    uptime = data.get("uptime_s") or 0
+    if dropped is None and vision and uptime >= 10:
+        dropped = float(vision.get("frames_dropped") or 0) / uptime * 60.0  # since the start, until measured
+    items = health.judge(data, dropped_per_min=dropped, lag_ms=state.loop_lag.worst_ms,
+                         data_dir=appliance.config.storage.data_dir,
+                         flush_s=appliance.config.storage.flush_seconds, now=data["at"])
+    data["health"] = [h.to_dict() for h in items]
+    data["overall"] = health.overall(items)
+    playing = data.get("playing") or {}
+    data["now"] = {
+        "label": STATE_LABELS.get(playing.get("state"), str(playing.get("state"))),
+        "since_ago": health.ago(playing.get("since"), data["at"]),
+        "ad": playing.get("ad") if isinstance(playing.get("ad"), dict) else None,
+        "scene": playing.get("scene") if isinstance(playing.get("scene"), dict) else None,
+    }
+    data["thresholds"] = health.THRESHOLDS
+    return data
+
+
 @admin_route
 async def live_page(request: web.Request) -> web.Response:
-    data = await live_data(request.app[APPLIANCE])
-    return render(request, "live.html", live=data)
+    return render(request, "live.html", live=await technician_view(request))
 
 
 @admin_route
 async def live_fragment(request: web.Request) -> web.Response:
-    data = await live_data(request.app[APPLIANCE])
-    return render(request, "live_body.html", live=data)
+    return render(request, "live_body.html", live=await technician_view(request))
 
 
 @admin_route
 async def live_json(request: web.Request) -> web.Response:
     from .core import dumps
-    data = await live_data(request.app[APPLIANCE])
-    return web.Response(text=dumps(data), content_type="application/json")
+    return web.Response(text=dumps(await technician_view(request)), content_type="application/json")
 
 
 @admin_route
@@ -81,7 +110,17 @@ async def decision_last(request: web.Request) -> web.Response:
     return web.Response(text=dumps(decision), content_type="application/json")
 
 
+async def _start_lag(app: web.Application) -> None:
+    app[ADMIN_STATE].loop_lag.start()
+
+
+async def _stop_lag(app: web.Application) -> None:
+    await app[ADMIN_STATE].loop_lag.stop()
+
+
 def setup(app: web.Application) -> None:
+    app.on_startup.append(_start_lag)
+    app.on_cleanup.append(_stop_lag)
     app.router.add_get("/admin", live_page)
     app.router.add_get("/admin/", live_page)
     app.router.add_get("/admin/live.json", live_json)

@@ -56,18 +56,19 @@ async def reports_page(request: web.Request) -> web.Response:
         return refuse(request, 400, str(exc))
     report = await build_report(appliance.store, appliance.config, period)
     return render(request, "reports.html", report=report, period=period, charts=_charts(report),
-                  segments=list(SEGMENTS), csv_tables=list(CSV_TABLES))
+                  segments=list(SEGMENTS), csv_tables=list(CSV_TABLES), currency=appliance.config.ads.currency)
 
 
 def _csv_response(rows: Iterable[Mapping[str, Any]], columns: tuple[str, ...], filename: str,
-                  header: list[str]) -> web.Response:
+                  currency: str) -> web.Response:
+    """A plain CSV: the header is the first line (spreadsheets and `csv` readers need nothing
+    else); what the file covers is in its name (device, table, period) and the currency is a
+    column of its own."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    for line in header:
-        w.writerow([f"# {line}"])
     w.writerow(columns)
     for r in rows:
-        w.writerow([_csv_cell(r.get(c)) for c in columns])
+        w.writerow([currency if c == "currency" else _csv_cell(r.get(c)) for c in columns])
     return web.Response(body=buf.getvalue().encode("utf-8"), headers={
         "Content-Type": "text/csv; charset=utf-8",
         "Content-Disposition": f'attachment; filename="{filename}"'})
@@ -96,14 +97,7 @@ async def reports_csv(request: web.Request) -> web.Response:
     dev = appliance.config.device
     name = f"signage-{dev.id}-{table}-{period.first.isoformat()}-{period.last.isoformat()}.csv"
     return _csv_response(table_rows(report, table), CSV_TABLES[table], _safe_filename(name),
-                         _csv_header(dev, period, table))
-
-
-def _csv_header(dev: Any, period: Period, table: str) -> list[str]:
-    return [f"device {dev.id}" + (f" ({dev.location})" if dev.location else ""),
-            f"period {period.first.isoformat()} to {period.last.isoformat()} (local days, inclusive); table {table}",
-            "impressions = OTS (sessions present >= min exposure during a play); reach = anonymous sessions, "
-            "not people"]
+                         appliance.config.ads.currency)
 
 
 def _safe_filename(name: str) -> str:
@@ -119,8 +113,9 @@ async def plays_view(request: web.Request) -> web.Response:
     except ValueError as exc:
         return refuse(request, 400, str(exc) if "date" in str(exc) else "page must be a whole number")
     kind = request.query.get("kind", "ad")
-    data = await plays_page(appliance.store, period, page=page, kind=kind)
-    return render(request, "plays.html", plays=data, period=period, kind=kind)
+    data = await plays_page(appliance.store, period, page=page, kind=kind,
+                            min_exposure_s=appliance.config.audience.min_exposure_s)
+    return render(request, "plays.html", plays=data, period=period, kind=kind, currency=appliance.config.ads.currency)
 
 
 @admin_route
@@ -134,7 +129,8 @@ async def plays_csv(request: web.Request) -> web.Response:
     rows: list[dict[str, Any]] = []
     page = 1
     while True:
-        data = await plays_page(appliance.store, period, page=page, per_page=1000, kind=kind)
+        data = await plays_page(appliance.store, period, page=page, per_page=1000, kind=kind,
+                                min_exposure_s=appliance.config.audience.min_exposure_s)
         rows.extend(data["rows"])
         if page >= data["pages"]:
             break
@@ -145,7 +141,7 @@ async def plays_csv(request: web.Request) -> web.Response:
                 r[k] = datetime.fromtimestamp(r[k]).isoformat(timespec="seconds")
     dev = appliance.config.device
     name = f"signage-{dev.id}-proof-of-play-{period.first.isoformat()}-{period.last.isoformat()}.csv"
-    return _csv_response(rows, CSV_TABLES["plays"], _safe_filename(name), _csv_header(dev, period, "plays"))
+    return _csv_response(rows, CSV_TABLES["plays"], _safe_filename(name), appliance.config.ads.currency)
 
 
 @admin_route

@@ -28,6 +28,7 @@ MAX_PASSWORD_CHECKS = 2
 
 async def login_get(request: web.Request) -> web.StreamResponse:
     state = request.app[ADMIN_STATE]
+    await state.refresh_password()
     if not state.configured:
         return setup_needed(request)
     sess, _ = current_session(request)
@@ -40,6 +41,7 @@ async def login_get(request: web.Request) -> web.StreamResponse:
 
 async def login_post(request: web.Request) -> web.StreamResponse:
     state = request.app[ADMIN_STATE]
+    await state.refresh_password()  # set-password may have run since: no restart needed
     if not state.configured:
         return setup_needed(request)
     remote = request.remote or ""
