@@ -24,7 +24,7 @@ def _cmd_run(args: argparse.Namespace, config: Config) -> int:
 
     setup_logging(config.logging)
     try:
-        asyncio.run(serve(config))
+        return asyncio.run(serve(config))
     except KeyboardInterrupt:
         pass
     except StoreError as exc:

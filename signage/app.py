@@ -7,6 +7,8 @@ import asyncio
 import logging
 import signal
 import socket
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,18 +16,28 @@ from aiohttp import web
 
 from .audience import Audience, Clock, RealClock
 from .camera import Camera, FrameSource
-from .config import Config
+from .config import Config, systemd_environment
 from .events import Hub
 from .fleet.link import FleetLink, prepare_store
 from .player import Player
 from .retention import Retention
 from .stats import StageHistograms
 from .store import Store
+from .supervision import LoopLag, Watchdog
 from .vision.analyzer import FaceAnalyzer
 from .vision.models import ModelError
 from .vision.pipeline import VisionPipeline, VisionResult
 
 log = logging.getLogger(__name__)
+
+#: a camera that stays away this long stops the watchdog pings: systemd restarts the process,
+#: which re-probes the device from scratch (a wedged driver often needs that)
+CAMERA_GRACE_S = 300.0
+#: event-loop lag (p99 over the last minute) beyond which the appliance counts as unhealthy
+LOOP_LAG_LIMIT_S = 1.0
+#: exit status when writes did not reach the database at shutdown (sysexits EX_TEMPFAIL):
+#: they are in the spill file, or lost; systemd and the technician must see it
+EXIT_UNSAVED = 75
 
 
 class Appliance:
@@ -45,7 +57,9 @@ class Appliance:
         self.config = config
         self.clock: Clock = clock or RealClock()
         self.hub = Hub()
-        self.store = Store(config.db_path, config.storage.flush_seconds)
+        self.store = Store(config.db_path, config.storage.flush_seconds,
+                           max_pending=config.storage.max_pending_writes,
+                           spill_dir=config.storage.spill_dir or None)
         self.camera = Camera(config.camera, cache_dir=config.storage.data_dir / "cache", opener=camera_opener)
         self.audience = Audience(config.audience, self.hub, self.store, self.clock)
         self.player = Player(config, self.store, self.hub, self.audience, self.clock)
@@ -58,6 +72,10 @@ class Appliance:
         #: fleet mode: shipper, clock watcher, content puller (None for a lone screen)
         self.fleet = (FleetLink(config, self.store, self.player.sync_inventory)
                       if config.fleet.shipping or config.fleet.pulling else None)
+        self.loop_lag = LoopLag()
+        # the running play and the open sessions are written at every timed flush
+        self.store.add_checkpoint("player", self.player.checkpoint)
+        self.store.add_checkpoint("audience", self.audience.checkpoint)
         self.started_at = self.clock.now()
         self.component_errors: dict[str, str] = {}
         #: the URL phones reach this screen at (QR codes); set once the server listens
@@ -65,7 +83,12 @@ class Appliance:
 
     async def start(self) -> None:
         self.started_at = self.clock.now()
-        await self.store.open()  # a database we cannot open is fatal: say so and stop
+        self.loop_lag.start()
+        # A corrupt or unwritable database is moved aside or run in memory (degraded, never
+        # dark); only a file from a newer release stops start-up.
+        await self.store.open()
+        if self.store.problem:
+            self.component_errors["database"] = self.store.problem
         await prepare_store(self.store, self.config)  # outbox on or off, before any write
         self.camera.start()
         self.audience.start()
@@ -92,12 +115,27 @@ class Appliance:
         await self.player.stop()
         await self.audience.stop()
         await self.store.close()
+        await self.loop_lag.stop()
 
     def _on_vision(self, result: VisionResult) -> None:
         """Runs on the loop (the pipeline hands results over with call_soon_threadsafe)."""
         self.audience.on_vision(result)
         self.stage_histograms.observe_many(
             {stage: ms / 1000.0 for stage, ms in result.timings_ms.items() if stage != "total" and ms > 0})
+
+    def health_problems(self) -> list[str]:
+        """What keeps the watchdog from pinging systemd: a lagging loop, a camera gone for
+        longer than CAMERA_GRACE_S, a player that stopped. Empty when healthy."""
+        problems = []
+        lag = self.loop_lag.status()
+        if lag["p99_ms"] > LOOP_LAG_LIMIT_S * 1000:
+            problems.append(f"event loop lag p99 {lag['p99_ms']:.0f} ms")
+        cam = self.camera.status()
+        if cam["state"] != "running" and time.time() - (cam["since"] or time.time()) > CAMERA_GRACE_S:
+            problems.append(f"camera {cam['state']} for more than {CAMERA_GRACE_S:.0f} s ({cam['error']})")
+        if not self.player.alive:
+            problems.append("the player stopped")
+        return problems
 
     async def status(self) -> dict[str, Any]:
         return {
@@ -108,6 +146,7 @@ class Appliance:
             "audience": self.audience.snapshot(),
             "player": self.player.status(),
             "database": await self.store.status(),
+            "loop_lag": self.loop_lag.status(),
             "errors": dict(self.component_errors),
             "fleet": await self.fleet.status() if self.fleet is not None else {"enabled": False},
         }
@@ -136,14 +175,21 @@ def public_base_url(config: Config, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-async def serve(config: Config, *, ready: asyncio.Future[str] | None = None) -> None:
-    """Run the appliance until SIGTERM/SIGINT, then shut down cleanly."""
+async def serve(config: Config, *, ready: asyncio.Future[str] | None = None) -> int:
+    """Run the appliance until SIGTERM/SIGINT, then shut down cleanly. Returns the exit
+    status: 0, or EXIT_UNSAVED when writes did not reach the database."""
     from .web.server import create_app
 
     appliance = Appliance(config)
     await appliance.start()
-    app = create_app(appliance)
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)
+    try:
+        app = create_app(appliance)
+    except BaseException:
+        await appliance.stop()  # its threads would keep the process alive
+        raise
+    # idle keep-alive connections are closed after 15 s (aiohttp: 75 s), so a client that opens
+    # many and leaves them idle cannot hold file descriptors for long
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0, keepalive_timeout=15.0)
     await runner.setup()
     site = web.TCPSite(runner, config.web.host, config.web.port)
     try:
@@ -165,6 +211,8 @@ async def serve(config: Config, *, ready: asyncio.Future[str] | None = None) -> 
           f"  status:  {base}/api/status", flush=True)
     if ready is not None and not ready.done():
         ready.set_result(base)
+    watchdog = Watchdog(systemd_environment(), appliance.health_problems)
+    watchdog.ready(f"serving {base}")
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -177,6 +225,17 @@ async def serve(config: Config, *, ready: asyncio.Future[str] | None = None) -> 
         await stop.wait()
     finally:
         log.info("shutting down")
+        await watchdog.stopping()
         await runner.cleanup()  # closes sockets and WebSockets
         await appliance.stop()
         log.info("stopped")
+    store = appliance.store
+    if store.lost_at_close:
+        print(f"signage: {store.lost_at_close} writes could not be saved and are lost "
+              f"({store.spill_error})", file=sys.stderr, flush=True)
+    if store.spilled_at_close:
+        print(f"signage: {store.spilled_at_close} writes are not in the database "
+              f"({store.problem or store.last_error}); they are kept in "
+              f"{' or '.join(str(p) for p in store.spill_paths)} and written at the next start",
+              file=sys.stderr, flush=True)
+    return EXIT_UNSAVED if store.unsaved_at_close else 0

@@ -47,6 +47,10 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Clock", "RealClock", "Session", "Exposure", "ExposureMeter", "Audience", "dominant", "mix"]
 
+_SESSION_SQL = ("INSERT OR REPLACE INTO sessions (id, started_at, ended_at, dwell_s, attention_s, "
+                "age_group, gender, mood, age_group_p, gender_p, mood_p, mask_p) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
 #: longest gap between two observations of a session that still counts as continuous time
 MAX_GAP_S = 1.5
 
@@ -303,18 +307,29 @@ class Audience:
             del self.sessions[tid]
             self._end(s)
 
+    def checkpoint(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """The statements that would record every open session as it is now. The store keeps
+        them at every timed flush and applies them at the next start only for sessions whose
+        own end was never written, so a kill -9 loses at most one flush window of a session."""
+        return [(_SESSION_SQL.replace("INSERT OR REPLACE", "INSERT OR IGNORE"), self._row(s, s.summary()))
+                for s in self.sessions.values()]
+
     def _end(self, s: Session) -> None:
         self.sessions_ended += 1
         summary = s.summary()
-        self.store.enqueue(
-            "INSERT OR REPLACE INTO sessions (id, started_at, ended_at, dwell_s, attention_s, "
-            "age_group, gender, mood, age_group_p, gender_p, mood_p, mask_p) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (s.id, s.first_seen, s.last_seen, summary["dwell_s"], summary["attention_s"],
-             summary["age_group"], summary["gender"], summary["mood"],
-             _json(summary["age_group_p"]), _json(summary["gender_p"]), _json(summary["mood_p"]),
-             summary["mask_p"]))
+        self._write(s, summary)
         self._publish("session.ended", summary)
+
+    def _write(self, s: Session, summary: dict[str, Any]) -> None:
+        if self.store is not None:
+            self.store.enqueue(_SESSION_SQL, self._row(s, summary))
+
+    @staticmethod
+    def _row(s: Session, summary: dict[str, Any]) -> tuple[Any, ...]:
+        return (s.id, s.first_seen, s.last_seen, summary["dwell_s"], summary["attention_s"],
+                summary["age_group"], summary["gender"], summary["mood"],
+                _json(summary["age_group_p"]), _json(summary["gender_p"]), _json(summary["mood_p"]),
+                summary["mask_p"])
 
     # --- exposure meters ------------------------------------------------------------------
 

@@ -194,6 +194,13 @@ class PrivacyConfig:
 class StorageConfig:
     data_dir: Path = opt(Path("data"), "folder for the SQLite database and caches")
     flush_seconds: float = opt(2.0, "batched writes are flushed this often", min=0.1, max=300)
+    max_pending_writes: int = opt(20000, "batched writes held in memory while the database cannot be "
+                                  "written (disk full, locked); beyond it audience records are shed "
+                                  "and counted, proof of play (plays, exposures) is always kept",
+                                  min=100, max=10_000_000)
+    spill_dir: str = opt("", "second folder for the spill file of unwritten proof of play when the "
+                         "data folder cannot take it (disk full, read-only); empty = the system's "
+                         "temporary folder")
 
 
 @dataclass(frozen=True)
@@ -261,6 +268,26 @@ class Config:
         for name, values in sections.items():
             raw[name].update(values)
         return config_from_dict(raw, base_dir=self.base_dir, _resolved=True)
+
+
+@dataclass(frozen=True)
+class SystemdEnvironment:
+    """What systemd tells a `Type=notify` service through its environment (not config keys:
+    the service manager sets them for this one process)."""
+
+    #: where to send sd_notify datagrams ("" = not run by systemd, or not Type=notify)
+    notify_socket: str = ""
+    #: WatchdogSec in seconds, 0 when the unit has no watchdog (or it is meant for another pid)
+    watchdog_s: float = 0.0
+
+
+def systemd_environment() -> SystemdEnvironment:
+    import os
+
+    usec = os.environ.get("WATCHDOG_USEC", "")
+    pid = os.environ.get("WATCHDOG_PID", "")
+    watchdog = int(usec) / 1e6 if usec.isdigit() and (not pid or pid == str(os.getpid())) else 0.0
+    return SystemdEnvironment(os.environ.get("NOTIFY_SOCKET", ""), watchdog)
 
 
 # --- loading and checking ------------------------------------------------------------------
@@ -399,7 +426,8 @@ def _resolve(cfg: Config, base_dir: Path) -> Config:
                                    video_path=fix_str(cfg.camera.video_path)),
         vision=dataclasses.replace(cfg.vision, models_dir=fix(cfg.vision.models_dir)),
         ads=dataclasses.replace(cfg.ads, dir=fix(cfg.ads.dir), healing_dir=fix(cfg.ads.healing_dir)),
-        storage=dataclasses.replace(cfg.storage, data_dir=fix(cfg.storage.data_dir)),
+        storage=dataclasses.replace(cfg.storage, data_dir=fix(cfg.storage.data_dir),
+                                    spill_dir=fix_str(cfg.storage.spill_dir)),
         base_dir=base_dir,
     )
 

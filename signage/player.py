@@ -23,6 +23,7 @@ import asyncio
 import json
 import logging
 import secrets
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
@@ -32,13 +33,16 @@ from .audience import Audience, Clock, ExposureMeter, RealClock, Session, domina
 from .config import Config
 from .events import Hub
 from .healing import SceneLibrary, Weather, describe_time, season_of, time_of_day
-from .store import Store
+from .store import Store, StoreUnavailable
 from .tasks import cancel_and_wait
 from .vocabulary import AGE_GROUPS, GENDERS, MOODS
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Player"]
+
+#: ad plays whose phone pages work from memory while the database cannot be written
+RECENT_AD_PLAYS = 32
 
 
 def mask_summary(sessions: list[Session]) -> dict[str, Any]:
@@ -101,6 +105,9 @@ class Player:
         self._task: asyncio.Task[None] | None = None
         self.plays_done = 0
         self.errors = 0  # errors the machine recovered from (logged; healing content meanwhile)
+        #: the latest ad plays by QR token, as the phone page needs them: while the database
+        #: cannot be written (disk full) their rows are not in it, but their QR codes are on screen
+        self._recent_ad_plays: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -141,6 +148,11 @@ class Player:
         # spend of a play still running is not in the database yet: it is added when it ends
         self.ads = {r.slug: r for r in records}
 
+    @property
+    def alive(self) -> bool:
+        """The state machine is running (started and not ended by an error)."""
+        return self._task is not None and not self._task.done()
+
     # --- public views --------------------------------------------------------------------
 
     def current(self) -> dict[str, Any]:
@@ -155,6 +167,7 @@ class Player:
         now = self.clock.now()
         return {
             "state": self._state.get("state"), "play_id": self._state.get("play_id"),
+            "since": self._state.get("since"),
             "ads": len(self.ads), "plays": self.plays_done,
             # ad decisions taken since start (one per poll while someone is settled in healing)
             "decisions": self._decisions,
@@ -168,6 +181,11 @@ class Player:
     def media_failed(self, kind: str, slug_or_scene: str) -> bool:
         """The panel could not load a media file: skip it for a while; if it is on screen now,
         end that play as not completed and move on. True if it was the current play."""
+        # Only what exists can be skipped: the skip lists stay as small as the inventory,
+        # whatever a client sends.
+        known = self.ads if kind == "ad" else {s.id for s in self.scenes.scenes}
+        if slug_or_scene not in known:
+            return False
         now = self.clock.now()
         until = now + self.config.player.media_failed_skip_seconds
         when = datetime.fromtimestamp(now).strftime("%H:%M")
@@ -185,6 +203,12 @@ class Player:
             return True
         return False
 
+    def recent_ad_play(self, token: str) -> dict[str, Any] | None:
+        """One of the latest RECENT_AD_PLAYS ad plays by its QR token, with its ad (the fields
+        of `reports.public.play_by_token`), from memory."""
+        play = self._recent_ad_plays.get(token)
+        return dict(play) if play is not None else None
+
     async def record_rating(self, play_id: int, value: int, source: str, device: str) -> bool:
         """A thumbs up (+1) or down (-1) for an ad play, from the panel or a phone.
         False if this device already rated this play. Raises ValueError for a bad value or
@@ -196,6 +220,9 @@ class Player:
         device = str(device)[:100]
         await self.store.flush()  # the play row may still be in the batch
         row = await self.store.fetchone("SELECT kind FROM plays WHERE id = ?", (play_id,))
+        if row is None and self.store.pending:
+            # its row is waiting for a database that cannot be written (disk full): not unknown
+            raise StoreUnavailable(f"the play {play_id} is not saved yet ({self.store.last_error})")
         if row is None or row["kind"] != "ad":
             raise LookupError(f"no ad play {play_id}")
         if await self.store.scalar("SELECT 1 FROM ratings WHERE play_id = ? AND source = ? AND device = ?",
@@ -253,6 +280,12 @@ class Player:
         now = self.clock.now()
         token = secrets.token_urlsafe(16)
         play = self._open_play("ad", ad=ad, token=token)
+        self._recent_ad_plays[token] = {
+            "play_id": play.id, "token": token, "started_at": now, "ended_at": None, "audience": {},
+            "ad_id": ad.state.id, "slug": ad.slug, "title": ad.state.title, "advertiser": ad.advertiser,
+            "details": dict(ad.details), "media": ad.media, "media_type": ad.media_type}
+        while len(self._recent_ad_plays) > RECENT_AD_PLAYS:
+            self._recent_ad_plays.popitem(last=False)
         duration = ad.state.duration_s
         ad_info = {"slug": ad.slug, "title": ad.state.title, "advertiser": ad.advertiser,
                    "media_url": media_url(ad.slug, ad.media), "media_type": ad.media_type,
@@ -341,12 +374,31 @@ class Player:
             (play_id, ad.state.id if ad else None, kind, token, now, decision))
         return play
 
-    def _close_play(self, completed: bool) -> None:
-        play, self._play = self._play, None
+    def checkpoint(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """The statements that would record the running play as it stands -- ended now, not
+        completed, its impressions, exposures and spend so far. The store keeps them at every
+        timed flush and applies them at the next start only if the process died before the
+        play's own end was written, so a kill -9 loses at most one flush window of the play.
+        (Written once, as a finished play: the fleet outbox ships a play when it ends.)"""
+        play = self._play
         if play is None:
-            return
+            return []
+        t = self._tally(play, play.meter.exposures)
         now = self.clock.now()
-        exposures = self.audience.close_meter(play.meter)
+        out: list[tuple[str, tuple[Any, ...]]] = [
+            ("UPDATE plays SET ended_at = ?, completed = 0, impressions = ?, watchers = ?, spend = ?, "
+             "audience = ? WHERE id = ? AND ended_at IS NULL",
+             (now, t["impressions"], t["watchers"], t["spend"], _json(t["audience"]), play.id))]
+        if play.kind == "ad":
+            # only if the UPDATE above applied (the play's own end was never written)
+            out += [("INSERT OR IGNORE INTO exposures (play_id, session_id, present_s, watching_s) "
+                     "SELECT ?, ?, ?, ? WHERE (SELECT ended_at FROM plays WHERE id = ?) = ?",
+                     (play.id, sid, round(e.present_s, 3), round(e.watching_s, 3), play.id, now))
+                    for sid, e in t["counted"].items()]
+        return out
+
+    def _tally(self, play: _Play, exposures: dict[str, Any]) -> dict[str, Any]:
+        """Impressions, watchers, audience mix and spend of a play from its exposures."""
         min_s = self.config.audience.min_exposure_s
         watcher_s = self.config.audience.watcher_s
         counted = {} if play.failed else {sid: e for sid, e in exposures.items() if e.present_s >= min_s - 1e-9}
@@ -363,24 +415,43 @@ class Player:
         }
         spend = 0.0
         if play.kind == "ad" and play.ad is not None:
+            spend = play.ad.state.cpm * impressions / 1000.0
+        return {"counted": counted, "impressions": impressions, "watchers": watchers,
+                "sessions": sessions, "audience": audience, "spend": spend}
+
+    def _write_exposures(self, play: _Play, t: dict[str, Any]) -> None:
+        if play.kind != "ad":
+            return
+        for sid, e in t["counted"].items():
+            self.store.enqueue(
+                "INSERT OR REPLACE INTO exposures (play_id, session_id, present_s, watching_s) "
+                "VALUES (?, ?, ?, ?)", (play.id, sid, round(e.present_s, 3), round(e.watching_s, 3)))
+
+    def _close_play(self, completed: bool) -> None:
+        play, self._play = self._play, None
+        if play is None:
+            return
+        now = self.clock.now()
+        t = self._tally(play, self.audience.close_meter(play.meter))
+        impressions, watchers, spend, audience = t["impressions"], t["watchers"], t["spend"], t["audience"]
+        if play.kind == "ad" and play.ad is not None:
             state = play.ad.state
-            spend = state.cpm * impressions / 1000.0
             state.spent += spend
             state.impressions += impressions
             current = self.ads.get(state.slug)
             if current is not None and current is not play.ad:  # the inventory was reloaded meanwhile
                 current.state.spent += spend
                 current.state.impressions += impressions
-            for s in sessions:
+            for s in t["sessions"]:
                 s.ad_counts[state.slug] = s.ad_counts.get(state.slug, 0) + 1
-            for sid, e in counted.items():
-                self.store.enqueue(
-                    "INSERT OR REPLACE INTO exposures (play_id, session_id, present_s, watching_s) "
-                    "VALUES (?, ?, ?, ?)", (play.id, sid, round(e.present_s, 3), round(e.watching_s, 3)))
+            self._write_exposures(play, t)
         self.store.enqueue(
             "UPDATE plays SET ended_at = ?, completed = ?, impressions = ?, watchers = ?, spend = ?, "
             "audience = ? WHERE id = ?",
             (now, int(completed and not play.failed), impressions, watchers, spend, _json(audience), play.id))
+        recent = self._recent_ad_plays.get(play.token) if play.token else None
+        if recent is not None:
+            recent.update(ended_at=now, audience=audience)
         self.plays_done += 1
         if self.hub is not None:
             self.hub.publish("player.play_ended", {

@@ -72,11 +72,23 @@ async def test_newer_file_is_refused_and_left_untouched(tmp_path):
     assert path.read_bytes() == before
 
 
-async def test_not_a_database_is_refused_clearly(tmp_path):
+async def test_not_a_database_is_moved_aside_and_a_new_one_started(tmp_path):
+    """Issue 10 item 8: a corrupt file used to stop start-up (a black screen)."""
     path = tmp_path / "junk.db"
-    path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="not a usable SQLite database"):
-        await Store(path).open()
+    junk = b"this is not sqlite" * 100
+    path.write_bytes(junk)
+    store = Store(path)
+    await store.open()
+    try:
+        assert store.mode == "file" and "moved aside" in store.problem
+        assert store.moved_aside.read_bytes() == junk  # kept for the technician, untouched
+        await store.execute("INSERT INTO meta VALUES ('k', 'v')")
+        assert (await store.status())["problem"] == store.problem
+    finally:
+        await store.close()
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
 
 
 async def test_batched_writes_flush_on_close_and_survive_a_locked_file(tmp_path):
@@ -160,3 +172,79 @@ async def test_a_flush_cancelled_mid_write_keeps_its_batch_for_close(tmp_path):
         assert con.execute("SELECT COUNT(*) FROM meta WHERE key LIKE 'k%'").fetchone()[0] == 2000
     finally:
         con.close()
+
+
+async def test_a_statement_refused_for_good_is_dropped_and_does_not_block_later_flushes(tmp_path):
+    """Issue 10 item 7: every OperationalError used to count as transient, so one statement
+    SQLite refuses permanently (a missing column) blocked every later flush, and a batch that
+    also held a constraint failure lost its good writes."""
+    path = tmp_path / "s.db"
+    store = Store(path, flush_seconds=60)
+    await store.open()
+    store.enqueue("INSERT INTO meta VALUES ('a', '1')")
+    store.enqueue("INSERT INTO meta (key, no_such_column) VALUES ('b', '2')")  # OperationalError
+    store.enqueue("INSERT INTO meta VALUES ('a', 'duplicate')")  # IntegrityError
+    store.enqueue("INSERT INTO meta VALUES ('c', '3')")
+    assert await store.flush() == 2
+    assert store.pending == 0 and store.refused_writes == 2 and store.failed_flushes == 0
+    store.enqueue("INSERT INTO meta VALUES ('d', '4')")
+    assert await store.flush() == 1
+    await store.close()
+    con = sqlite3.connect(path)
+    assert [k for (k,) in con.execute("SELECT key FROM meta ORDER BY key")] == ["a", "c", "d"]
+    con.close()
+
+
+async def test_pending_writes_are_bounded_but_proof_of_play_is_never_shed(tmp_path):
+    path = tmp_path / "s.db"
+    store = Store(path, flush_seconds=60, max_pending=100, spill_dir=tmp_path / "spill")
+    await store.open()
+    other = sqlite3.connect(path, timeout=0)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    await store.db.execute("PRAGMA busy_timeout=20")
+    try:
+        for i in range(150):
+            store.enqueue("INSERT INTO meta VALUES (?, 'x')", (f"m{i}",))
+        for i in range(1, 21):
+            store.enqueue("INSERT INTO plays (id, kind, started_at) VALUES (?, 'healing', 0)", (i,))
+        assert await store.flush() == 0
+        status = await store.status()
+        assert status["state"] == "failing" and status["shed_writes"] == 50
+        assert status["pending_writes"] == 120 and status["spilled_writes"] == 120
+    finally:
+        other.rollback()
+        other.close()
+    await store.db.execute("PRAGMA busy_timeout=5000")
+    store._retry_at = 0.0
+    assert await store.flush() == 120
+    assert not any(p.exists() for p in store.spill_paths)  # written: the spill is gone
+    await store.close()
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT COUNT(*) FROM plays").fetchone()[0] == 20
+    con.close()
+
+
+async def test_writes_that_cannot_be_made_at_close_are_spilled_and_replayed_at_the_next_start(tmp_path):
+    """Issue 10 item 7: closing while the database cannot be written used to drop the batch
+    silently (and the process exited 0)."""
+    path = tmp_path / "s.db"
+    store = Store(path, flush_seconds=60, spill_dir=tmp_path / "spill")
+    await store.open()
+    await store.db.execute("PRAGMA busy_timeout=20")
+    other = sqlite3.connect(path, timeout=0)
+    other.execute("BEGIN IMMEDIATE")
+    for i in range(1, 6):
+        store.enqueue("INSERT INTO plays (id, kind, started_at) VALUES (?, 'healing', 0)", (i,))
+    await store.close()
+    other.rollback()
+    other.close()
+    assert store.spilled_at_close == 5 and store.lost_at_close == 0 and store.unsaved_at_close == 5
+    assert store.spill_paths[0].exists()
+    again = Store(path, flush_seconds=60, spill_dir=tmp_path / "spill")
+    await again.open()
+    try:
+        assert again.replayed_writes == 5
+        assert await again.scalar("SELECT COUNT(*) FROM plays") == 5
+        assert not any(p.exists() for p in again.spill_paths)
+    finally:
+        await again.close()

@@ -3,6 +3,7 @@ per device, emoticon downloads, rankings with a minimum of votes, today's charts
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 
@@ -68,8 +69,9 @@ async def test_one_rating_per_play_per_device(env):
     assert r.headers["Location"].endswith("?r=already#rate")
     html = await (await env.client.get(f"/m/{TOKEN}?r=already")).text()
     assert "already rated" in html and 'data-testid="voted"' in html and 'data-testid="like"' not in html
-    # another phone (another cookie jar) may rate the same play
+    # another phone (another cookie jar, its own signed cookie from the page) may rate the same play
     env.client.session.cookie_jar.clear()
+    await env.client.get(f"/m/{TOKEN}")
     r = await env.client.post(f"/m/{TOKEN}/rate", data={"value": "dislike"}, allow_redirects=False)
     assert r.headers["Location"].endswith("?r=thanks#rate")
     rows = await env.store.fetchall("SELECT value, source FROM ratings WHERE play_id = ? ORDER BY id", (play_id,))
@@ -181,3 +183,25 @@ async def test_pages_are_small_and_make_no_external_requests(env):
         assert len(body.encode()) < 24_000, path
         for attr in ('src="http', "src='http", 'href="//', "url(http", '<link rel="stylesheet" href="http'):
             assert attr not in body, (path, attr)
+
+
+async def test_a_play_being_written_by_the_flush_running_now_is_found_not_404(tmp_path):
+    """Issue 10 item 9: the phone page and the panel's vote flushed only `if store.pending`,
+    which is 0 while the background flusher writes: a QR scanned then got a stray 404."""
+    async with public_site(tmp_path) as env:
+        await add_ad_play(env.store, token="seed_token_abcdefgh")  # the ad row
+        ad_id = await env.store.scalar("SELECT id FROM ads LIMIT 1")
+        for i in range(3000):  # a big batch, as after a burst of sessions
+            env.store.enqueue("INSERT INTO mobile_visits (play_id, created_at) VALUES (1, ?)", (float(i),))
+        env.store.enqueue("INSERT INTO plays (id, ad_id, kind, token, started_at) VALUES (?, ?, 'ad', ?, ?)",
+                          (900, ad_id, "race_token_abcdefgh", time.time()))
+        flushing = asyncio.create_task(env.store.flush())  # the background flusher, mid-write
+        for _ in range(500):
+            await asyncio.sleep(0)
+            if env.store.pending == 0:
+                break
+        assert env.store.pending == 0 and not flushing.done()
+        r = await env.client.get("/m/race_token_abcdefgh")
+        assert r.status == 200
+        assert await queries.ad_play_started_at(env.store, 900) is not None
+        await flushing

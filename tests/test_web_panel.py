@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -57,6 +58,12 @@ async def add_ad_play(store: Store, *, slug="cafe", token="tok_abcdefghijklmnop"
         "INSERT INTO plays (ad_id, kind, token, started_at, audience) VALUES (?, 'ad', ?, ?, ?)",
         (ad_id, token, started_at or time.time(), json.dumps(audience or {"mood": "happy"})))
     return ad_id, play_id
+
+
+async def panel_headers(client) -> dict[str, str]:
+    """What the panel page's script sends: the key the page was given (same origin)."""
+    html = await (await client.get("/panel")).text()
+    return {"X-Panel-Key": re.search(r'"panelKey":\s*"([^"]+)"', html).group(1)}
 
 
 @contextlib.asynccontextmanager
@@ -219,9 +226,9 @@ async def test_ws_closing_unsubscribes(env):
 
 async def test_panel_rating_is_stored_against_the_play_once(env):
     _, play_id = await add_ad_play(env.store)
-    r = await env.client.post("/api/panel/rate", json={"play_id": play_id, "value": "like"})
+    r = await env.client.post("/api/panel/rate", headers=await panel_headers(env.client), json={"play_id": play_id, "value": "like"})
     assert r.status == 200 and (await r.json()) == {"ok": True, "recorded": True}
-    r = await env.client.post("/api/panel/rate", json={"play_id": play_id, "value": "dislike"})
+    r = await env.client.post("/api/panel/rate", headers=await panel_headers(env.client), json={"play_id": play_id, "value": "dislike"})
     assert (await r.json())["recorded"] is False
     rows = await env.store.fetchall("SELECT value, source FROM ratings WHERE play_id = ?", (play_id,))
     assert rows == [{"value": 1, "source": "panel"}]
@@ -230,24 +237,33 @@ async def test_panel_rating_is_stored_against_the_play_once(env):
 @pytest.mark.parametrize("body", [{"play_id": 1, "value": "love"}, {"play_id": "1", "value": "like"},
                                   {"value": "like"}, [1, 2], {"play_id": True, "value": "like"}])
 async def test_panel_rating_refuses_bad_bodies(env, body):
-    r = await env.client.post("/api/panel/rate", json=body)
+    r = await env.client.post("/api/panel/rate", headers=await panel_headers(env.client), json=body)
     assert r.status == 400
 
 
 async def test_panel_rating_unknown_or_old_play(env):
-    r = await env.client.post("/api/panel/rate", json={"play_id": 999, "value": "like"})
+    r = await env.client.post("/api/panel/rate", headers=await panel_headers(env.client), json={"play_id": 999, "value": "like"})
     assert r.status == 404
     _, old = await add_ad_play(env.store, token="old_token_abcdefgh", started_at=time.time() - 7200)
-    r = await env.client.post("/api/panel/rate", json={"play_id": old, "value": "like"})
+    r = await env.client.post("/api/panel/rate", headers=await panel_headers(env.client), json={"play_id": old, "value": "like"})
     assert r.status == 409
 
 
 async def test_media_failed_reaches_the_player(env):
-    r = await env.client.post("/api/panel/media-failed", json={"kind": "ad", "id": "cafe", "url": "/media/ads/cafe/x.mp4"})
+    import shutil
+    slug = "sunny-smoothies"  # a real ad: the player skips only what it knows
+    shutil.copytree(Path(__file__).resolve().parents[1] / "assets" / "ads" / slug, env.root / "ads" / slug)
+    await env.player.sync_inventory()
+    headers = await panel_headers(env.client)
+    r = await env.client.post("/api/panel/media-failed", headers=headers,
+                              json={"kind": "ad", "id": slug, "url": f"/media/ads/{slug}/x.mp4"})
     assert r.status == 200
-    assert env.player.status()["skipped"] == {"cafe": env.player.status()["skipped"]["cafe"]}
-    assert "media failed to load" in env.player.status()["skipped"]["cafe"]
-    r = await env.client.post("/api/panel/media-failed", json={"kind": "boom", "id": "x"})
+    assert list(env.player.status()["skipped"]) == [slug]
+    assert "media failed to load" in env.player.status()["skipped"][slug]
+    # an id the player does not know is not remembered: the skip list stays bounded
+    r = await env.client.post("/api/panel/media-failed", headers=headers, json={"kind": "ad", "id": "no-such-ad"})
+    assert r.status == 200 and list(env.player.status()["skipped"]) == [slug]
+    r = await env.client.post("/api/panel/media-failed", headers=headers, json={"kind": "boom", "id": "x"})
     assert r.status == 400
 
 

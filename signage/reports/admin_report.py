@@ -32,6 +32,10 @@ def json_dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), default=str)
 
 
+#: the years a report period may cover
+FIRST_YEAR, LAST_YEAR = 2000, 2999
+
+
 @dataclass(frozen=True)
 class Period:
     """Whole local days, `first` to `last` inclusive."""
@@ -63,9 +67,13 @@ class Period:
             if not raw:
                 return default
             try:
-                return date.fromisoformat(raw)
+                day = date.fromisoformat(raw)
             except ValueError:
                 raise ValueError(f"{key}={raw!r}: not a date; use YYYY-MM-DD, e.g. {today.isoformat()}") from None
+            # years far out (0001, 9999) have no Unix time and no plays
+            if not FIRST_YEAR <= day.year <= LAST_YEAR:
+                raise ValueError(f"{key}={raw!r}: choose a date between {FIRST_YEAR} and {LAST_YEAR}")
+            return day
 
         last = day("until", today)
         first = day("since", last - timedelta(days=DEFAULT_DAYS - 1))

@@ -45,7 +45,8 @@ async def ad_play_started_at(store: Store, play_id: int) -> float | None:
     started may still be in the Store's batch: it is flushed first when not found)."""
     sql = "SELECT started_at FROM plays WHERE id = ? AND kind = 'ad'"
     started = await store.scalar(sql, (play_id,))
-    if started is None and store.pending:
+    if started is None:
+        # in the batch, or in the flush running now (pending is 0 then): flush() waits for it
         await store.flush()
         started = await store.scalar(sql, (play_id,))
     return None if started is None else float(started)

@@ -4,10 +4,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from .db import Store, StoreError
+from .db import Store, StoreError, StoreUnavailable
 from .schema import SCHEMA_VERSION
 
-__all__ = ["Store", "StoreError", "SCHEMA_VERSION", "with_store"]
+__all__ = ["Store", "StoreError", "StoreUnavailable", "SCHEMA_VERSION", "with_store"]
 
 T = TypeVar("T")
 

@@ -33,6 +33,9 @@ __all__ = ["VisionPipeline", "VisionResult", "FrameLike"]
 
 log = logging.getLogger(__name__)
 
+#: seconds without an analysed frame after which the analysis fps reads 0
+STALE_AFTER_S = 3.0
+
 
 class FrameLike(Protocol):
     image: np.ndarray
@@ -137,6 +140,9 @@ class VisionPipeline:
         with self._lock:
             done = list(self._done_at)
             fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) >= 2 and done[-1] > done[0] else 0.0
+            # A figure whose source stopped (camera gone, models down) is 0, not its last value.
+            if not done or time.monotonic() - done[-1] > STALE_AFTER_S:
+                fps = 0.0
             return {
                 "running": self.running, "fps": round(fps, 2), "fps_target": self.fps_target,
                 "detect_ms_p50": _p50(self._times["detect"]), "classify_ms_p50": _p50(self._times["classify"]),

@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from ..config import DeviceConfig
+from .guard import AUDIENCE_SOCKETS, SocketLimits, client_address
 from .keys import APPLIANCE
 
 log = logging.getLogger(__name__)
@@ -88,10 +89,21 @@ def play_event(topic: str, data: Mapping[str, Any], snapshot: Mapping[str, Any] 
 
 
 async def ws_audience(request: web.Request) -> web.StreamResponse:
+    limits = request.app[AUDIENCE_SOCKETS]
+    address = client_address(request)
+    refused = limits.admit(address)  # at most MAX_WS_CLIENTS in all, a few per address
+    if refused:
+        return web.json_response({"error": f"too many feed clients: {refused}"}, status=503,
+                                 headers={"Retry-After": "10"})
+    try:
+        return await _ws_audience(request)
+    finally:
+        limits.release(address)
+
+
+async def _ws_audience(request: web.Request) -> web.StreamResponse:
     appliance = request.app[APPLIANCE]
     clients = request.app[WS_CLIENTS]
-    if len(clients) >= MAX_WS_CLIENTS:
-        return web.json_response({"error": f"too many feed clients (at most {MAX_WS_CLIENTS})"}, status=503)
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096)
     await ws.prepare(request)
     clients.add(ws)
@@ -144,6 +156,7 @@ async def _close_ws(app: web.Application) -> None:
 
 def setup(app: web.Application) -> None:
     app[WS_CLIENTS] = weakref.WeakSet()
+    app[AUDIENCE_SOCKETS] = SocketLimits(total=MAX_WS_CLIENTS, per_client=4)
     app.on_shutdown.append(_close_ws)
     app.router.add_get("/api/audience", api_audience)
     app.router.add_get("/ws/audience", ws_audience)

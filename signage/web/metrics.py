@@ -153,6 +153,20 @@ async def render_metrics(appliance: Appliance) -> str:
     ex.gauge("signage_database_size_bytes", "Size of the SQLite files (db + WAL).", _num(dbs, "size_bytes"))
     ex.gauge("signage_database_pending_writes", "Writes waiting for the next batched flush.",
              _num(dbs, "pending_writes"))
+    ex.gauge("signage_database_spilled_writes", "Writes kept only in the spill file (not yet in the database).",
+             _num(dbs, "spilled_writes"))
+    ex.counter("signage_database_refused_writes_total", "Writes the database refused for good (dropped).",
+               _num(dbs, "refused_writes"))
+    ex.counter("signage_database_shed_writes_total",
+               "Audience records shed because too many writes were waiting (never proof of play).",
+               _num(dbs, "shed_writes"))
+    ex.gauge("signage_database_degraded",
+             "1 while the database runs in memory, fails writes, or was replaced after corruption.",
+             1 if dbs.get("state") in ("memory", "failing") or dbs.get("problem") else 0)
+    lag = appliance.loop_lag.status()
+    ex.family("signage_event_loop_lag_seconds", "gauge",
+              "How late the event loop runs a timer, over the last minute.",
+              [({"quantile": "0.5"}, lag["p50_ms"] / 1000), ({"quantile": "0.99"}, lag["p99_ms"] / 1000)])
 
     # audience
     audience = appliance.audience

@@ -9,6 +9,9 @@ traceback (`signage/web/pages.py`).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import re
 import secrets
@@ -21,6 +24,7 @@ from markupsafe import Markup
 from ..reports import public as queries
 from ..vocabulary import MOOD_DISPLAY_ORDER
 from .emoticon import FACE_COLOURS, LABELS, emoticon_png, emoticon_svg
+from .guard import VOTE_LIMIT, RateLimit, client_address, same_origin
 from .keys import APPLIANCE
 from .pages import STATIC, render
 
@@ -28,6 +32,13 @@ log = logging.getLogger(__name__)
 
 DEVICE_COOKIE = "sg_device"
 _DEVICE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+#: the key the device cookies are signed with: new at every start (a phone then gets a new
+#: cookie with its next page view; its earlier votes stay counted)
+DEVICE_SECRET = web.AppKey("device_secret", bytes)
+#: votes one address may send in VOTES_WINDOW_S (phones on a LAN have their own addresses;
+#: a few share one behind a guest-network NAT)
+VOTES_PER_ADDRESS = 20
+VOTES_WINDOW_S = 600.0
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 
 
@@ -62,13 +73,24 @@ def ad_details(details: dict[str, str]) -> dict[str, str]:
     }
 
 
+def _signature(request: web.Request, device: str) -> str:
+    mac = hmac.new(request.app[DEVICE_SECRET], device.encode("ascii"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:16]).decode("ascii").rstrip("=")
+
+
 def device_of(request: web.Request) -> str | None:
-    d = request.cookies.get(DEVICE_COOKIE, "")
-    return d if _DEVICE_RE.match(d) else None
+    """The phone's device id, from a cookie this appliance issued and signed (a cookie a client
+    makes up, or none, is no device: a vote needs one)."""
+    raw = request.cookies.get(DEVICE_COOKIE, "")
+    device, _, sig = raw.partition(".")
+    if not _DEVICE_RE.match(device) or not hmac.compare_digest(sig, _signature(request, device)):
+        return None
+    return device
 
 
-def _set_device(resp: web.StreamResponse, device: str) -> None:
-    resp.set_cookie(DEVICE_COOKIE, device, max_age=365 * 86400, httponly=True, samesite="Lax", path="/")
+def _set_device(request: web.Request, resp: web.StreamResponse, device: str) -> None:
+    resp.set_cookie(DEVICE_COOKIE, f"{device}.{_signature(request, device)}", max_age=365 * 86400,
+                    httponly=True, samesite="Lax", path="/")
 
 
 async def _play_or_404(request: web.Request) -> dict[str, Any]:
@@ -76,10 +98,16 @@ async def _play_or_404(request: web.Request) -> dict[str, Any]:
     if not _TOKEN_RE.match(token):
         raise web.HTTPNotFound()
     app = request.app[APPLIANCE]
-    play = await queries.play_by_token(app.store, token, app.config.privacy.retention_days)
-    if play is None and app.store.pending:  # a play just started may still be in the batch
+    days = app.config.privacy.retention_days
+    play = await queries.play_by_token(app.store, token, days)
+    if play is None:
+        # A play just started may be in the Store's batch, or in the flush running right now
+        # (pending is 0 then): flush() waits for that flush and writes the rest.
         await app.store.flush()
-        play = await queries.play_by_token(app.store, token, app.config.privacy.retention_days)
+        play = await queries.play_by_token(app.store, token, days)
+    if play is None:
+        # The database cannot be written (disk full): the player still knows its latest plays.
+        play = app.player.recent_ad_play(token)
     if play is None:
         raise web.HTTPNotFound()
     return play
@@ -170,39 +198,38 @@ async def mobile_page(request: web.Request) -> web.Response:
     }
     resp = render(request, "mobile.html", ctx)
     if new_device:
-        _set_device(resp, device)
+        _set_device(request, resp, device)
     return resp
-
-
-def _same_origin(request: web.Request) -> bool:
-    """A vote must come from our own page (not a form on some other site)."""
-    site = request.headers.get("Sec-Fetch-Site")
-    if site is not None:
-        return site in ("same-origin", "none")
-    origin = request.headers.get("Origin")
-    if not origin or origin == "null":
-        return origin is None
-    return urlsplit(origin).netloc == request.host
 
 
 async def mobile_rate(request: web.Request) -> web.StreamResponse:
     app = request.app[APPLIANCE]
     play = await _play_or_404(request)
-    if not _same_origin(request):
+    if not same_origin(request):  # a vote must come from our own page, not another site
         raise web.HTTPForbidden(text="rating refused: not sent from this site")
     form = await request.post()
     value = {"like": 1, "1": 1, "dislike": -1, "-1": -1}.get(str(form.get("value", "")))
     if value is None:
         raise web.HTTPBadRequest(text="value must be like or dislike")
-    device = device_of(request) or secrets.token_urlsafe(18)
+
+    def back(flash: str) -> web.Response:
+        return web.Response(status=303, headers={
+            "Location": f"/m/{play['token']}?r={flash}#rate", "Cache-Control": "no-store"})
+
+    # One vote per play per phone: the phone is the signed cookie its page view was given (a
+    # client that sends none, or a forged one, is not counted); and an address may vote only
+    # so often, so fresh cookies fetched in a loop do not stuff the count either.
+    device = device_of(request)
+    if device is None:
+        return back("cookies")
+    if not request.app[VOTE_LIMIT].allow(client_address(request)):
+        log.warning("votes from %s: over the rate limit", client_address(request))
+        return back("busy")
     try:
         ok = await app.player.record_rating(play["play_id"], value, "mobile", device)
     except (LookupError, ValueError):
         raise web.HTTPNotFound() from None
-    resp = web.Response(status=303, headers={
-        "Location": f"/m/{play['token']}?r={'thanks' if ok else 'already'}#rate", "Cache-Control": "no-store"})
-    _set_device(resp, device)
-    return resp
+    return back("thanks" if ok else "already")
 
 
 async def mobile_emoticon(request: web.Request) -> web.Response:
@@ -272,6 +299,8 @@ async def favicon(request: web.Request) -> web.FileResponse:
 
 
 def setup(app: web.Application) -> None:
+    app[DEVICE_SECRET] = secrets.token_bytes(32)
+    app[VOTE_LIMIT] = RateLimit(events=VOTES_PER_ADDRESS, window_s=VOTES_WINDOW_S)
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/m/", mobile_index)
     app.router.add_get("/m/{token}", mobile_page)

@@ -25,6 +25,7 @@ from aiohttp import WSMsgType, web
 from markupsafe import Markup
 
 from ..reports import public
+from .guard import PANEL_KEYS, PANEL_SOCKETS, SocketLimits, client_address, read_json, same_origin
 from .keys import APPLIANCE
 from .pages import render
 from .preview import PREVIEW_PATH
@@ -123,16 +124,31 @@ async def panel_page(request: web.Request) -> web.Response:
         "qr_mode": plan.mode,
         "status_overlay": web_cfg.status_overlay,
         "camera_preview": preview_on,
+        # the page's own secret: /api/panel/* answers only requests that carry it
         "config_json": Markup(json.dumps({"statusOverlay": web_cfg.status_overlay,
                                           "cameraPreview": PREVIEW_PATH if preview_on else None,
                                           "qrMode": plan.mode, "stripSide": web_cfg.strip_side,
-                                          "stripSize": web_cfg.strip_size})),
+                                          "stripSize": web_cfg.strip_size,
+                                          "panelKey": request.app[PANEL_KEYS].issue()})),
     })
 
 
-async def panel_ws(request: web.Request) -> web.WebSocketResponse:
+async def panel_ws(request: web.Request) -> web.StreamResponse:
+    limits = request.app[PANEL_SOCKETS]
+    address = client_address(request)
+    refused = limits.admit(address)
+    if refused:
+        log.warning("/ws/panel refused: %s", refused)
+        return web.json_response({"error": refused}, status=503, headers={"Retry-After": "10"})
+    try:
+        return await _panel_ws(request)
+    finally:
+        limits.release(address)
+
+
+async def _panel_ws(request: web.Request) -> web.WebSocketResponse:
     app = request.app[APPLIANCE]
-    ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=64 * 1024)
+    ws = web.WebSocketResponse(heartbeat=10.0, max_msg_size=4096)
     await ws.prepare(request)
     sub = app.hub.subscribe("player.state", "audience.frame", maxsize=64)
 
@@ -180,25 +196,28 @@ async def panel_ws(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(text="expected a JSON body") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="expected a JSON object")
-    return body
+#: play ids are SQLite integers
+MAX_PLAY_ID = 2**63 - 1
+
+
+async def _panel_body(request: web.Request) -> dict[str, Any]:
+    """Only the panel may report: same-origin, with the secret its page was given."""
+    if not same_origin(request) or not request.app[PANEL_KEYS].valid(request.headers.get("X-Panel-Key")):
+        raise web.HTTPForbidden(text="only the panel page of this screen may send this")
+    return await read_json(request)
 
 
 async def panel_rate(request: web.Request) -> web.Response:
     """A tap on the panel's like/dislike. Only for a recent ad play (the rating screen's),
     one per play from the panel (the schema's UNIQUE(play, source, device))."""
     app = request.app[APPLIANCE]
-    body = await _json_body(request)
+    body = await _panel_body(request)
     value = body.get("value")
-    value = {"like": 1, "dislike": -1, 1: 1, -1: -1}.get(value) if not isinstance(value, bool) else None
+    value = {"like": 1, "dislike": -1, 1: 1, -1: -1}.get(value) if isinstance(value, (str, int)) \
+        and not isinstance(value, bool) else None
     play_id = body.get("play_id")
-    if value is None or not isinstance(play_id, int) or isinstance(play_id, bool):
+    if value is None or not isinstance(play_id, int) or isinstance(play_id, bool) \
+            or not 0 < play_id <= MAX_PLAY_ID:
         raise web.HTTPBadRequest(text='expected {"play_id": <int>, "value": "like"|"dislike"}')
     state = app.player.current()
     on_screen = state.get("play_id") == play_id and state.get("state") in ("ad", "rating")
@@ -217,7 +236,7 @@ async def panel_rate(request: web.Request) -> web.Response:
 
 async def panel_media_failed(request: web.Request) -> web.Response:
     app = request.app[APPLIANCE]
-    body = await _json_body(request)
+    body = await _panel_body(request)
     kind, ident = body.get("kind"), body.get("id")
     if kind not in ("ad", "healing") or not isinstance(ident, (str, int)) or len(str(ident)) > 200:
         raise web.HTTPBadRequest(text='expected {"kind": "ad"|"healing", "id": ...}')
@@ -226,7 +245,14 @@ async def panel_media_failed(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+#: open /ws/panel sockets: in all, and from one address (a kiosk holds one, two while it
+#: reconnects; a few screens may share a host)
+PANEL_SOCKETS_TOTAL = 16
+PANEL_SOCKETS_PER_CLIENT = 8
+
+
 def setup(app: web.Application) -> None:
+    app[PANEL_SOCKETS] = SocketLimits(total=PANEL_SOCKETS_TOTAL, per_client=PANEL_SOCKETS_PER_CLIENT)
     app.router.add_get("/panel", panel_page)
     app.router.add_get("/ws/panel", panel_ws)
     app.router.add_post("/api/panel/rate", panel_rate)

@@ -5,15 +5,24 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..app import Appliance
-from . import admin, api, media, metrics, mobile, pages, panel, preview, status
+from . import admin, api, guard, media, metrics, mobile, pages, panel, preview, status
+from .admin.ads import VIDEO_MAX
+from .admin.photo import MAX_PHOTO_BYTES
 from .keys import APPLIANCE
 
 
 def create_app(appliance: Appliance) -> web.Application:
-    app = web.Application(client_max_size=20 * 1024 * 1024)
+    # the largest body any route takes; each route's own limit is set below (guard.SMALL_BODY
+    # for everything that is not an upload) and checked before the body is read
+    app = web.Application(client_max_size=VIDEO_MAX + 1024 * 1024)
     app[APPLIANCE] = appliance
+    guard.setup(app)  # body limits per route, checked before a body is read
+    app[guard.BODY_LIMITS].set("/admin/photo", MAX_PHOTO_BYTES + 256 * 1024)
+    app[guard.BODY_LIMITS].set("/admin/ads/", VIDEO_MAX + 1024 * 1024)
     status.setup(app)  # /api/status, /healthz
     pages.setup(app)  # friendly 404/500 pages, /static/
+    # inside the 500 page: unparseable input is a 400, a database that cannot write a 503
+    app.middlewares.append(guard.errors_middleware)
     panel.setup(app)  # /panel, /ws/panel, /api/panel/*
     mobile.setup(app)  # /m/<token>, /rankings, /today, /privacy, /emoticon/*
     media.setup(app)  # /media/*

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -37,6 +38,7 @@ from ...ads import status as ad_status
 from ...ads.selection import DAY_NAMES
 from ...reports import public
 from ...vocabulary import AGE_GROUPS, GENDERS, MOODS
+from ..guard import MULTIPART_ERRORS
 from ..keys import APPLIANCE
 from .auth import CSRF_FIELD, tokens_match
 from .core import CSRF_MESSAGE, SESSION_KEY, admin_route, redirect, refuse, render
@@ -130,6 +132,15 @@ FILE_FIELDS = ("media", "media_portrait")
 
 
 async def read_form(request: web.Request, staging: Path) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The ad form's fields and files (see _read_multipart); a body that is not well-formed
+    multipart is a 400, not a 500."""
+    try:
+        return await _read_multipart(request, staging)
+    except MULTIPART_ERRORS:
+        raise AdFormError(400, "The form arrived damaged (not a well-formed upload). Send it again.") from None
+
+
+async def _read_multipart(request: web.Request, staging: Path) -> tuple[dict[str, Any], dict[str, Path]]:
     """Stream a multipart ad form. CSRF must come before the files. Returns (fields, {file field:
     stored path}) for the file fields that carried a file.
 
@@ -232,9 +243,12 @@ def _num(fields: dict[str, Any], key: str, label: str, default: float | None = N
             raise AdFormError(400, f"{label} is required.")
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
-        raise AdFormError(400, f"{label}: {raw!r} is not a number.") from None
+        value = math.nan
+    if not math.isfinite(value) or abs(value) > 1e12:  # "nan", "inf", 5,000 digits
+        raise AdFormError(400, f"{label}: {raw[:40]!r} is not a number in range.")
+    return value
 
 
 def _toml_str(v: str) -> str:

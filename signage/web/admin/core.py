@@ -73,6 +73,8 @@ class AdminState:
         self.session_minutes: float = cfg.admin.session_minutes
         self.sessions = SessionStore(lifetime_s=cfg.admin.session_minutes * 60.0)
         self.throttle = LoginThrottle()
+        #: password checks running now: PBKDF2 is slow on purpose, so only a few at a time
+        self.password_checks = 0
         self.jinja = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
             autoescape=jinja2.select_autoescape(["html", "svg", "xml"], default=True),

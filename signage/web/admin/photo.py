@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from ...vocabulary import MASK_THRESHOLD, MOOD_DISPLAY_ORDER, normalise_mood
 from ..emoticon import LABELS, emoticon_png, emoticon_svg
+from ..guard import MULTIPART_ERRORS
 from ..keys import APPLIANCE
 from .auth import CSRF_FIELD, tokens_match
 from .core import CSRF_MESSAGE, SESSION_KEY, admin_route, refuse, render
@@ -57,6 +58,26 @@ def _get_analyzer(app: web.Application) -> Any:
     return holder["analyzer"]
 
 
+def header_size(data: bytes) -> tuple[int, int]:
+    """Width and height as the file's header declares them (nothing is decoded)."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's DecompressionBombWarning: we check below
+            with Image.open(io.BytesIO(data)) as im:
+                return int(im.width), int(im.height)
+    except Image.DecompressionBombError:
+        raise PhotoError(413, "The photo is too large (its header declares a huge image); "
+                              "at most 40 megapixels.") from None
+    except (OSError, ValueError, SyntaxError):  # Pillow's words for an unreadable header
+        raise PhotoError(415, "The photo could not be decoded (damaged or unsupported). "
+                              "Upload a JPEG, PNG or WebP image.") from None
+
+
 def decode_image(data: bytes) -> Any:
     import cv2
     import numpy as np
@@ -68,6 +89,11 @@ def decode_image(data: bytes) -> Any:
              or (head[:4] == b"RIFF" and head[8:12] == b"WEBP") or head.startswith(b"BM"))
     if not known:
         raise PhotoError(415, "This file is not a photo the check can read. Upload a JPEG, PNG or WebP image.")
+    # The size in the header, before decoding: a small file can declare a huge image (a 1 MB
+    # PNG of 20000x20000 pixels decodes to 1.2 GB), which would get the appliance killed.
+    width, height = header_size(data)
+    if width * height > MAX_PIXELS:
+        raise PhotoError(413, f"The photo is too large ({width}x{height} pixels); at most 40 megapixels.")
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise PhotoError(415, "The photo could not be decoded (damaged or unsupported). Upload a JPEG, PNG or WebP image.")
@@ -118,6 +144,14 @@ def analyse_photo(analyzer: Any, data: bytes) -> dict[str, Any]:
 
 async def _read_upload(request: web.Request) -> bytes:
     """Stream the multipart body: CSRF token first, then at most MAX_PHOTO_BYTES of photo."""
+    try:
+        return await _read_multipart(request)
+    except MULTIPART_ERRORS:
+        raise PhotoError(400, "The upload arrived damaged (not a well-formed form). Choose the photo "
+                              "and send the form again.") from None
+
+
+async def _read_multipart(request: web.Request) -> bytes:
     if not request.content_type.startswith("multipart/"):
         raise PhotoError(400, "Send the photo with the form (multipart upload).")
     sess = request[SESSION_KEY]

@@ -22,6 +22,9 @@ from .core import (
 
 log = logging.getLogger(__name__)
 
+#: PBKDF2 checks that may run at once (the Pi has 2-4 cores; the worker pool is shared)
+MAX_PASSWORD_CHECKS = 2
+
 
 async def login_get(request: web.Request) -> web.StreamResponse:
     state = request.app[ADMIN_STATE]
@@ -54,8 +57,24 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     if not tokens_match(form.get(CSRF_FIELD), request.cookies.get(LOGIN_CSRF_COOKIE)):  # type: ignore[arg-type]
         return login_page(request, 403, error=CSRF_MESSAGE, next_path=nxt)
     password = str(form.get("password") or "")
-    if not password or not await check_password_async(password, state.password_hash):
-        state.throttle.failed(remote)
+    # Count the attempt *before* the slow hash check, and run only a few checks at a time:
+    # otherwise parallel guesses all pass the throttle before the first one is counted, and
+    # keep the worker threads busy.
+    wait = state.throttle.retry_after(remote)
+    if wait <= 0 and state.password_checks >= MAX_PASSWORD_CHECKS:
+        wait = 1.0
+    if wait > 0:
+        resp = login_page(request, 429, error=f"Too many login attempts. Try again in {int(wait) + 1} seconds.",
+                          next_path=nxt)
+        resp.headers["Retry-After"] = str(int(wait) + 1)
+        return resp
+    state.throttle.failed(remote)
+    state.password_checks += 1
+    try:
+        ok = bool(password) and await check_password_async(password, state.password_hash)
+    finally:
+        state.password_checks -= 1
+    if not ok:
         log.warning("admin login refused: wrong password from %s", remote)
         return login_page(request, 401, error="Wrong password.", next_path=nxt)
     state.throttle.succeeded(remote)

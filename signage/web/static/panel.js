@@ -231,7 +231,7 @@
   function reportFailure(item, err) {
     window.panel.failures.push(item.url);
     fetch("/api/panel/media-failed", {
-      method: "POST", headers: { "Content-Type": "application/json" },
+      method: "POST", headers: { "Content-Type": "application/json", "X-Panel-Key": cfg.panelKey || "" },
       body: JSON.stringify({ kind: item.kind, id: item.id, url: item.url, error: String(err && err.message || err) })
     }).catch(function () {});
   }
@@ -346,7 +346,7 @@
     btn.disabled = false;
     ratedPlay = playId;
     fetch("/api/panel/rate", {
-      method: "POST", headers: { "Content-Type": "application/json" },
+      method: "POST", headers: { "Content-Type": "application/json", "X-Panel-Key": cfg.panelKey || "" },
       body: JSON.stringify({ play_id: playId, value: btn.dataset.value })
     }).then(function (r) { return r.json(); }).then(function (r) {
       $("rating-thanks").textContent = r.recorded === false ? "Already rated \u2014 thank you!" : "Thanks for your vote!";
