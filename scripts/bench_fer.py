@@ -103,26 +103,36 @@ def ensure_fer_venv(venv: Path = FER_VENV, *, log: Callable[[str], None] = print
         if not py.exists():
             cands = _fer_python_candidates()
             if not cands:
-                return None, ("no Python 3.9-3.11 found for the fer venv (TensorFlow 2.15 needs one; "
-                              "set BENCH_FER_PYTHON=/path/to/python3.11)")
-            log(f"[bench] creating {venv} with {cands[0]} (first use; downloads TensorFlow and "
-                f"PyTorch, several GB, may take 10+ minutes)")
-            subprocess.run([cands[0], "-m", "venv", str(venv)], check=True, capture_output=True,
-                           timeout=300)
+                return None, (
+                    "no Python 3.9-3.11 found for the fer venv (TensorFlow 2.15 needs one; "
+                    "set BENCH_FER_PYTHON=/path/to/python3.11)"
+                )
+            log(
+                f"[bench] creating {venv} with {cands[0]} (first use; downloads TensorFlow and "
+                f"PyTorch, several GB, may take 10+ minutes)"
+            )
+            subprocess.run([cands[0], "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
             # keep the venv out of git without touching the repository's .gitignore
             (venv / ".gitignore").write_text("*\n")
         log(f"[bench] installing the fer reference into {venv}: {' '.join(FER_REQUIREMENTS[:5])} ...")
         log_path = venv / "install.log"
         with open(log_path, "w") as fh:
-            proc = subprocess.run([str(py), "-m", "pip", "install", "--no-input",
-                                   "--progress-bar", "off", *FER_REQUIREMENTS],
-                                  stdout=fh, stderr=subprocess.STDOUT, timeout=FER_INSTALL_TIMEOUT_S)
+            proc = subprocess.run(
+                [str(py), "-m", "pip", "install", "--no-input", "--progress-bar", "off", *FER_REQUIREMENTS],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                timeout=FER_INSTALL_TIMEOUT_S,
+            )
         if proc.returncode != 0:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
             return None, f"pip install into {venv} failed ({' | '.join(tail)}; full log: {log_path})"
-        check = subprocess.run([str(py), "-c", "import fer, tensorflow, facenet_pytorch, cv2"],
-                               capture_output=True, text=True, timeout=600,
-                               env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"})
+        check = subprocess.run(
+            [str(py), "-c", "import fer, tensorflow, facenet_pytorch, cv2"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env={**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3"},
+        )
         if check.returncode != 0:
             tail = check.stderr.strip().splitlines()[-1:] or ["?"]
             return None, f"the fer venv does not import ({tail[0]})"
@@ -134,11 +144,17 @@ def ensure_fer_venv(venv: Path = FER_VENV, *, log: Callable[[str], None] = print
 
 # --- fer worker: runs inside the fer venv (stdlib + numpy + cv2 + fer only) ------------------------
 
+
 def _fer_worker_main() -> int:
     """JSON lines over stdin/stdout.  Commands: {"cmd": "load", "key", "path"},
     {"cmd": "run", "key", "n"} -> {"ms": [...], "cpu_s", "faces", "top"}, {"cmd": "quit"}."""
-    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
-                 "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    for name in (
+        "TF_NUM_INTRAOP_THREADS",
+        "TF_NUM_INTEROP_THREADS",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+    ):
         os.environ[name] = "1"
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -156,6 +172,7 @@ def _fer_worker_main() -> int:
         import cv2
         import numpy as np  # noqa: F401
         import tensorflow as tf
+
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
         try:
@@ -163,10 +180,12 @@ def _fer_worker_main() -> int:
         except Exception:
             pass
         import torch
+
         torch.set_num_threads(1)
         torch.set_num_interop_threads(1)
         cv2.setNumThreads(1)
         import fer as fer_pkg
+
         try:
             from fer import FER
         except ImportError:  # fer 25.10.3's __init__ no longer re-exports FER (its README still uses it)
@@ -176,6 +195,7 @@ def _fer_worker_main() -> int:
         send({"ready": False, "error": f"{type(exc).__name__}: {exc}"})
         return 1
     from importlib import metadata
+
     versions = {}
     for dist in ("fer", "tensorflow", "torch", "facenet-pytorch", "opencv-contrib-python", "numpy"):
         try:
@@ -183,8 +203,14 @@ def _fer_worker_main() -> int:
         except metadata.PackageNotFoundError:
             pass
     versions["fer_module"] = getattr(fer_pkg, "__version__", "?")
-    send({"ready": True, "versions": versions, "python": platform.python_version(),
-          "use_tflite": getattr(detector, "use_tflite", None)})
+    send(
+        {
+            "ready": True,
+            "versions": versions,
+            "python": platform.python_version(),
+            "use_tflite": getattr(detector, "use_tflite", None),
+        }
+    )
     images: dict[str, Any] = {}
     for line in sys.stdin:
         try:
@@ -228,13 +254,19 @@ class FerWorker:
     def __init__(self, python: Path, log_path: Path, *, start_timeout: float = 600.0):
         self.log_path = log_path
         self._log = open(log_path, "w")
-        env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3",
-               "PYTHONNOUSERSITE": "1"}
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONNOUSERSITE": "1"}
         env.pop("PYTHONPATH", None)
         # -I: isolated mode, so nothing of the repository is on the worker's sys.path
-        self.proc = subprocess.Popen([str(python), "-I", "-u", str(Path(__file__).resolve()), "--fer-worker"],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-                                     text=True, bufsize=1, env=env, cwd=tempfile.gettempdir())
+        self.proc = subprocess.Popen(
+            [str(python), "-I", "-u", str(Path(__file__).resolve()), "--fer-worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            bufsize=1,
+            env=env,
+            cwd=tempfile.gettempdir(),
+        )
         hello = self._read(start_timeout)
         if not hello.get("ready"):
             self.close()
@@ -294,14 +326,14 @@ class FerWorker:
         self._log.close()
 
 
-def compare_fer(single, photo: Path, worker: FerWorker, rounds: int, per_round: int,
-                warmup: int = 5) -> dict[str, Any]:
+def compare_fer(single, photo: Path, worker: FerWorker, rounds: int, per_round: int, warmup: int = 5) -> dict[str, Any]:
     """Interleaved rounds on one photo: ours (detect + emotion + age/gender, one thread) against
     fer's detect_emotions (emotion only, one thread).  Ratio = median of the per-round ratios of
     median milliseconds; the order alternates (ours first in odd rounds, fer first in even)."""
     import cv2
 
     from signage.bench import _ms, _read, percentile, summary
+
     img = _read(photo)
     worker.call({"cmd": "load", "key": "one", "path": str(photo)})
     prev_threads = cv2.getNumThreads()
@@ -343,16 +375,26 @@ def compare_fer(single, photo: Path, worker: FerWorker, rounds: int, per_round: 
     return {
         "photo": photo.name,
         "image_shape": list(img.shape),
-        "rounds": rounds, "images_per_round": per_round,
-        "ours": {"what": "detection + emotion + age + gender (FaceAnalyzer.analyze, 1 thread)",
-                 "ms": summary(ours_all), "cpu_ms_per_image": round(ours_cpu / n * 1000, 2),
-                 "faces": len(ours_res or []), "emotion": ours_res[0].emotion if ours_res else None},
-        "fer": {"what": "FER(mtcnn=True).detect_emotions: facenet-pytorch MTCNN + mini-Xception "
-                        f"({'TFLite, fer default' if worker.use_tflite else 'Keras'}); emotion only, 1 thread",
-                "ms": summary(fer_all), "cpu_ms_per_image": round(fer_cpu / n * 1000, 2),
-                "faces": last.get("faces"), "emotion": last.get("top"),
-                "worker_peak_rss_mb": last.get("maxrss_mb"), "versions": worker.versions,
-                "warmup_ms": round(percentile(warm["ms"], 50), 2)},
+        "rounds": rounds,
+        "images_per_round": per_round,
+        "ours": {
+            "what": "detection + emotion + age + gender (FaceAnalyzer.analyze, 1 thread)",
+            "ms": summary(ours_all),
+            "cpu_ms_per_image": round(ours_cpu / n * 1000, 2),
+            "faces": len(ours_res or []),
+            "emotion": ours_res[0].emotion if ours_res else None,
+        },
+        "fer": {
+            "what": "FER(mtcnn=True).detect_emotions: facenet-pytorch MTCNN + mini-Xception "
+            f"({'TFLite, fer default' if worker.use_tflite else 'Keras'}); emotion only, 1 thread",
+            "ms": summary(fer_all),
+            "cpu_ms_per_image": round(fer_cpu / n * 1000, 2),
+            "faces": last.get("faces"),
+            "emotion": last.get("top"),
+            "worker_peak_rss_mb": last.get("maxrss_mb"),
+            "versions": worker.versions,
+            "warmup_ms": round(percentile(warm["ms"], 50), 2),
+        },
         "per_round": rows,
         "ratio_median": round(percentile([r["ratio"] for r in rows], 50), 2),
         "cpu_ratio": round(fer_cpu / ours_cpu, 2) if ours_cpu > 0 else None,

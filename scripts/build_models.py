@@ -62,8 +62,10 @@ def ensure_build_env(argv: list[str]) -> None:
         print(f"[build] preparing build venv {BUILD_VENV} ...", flush=True)
         if not py.exists():
             subprocess.run([sys.executable, "-m", "venv", str(BUILD_VENV)], check=True)
-        subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                        "-r", str(BUILD_REQUIREMENTS)], check=True)
+        subprocess.run(
+            [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(BUILD_REQUIREMENTS)],
+            check=True,
+        )
         stamp.write_text(want + "\n")
     os.execv(str(py), [str(py), str(Path(__file__).resolve()), *argv])
 
@@ -72,13 +74,19 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "models", help="output directory (default: models/)")
-    ap.add_argument("--check", action="store_true",
-                    help="rebuild into a temp dir and compare with --out; non-zero exit on mismatch")
+    ap.add_argument(
+        "--check", action="store_true", help="rebuild into a temp dir and compare with --out; non-zero exit on mismatch"
+    )
     ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="download/tool cache")
-    ap.add_argument("--no-node", action="store_true",
-                    help="skip the face-api.js (node) reference check (not recommended)")
-    ap.add_argument("--only", nargs="*", default=None,
-                    help="build only these kinds (detector emotion age_gender mask); for development")
+    ap.add_argument(
+        "--no-node", action="store_true", help="skip the face-api.js (node) reference check (not recommended)"
+    )
+    ap.add_argument(
+        "--only",
+        nargs="*",
+        default=None,
+        help="build only these kinds (detector emotion age_gender mask); for development",
+    )
     args = ap.parse_args(argv)
     ensure_build_env(argv)
 
@@ -89,13 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         with tempfile.TemporaryDirectory(prefix="models-check-") as tmpd:
             tmp = Path(tmpd)
-            pipeline.build_all(tmp, args.cache, node=not args.no_node, only=args.only, quiet_readme=True,
-                               existing_readme=args.out / "README.md")
+            pipeline.build_all(
+                tmp,
+                args.cache,
+                node=not args.no_node,
+                only=args.only,
+                quiet_readme=True,
+                existing_readme=args.out / "README.md",
+            )
             ok = pipeline.compare_dirs(args.out, tmp, only=args.only)
         print(f"[build] check {'passed' if ok else 'FAILED'} in {time.monotonic() - t0:.0f} s")
         return 0 if ok else 1
-    pipeline.build_all(args.out, args.cache, node=not args.no_node, only=args.only,
-                       existing_readme=args.out / "README.md")
+    pipeline.build_all(
+        args.out, args.cache, node=not args.no_node, only=args.only, existing_readme=args.out / "README.md"
+    )
     print(f"[build] done in {time.monotonic() - t0:.0f} s -> {args.out}")
     return 0
 

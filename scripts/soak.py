@@ -71,9 +71,10 @@ class Load:
                 m = re.search(rb'"panelKey":\s*"([^"]+)"', page)
                 headers = {"X-Panel-Key": m.group(1).decode()} if m else {}
                 try:
-                    async with http.ws_connect(self.base.replace("http", "ws", 1) + "/ws/panel" +
-                                               (f"?key={m.group(1).decode()}" if m else ""),
-                                               heartbeat=20) as ws:
+                    async with http.ws_connect(
+                        self.base.replace("http", "ws", 1) + "/ws/panel" + (f"?key={m.group(1).decode()}" if m else ""),
+                        heartbeat=20,
+                    ) as ws:
                         self.counts["panel_sockets"] += 1
                         rated: set[int] = set()
                         async for msg in ws:
@@ -93,8 +94,11 @@ class Load:
                             if st.get("state") == "rating" and st.get("play_id") not in rated and random.random() < 0.3:
                                 rated.add(st["play_id"])
                                 try:
-                                    async with http.post(self.base + "/api/panel/rate", headers=headers,
-                                                         json={"play_id": st["play_id"], "value": "like"}) as r:
+                                    async with http.post(
+                                        self.base + "/api/panel/rate",
+                                        headers=headers,
+                                        json={"play_id": st["play_id"], "value": "like"},
+                                    ) as r:
                                         await r.read()
                                         self.note(r.status)
                                 except aiohttp.ClientError:
@@ -117,16 +121,20 @@ class Load:
                         status, _ = await self.get(http, f"/m/{token}")
                         if status == 200 and random.random() < 0.5:
                             try:
-                                async with http.post(f"{self.base}/m/{token}/rate",
-                                                     data={"value": random.choice(["like", "dislike"])},
-                                                     headers={"Origin": self.base}, allow_redirects=False) as r:
+                                async with http.post(
+                                    f"{self.base}/m/{token}/rate",
+                                    data={"value": random.choice(["like", "dislike"])},
+                                    headers={"Origin": self.base},
+                                    allow_redirects=False,
+                                ) as r:
                                     await r.read()
                                     self.note(r.status)
                             except aiohttp.ClientError:
                                 self.note("connection_errors")
                         await self.get(http, f"/m/{token}/emoticon.svg")
-                    await self.get(http, random.choice(["/rankings", "/today", "/privacy", "/healthz",
-                                                        "/emoticon/happy.svg"]))
+                    await self.get(
+                        http, random.choice(["/rankings", "/today", "/privacy", "/healthz", "/emoticon/happy.svg"])
+                    )
                     await asyncio.sleep(random.uniform(1.0, 4.0))
 
 
@@ -154,7 +162,7 @@ def slope(values: list[float]) -> float:
 def verdict(rows: list[dict]) -> tuple[bool, str]:
     """Flat when the second half's RSS and fds are not above the first half's beyond noise and
     the trend over the second half is near zero."""
-    rows = rows[max(1, len(rows) // 5):]  # skip the warm-up (models load, caches fill)
+    rows = rows[max(1, len(rows) // 5) :]  # skip the warm-up (models load, caches fill)
     if len(rows) < 4:
         return True, "too short to judge (need at least 5 intervals)"
     half = len(rows) // 2
@@ -166,8 +174,9 @@ def verdict(rows: list[dict]) -> tuple[bool, str]:
     rss_growth = rss_b - rss_a
     rss_trend = slope([r["rss_mb"] for r in b]) * len(b)
     growing = rss_growth > max(15.0, 0.05 * rss_a) or rss_trend > max(15.0, 0.05 * rss_a) or fds_b > fds_a + 8
-    text = (f"RSS {rss_a:.1f} -> {rss_b:.1f} MB (second-half trend {rss_trend:+.1f} MB), "
-            f"open files max {fds_a} -> {fds_b}")
+    text = (
+        f"RSS {rss_a:.1f} -> {rss_b:.1f} MB (second-half trend {rss_trend:+.1f} MB), open files max {fds_a} -> {fds_b}"
+    )
     return not growing, ("growing: " if growing else "flat: ") + text
 
 
@@ -183,12 +192,30 @@ async def run(args: argparse.Namespace) -> int:
         f'[camera]\nsource = "photos"\nphotos_dir = "{photos_dir}"\nphoto_seconds = 20.0\nfps = 10.0\n'
         f'[vision]\nmodels_dir = "{ROOT / "models"}"\n'
         f'[ads]\ndir = "{ROOT / "assets" / "ads"}"\nhealing_dir = "{ROOT / "assets" / "healing"}"\n'
-        f'[player]\nrating_seconds = 12.0\nhealing_min_seconds = 4.0\n')
+        f"[player]\nrating_seconds = 12.0\nhealing_min_seconds = 4.0\n"
+    )
     log_path = work / "appliance.log"
     log_file = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "signage", "--config", str(cfg), "run", "--host", "127.0.0.1",
-                             "--port", "0", "--data-dir", str(work / "data")],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=log_file, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "signage",
+            "--config",
+            str(cfg),
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--data-dir",
+            str(work / "data"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=log_file,
+        text=True,
+    )
     base = None
     deadline = time.time() + 180
     while time.time() < deadline:
@@ -203,15 +230,21 @@ async def run(args: argparse.Namespace) -> int:
         proc.kill()
         print("the appliance did not start; its log:\n" + log_path.read_text(), file=sys.stderr)
         return 2
-    print(f"soak: appliance pid {proc.pid} at {base}; {args.phones} phones, {args.panels} panels, "
-          f"{args.seconds / 60:.0f} min, a line every {args.every:.0f} s; work folder {work}", flush=True)
+    print(
+        f"soak: appliance pid {proc.pid} at {base}; {args.phones} phones, {args.panels} panels, "
+        f"{args.seconds / 60:.0f} min, a line every {args.every:.0f} s; work folder {work}",
+        flush=True,
+    )
     load = Load(base)
     tasks = [asyncio.create_task(load.panel(i)) for i in range(args.panels)]
     tasks += [asyncio.create_task(load.phone(i)) for i in range(args.phones)]
     rows: list[dict] = []
     t0 = time.time()
-    print(f"{'t':>7} {'rss_mb':>7} {'fds':>5} {'lag_p50':>8} {'lag_p99':>8} {'requests':>9} {'4xx':>5} "
-          f"{'5xx':>4} {'conn_err':>8} {'plays':>6} {'db_pending':>10} {'db_error':>8}", flush=True)
+    print(
+        f"{'t':>7} {'rss_mb':>7} {'fds':>5} {'lag_p50':>8} {'lag_p99':>8} {'requests':>9} {'4xx':>5} "
+        f"{'5xx':>4} {'conn_err':>8} {'plays':>6} {'db_pending':>10} {'db_error':>8}",
+        flush=True,
+    )
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         while time.time() - t0 < args.seconds and proc.poll() is None:
             await asyncio.sleep(min(args.every, max(0.0, args.seconds - (time.time() - t0))))
@@ -226,16 +259,25 @@ async def run(args: argparse.Namespace) -> int:
                 status = {}
             lag = status.get("loop_lag", {})
             db = status.get("database", {})
-            row = {"t": round(time.time() - t0), "rss_mb": round(rss, 1), "fds": fds,
-                   "lag_p50_ms": lag.get("p50_ms"), "lag_p99_ms": lag.get("p99_ms"),
-                   **{k: load.counts[k] for k in ("requests", "4xx", "5xx", "connection_errors")},
-                   "plays": status.get("player", {}).get("plays"), "db_pending": db.get("pending_writes"),
-                   "db_error": bool(db.get("error"))}
+            row = {
+                "t": round(time.time() - t0),
+                "rss_mb": round(rss, 1),
+                "fds": fds,
+                "lag_p50_ms": lag.get("p50_ms"),
+                "lag_p99_ms": lag.get("p99_ms"),
+                **{k: load.counts[k] for k in ("requests", "4xx", "5xx", "connection_errors")},
+                "plays": status.get("player", {}).get("plays"),
+                "db_pending": db.get("pending_writes"),
+                "db_error": bool(db.get("error")),
+            }
             rows.append(row)
-            print(f"{row['t']:>6}s {row['rss_mb']:>7.1f} {fds:>5} {row['lag_p50_ms']!s:>8} "
-                  f"{row['lag_p99_ms']!s:>8} {row['requests']:>9} {row['4xx']:>5} {row['5xx']:>4} "
-                  f"{row['connection_errors']:>8} {row['plays']!s:>6} {row['db_pending']!s:>10} "
-                  f"{'yes' if row['db_error'] else 'no':>8}", flush=True)
+            print(
+                f"{row['t']:>6}s {row['rss_mb']:>7.1f} {fds:>5} {row['lag_p50_ms']!s:>8} "
+                f"{row['lag_p99_ms']!s:>8} {row['requests']:>9} {row['4xx']:>5} {row['5xx']:>4} "
+                f"{row['connection_errors']:>8} {row['plays']!s:>6} {row['db_pending']!s:>10} "
+                f"{'yes' if row['db_error'] else 'no':>8}",
+                flush=True,
+            )
     load.stop.set()
     for t in tasks:
         t.cancel()
@@ -251,16 +293,20 @@ async def run(args: argparse.Namespace) -> int:
     else:
         code = proc.returncode
     log_file.close()
-    errors = sum(1 for line in log_path.read_text(errors="replace").splitlines() if " ERROR " in line or "Traceback" in line)
+    errors = sum(
+        1 for line in log_path.read_text(errors="replace").splitlines() if " ERROR " in line or "Traceback" in line
+    )
     flat, why = verdict(rows)
     lag_p99 = max((r["lag_p99_ms"] or 0.0) for r in rows) if rows else None
     ok = flat and not died and load.counts["5xx"] == 0 and code == 0 and lag_p99 is not None and lag_p99 < 10.0
     print(f"verdict: {why}")
-    print(f"requests {load.counts['requests']}, 4xx {load.counts['4xx']}, 5xx {load.counts['5xx']}, "
-          f"connection errors {load.counts['connection_errors']}, panel sockets opened "
-          f"{load.counts['panel_sockets']}; worst loop lag p99 {lag_p99} ms; "
-          f"ERROR lines in the appliance log {errors}; exit status {code}"
-          f"{' (it died during the soak)' if died else ''}")
+    print(
+        f"requests {load.counts['requests']}, 4xx {load.counts['4xx']}, 5xx {load.counts['5xx']}, "
+        f"connection errors {load.counts['connection_errors']}, panel sockets opened "
+        f"{load.counts['panel_sockets']}; worst loop lag p99 {lag_p99} ms; "
+        f"ERROR lines in the appliance log {errors}; exit status {code}"
+        f"{' (it died during the soak)' if died else ''}"
+    )
     print("soak: PASS" if ok else "soak: FAIL", flush=True)
     if ok and not args.keep:
         shutil.rmtree(work, ignore_errors=True)
@@ -275,11 +321,15 @@ def main() -> int:
     p.add_argument("--hours", type=float, default=None, help="how long, in hours (e.g. 24)")
     p.add_argument("--phones", type=int, default=50)
     p.add_argument("--panels", type=int, default=5)
-    p.add_argument("--every", type=float, default=None,
-                   help="seconds between two lines (default: 30, or 600 for runs of 2 h and more)")
+    p.add_argument(
+        "--every",
+        type=float,
+        default=None,
+        help="seconds between two lines (default: 30, or 600 for runs of 2 h and more)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work folder (data, log)")
     args = p.parse_args()
-    args.seconds = (args.hours * 3600 if args.hours else (args.minutes or 10.0) * 60)
+    args.seconds = args.hours * 3600 if args.hours else (args.minutes or 10.0) * 60
     if args.every is None:
         args.every = 600.0 if args.seconds >= 7200 else 30.0
     return asyncio.run(run(args))

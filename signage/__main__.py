@@ -13,8 +13,13 @@ from .config import Config, ConfigError, load_config
 
 #: modules that add sub-commands with `register(subparsers)`; each command's
 #: `func(args, config) -> int` is called with the loaded config.
-COMMAND_MODULES: list[str] = ["signage.vision.cli", "signage.ads.cli", "signage.web.admin.cli", "signage.bench",
-                              "signage.fleet.cli"]
+COMMAND_MODULES: list[str] = [
+    "signage.vision.cli",
+    "signage.ads.cli",
+    "signage.web.admin.cli",
+    "signage.bench",
+    "signage.fleet.cli",
+]
 
 
 def _cmd_run(args: argparse.Namespace, config: Config) -> int:
@@ -39,10 +44,16 @@ def _cmd_check_config(args: argparse.Namespace, config: Config) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m signage",
-                                     description="Privacy-first, audience-aware digital signage.")
-    parser.add_argument("--config", dest="config_path", default="config.toml", metavar="PATH",
-                        help="config file (default: ./config.toml)")
+    parser = argparse.ArgumentParser(
+        prog="python -m signage", description="Privacy-first, audience-aware digital signage."
+    )
+    parser.add_argument(
+        "--config",
+        dest="config_path",
+        default="config.toml",
+        metavar="PATH",
+        help="config file (default: ./config.toml)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser("run", help="run the appliance (camera, vision, player, web server)")
@@ -79,6 +90,7 @@ def _apply_overrides(args: argparse.Namespace, config: Config) -> Config:
     config = config.replace(**changes)
     if port is not None:
         import dataclasses
+
         config = dataclasses.replace(config, web=dataclasses.replace(config.web, port=port))
     return config
 

@@ -49,29 +49,46 @@ class Appliance:
     and then owned by the pipeline), `clock` is the audience's and the player's time.
     """
 
-    def __init__(self, config: Config, *, camera_opener: Callable[[], FrameSource] | None = None,
-                 analyzer: FaceAnalyzer | None = None, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        camera_opener: Callable[[], FrameSource] | None = None,
+        analyzer: FaceAnalyzer | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         if config.fleet.pulling:  # the ads come from the pulled bundle (docs/fleet.md)
             from .fleet.content import with_pulled_inventory
+
             config = with_pulled_inventory(config)
         self.config = config
         self.clock: Clock = clock or RealClock()
         self.hub = Hub()
-        self.store = Store(config.db_path, config.storage.flush_seconds,
-                           max_pending=config.storage.max_pending_writes,
-                           spill_dir=config.storage.spill_dir or None)
+        self.store = Store(
+            config.db_path,
+            config.storage.flush_seconds,
+            max_pending=config.storage.max_pending_writes,
+            spill_dir=config.storage.spill_dir or None,
+        )
         self.camera = Camera(config.camera, cache_dir=config.storage.data_dir / "cache", opener=camera_opener)
         self.audience = Audience(config.audience, self.hub, self.store, self.clock)
         self.player = Player(config, self.store, self.hub, self.audience, self.clock)
         # (ignore: vision's FrameLike protocol declares settable attributes and camera.Frame is
         # frozen; the pipeline only reads them -- vision/pipeline.py should declare them read-only)
-        self.vision = VisionPipeline(config.vision, self.camera.latest,  # type: ignore[arg-type]
-                                     self._on_vision, analyzer=analyzer)
+        self.vision = VisionPipeline(
+            config.vision,
+            self.camera.latest,  # type: ignore[arg-type]
+            self._on_vision,
+            analyzer=analyzer,
+        )
         self.stage_histograms = StageHistograms()
         self.retention = Retention(self.store, config.privacy.retention_days)
         #: fleet mode: shipper, clock watcher, content puller (None for a lone screen)
-        self.fleet = (FleetLink(config, self.store, self.player.sync_inventory)
-                      if config.fleet.shipping or config.fleet.pulling else None)
+        self.fleet = (
+            FleetLink(config, self.store, self.player.sync_inventory)
+            if config.fleet.shipping or config.fleet.pulling
+            else None
+        )
         self.loop_lag = LoopLag()
         # the running play and the open sessions are written at every timed flush
         self.store.add_checkpoint("player", self.player.checkpoint)
@@ -121,7 +138,8 @@ class Appliance:
         """Runs on the loop (the pipeline hands results over with call_soon_threadsafe)."""
         self.audience.on_vision(result)
         self.stage_histograms.observe_many(
-            {stage: ms / 1000.0 for stage, ms in result.timings_ms.items() if stage != "total" and ms > 0})
+            {stage: ms / 1000.0 for stage, ms in result.timings_ms.items() if stage != "total" and ms > 0}
+        )
 
     def health_problems(self) -> list[str]:
         """What keeps the watchdog from pinging systemd: a lagging loop, a camera gone for
@@ -197,18 +215,24 @@ async def serve(config: Config, *, ready: asyncio.Future[str] | None = None) -> 
     except OSError as exc:
         await appliance.stop()
         await runner.cleanup()
-        raise SystemExit(f"signage: cannot listen on {config.web.host}:{config.web.port} ({exc.strerror}); "
-                         f"set web.port or pass --port") from None
+        raise SystemExit(
+            f"signage: cannot listen on {config.web.host}:{config.web.port} ({exc.strerror}); "
+            f"set web.port or pass --port"
+        ) from None
     port = runner.addresses[0][1] if runner.addresses else config.web.port
     base = public_base_url(config, port)
     appliance.base_url = base
     from .web.panel import log_plan
+
     log_plan(appliance)  # which QR mode is in force; one warning line if phones cannot open it
-    print(f"signage is running (device {config.device.id})\n"
-          f"  panel:   {base}/panel\n"
-          f"  mobile:  {base}/m/  (opened from the QR codes on the panel)\n"
-          f"  admin:   {base}/admin\n"
-          f"  status:  {base}/api/status", flush=True)
+    print(
+        f"signage is running (device {config.device.id})\n"
+        f"  panel:   {base}/panel\n"
+        f"  mobile:  {base}/m/  (opened from the QR codes on the panel)\n"
+        f"  admin:   {base}/admin\n"
+        f"  status:  {base}/api/status",
+        flush=True,
+    )
     if ready is not None and not ready.done():
         ready.set_result(base)
     watchdog = Watchdog(systemd_environment(), appliance.health_problems)
@@ -231,11 +255,17 @@ async def serve(config: Config, *, ready: asyncio.Future[str] | None = None) -> 
         log.info("stopped")
     store = appliance.store
     if store.lost_at_close:
-        print(f"signage: {store.lost_at_close} writes could not be saved and are lost "
-              f"({store.spill_error})", file=sys.stderr, flush=True)
+        print(
+            f"signage: {store.lost_at_close} writes could not be saved and are lost ({store.spill_error})",
+            file=sys.stderr,
+            flush=True,
+        )
     if store.spilled_at_close:
-        print(f"signage: {store.spilled_at_close} writes are not in the database "
-              f"({store.problem or store.last_error}); they are kept in "
-              f"{' or '.join(str(p) for p in store.spill_paths)} and written at the next start",
-              file=sys.stderr, flush=True)
+        print(
+            f"signage: {store.spilled_at_close} writes are not in the database "
+            f"({store.problem or store.last_error}); they are kept in "
+            f"{' or '.join(str(p) for p in store.spill_paths)} and written at the next start",
+            file=sys.stderr,
+            flush=True,
+        )
     return EXIT_UNSAVED if store.unsaved_at_close else 0

@@ -47,15 +47,18 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Clock", "RealClock", "Session", "Exposure", "ExposureMeter", "Audience", "dominant", "mix"]
 
-_SESSION_SQL = ("INSERT OR REPLACE INTO sessions (id, started_at, ended_at, dwell_s, attention_s, "
-                "age_group, gender, mood, age_group_p, gender_p, mood_p, mask_p) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_SESSION_SQL = (
+    "INSERT OR REPLACE INTO sessions (id, started_at, ended_at, dwell_s, attention_s, "
+    "age_group, gender, mood, age_group_p, gender_p, mood_p, mask_p) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 #: longest gap between two observations of a session that still counts as continuous time
 MAX_GAP_S = 1.5
 
 
 # --- clock ----------------------------------------------------------------------------------
+
 
 class Clock(Protocol):
     def now(self) -> float: ...
@@ -73,6 +76,7 @@ class RealClock:
 
 
 # --- sessions ------------------------------------------------------------------------------
+
 
 def dominant(p: Mapping[str, float]) -> str | None:
     """The most probable label, or None when there are no probabilities."""
@@ -149,8 +153,11 @@ class Session:
             "ended_at": self.last_seen,
             "dwell_s": round(self.dwell_s, 3),
             "attention_s": round(min(self.attention_s, self.dwell_s), 3),
-            "age_group": self.age_group, "gender": self.gender, "mood": self.mood,
-            "age_group_p": _rounded(self.age_p), "gender_p": _rounded(self.gender_p),
+            "age_group": self.age_group,
+            "gender": self.gender,
+            "mood": self.mood,
+            "age_group_p": _rounded(self.age_p),
+            "gender_p": _rounded(self.gender_p),
             "mood_p": _rounded(self.mood_p),
             "mask_p": None if self.mask_p is None else round(self.mask_p, 4),
             "mask": self.masked,
@@ -252,9 +259,12 @@ class Audience:
         if frame_w > 0 and frame_h > 0:
             x, y, w, h = track.box
             x0, y0 = max(0.0, x / frame_w), max(0.0, y / frame_h)
-            s.box = (round(x0, 4), round(y0, 4),
-                     round(max(0.0, min(1.0, (x + w) / frame_w) - x0), 4),
-                     round(max(0.0, min(1.0, (y + h) / frame_h) - y0), 4))
+            s.box = (
+                round(x0, 4),
+                round(y0, 4),
+                round(max(0.0, min(1.0, (x + w) / frame_w) - x0), 4),
+                round(max(0.0, min(1.0, (y + h) / frame_h) - y0), 4),
+            )
         # a track not classified yet has no scores: the session keeps what it had
         if track.emotion_scores and sum(track.emotion_scores.values()) > 0:
             s.mood_p = dict(track.emotion_scores)
@@ -311,8 +321,10 @@ class Audience:
         """The statements that would record every open session as it is now. The store keeps
         them at every timed flush and applies them at the next start only for sessions whose
         own end was never written, so a kill -9 loses at most one flush window of a session."""
-        return [(_SESSION_SQL.replace("INSERT OR REPLACE", "INSERT OR IGNORE"), self._row(s, s.summary()))
-                for s in self.sessions.values()]
+        return [
+            (_SESSION_SQL.replace("INSERT OR REPLACE", "INSERT OR IGNORE"), self._row(s, s.summary()))
+            for s in self.sessions.values()
+        ]
 
     def _end(self, s: Session) -> None:
         self.sessions_ended += 1
@@ -326,10 +338,20 @@ class Audience:
 
     @staticmethod
     def _row(s: Session, summary: dict[str, Any]) -> tuple[Any, ...]:
-        return (s.id, s.first_seen, s.last_seen, summary["dwell_s"], summary["attention_s"],
-                summary["age_group"], summary["gender"], summary["mood"],
-                _json(summary["age_group_p"]), _json(summary["gender_p"]), _json(summary["mood_p"]),
-                summary["mask_p"])
+        return (
+            s.id,
+            s.first_seen,
+            s.last_seen,
+            summary["dwell_s"],
+            summary["attention_s"],
+            summary["age_group"],
+            summary["gender"],
+            summary["mood"],
+            _json(summary["age_group_p"]),
+            _json(summary["gender_p"]),
+            _json(summary["mood_p"]),
+            summary["mask_p"],
+        )
 
     # --- exposure meters ------------------------------------------------------------------
 
@@ -386,9 +408,13 @@ class Audience:
         return {
             "session_id": s.id,
             "box": {"x": x, "y": y, "w": w, "h": h},
-            "mood": s.mood, "frontal": s.frontal,
-            "age_group": s.age_group, "gender": s.gender, "mask": s.masked,
-            "dwell_s": round(s.dwell_s, 1), "attention_s": round(min(s.attention_s, s.dwell_s), 1),
+            "mood": s.mood,
+            "frontal": s.frontal,
+            "age_group": s.age_group,
+            "gender": s.gender,
+            "mask": s.masked,
+            "dwell_s": round(s.dwell_s, 1),
+            "attention_s": round(min(s.attention_s, s.dwell_s), 1),
         }
 
     def _maybe_publish_frame(self, now: float) -> None:
@@ -399,13 +425,23 @@ class Audience:
         self._frame_dirty = False
         self._last_frame_event = now
         present = self.present_sessions(now)
-        self.hub.publish("audience.frame", {
-            "at": now,
-            # the overlay needs where, which mood and whether masked: no session id, no image
-            "faces": [{"id": s.overlay_id, "box": list(s.box), "mood": s.mood, "frontal": s.frontal,
-                       "mask": bool(s.masked)}
-                      for s in present],
-        })
+        self.hub.publish(
+            "audience.frame",
+            {
+                "at": now,
+                # the overlay needs where, which mood and whether masked: no session id, no image
+                "faces": [
+                    {
+                        "id": s.overlay_id,
+                        "box": list(s.box),
+                        "mood": s.mood,
+                        "frontal": s.frontal,
+                        "mask": bool(s.masked),
+                    }
+                    for s in present
+                ],
+            },
+        )
 
     def _publish(self, topic: str, data: dict[str, Any]) -> None:
         self.hub.publish(topic, data)

@@ -48,6 +48,7 @@ PEER_FER = ROOT / "scripts" / "bench_fer.py"
 def load_fer_peer() -> Any:
     """The scripts/bench_fer.py module, or None when this is not a repository checkout."""
     import importlib.util
+
     if not PEER_FER.is_file():
         return None
     spec = importlib.util.spec_from_file_location("signage_bench_fer", PEER_FER)
@@ -58,7 +59,9 @@ def load_fer_peer() -> Any:
     spec.loader.exec_module(module)
     return module
 
+
 # --- small statistics ----------------------------------------------------------------------------
+
 
 def percentile(values: list[float], q: float) -> float | None:
     """Linear-interpolated percentile (q in 0..100) of values; None for an empty list."""
@@ -75,12 +78,19 @@ def percentile(values: list[float], q: float) -> float | None:
 
 def summary(values: list[float], nd: int = 2) -> dict[str, Any]:
     """median, p90, p99, mean, min, max and n of a list of numbers (rounded)."""
+
     def r(v: float | None) -> float | None:
         return None if v is None else round(v, nd)
-    return {"median": r(percentile(values, 50)), "p90": r(percentile(values, 90)),
-            "p99": r(percentile(values, 99)), "mean": r(sum(values) / len(values) if values else None),
-            "min": r(min(values) if values else None), "max": r(max(values) if values else None),
-            "n": len(values)}
+
+    return {
+        "median": r(percentile(values, 50)),
+        "p90": r(percentile(values, 90)),
+        "p99": r(percentile(values, 99)),
+        "mean": r(sum(values) / len(values) if values else None),
+        "min": r(min(values) if values else None),
+        "max": r(max(values) if values else None),
+        "n": len(values),
+    }
 
 
 def _proc_status_mb(field_name: str) -> float | None:
@@ -147,6 +157,7 @@ class OtherLoad:
 
 # --- event-loop lag probe ---------------------------------------------------------------------------
 
+
 class LoopLagProbe:
     """An asyncio task that sleeps ``interval`` repeatedly and records the overshoot (ms)."""
 
@@ -157,6 +168,7 @@ class LoopLagProbe:
 
     async def _run(self) -> None:
         import asyncio
+
         while True:
             t0 = time.perf_counter()
             await asyncio.sleep(self.interval)
@@ -164,11 +176,13 @@ class LoopLagProbe:
 
     def start(self) -> None:
         import asyncio
+
         self.samples = []
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> dict[str, Any]:
         from signage.tasks import cancel_and_wait
+
         await cancel_and_wait(self._task)
         self._task = None
         return self.result()
@@ -201,20 +215,21 @@ def letterbox(image, width: int = FRAME_W, height: int = FRAME_H, fill: int = 0)
     """Shrink to fit (never enlarge) and centre on a width x height canvas."""
     import cv2
     import numpy as np
+
     h, w = image.shape[:2]
     scale = min(width / w, height / h, 1.0)
     if scale < 1.0:
-        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
-                           interpolation=cv2.INTER_AREA)
+        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     h, w = image.shape[:2]
     canvas = np.full((height, width, 3), fill, np.uint8)
     y, x = (height - h) // 2, (width - w) // 2
-    canvas[y:y + h, x:x + w] = image
+    canvas[y : y + h, x : x + w] = image
     return canvas
 
 
 def _read(path: Path):
     import cv2
+
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
         raise BenchError(f"cannot read {path}")
@@ -234,6 +249,7 @@ def face_tiles(analyzer, photos: dict[str, Path], side: int) -> list[FaceTile]:
     when the detector finds exactly one face in it when it is shown alone."""
     import numpy as np
     from signage.vision.geometry import square_crop
+
     per_photo: list[list[FaceTile]] = []
     for name, path in photos.items():
         img = _read(path)
@@ -250,7 +266,7 @@ def face_tiles(analyzer, photos: dict[str, Path], side: int) -> list[FaceTile]:
             tile = square_crop(img, d.box, TILE_MARGIN, side)
             probe = np.full((FRAME_H, FRAME_W, 3), 128, np.uint8)
             y0, x0 = (FRAME_H - side) // 2, (FRAME_W - side) // 2
-            probe[y0:y0 + side, x0:x0 + side] = tile
+            probe[y0 : y0 + side, x0 : x0 + side] = tile
             if len(analyzer.detect(probe)) == 1:
                 tiles.append(FaceTile(name, tile, float(d.score)))
         per_photo.append(tiles)
@@ -263,6 +279,7 @@ def face_tiles(analyzer, photos: dict[str, Path], side: int) -> list[FaceTile]:
 def mosaic(tiles: list[FaceTile], n: int):
     """A 640x480 frame (mid-grey background) with the n tiles on MOSAIC_LAYOUT[n]'s grid."""
     import numpy as np
+
     (cols, rows), side = MOSAIC_LAYOUT[n]
     frame = np.full((FRAME_H, FRAME_W, 3), 128, np.uint8)
     cw, ch = FRAME_W // cols, FRAME_H // rows
@@ -270,7 +287,7 @@ def mosaic(tiles: list[FaceTile], n: int):
         c, r = i % cols, i // cols
         x0 = c * cw + (cw - side) // 2
         y0 = r * ch + (ch - side) // 2
-        frame[y0:y0 + side, x0:x0 + side] = t.image
+        frame[y0 : y0 + side, x0 : x0 + side] = t.image
     return frame
 
 
@@ -287,8 +304,10 @@ def build_frames(analyzer, photo_paths: dict[str, Path]) -> dict[int, dict[str, 
     for n, ((cols, rows), side) in MOSAIC_LAYOUT.items():
         tiles = face_tiles(analyzer, mosaic_photos, side)
         if len(tiles) < n:
-            frames[n] = {"error": f"only {len(tiles)} usable face tiles for the {n}-face mosaic "
-                                  f"(photos: {', '.join(mosaic_photos)})"}
+            frames[n] = {
+                "error": f"only {len(tiles)} usable face tiles for the {n}-face mosaic "
+                f"(photos: {', '.join(mosaic_photos)})"
+            }
             continue
         # a few deterministic attempts: rotate the tile list until the mosaic gives exactly n faces
         for shift in range(min(len(tiles), 12)):
@@ -297,8 +316,11 @@ def build_frames(analyzer, photo_paths: dict[str, Path]) -> dict[int, dict[str, 
             found = len(analyzer.detect(img))
             if found == n:
                 srcs = sorted({t.photo for t in chosen})
-                frames[n] = {"image": img, "found": found,
-                             "source": f"{cols}x{rows} mosaic of {side}px face tiles from {', '.join(srcs)}"}
+                frames[n] = {
+                    "image": img,
+                    "found": found,
+                    "source": f"{cols}x{rows} mosaic of {side}px face tiles from {', '.join(srcs)}",
+                }
                 break
         else:
             frames[n] = {"error": f"no {n}-face mosaic gave exactly {n} detections"}
@@ -307,6 +329,7 @@ def build_frames(analyzer, photo_paths: dict[str, Path]) -> dict[int, dict[str, 
 
 # --- per-stage, precision and fer measurements ---------------------------------------------------------
 
+
 def vision_config(config, **changes):
     """config.vision with some fields changed (through Config.replace, so values are validated)."""
     return config.replace(vision=changes).vision if changes else config.vision
@@ -314,6 +337,7 @@ def vision_config(config, **changes):
 
 def make_analyzer(config, **changes):
     from signage.vision.analyzer import FaceAnalyzer
+
     return FaceAnalyzer(vision_config(config, **changes))
 
 
@@ -328,6 +352,7 @@ def classifier_inputs(analyzer, frame, boxes, kind: str) -> list:
         return crops(frame, boxes, kind)
     from signage.vision.classifiers import CROP_FACTOR, INPUT_SIZE
     from signage.vision.geometry import square_crop
+
     return [square_crop(frame, b, CROP_FACTOR[kind], INPUT_SIZE[kind]) for b in boxes]
 
 
@@ -365,22 +390,29 @@ def time_stages(single, pooled, frame, reps: int, warmup: int = 3) -> dict[str, 
                 out[k].append(v)
             for k, v in zip(keys, cpus):
                 cpu[k].append(v)
-    return {"faces": faces, **{k: summary(v) for k, v in out.items()},
-            "cpu_ms_median": {k: round(percentile(v, 50), 2) for k, v in cpu.items()}}
+    return {
+        "faces": faces,
+        **{k: summary(v) for k, v in out.items()},
+        "cpu_ms_median": {k: round(percentile(v, 50), 2) for k, v in cpu.items()},
+    }
 
 
 def precision_mixes(config) -> dict[str, dict[str, str]]:
     """The whole-chain precision settings compared for speed and accuracy."""
     v = config.vision
     return {
-        "configured": dict(detector_precision=v.detector_precision, emotion_precision=v.emotion_precision,
-                           age_gender_precision=v.age_gender_precision),
+        "configured": dict(
+            detector_precision=v.detector_precision,
+            emotion_precision=v.emotion_precision,
+            age_gender_precision=v.age_gender_precision,
+        ),
         "all fp32": dict(detector_precision="fp32", emotion_precision="fp32", age_gender_precision="fp32"),
         "all int8": dict(detector_precision="int8", emotion_precision="int8", age_gender_precision="int8"),
     }
 
 
 # --- accuracy beside speed --------------------------------------------------------------------------
+
 
 def default_eval_dir() -> Path | None:
     """The shared dev sets beside the repository (../shared/eval), when they are there."""
@@ -394,6 +426,7 @@ def dev_accuracy(config, eval_dir: Path, step: int, **changes: Any) -> dict[str,
     """Headline dev-set figures of one vision setting (every ``step``-th image of each set), so
     that a faster setting that is less accurate shows as such."""
     from signage.vision.evaluate import eval_folders, evaluate_folder, figures
+
     analyzer = make_analyzer(config, workers=1, **changes)
     try:
         out: dict[str, Any] = {"step": step}
@@ -409,6 +442,7 @@ def dev_accuracy(config, eval_dir: Path, step: int, **changes: Any) -> dict[str,
 def live_detection(config, eval_dir: Path) -> dict[str, Any]:
     """dlib_faces through the live pipeline's detection policy (reduced input included)."""
     from signage.vision.evaluate import live_detection_check
+
     analyzer = make_analyzer(config, workers=1)
     try:
         return live_detection_check(analyzer, config.vision, eval_dir / "dlib_faces")
@@ -442,6 +476,7 @@ def time_precisions(config, frames: dict[int, dict[str, Any]], reps: int, warmup
     from signage.vision.classifiers import AgeGenderClassifier, EmotionClassifier
     from signage.vision.detector import RetinaFaceDetector
     from signage.vision.models import load_model, read_manifest
+
     for n in (3, 8):
         if "error" in frames.get(n, {"error": "missing"}):
             raise BenchError(f"needs the {n}-face frame ({frames.get(n, {}).get('error', 'missing')})")
@@ -455,9 +490,13 @@ def time_precisions(config, frames: dict[int, dict[str, Any]], reps: int, warmup
     probe.close()
     runners: dict[str, dict[str, Callable[[], Any]]] = {}
     for prec in ("fp32", "int8"):
-        det = RetinaFaceDetector(load_model(v.models_dir, "detector", prec, manifest),
-                                 long_side=v.detect_long_side, score=v.detect_score,
-                                 nms_iou=v.nms_iou, min_face_px=v.min_face_px)
+        det = RetinaFaceDetector(
+            load_model(v.models_dir, "detector", prec, manifest),
+            long_side=v.detect_long_side,
+            score=v.detect_score,
+            nms_iou=v.nms_iou,
+            min_face_px=v.min_face_px,
+        )
         emo = EmotionClassifier(load_model(v.models_dir, "emotion", prec, manifest))
         ag = AgeGenderClassifier(load_model(v.models_dir, "age_gender", prec, manifest))
         runners[prec] = {
@@ -488,15 +527,19 @@ def time_precisions(config, frames: dict[int, dict[str, Any]], reps: int, warmup
     models = {}
     for name in runners["fp32"]:
         f, q = summary(samples["fp32"][name]), summary(samples["int8"][name])
-        models[name] = {"fp32": f, "int8": q,
-                        "int8_speedup": round(f["median"] / q["median"], 2) if q["median"] else None}
-    return {"models": models,
-            "chain_3_faces": {name: {**mixes[name], "ms": summary(s)} for name, s in chain_samples.items()}}
-
-
+        models[name] = {
+            "fp32": f,
+            "int8": q,
+            "int8_speedup": round(f["median"] / q["median"], 2) if q["median"] else None,
+        }
+    return {
+        "models": models,
+        "chain_3_faces": {name: {**mixes[name], "ms": summary(s)} for name, s in chain_samples.items()},
+    }
 
 
 # --- the report -------------------------------------------------------------------------------------
+
 
 def _f(v: Any, nd: int = 1, unit: str = "") -> str:
     if v is None:
@@ -531,33 +574,45 @@ def render(report: dict[str, Any]) -> str:
     """The human-readable report (the JSON holds more)."""
     out: list[str] = []
     meta = report.get("meta", {})
-    out.append(f"signage bench  {meta.get('started', '')}  {meta.get('cpu', '')} x{meta.get('cpus', '?')}  "
-               f"python {meta.get('python', '')}  onnxruntime {meta.get('onnxruntime', '')}  "
-               f"load avg {meta.get('loadavg_start', ['?'])[0]} -> {meta.get('loadavg_end', ['?'])[0]}")
+    out.append(
+        f"signage bench  {meta.get('started', '')}  {meta.get('cpu', '')} x{meta.get('cpus', '?')}  "
+        f"python {meta.get('python', '')}  onnxruntime {meta.get('onnxruntime', '')}  "
+        f"load avg {meta.get('loadavg_start', ['?'])[0]} -> {meta.get('loadavg_end', ['?'])[0]}"
+    )
     v = meta.get("vision", {})
     if v:
-        out.append(f"precisions: detector {v.get('detector_precision')}, emotion {v.get('emotion_precision')}, "
-                   f"age/gender {v.get('age_gender_precision')}; detect_long_side {v.get('detect_long_side')}; "
-                   f"workers {v.get('workers')}")
+        out.append(
+            f"precisions: detector {v.get('detector_precision')}, emotion {v.get('emotion_precision')}, "
+            f"age/gender {v.get('age_gender_precision')}; detect_long_side {v.get('detect_long_side')}; "
+            f"workers {v.get('workers')}"
+        )
     stages = report.get("stages")
     if stages:
         out.append("")
-        out.append("Per frame, milliseconds median / p90 (640x480; stages on 1 thread; "
-                   "end-to-end = FaceAnalyzer.analyze, 1 thread and with the worker pool)"
-                   + _others(report, "stages"))
+        out.append(
+            "Per frame, milliseconds median / p90 (640x480; stages on 1 thread; "
+            "end-to-end = FaceAnalyzer.analyze, 1 thread and with the worker pool)" + _others(report, "stages")
+        )
         rows = []
         for n, s in stages.items():
             if "error" in s:
                 rows.append([f"{n} face(s)", s["error"], "", "", "", "", "", ""])
                 continue
-            rows.append([f"{n} face(s) [{s['faces']} found]"]
-                        + [_mp(s[k]) for k in ("detect", "crop", "emotion", "age_gender", "end_to_end",
-                                               "end_to_end_pool")]
-                        + [_f(s["cpu_ms_median"]["end_to_end"], 2)])
-        out.append(_table(["frame", "detect", "crop+prep", "emotion", "age/gender", "end-to-end",
-                           "e2e (pool)", "e2e CPU ms"], rows))
-        out.append("  accuracy of this configuration on the dev sets: "
-                   + accuracy_text((report.get("accuracy") or {}).get("configured")))
+            rows.append(
+                [f"{n} face(s) [{s['faces']} found]"]
+                + [_mp(s[k]) for k in ("detect", "crop", "emotion", "age_gender", "end_to_end", "end_to_end_pool")]
+                + [_f(s["cpu_ms_median"]["end_to_end"], 2)]
+            )
+        out.append(
+            _table(
+                ["frame", "detect", "crop+prep", "emotion", "age/gender", "end-to-end", "e2e (pool)", "e2e CPU ms"],
+                rows,
+            )
+        )
+        out.append(
+            "  accuracy of this configuration on the dev sets: "
+            + accuracy_text((report.get("accuracy") or {}).get("configured"))
+        )
         for n, s in stages.items():
             if "source" in s:
                 out.append(f"  {n} face(s): {s['source']}")
@@ -565,15 +620,31 @@ def render(report: dict[str, Any]) -> str:
     if prec and "models" in prec:
         out.append("")
         out.append("fp32 against int8, milliseconds median / p90 (1 thread)" + _others(report, "precision"))
-        rows = [[name, _mp(m["fp32"]), _mp(m["int8"]), _f(m["int8_speedup"], 2, "x")]
-                for name, m in prec["models"].items()]
+        rows = [
+            [name, _mp(m["fp32"]), _mp(m["int8"]), _f(m["int8_speedup"], 2, "x")] for name, m in prec["models"].items()
+        ]
         out.append(_table(["model", "fp32", "int8", "int8 speed-up"], rows))
         acc = report.get("accuracy") or {}
-        rows = [[name, f"det {c['detector_precision']} / emo {c['emotion_precision']} / "
-                 f"a+g {c['age_gender_precision']}", _mp(c["ms"]), accuracy_text(acc.get(name))]
-                for name, c in prec["chain_3_faces"].items()]
-        out.append(_table(["whole chain, 3-face frame", "precisions", "ms median / p90",
-                           "dev-set accuracy (emotion 7-class macro recall %)"], rows))
+        rows = [
+            [
+                name,
+                f"det {c['detector_precision']} / emo {c['emotion_precision']} / a+g {c['age_gender_precision']}",
+                _mp(c["ms"]),
+                accuracy_text(acc.get(name)),
+            ]
+            for name, c in prec["chain_3_faces"].items()
+        ]
+        out.append(
+            _table(
+                [
+                    "whole chain, 3-face frame",
+                    "precisions",
+                    "ms median / p90",
+                    "dev-set accuracy (emotion 7-class macro recall %)",
+                ],
+                rows,
+            )
+        )
     elif prec and "error" in prec:
         out.append(f"\nfp32 against int8: not measured ({prec['error']})")
     live = report.get("live")
@@ -585,25 +656,60 @@ def render(report: dict[str, Any]) -> str:
             if "error" in l:
                 rows.append([name, l["error"]] + [""] * 11)
                 continue
-            rows.append([name, _f(l.get("source_fps"), 1), _f(l.get("analysed_fps"), 1),
-                         l.get("frames_skipped", "-"), _f(l.get("faces_median"), 0),
-                         _f(l.get("cpu_s_per_frame") and l["cpu_s_per_frame"] * 1000, 1),
-                         _f(l.get("cpu_cores"), 2), _f(l["loop_lag"].get("p50_ms"), 2),
-                         _f(l["loop_lag"].get("p99_ms"), 2), _f(l["loop_lag"].get("max_ms"), 1),
-                         _f(l["frame_to_loop_ms"].get("median"), 1), _f(l.get("peak_rss_mb"), 0),
-                         _f(l.get("other_processes_cores"), 2)])
-        out.append(_table(["source", "source fps", "analysed fps", "skipped", "faces", "CPU ms/frame",
-                           "cores busy", "lag p50 ms", "lag p99 ms", "lag max ms", "frame->loop ms",
-                           "peak RSS MB", "others' cores"], rows))
+            rows.append(
+                [
+                    name,
+                    _f(l.get("source_fps"), 1),
+                    _f(l.get("analysed_fps"), 1),
+                    l.get("frames_skipped", "-"),
+                    _f(l.get("faces_median"), 0),
+                    _f(l.get("cpu_s_per_frame") and l["cpu_s_per_frame"] * 1000, 1),
+                    _f(l.get("cpu_cores"), 2),
+                    _f(l["loop_lag"].get("p50_ms"), 2),
+                    _f(l["loop_lag"].get("p99_ms"), 2),
+                    _f(l["loop_lag"].get("max_ms"), 1),
+                    _f(l["frame_to_loop_ms"].get("median"), 1),
+                    _f(l.get("peak_rss_mb"), 0),
+                    _f(l.get("other_processes_cores"), 2),
+                ]
+            )
+        out.append(
+            _table(
+                [
+                    "source",
+                    "source fps",
+                    "analysed fps",
+                    "skipped",
+                    "faces",
+                    "CPU ms/frame",
+                    "cores busy",
+                    "lag p50 ms",
+                    "lag p99 ms",
+                    "lag max ms",
+                    "frame->loop ms",
+                    "peak RSS MB",
+                    "others' cores",
+                ],
+                rows,
+            )
+        )
         for name, l in live.items():
             if "note" in l:
                 out.append(f"  {name}: {l['note']}")
         ld = report.get("live_detection")
         if ld:
-            out.append("  accuracy of the live detection policy: " + (ld["error"] if "error" in ld else (
-                f"dlib_faces {ld['found']}/{ld['labelled']} faces >= min_face_px found by confirmed tracks, "
-                f"{ld['false_tracks']} false tracks ({ld['frames_per_photo']} frames per photo; reduced input "
-                f"on {100 * (ld['reduced_share'] or 0):.0f} % of frames there)")))
+            out.append(
+                "  accuracy of the live detection policy: "
+                + (
+                    ld["error"]
+                    if "error" in ld
+                    else (
+                        f"dlib_faces {ld['found']}/{ld['labelled']} faces >= min_face_px found by confirmed tracks, "
+                        f"{ld['false_tracks']} false tracks ({ld['frames_per_photo']} frames per photo; reduced input "
+                        f"on {100 * (ld['reduced_share'] or 0):.0f} % of frames there)"
+                    )
+                )
+            )
         if report.get("loop_lag_idle"):
             li = report["loop_lag_idle"]
             out.append(f"  idle loop (no pipeline): lag p50 {_f(li['p50_ms'], 2)} ms, p99 {_f(li['p99_ms'], 2)} ms")
@@ -614,36 +720,62 @@ def render(report: dict[str, Any]) -> str:
             out.append(f"fer comparison: skipped -- {fer.get('note')}")
         else:
             vs = fer["fer"].get("versions", {})
-            out.append(f"Against the published fer package "
-                       f"({', '.join(f'{k} {v}' for k, v in vs.items() if k != 'fer_module')}), "
-                       f"{fer['photo']} {fer['image_shape'][1]}x{fer['image_shape'][0]}, "
-                       f"{fer['rounds']} interleaved rounds x {fer['images_per_round']} images, both on 1 thread"
-                       + _others(report, "fer"))
-            rows = [["ours: detect + emotion + age + gender", _mp(fer["ours"]["ms"]),
-                     _f(fer["ours"]["cpu_ms_per_image"], 2), fer["ours"]["faces"], fer["ours"]["emotion"]],
-                    ["fer: MTCNN + emotion (emotion only)", _mp(fer["fer"]["ms"]),
-                     _f(fer["fer"]["cpu_ms_per_image"], 2), fer["fer"]["faces"], fer["fer"]["emotion"]]]
+            out.append(
+                f"Against the published fer package "
+                f"({', '.join(f'{k} {v}' for k, v in vs.items() if k != 'fer_module')}), "
+                f"{fer['photo']} {fer['image_shape'][1]}x{fer['image_shape'][0]}, "
+                f"{fer['rounds']} interleaved rounds x {fer['images_per_round']} images, both on 1 thread"
+                + _others(report, "fer")
+            )
+            rows = [
+                [
+                    "ours: detect + emotion + age + gender",
+                    _mp(fer["ours"]["ms"]),
+                    _f(fer["ours"]["cpu_ms_per_image"], 2),
+                    fer["ours"]["faces"],
+                    fer["ours"]["emotion"],
+                ],
+                [
+                    "fer: MTCNN + emotion (emotion only)",
+                    _mp(fer["fer"]["ms"]),
+                    _f(fer["fer"]["cpu_ms_per_image"], 2),
+                    fer["fer"]["faces"],
+                    fer["fer"]["emotion"],
+                ],
+            ]
             out.append(_table(["per image", "ms median / p90", "CPU ms", "faces", "emotion"], rows))
             out.append(f"  fer: {fer['fer'].get('what')}")
-            out.append("  ours at this setting: " + accuracy_text((report.get("accuracy") or {}).get("configured"))
-                       + "; fer's own accuracy is not measured here (../shared/docs/models.md: fer 62.9 vs "
-                         "face-api 71.7 on a held-back posed set)")
+            out.append(
+                "  ours at this setting: "
+                + accuracy_text((report.get("accuracy") or {}).get("configured"))
+                + "; fer's own accuracy is not measured here (../shared/docs/models.md: fer 62.9 vs "
+                "face-api 71.7 on a held-back posed set)"
+            )
             out.append("  per-round ratio fer/ours: " + ", ".join(_f(r["ratio"], 2) for r in fer["per_round"]))
-            out.append(f"  speed ratio (median of rounds, wall clock): ours is {_f(fer['ratio_median'], 2)}x "
-                       f"faster (rounds {_f(fer['ratio_min'], 2)}-{_f(fer['ratio_max'], 2)}); "
-                       f"CPU time ratio {_f(fer.get('cpu_ratio'), 2)}x")
+            out.append(
+                f"  speed ratio (median of rounds, wall clock): ours is {_f(fer['ratio_median'], 2)}x "
+                f"faster (rounds {_f(fer['ratio_min'], 2)}-{_f(fer['ratio_max'], 2)}); "
+                f"CPU time ratio {_f(fer.get('cpu_ratio'), 2)}x"
+            )
     out.append("")
     lv = (report.get("live") or {}).get("video") or {}
-    out.append(f"peak RSS: live pipeline process {_f(lv.get('peak_rss_mb'), 1)} MB (camera + models + pipeline); "
-               f"this benchmark process {_f(report.get('peak_rss_mb'), 1)} MB (every model variant loaded)"
-               + (f"; fer worker {_f(fer['fer'].get('worker_peak_rss_mb'), 1)} MB"
-                  if fer and fer.get("available") else ""))
+    out.append(
+        f"peak RSS: live pipeline process {_f(lv.get('peak_rss_mb'), 1)} MB (camera + models + pipeline); "
+        f"this benchmark process {_f(report.get('peak_rss_mb'), 1)} MB (every model variant loaded)"
+        + (f"; fer worker {_f(fer['fer'].get('worker_peak_rss_mb'), 1)} MB" if fer and fer.get("available") else "")
+    )
     targets = report.get("targets", [])
     if targets:
         out.append("")
-        out.append(_table(["target", "measured", "goal", "met"],
-                          [[t["name"], t["measured"], t["goal"], {True: "yes", False: "NO", None: "n/a"}[t["met"]]]
-                           for t in targets]))
+        out.append(
+            _table(
+                ["target", "measured", "goal", "met"],
+                [
+                    [t["name"], t["measured"], t["goal"], {True: "yes", False: "NO", None: "n/a"}[t["met"]]]
+                    for t in targets
+                ],
+            )
+        )
     for note in report.get("notes", []):
         out.append(f"note: {note}")
     return "\n".join(out)
@@ -655,8 +787,14 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     fer = report.get("fer") or {}
     if fer.get("available"):
         r = fer["ratio_median"]
-        out.append({"name": "one-face analysis vs fer (median of interleaved rounds)",
-                    "measured": f"{r:.2f}x", "goal": ">= 8x", "met": r >= 8.0})
+        out.append(
+            {
+                "name": "one-face analysis vs fer (median of interleaved rounds)",
+                "measured": f"{r:.2f}x",
+                "goal": ">= 8x",
+                "met": r >= 8.0,
+            }
+        )
     else:
         out.append({"name": "one-face analysis vs fer", "measured": "not run", "goal": ">= 8x", "met": None})
     video = (report.get("live") or {}).get("video") or {}
@@ -664,32 +802,67 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         ms = video["cpu_s_per_frame"] * 1000
         cam = (video.get("camera_only") or {}).get("cpu_cores")
         # the same process also reads and decodes the 30 fps video: shown apart, measured alone
-        cam_ms = cam * video["seconds"] / video["frames_analysed"] * 1000 if cam and video.get("frames_analysed") else None
+        cam_ms = (
+            cam * video["seconds"] / video["frames_analysed"] * 1000 if cam and video.get("frames_analysed") else None
+        )
         extra = f" ({ms - cam_ms:.1f} without the camera's decoding)" if cam_ms is not None else ""
-        out.append({"name": "CPU ms per analysed 640x480 frame, 3 faces, default cadence",
-                    "measured": f"{ms:.1f} ms{extra}", "goal": "<= 9 ms", "met": ms <= 9.0})
+        out.append(
+            {
+                "name": "CPU ms per analysed 640x480 frame, 3 faces, default cadence",
+                "measured": f"{ms:.1f} ms{extra}",
+                "goal": "<= 9 ms",
+                "met": ms <= 9.0,
+            }
+        )
     if "analysed_fps" in video:
         busy = video.get("other_processes_cores")
         busy_note = f" (others busy {busy:.2f} cores)" if busy is not None and busy >= 0.25 else ""
-        out.append({"name": "live pipeline keeps up with 30 fps 640x480, 3 faces",
-                    "measured": f"{video['analysed_fps']:.1f} of {video.get('source_fps') or 0:.1f} fps{busy_note}",
-                    "goal": "all source frames", "met": video.get("keeps_up")})
+        out.append(
+            {
+                "name": "live pipeline keeps up with 30 fps 640x480, 3 faces",
+                "measured": f"{video['analysed_fps']:.1f} of {video.get('source_fps') or 0:.1f} fps{busy_note}",
+                "goal": "all source frames",
+                "met": video.get("keeps_up"),
+            }
+        )
         p99 = video["loop_lag"].get("p99_ms")
-        out.append({"name": "event-loop lag p99 meanwhile", "measured": f"{p99:.2f} ms" if p99 is not None else "-",
-                    "goal": "< 20 ms", "met": None if p99 is None else p99 < 20.0})
+        out.append(
+            {
+                "name": "event-loop lag p99 meanwhile",
+                "measured": f"{p99:.2f} ms" if p99 is not None else "-",
+                "goal": "< 20 ms",
+                "met": None if p99 is None else p99 < 20.0,
+            }
+        )
     else:
-        out.append({"name": "live pipeline keeps up with 30 fps", "measured": "not run",
-                    "goal": "all source frames", "met": None})
+        out.append(
+            {
+                "name": "live pipeline keeps up with 30 fps",
+                "measured": "not run",
+                "goal": "all source frames",
+                "met": None,
+            }
+        )
     dlib = ((report.get("accuracy") or {}).get("configured") or {}).get("dlib_faces")
     if dlib:
-        out.append({"name": "dlib_faces, full-size detection", "goal": "43 found, 0 FP",
-                    "measured": f"{dlib['faces found']:.0f} found, {dlib['false positives']:.0f} FP",
-                    "met": dlib["faces found"] >= 43 and dlib["false positives"] == 0})
+        out.append(
+            {
+                "name": "dlib_faces, full-size detection",
+                "goal": "43 found, 0 FP",
+                "measured": f"{dlib['faces found']:.0f} found, {dlib['false positives']:.0f} FP",
+                "met": dlib["faces found"] >= 43 and dlib["false positives"] == 0,
+            }
+        )
     ld = report.get("live_detection") or {}
     if "found" in ld:
-        out.append({"name": "dlib_faces >= min_face_px through the live policy", "goal": "all, 0 false tracks",
-                    "measured": f"{ld['found']}/{ld['labelled']}, {ld['false_tracks']} false",
-                    "met": ld["found"] == ld["labelled"] and ld["false_tracks"] == 0})
+        out.append(
+            {
+                "name": "dlib_faces >= min_face_px through the live policy",
+                "goal": "all, 0 false tracks",
+                "measured": f"{ld['found']}/{ld['labelled']}, {ld['false_tracks']} false",
+                "met": ld["found"] == ld["labelled"] and ld["false_tracks"] == 0,
+            }
+        )
     return out
 
 
@@ -703,6 +876,7 @@ def make_video(frame, path: Path, seconds: int = VIDEO_SECONDS, fps: int = 30) -
     standing in front of a screen.  Tries MP4 (mp4v), then AVI (MJPG)."""
     import cv2
     import numpy as np
+
     h, w = frame.shape[:2]
     for suffix, fourcc in ((".mp4", "mp4v"), (".avi", "MJPG")):
         out_path = path.with_suffix(suffix)
@@ -723,20 +897,38 @@ def make_video(frame, path: Path, seconds: int = VIDEO_SECONDS, fps: int = 30) -
     raise BenchError("OpenCV could not write a playable video file (no mp4v or MJPG encoder)")
 
 
-def measure_live(config, camera_changes: dict[str, Any], cache_dir: Path, seconds: float,
-                 *, camera_only_s: float = 2.0, vision_changes: dict[str, Any] | None = None) -> dict[str, Any]:
+def measure_live(
+    config,
+    camera_changes: dict[str, Any],
+    cache_dir: Path,
+    seconds: float,
+    *,
+    camera_only_s: float = 2.0,
+    vision_changes: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Run the live pipeline in a fresh child process (so that its CPU time and peak RSS are the
     appliance's, not this benchmark's) and return what it measured."""
     from signage.config import to_dict
+
     raw = to_dict(config)
     vision = {k: str(v) if isinstance(v, Path) else v for k, v in raw["vision"].items()}
     vision["analysis_fps"] = LIVE_ANALYSIS_FPS
     vision.update(vision_changes or {})
-    spec = {"base_dir": str(config.base_dir), "vision": vision, "camera": camera_changes,
-            "cache_dir": str(cache_dir), "seconds": seconds, "camera_only_s": camera_only_s}
-    proc = subprocess.run([sys.executable, "-m", "signage.bench", "--live-child", json.dumps(spec)],
-                          capture_output=True, text=True, timeout=seconds + camera_only_s + 180,
-                          cwd=str(ROOT))
+    spec = {
+        "base_dir": str(config.base_dir),
+        "vision": vision,
+        "camera": camera_changes,
+        "cache_dir": str(cache_dir),
+        "seconds": seconds,
+        "camera_only_s": camera_only_s,
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "signage.bench", "--live-child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=seconds + camera_only_s + 180,
+        cwd=str(ROOT),
+    )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr.strip().splitlines() or ["no message"])[-1]
@@ -754,6 +946,7 @@ LIVE_ANALYSIS_FPS = 60.0
 async def _live_run(config, cache_dir: Path, seconds: float, camera_only_s: float) -> dict[str, Any]:
     import asyncio
     from signage.camera import Camera
+
     camera = Camera(config.camera, cache_dir)
     camera.start()
     try:
@@ -769,8 +962,7 @@ async def _live_run(config, cache_dir: Path, seconds: float, camera_only_s: floa
         cam_cpu = time.process_time() - c0
         cam_frames = camera.status()["frames"] - f0
         run = await _run_pipeline(config, camera, seconds)
-        run["camera_only"] = {"fps": round(cam_frames / cam_wall, 1),
-                              "cpu_cores": round(cam_cpu / cam_wall, 3)}
+        run["camera_only"] = {"fps": round(cam_frames / cam_wall, 1), "cpu_cores": round(cam_cpu / cam_wall, 3)}
         return run
     finally:
         camera.stop()
@@ -780,6 +972,7 @@ async def _run_pipeline(config, camera, seconds: float, warmup_s: float = 1.0) -
     """VisionPipeline on camera.latest at full speed; measured over ``seconds`` after a warm-up."""
     import asyncio
     from signage.vision.pipeline import VisionPipeline
+
     got: list[tuple[int, int, float, dict]] = []  # seq, faces, frame-to-loop latency ms, timings
 
     def on_result(r) -> None:
@@ -810,8 +1003,7 @@ async def _run_pipeline(config, camera, seconds: float, warmup_s: float = 1.0) -
     source_fps = source_frames / wall
     analysed_fps = frames / wall
     # keeping up: (nearly) every frame the source made in the window was analysed
-    keeps_up = bool(frames and skipped <= 0.05 * max(1, seqs[-1] - seqs[0] + 1)
-                    and analysed_fps >= 0.95 * source_fps)
+    keeps_up = bool(frames and skipped <= 0.05 * max(1, seqs[-1] - seqs[0] + 1) and analysed_fps >= 0.95 * source_fps)
     classify = [w[3].get("classify", 0.0) for w in window]
     return {
         "seconds": round(wall, 2),
@@ -840,13 +1032,16 @@ async def _run_pipeline(config, camera, seconds: float, warmup_s: float = 1.0) -
 def _live_child_main(spec_json: str) -> int:
     import asyncio
     import logging
+
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
         spec = json.loads(spec_json)
         from signage.config import default_config
+
         config = default_config(spec["base_dir"]).replace(vision=spec["vision"], camera=spec["camera"])
-        result = asyncio.run(_live_run(config, Path(spec["cache_dir"]), float(spec["seconds"]),
-                                       float(spec["camera_only_s"])))
+        result = asyncio.run(
+            _live_run(config, Path(spec["cache_dir"]), float(spec["seconds"]), float(spec["camera_only_s"]))
+        )
         result["peak_rss_mb"] = peak_rss_mb()
     except Exception as exc:
         result = {"error": _err(exc)}
@@ -855,6 +1050,7 @@ def _live_child_main(spec_json: str) -> int:
 
 
 # --- running it ------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Plan:
@@ -885,19 +1081,28 @@ def run_bench(args: argparse.Namespace, config, log: Callable[[str], None] = pri
     from signage.demo_photos import ALL_PHOTOS, DemoPhotosError, fetch_photo
 
     quick = bool(args.quick)
-    plan = Plan(stage_reps=args.reps or (5 if quick else 60),
-                precision_reps=args.reps or (3 if quick else 40),
-                fer_rounds=args.rounds or (2 if quick else 7),
-                fer_per_round=args.images or (3 if quick else 20),
-                seconds=args.seconds if args.seconds is not None else (1.5 if quick else 15.0))
+    plan = Plan(
+        stage_reps=args.reps or (5 if quick else 60),
+        precision_reps=args.reps or (3 if quick else 40),
+        fer_rounds=args.rounds or (2 if quick else 7),
+        fer_per_round=args.images or (3 if quick else 20),
+        seconds=args.seconds if args.seconds is not None else (1.5 if quick else 15.0),
+    )
     vision = to_dict(config)["vision"]
     report: dict[str, Any] = {
-        "meta": {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "python": platform.python_version(),
-                 "onnxruntime": ort.__version__, "numpy": np.__version__, "opencv": cv2.__version__,
-                 "cpu": _cpu_name(), "cpus": os.cpu_count(), "quick": quick,
-                 "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-                 "plan": plan.__dict__, "vision": {k: str(v) if isinstance(v, Path) else v
-                                                  for k, v in vision.items()}},
+        "meta": {
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "python": platform.python_version(),
+            "onnxruntime": ort.__version__,
+            "numpy": np.__version__,
+            "opencv": cv2.__version__,
+            "cpu": _cpu_name(),
+            "cpus": os.cpu_count(),
+            "quick": quick,
+            "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+            "plan": plan.__dict__,
+            "vision": {k: str(v) if isinstance(v, Path) else v for k, v in vision.items()},
+        },
         "notes": [],
     }
     cache_dir = Path(args.cache_dir) if args.cache_dir else config.storage.data_dir / "cache"
@@ -928,8 +1133,7 @@ def run_bench(args: argparse.Namespace, config, log: Callable[[str], None] = pri
                 stages[str(n)] = {"error": fr["error"]}
                 continue
             try:
-                stages[str(n)] = {"source": fr["source"],
-                                  **time_stages(single, pooled, fr["image"], plan.stage_reps)}
+                stages[str(n)] = {"source": fr["source"], **time_stages(single, pooled, fr["image"], plan.stage_reps)}
             except Exception as exc:
                 stages[str(n)] = {"error": _err(exc)}
     others["stages"] = load.cores
@@ -952,7 +1156,7 @@ def run_bench(args: argparse.Namespace, config, log: Callable[[str], None] = pri
         measured: dict[tuple, dict[str, Any]] = {}
         for name, mix in precision_mixes(config).items():
             key = tuple(sorted(mix.items()))
-            if key in measured:        # the configured mix is usually "all fp32": measured once
+            if key in measured:  # the configured mix is usually "all fp32": measured once
                 accuracy[name] = measured[key]
                 continue
             log(f"[bench] dev-set accuracy, {name} (1 image in {step} of {eval_dir}) ...")
@@ -973,12 +1177,14 @@ def run_bench(args: argparse.Namespace, config, log: Callable[[str], None] = pri
         tmp_path = Path(tmp)
         try:
             import asyncio
+
             probe = LoopLagProbe()
 
             async def idle() -> dict[str, Any]:
                 probe.start()
                 await asyncio.sleep(min(2.0, plan.seconds))
                 return await probe.stop()
+
             report["loop_lag_idle"] = asyncio.run(idle())
         except Exception as exc:
             report["notes"].append(f"idle loop-lag probe failed: {exc}")
@@ -987,26 +1193,39 @@ def run_bench(args: argparse.Namespace, config, log: Callable[[str], None] = pri
                 raise BenchError(f"no 3-face frame for the clip: {frames[3]['error']}")
             video = make_video(frames[3]["image"], tmp_path / "three-faces")
             log(f"[bench] live pipeline on the video source ({plan.seconds:g} s) ...")
-            live["video"] = measure_live(config, {"source": "video", "video_path": str(video),
-                                                  "width": FRAME_W, "height": FRAME_H, "fps": 30.0},
-                                         cache_dir, plan.seconds, camera_only_s=camera_only_s)
-            live["video"]["note"] = (f"{video.suffix[1:]} clip {FRAME_W}x{FRAME_H} 30 fps of the 3-face mosaic "
-                                     f"drifting; classifiers on new tracks, then every "
-                                     f"{config.vision.classify_every_s:g} s per track (the configured cadence)")
+            live["video"] = measure_live(
+                config,
+                {"source": "video", "video_path": str(video), "width": FRAME_W, "height": FRAME_H, "fps": 30.0},
+                cache_dir,
+                plan.seconds,
+                camera_only_s=camera_only_s,
+            )
+            live["video"]["note"] = (
+                f"{video.suffix[1:]} clip {FRAME_W}x{FRAME_H} 30 fps of the 3-face mosaic "
+                f"drifting; classifiers on new tracks, then every "
+                f"{config.vision.classify_every_s:g} s per track (the configured cadence)"
+            )
         except Exception as exc:
             live["video"] = {"error": _err(exc)}
             video = None
         if video is not None and not quick:
             name = "video, classify 20/s"
             try:
-                log(f"[bench] live pipeline on the video source, classifiers at their fastest cadence "
-                    f"({plan.seconds:g} s) ...")
-                live[name] = measure_live(config, {"source": "video", "video_path": str(video),
-                                                   "width": FRAME_W, "height": FRAME_H, "fps": 30.0},
-                                          cache_dir, plan.seconds, camera_only_s=camera_only_s,
-                                          vision_changes={"classify_every_s": 0.05})
-                live[name]["note"] = ("the same clip with classify_every_s = 0.05 (the minimum): "
-                                      "the classifiers' worst case")
+                log(
+                    f"[bench] live pipeline on the video source, classifiers at their fastest cadence "
+                    f"({plan.seconds:g} s) ..."
+                )
+                live[name] = measure_live(
+                    config,
+                    {"source": "video", "video_path": str(video), "width": FRAME_W, "height": FRAME_H, "fps": 30.0},
+                    cache_dir,
+                    plan.seconds,
+                    camera_only_s=camera_only_s,
+                    vision_changes={"classify_every_s": 0.05},
+                )
+                live[name]["note"] = (
+                    "the same clip with classify_every_s = 0.05 (the minimum): the classifiers' worst case"
+                )
             except Exception as exc:
                 live[name] = {"error": _err(exc)}
         try:
@@ -1015,12 +1234,23 @@ def run_bench(args: argparse.Namespace, config, log: Callable[[str], None] = pri
             for name, p in paths.items():
                 (slides / f"{name}{p.suffix}").symlink_to(p)
             log(f"[bench] live pipeline on the photos source ({plan.seconds:g} s) ...")
-            live["photos"] = measure_live(config, {"source": "photos", "photos_dir": str(slides),
-                                                   "photo_seconds": 1.0, "width": FRAME_W,
-                                                   "height": FRAME_H, "fps": 30.0},
-                                          cache_dir, plan.seconds, camera_only_s=camera_only_s)
-            live["photos"]["note"] = (f"{len(paths)} real photos letterboxed to {FRAME_W}x{FRAME_H}, "
-                                      f"each shown 1 s at 30 fps")
+            live["photos"] = measure_live(
+                config,
+                {
+                    "source": "photos",
+                    "photos_dir": str(slides),
+                    "photo_seconds": 1.0,
+                    "width": FRAME_W,
+                    "height": FRAME_H,
+                    "fps": 30.0,
+                },
+                cache_dir,
+                plan.seconds,
+                camera_only_s=camera_only_s,
+            )
+            live["photos"]["note"] = (
+                f"{len(paths)} real photos letterboxed to {FRAME_W}x{FRAME_H}, each shown 1 s at 30 fps"
+            )
         except Exception as exc:
             live["photos"] = {"error": _err(exc)}
     report["live"] = live
@@ -1041,12 +1271,15 @@ def run_bench(args: argparse.Namespace, config, log: Callable[[str], None] = pri
             try:
                 worker = peer.FerWorker(py, peer.FER_VENV / "worker.log")
                 with OtherLoad() as load:
-                    fer = {"available": True, **peer.compare_fer(single, paths[ONE_FACE_PHOTO], worker,
-                                                                 plan.fer_rounds, plan.fer_per_round)}
+                    fer = {
+                        "available": True,
+                        **peer.compare_fer(single, paths[ONE_FACE_PHOTO], worker, plan.fer_rounds, plan.fer_per_round),
+                    }
                 # "others" here includes the fer worker itself: report what is left after it
                 fer_cores = fer["fer"]["cpu_ms_per_image"] * plan.fer_rounds * plan.fer_per_round / 1000
-                others["fer"] = None if load.cores is None else round(
-                    max(0.0, load.cores - fer_cores / max(1e-9, load.wall)), 2)
+                others["fer"] = (
+                    None if load.cores is None else round(max(0.0, load.cores - fer_cores / max(1e-9, load.wall)), 2)
+                )
             except Exception as exc:
                 fer["note"] = f"the fer run failed: {exc}"
             finally:
@@ -1062,9 +1295,11 @@ def run_bench(args: argparse.Namespace, config, log: Callable[[str], None] = pri
     # judged on the load before the run (the end figure includes this benchmark's own work)
     busy = report["meta"]["loadavg_start"][0]
     if busy > 0.5 * (os.cpu_count() or 1):
-        report["notes"].append(f"the machine was busy with other work before the run (1-min load average "
-                               f"{busy:.1f} on {os.cpu_count()} cores): wall-clock figures may be inflated; "
-                               f"the CPU-time figures are the steadier ones")
+        report["notes"].append(
+            f"the machine was busy with other work before the run (1-min load average "
+            f"{busy:.1f} on {os.cpu_count()} cores): wall-clock figures may be inflated; "
+            f"the CPU-time figures are the steadier ones"
+        )
     report["targets"] = evaluate_targets(report)
     return report
 
@@ -1084,6 +1319,7 @@ def _to_jsonable(obj: Any) -> Any:
 def cmd_bench(args: argparse.Namespace, config) -> int:
     """`bench` command: run, print the table, write the JSON.  Exit 0 unless nothing could run."""
     import logging
+
     logging.getLogger("signage").setLevel(logging.WARNING)
     t0 = time.perf_counter()
     try:
@@ -1106,19 +1342,41 @@ def cmd_bench(args: argparse.Namespace, config) -> int:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="few rounds (a smoke run, not a measurement)")
     p.add_argument("--no-fer", action="store_true", help="skip the comparison with the fer package")
-    p.add_argument("--seconds", type=float, default=None, metavar="N",
-                   help="seconds of each live pipeline run (default 15; 1.5 with --quick)")
-    p.add_argument("--json-out", default="bench-results.json", metavar="PATH",
-                   help="where to write the JSON results (default: bench-results.json)")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        metavar="N",
+        help="seconds of each live pipeline run (default 15; 1.5 with --quick)",
+    )
+    p.add_argument(
+        "--json-out",
+        default="bench-results.json",
+        metavar="PATH",
+        help="where to write the JSON results (default: bench-results.json)",
+    )
     p.add_argument("--reps", type=int, default=None, metavar="N", help="frames per per-stage measurement")
     p.add_argument("--rounds", type=int, default=None, metavar="N", help="interleaved rounds against fer (default 7)")
     p.add_argument("--images", type=int, default=None, metavar="N", help="images per round against fer (default 20)")
-    p.add_argument("--eval-dir", default=None, metavar="DIR",
-                   help="dev sets to put accuracy beside each speed figure (default: ../shared/eval when present)")
-    p.add_argument("--eval-every", type=int, default=None, metavar="N",
-                   help="use 1 image in N of each dev set for those figures (default 3; 20 with --quick)")
-    p.add_argument("--cache-dir", default=None, metavar="DIR",
-                   help="download cache for the demo photos (default: <storage.data_dir>/cache)")
+    p.add_argument(
+        "--eval-dir",
+        default=None,
+        metavar="DIR",
+        help="dev sets to put accuracy beside each speed figure (default: ../shared/eval when present)",
+    )
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="use 1 image in N of each dev set for those figures (default 3; 20 with --quick)",
+    )
+    p.add_argument(
+        "--cache-dir",
+        default=None,
+        metavar="DIR",
+        help="download cache for the demo photos (default: <storage.data_dir>/cache)",
+    )
 
 
 def register(subparsers) -> None:
@@ -1132,11 +1390,16 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--live-child"] and len(argv) == 2:
         return _live_child_main(argv[1])
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default=None, metavar="PATH",
-                        help="config file (default: ./config.toml if present, else the defaults)")
+    parser.add_argument(
+        "--config",
+        default=None,
+        metavar="PATH",
+        help="config file (default: ./config.toml if present, else the defaults)",
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
     from signage.config import ConfigError, default_config, load_config
+
     try:
         if args.config:
             config = load_config(args.config)

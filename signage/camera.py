@@ -83,10 +83,11 @@ class Frame:
 
     image: np.ndarray
     timestamp: float  # time.monotonic() when it was captured
-    seq: int          # 1, 2, 3, ... (never reused within a Camera, also across reconnects)
+    seq: int  # 1, 2, 3, ... (never reused within a Camera, also across reconnects)
 
 
 # --- image helpers ------------------------------------------------------------------------------
+
 
 def fit_within(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """Shrink ``image`` (never enlarge) to fit inside width x height, keeping the aspect ratio."""
@@ -104,7 +105,7 @@ def letterbox(image: np.ndarray, width: int, height: int) -> np.ndarray:
     h, w = img.shape[:2]
     canvas = np.zeros((height, width, 3), np.uint8)
     y, x = (height - h) // 2, (width - w) // 2
-    canvas[y:y + h, x:x + w] = img
+    canvas[y : y + h, x : x + w] = img
     return canvas
 
 
@@ -133,6 +134,7 @@ def _redact(url: str) -> str:
 
 
 # --- sources ------------------------------------------------------------------------------------
+
 
 class FrameSource(abc.ABC):
     """One way of getting frames.  Not thread-safe: one reader thread uses it.
@@ -205,9 +207,18 @@ class PhotoSource(FrameSource):
     photos appear; ``paths``: a fixed list (the demo photos), in that order.
     """
 
-    def __init__(self, *, width: int, height: int, fps: float, photo_seconds: float,
-                 folder: Path | None = None, paths: list[Path] | None = None,
-                 name: str | None = None, key: str = "camera.photos_dir") -> None:
+    def __init__(
+        self,
+        *,
+        width: int,
+        height: int,
+        fps: float,
+        photo_seconds: float,
+        folder: Path | None = None,
+        paths: list[Path] | None = None,
+        name: str | None = None,
+        key: str = "camera.photos_dir",
+    ) -> None:
         super().__init__()
         if (folder is None) == (paths is None):
             raise ValueError("give exactly one of folder= or paths=")
@@ -233,8 +244,7 @@ class PhotoSource(FrameSource):
             what = "folder not found" if not self.folder.exists() else "not a folder"
             raise CameraError(f"{self._where()}: {what}")
         try:
-            found = [p for p in self.folder.iterdir()
-                     if p.suffix.lower() in PHOTO_EXTENSIONS and p.is_file()]
+            found = [p for p in self.folder.iterdir() if p.suffix.lower() in PHOTO_EXTENSIONS and p.is_file()]
         except OSError as exc:
             raise CameraError(f"{self._where()}: cannot be read ({exc.strerror})") from None
         return sorted(found, key=lambda p: p.name)
@@ -243,8 +253,9 @@ class PhotoSource(FrameSource):
         self._wake.clear()
         self._list = self._listing()
         if not self._list:
-            raise CameraError(f"{self._where()}: no photos in it "
-                              f"({', '.join(e.lstrip('.') for e in PHOTO_EXTENSIONS)})")
+            raise CameraError(
+                f"{self._where()}: no photos in it ({', '.join(e.lstrip('.') for e in PHOTO_EXTENSIONS)})"
+            )
         self._index = -1
         self._current = None
         self._advance()
@@ -283,16 +294,24 @@ class PhotoSource(FrameSource):
         self._current = None
 
     def fresh(self) -> PhotoSource:
-        return PhotoSource(width=self.width, height=self.height, fps=self.fps,
-                           photo_seconds=self.photo_seconds, folder=self.folder, paths=self.paths,
-                           name=self.name, key=self.key)
+        return PhotoSource(
+            width=self.width,
+            height=self.height,
+            fps=self.fps,
+            photo_seconds=self.photo_seconds,
+            folder=self.folder,
+            paths=self.paths,
+            name=self.name,
+            key=self.key,
+        )
 
 
 class VideoSource(FrameSource):
     """A video file played in a loop at its own frame rate (``fallback_fps`` if it has none)."""
 
-    def __init__(self, path: Path, *, width: int, height: int, fallback_fps: float,
-                 key: str = "camera.video_path") -> None:
+    def __init__(
+        self, path: Path, *, width: int, height: int, fallback_fps: float, key: str = "camera.video_path"
+    ) -> None:
         super().__init__()
         self.path = Path(path)
         self.width, self.height, self.fallback_fps = width, height, fallback_fps
@@ -351,15 +370,15 @@ class VideoSource(FrameSource):
             self._cap = None
 
     def fresh(self) -> VideoSource:
-        return VideoSource(self.path, width=self.width, height=self.height,
-                           fallback_fps=self.fallback_fps, key=self.key)
+        return VideoSource(
+            self.path, width=self.width, height=self.height, fallback_fps=self.fallback_fps, key=self.key
+        )
 
 
 class OpenCVSource(FrameSource):
     """A V4L2/USB camera (index or device path) or a network stream (URL) via cv2.VideoCapture."""
 
-    def __init__(self, device: str, *, width: int, height: int, fps: float,
-                 key: str = "camera.device") -> None:
+    def __init__(self, device: str, *, width: int, height: int, fps: float, key: str = "camera.device") -> None:
         super().__init__()
         self.device = str(device).strip()
         self.width, self.height, self.fps = width, height, fps
@@ -414,8 +433,7 @@ class OpenCVSource(FrameSource):
             self._cap = None
 
     def fresh(self) -> OpenCVSource:
-        return OpenCVSource(self.device, width=self.width, height=self.height, fps=self.fps,
-                            key=self.key)
+        return OpenCVSource(self.device, width=self.width, height=self.height, fps=self.fps, key=self.key)
 
 
 def _import_picamera2() -> Any:
@@ -457,13 +475,14 @@ class Picamera2Source(FrameSource):
         self._wake.clear()
         mod = _import_picamera2()
         if mod is None:
-            raise CameraError(f'{self.key} = "picamera2": the picamera2 module is not installed '
-                              "(apt install python3-picamera2; make the venv with "
-                              "--system-site-packages)")
+            raise CameraError(
+                f'{self.key} = "picamera2": the picamera2 module is not installed '
+                "(apt install python3-picamera2; make the venv with "
+                "--system-site-packages)"
+            )
         try:
             if not mod.Picamera2.global_camera_info():
-                raise CameraError(f'{self.key} = "picamera2": no camera is attached '
-                                  "(check the ribbon cable)")
+                raise CameraError(f'{self.key} = "picamera2": no camera is attached (check the ribbon cable)')
             cam = mod.Picamera2()
         except CameraError:
             raise
@@ -472,8 +491,8 @@ class Picamera2Source(FrameSource):
         try:
             size = (self.width, self.height)
             config = cam.create_video_configuration(
-                main={"size": size}, lores={"size": size, "format": "YUV420"},
-                controls={"FrameRate": float(self.fps)})
+                main={"size": size}, lores={"size": size, "format": "YUV420"}, controls={"FrameRate": float(self.fps)}
+            )
             cam.configure(config)
             cam.start()
         except Exception as exc:
@@ -513,19 +532,21 @@ def yuv420_to_bgr(yuv: np.ndarray, width: int, height: int) -> np.ndarray:
     stride, so converting at the stride's width and cropping gives the picture.
     """
     if yuv.ndim != 2 or yuv.shape[0] != height * 3 // 2:
-        raise CameraError(f"camera gave a YUV420 buffer of shape {yuv.shape}, expected "
-                          f"({height * 3 // 2}, >= {width})")
+        raise CameraError(f"camera gave a YUV420 buffer of shape {yuv.shape}, expected ({height * 3 // 2}, >= {width})")
     bgr = cv2.cvtColor(np.ascontiguousarray(yuv), cv2.COLOR_YUV2BGR_I420)
     return bgr[:, :width] if bgr.shape[1] != width else bgr
 
 
 # --- choosing a source --------------------------------------------------------------------------
 
+
 def _video_devices() -> list[str]:
     """/dev/video* in numeric order."""
+
     def num(p: str) -> int:
         m = re.search(r"(\d+)$", p)
         return int(m.group(1)) if m else 1 << 30
+
     return sorted(glob.glob("/dev/video*"), key=num)
 
 
@@ -540,8 +561,14 @@ def _demo_source(cfg: CameraConfig, cache_dir: Path, progress: ProgressFn | None
         paths = ensure_demo_photos(Path(cache_dir), partial=True, progress=progress)
     except DemoPhotosError as exc:
         raise CameraError(str(exc)) from None
-    return PhotoSource(width=cfg.width, height=cfg.height, fps=cfg.fps,
-                       photo_seconds=cfg.photo_seconds, paths=paths, name="photos (demo)")
+    return PhotoSource(
+        width=cfg.width,
+        height=cfg.height,
+        fps=cfg.fps,
+        photo_seconds=cfg.photo_seconds,
+        paths=paths,
+        name="photos (demo)",
+    )
 
 
 def make_source(cfg: CameraConfig, cache_dir: Path, progress: ProgressFn | None = None) -> FrameSource:
@@ -550,19 +577,22 @@ def make_source(cfg: CameraConfig, cache_dir: Path, progress: ProgressFn | None 
     if kind == "photos":
         if not cfg.photos_dir:
             return _demo_source(cfg, cache_dir, progress)
-        return PhotoSource(width=cfg.width, height=cfg.height, fps=cfg.fps,
-                           photo_seconds=cfg.photo_seconds, folder=Path(cfg.photos_dir))
+        return PhotoSource(
+            width=cfg.width,
+            height=cfg.height,
+            fps=cfg.fps,
+            photo_seconds=cfg.photo_seconds,
+            folder=Path(cfg.photos_dir),
+        )
     if kind == "video":
         if not cfg.video_path:
             raise CameraError('camera.video_path = "": the "video" source needs a video file path')
-        return VideoSource(Path(cfg.video_path), width=cfg.width, height=cfg.height,
-                           fallback_fps=cfg.fps)
+        return VideoSource(Path(cfg.video_path), width=cfg.width, height=cfg.height, fallback_fps=cfg.fps)
     if kind == "opencv":
         return OpenCVSource(cfg.device, width=cfg.width, height=cfg.height, fps=cfg.fps)
     if kind == "picamera2":
         return Picamera2Source(width=cfg.width, height=cfg.height, fps=cfg.fps)
-    raise CameraError(f'camera.source = "{kind}": must be one of "auto", "picamera2", "opencv", '
-                      '"video", "photos"')
+    raise CameraError(f'camera.source = "{kind}": must be one of "auto", "picamera2", "opencv", "video", "photos"')
 
 
 def _open_auto(cfg: CameraConfig, cache_dir: Path, progress: ProgressFn | None = None) -> FrameSource:
@@ -585,8 +615,7 @@ def _open_auto(cfg: CameraConfig, cache_dir: Path, progress: ProgressFn | None =
             tried.append(str(exc))
     if not _video_devices():
         tried.append("no /dev/video* device")
-    log.warning("camera.source = \"auto\": no camera found (%s); showing the demo photos",
-                "; ".join(tried))
+    log.warning('camera.source = "auto": no camera found (%s); showing the demo photos', "; ".join(tried))
     src = _demo_source(cfg, cache_dir, progress)
     src.open()
     return src
@@ -606,13 +635,14 @@ def open_source(cfg: CameraConfig, cache_dir: Path, progress: ProgressFn | None 
 
 # --- the camera: reader thread, one-slot holder, watchdog ---------------------------------------
 
+
 class _Reader:
     """One attempt: a daemon thread that opens a source and publishes its frames."""
 
     def __init__(self, camera: Camera, opener: Callable[[], FrameSource], gen: int) -> None:
         self.camera, self.opener, self.gen = camera, opener, gen
         self.cancelled = threading.Event()
-        self.opened_at: float | None = None   # monotonic times, written by the reader thread
+        self.opened_at: float | None = None  # monotonic times, written by the reader thread
         self.first_at: float | None = None
         self.last_at: float | None = None
         self.error: str | None = None
@@ -665,8 +695,7 @@ class Camera:
     ``opener`` (for tests) replaces :func:`open_source`; it must return an opened source.
     """
 
-    def __init__(self, cfg: CameraConfig, cache_dir: Path, *,
-                 opener: Callable[[], FrameSource] | None = None) -> None:
+    def __init__(self, cfg: CameraConfig, cache_dir: Path, *, opener: Callable[[], FrameSource] | None = None) -> None:
         self.cfg = cfg
         self.cache_dir = Path(cache_dir)
         self._opener_override = opener
@@ -714,8 +743,7 @@ class Camera:
             return
         self._stopping.clear()
         self._set_state("starting", "")
-        self._supervisor = threading.Thread(target=self._supervise_loop, name="camera-watchdog",
-                                            daemon=True)
+        self._supervisor = threading.Thread(target=self._supervise_loop, name="camera-watchdog", daemon=True)
         self._supervisor.start()
 
     def stop(self, timeout: float = 1.0) -> None:
@@ -853,18 +881,25 @@ class Camera:
             return self._opener_override
         template = self._resolved
         if template is not None:
+
             def reopen() -> FrameSource:
                 src = template.fresh()
                 src.open()
                 return src
+
             return reopen
         return lambda: open_source(self.cfg, self.cache_dir, self._on_progress)
 
     def _on_progress(self, step: Any) -> None:
         """A first-use step (reader thread): shown in status() while the camera is `starting`."""
         with self._lock:
-            self._first_run = {"done": step.done, "total": step.total, "doing": step.doing,
-                               "finished": step.finished, "line": step.line()}
+            self._first_run = {
+                "done": step.done,
+                "total": step.total,
+                "doing": step.doing,
+                "finished": step.finished,
+                "line": step.line(),
+            }
 
     def _supervise_loop(self) -> None:
         """The watchdog: start a reader, watch it, and replace it with back-off when it fails."""
@@ -891,8 +926,7 @@ class Camera:
                 silent = now - (reader.last_at or reader.opened_at)
                 if silent >= cfg.stall_seconds:
                     state = "stalled"
-                    problem = (f"{self._source_name}: no frame for {silent:.1f} s "
-                               "(unplugged, stalled or gone)")
+                    problem = f"{self._source_name}: no frame for {silent:.1f} s (unplugged, stalled or gone)"
                     break
                 if reader.first_at is not None:
                     self._set_state("running", "")

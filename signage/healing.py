@@ -36,16 +36,51 @@ __all__ = ["Scene", "SceneLibrary", "Weather", "season_of", "time_of_day", "SEAS
 
 SEASONS = ("spring", "summer", "autumn", "winter")
 TIMES_OF_DAY = ("morning", "afternoon", "evening", "night")
-_NORTH = {12: "winter", 1: "winter", 2: "winter", 3: "spring", 4: "spring", 5: "spring",
-          6: "summer", 7: "summer", 8: "summer", 9: "autumn", 10: "autumn", 11: "autumn"}
+_NORTH = {
+    12: "winter",
+    1: "winter",
+    2: "winter",
+    3: "spring",
+    4: "spring",
+    5: "spring",
+    6: "summer",
+    7: "summer",
+    8: "summer",
+    9: "autumn",
+    10: "autumn",
+    11: "autumn",
+}
 _FLIP = {"winter": "summer", "summer": "winter", "spring": "autumn", "autumn": "spring"}
 
 # WMO weather interpretation codes (Open-Meteo), coarse
-_WMO = {0: "clear", 1: "mainly clear", 2: "partly cloudy", 3: "overcast", 45: "fog", 48: "fog",
-        51: "drizzle", 53: "drizzle", 55: "drizzle", 61: "rain", 63: "rain", 65: "heavy rain",
-        66: "freezing rain", 67: "freezing rain", 71: "snow", 73: "snow", 75: "heavy snow",
-        77: "snow grains", 80: "showers", 81: "showers", 82: "heavy showers", 85: "snow showers",
-        86: "snow showers", 95: "thunderstorm", 96: "thunderstorm", 99: "thunderstorm"}
+_WMO = {
+    0: "clear",
+    1: "mainly clear",
+    2: "partly cloudy",
+    3: "overcast",
+    45: "fog",
+    48: "fog",
+    51: "drizzle",
+    53: "drizzle",
+    55: "drizzle",
+    61: "rain",
+    63: "rain",
+    65: "heavy rain",
+    66: "freezing rain",
+    67: "freezing rain",
+    71: "snow",
+    73: "snow",
+    75: "heavy snow",
+    77: "snow grains",
+    80: "showers",
+    81: "showers",
+    82: "heavy showers",
+    85: "snow showers",
+    86: "snow showers",
+    95: "thunderstorm",
+    96: "thunderstorm",
+    99: "thunderstorm",
+}
 
 
 def season_of(when: datetime, hemisphere: str = "north") -> str:
@@ -104,10 +139,22 @@ class SceneLibrary:
         elif self.folder.is_dir():
             for path in sorted(self.folder.iterdir()):
                 parts = path.stem.split("-")
-                if path.suffix.lower() in MEDIA_TYPES and len(parts) >= 2 \
-                        and parts[0] in SEASONS and parts[1] in TIMES_OF_DAY:
-                    self.scenes.append(Scene(path.stem, path.name, f"{parts[0]} {parts[1]}".title(),
-                                             parts[0], parts[1], MEDIA_TYPES[path.suffix.lower()]))
+                if (
+                    path.suffix.lower() in MEDIA_TYPES
+                    and len(parts) >= 2
+                    and parts[0] in SEASONS
+                    and parts[1] in TIMES_OF_DAY
+                ):
+                    self.scenes.append(
+                        Scene(
+                            path.stem,
+                            path.name,
+                            f"{parts[0]} {parts[1]}".title(),
+                            parts[0],
+                            parts[1],
+                            MEDIA_TYPES[path.suffix.lower()],
+                        )
+                    )
         for p in self.problems:
             log.warning("healing scenes: %s", p)
 
@@ -126,11 +173,13 @@ class SceneLibrary:
             raise ValueError(f"season {season!r}: must be one of {', '.join(SEASONS)} or any")
         if tod not in TIMES_OF_DAY + ("any",):
             raise ValueError(f"time_of_day {tod!r}: must be one of {', '.join(TIMES_OF_DAY)} or any")
-        return Scene(str(item.get("id") or Path(file).stem), file, str(item.get("title", "")),
-                     season, tod, MEDIA_TYPES[ext])
+        return Scene(
+            str(item.get("id") or Path(file).stem), file, str(item.get("title", "")), season, tod, MEDIA_TYPES[ext]
+        )
 
-    def pick(self, when: datetime, exclude: set[str] | frozenset[str] = frozenset(),
-             last_id: str | None = None) -> Scene | None:
+    def pick(
+        self, when: datetime, exclude: set[str] | frozenset[str] = frozenset(), last_id: str | None = None
+    ) -> Scene | None:
         """A scene for this season and time of day (rotating among several), falling back to
         the time of day in any season, then to anything."""
         season, tod = season_of(when, self.hemisphere), time_of_day(when)
@@ -150,8 +199,11 @@ class SceneLibrary:
 
 
 def describe_time(when: datetime) -> dict[str, str]:
-    return {"date": f"{when:%A} {when.day} {when:%B %Y}", "time": f"{when:%H:%M}",
-            "iso": when.isoformat(timespec="seconds")}
+    return {
+        "date": f"{when:%A} {when.day} {when:%B %Y}",
+        "time": f"{when:%H:%M}",
+        "iso": when.isoformat(timespec="seconds"),
+    }
 
 
 class Weather:
@@ -185,6 +237,7 @@ class Weather:
         if not self.url:
             return None
         import aiohttp
+
         try:
             timeout = aiohttp.ClientTimeout(total=self.timeout_s)
             async with aiohttp.ClientSession(timeout=timeout) as session:
@@ -211,8 +264,10 @@ def parse_weather(data: Any) -> dict[str, Any] | None:
         temp = cur.get("temperature", cur.get("temperature_2m"))
         code = cur.get("weathercode", cur.get("weather_code"))
         if isinstance(temp, (int, float)):
-            return {"temp_c": round(float(temp), 1),
-                    "summary": _WMO.get(int(code), "") if isinstance(code, (int, float)) else ""}
+            return {
+                "temp_c": round(float(temp), 1),
+                "summary": _WMO.get(int(code), "") if isinstance(code, (int, float)) else "",
+            }
     temp = data.get("temp_c", data.get("temperature"))
     if isinstance(temp, (int, float)):
         summary = data.get("summary") or data.get("description") or ""

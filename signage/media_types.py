@@ -10,6 +10,14 @@ from __future__ import annotations
 __all__ = ["MEDIA_TYPES"]
 
 MEDIA_TYPES: dict[str, str] = {
-    ".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image", ".svg": "image",
-    ".gif": "image", ".mp4": "video", ".webm": "video", ".html": "html", ".htm": "html",
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".webp": "image",
+    ".svg": "image",
+    ".gif": "image",
+    ".mp4": "video",
+    ".webm": "video",
+    ".html": "html",
+    ".htm": "html",
 }

@@ -62,9 +62,17 @@ def _json(value: Any) -> str:
 
 
 class _Play:
-    def __init__(self, play_id: int, kind: str, started_at: float, meter: ExposureMeter,
-                 ad: AdRecord | None = None, scene_id: str | None = None, token: str | None = None,
-                 present_at_start: int = 0) -> None:
+    def __init__(
+        self,
+        play_id: int,
+        kind: str,
+        started_at: float,
+        meter: ExposureMeter,
+        ad: AdRecord | None = None,
+        scene_id: str | None = None,
+        token: str | None = None,
+        present_at_start: int = 0,
+    ) -> None:
         self.id = play_id
         self.kind = kind
         self.started_at = started_at
@@ -77,19 +85,29 @@ class _Play:
 
 
 class Player:
-    def __init__(self, config: Config, store: Store, hub: Hub, audience: Audience,
-                 clock: Clock | None = None, scenes: SceneLibrary | None = None,
-                 weather: Weather | None = None, sync_on_start: bool = True) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        hub: Hub,
+        audience: Audience,
+        clock: Clock | None = None,
+        scenes: SceneLibrary | None = None,
+        weather: Weather | None = None,
+        sync_on_start: bool = True,
+    ) -> None:
         self.config = config
         self.sync_on_start = sync_on_start
         self.store = store
         self.hub = hub
         self.audience = audience
         self.clock: Clock = clock or RealClock()
-        self.scenes = scenes if scenes is not None else SceneLibrary(config.ads.healing_dir,
-                                                                    config.ads.hemisphere)
-        self.weather = weather if weather is not None else Weather(
-            config.ads.weather_url, config.ads.weather_refresh_s, config.ads.weather_timeout_s)
+        self.scenes = scenes if scenes is not None else SceneLibrary(config.ads.healing_dir, config.ads.hemisphere)
+        self.weather = (
+            weather
+            if weather is not None
+            else Weather(config.ads.weather_url, config.ads.weather_refresh_s, config.ads.weather_timeout_s)
+        )
         self.rules = Rules.from_config(config.ads)
         self.ads: dict[str, AdRecord] = {}
         self._state: dict[str, Any] = {}
@@ -113,8 +131,7 @@ class Player:
 
     async def start(self) -> None:
         # a crash may have left plays open: close them as not completed
-        await self.store.execute("UPDATE plays SET ended_at = started_at, completed = 0 "
-                                 "WHERE ended_at IS NULL")
+        await self.store.execute("UPDATE plays SET ended_at = started_at, completed = 0 WHERE ended_at IS NULL")
         self._next_id = int(await self.store.scalar("SELECT COALESCE(MAX(id), 0) FROM plays")) + 1
         if self.sync_on_start:
             await self.sync_inventory()
@@ -166,15 +183,18 @@ class Player:
     def status(self) -> dict[str, Any]:
         now = self.clock.now()
         return {
-            "state": self._state.get("state"), "play_id": self._state.get("play_id"),
+            "state": self._state.get("state"),
+            "play_id": self._state.get("play_id"),
             "since": self._state.get("since"),
-            "ads": len(self.ads), "plays": self.plays_done,
+            "ads": len(self.ads),
+            "plays": self.plays_done,
             # ad decisions taken since start (one per poll while someone is settled in healing)
             "decisions": self._decisions,
             "decisions_ad": self._decisions_ad,
             "errors": self.errors,
             "skipped": {k: v[1] for k, v in self._ad_skip.items() if v[0] > now},
-            "scenes": len(self.scenes.scenes), "weather": self.weather.current(),
+            "scenes": len(self.scenes.scenes),
+            "weather": self.weather.current(),
             "weather_error": self.weather.error,
         }
 
@@ -196,8 +216,9 @@ class Player:
         p = self._play
         if p is None:
             return False
-        if (kind == "ad" and p.kind == "ad" and p.ad is not None and p.ad.slug == slug_or_scene) or \
-                (kind != "ad" and p.kind == "healing" and p.scene_id == slug_or_scene):
+        if (kind == "ad" and p.kind == "ad" and p.ad is not None and p.ad.slug == slug_or_scene) or (
+            kind != "ad" and p.kind == "healing" and p.scene_id == slug_or_scene
+        ):
             p.failed = True
             log.warning("%s %s: media failed to load, skipping it", kind, slug_or_scene)
             return True
@@ -225,12 +246,14 @@ class Player:
             raise StoreUnavailable(f"the play {play_id} is not saved yet ({self.store.last_error})")
         if row is None or row["kind"] != "ad":
             raise LookupError(f"no ad play {play_id}")
-        if await self.store.scalar("SELECT 1 FROM ratings WHERE play_id = ? AND source = ? AND device = ?",
-                                   (play_id, source, device)):
+        if await self.store.scalar(
+            "SELECT 1 FROM ratings WHERE play_id = ? AND source = ? AND device = ?", (play_id, source, device)
+        ):
             return False
         await self.store.execute(
-            "INSERT OR IGNORE INTO ratings (play_id, value, source, device, created_at) "
-            "VALUES (?, ?, ?, ?, ?)", (play_id, value, source, device, self.clock.now()))
+            "INSERT OR IGNORE INTO ratings (play_id, value, source, device, created_at) VALUES (?, ?, ?, ?, ?)",
+            (play_id, value, source, device, self.clock.now()),
+        )
         return True
 
     # --- the machine ---------------------------------------------------------------------------
@@ -281,17 +304,34 @@ class Player:
         token = secrets.token_urlsafe(16)
         play = self._open_play("ad", ad=ad, token=token)
         self._recent_ad_plays[token] = {
-            "play_id": play.id, "token": token, "started_at": now, "ended_at": None, "audience": {},
-            "ad_id": ad.state.id, "slug": ad.slug, "title": ad.state.title, "advertiser": ad.advertiser,
-            "details": dict(ad.details), "media": ad.media, "media_type": ad.media_type}
+            "play_id": play.id,
+            "token": token,
+            "started_at": now,
+            "ended_at": None,
+            "audience": {},
+            "ad_id": ad.state.id,
+            "slug": ad.slug,
+            "title": ad.state.title,
+            "advertiser": ad.advertiser,
+            "details": dict(ad.details),
+            "media": ad.media,
+            "media_type": ad.media_type,
+        }
         while len(self._recent_ad_plays) > RECENT_AD_PLAYS:
             self._recent_ad_plays.popitem(last=False)
         duration = ad.state.duration_s
-        ad_info = {"slug": ad.slug, "title": ad.state.title, "advertiser": ad.advertiser,
-                   "media_url": media_url(ad.slug, ad.media), "media_type": ad.media_type,
-                   "duration_s": duration, **ad.panel_info()}
-        self._publish({"state": "ad", "play_id": play.id, "since": now, "ends_at": now + duration,
-                       "ad": ad_info, "token": token})
+        ad_info = {
+            "slug": ad.slug,
+            "title": ad.state.title,
+            "advertiser": ad.advertiser,
+            "media_url": media_url(ad.slug, ad.media),
+            "media_type": ad.media_type,
+            "duration_s": duration,
+            **ad.panel_info(),
+        }
+        self._publish(
+            {"state": "ad", "play_id": play.id, "since": now, "ends_at": now + duration, "ad": ad_info, "token": token}
+        )
         deadline = now + duration
         while True:
             left = deadline - self.clock.now()
@@ -304,8 +344,16 @@ class Player:
         rating_s = self.config.player.rating_seconds
         if not failed and rating_s > 0:
             now = self.clock.now()
-            self._publish({"state": "rating", "play_id": play.id, "since": now, "ends_at": now + rating_s,
-                           "token": token, "ad": ad_info})
+            self._publish(
+                {
+                    "state": "rating",
+                    "play_id": play.id,
+                    "since": now,
+                    "ends_at": now + rating_s,
+                    "token": token,
+                    "ad": ad_info,
+                }
+            )
             await self.clock.sleep(rating_s)
 
     # --- decisions -----------------------------------------------------------------------------
@@ -315,17 +363,35 @@ class Player:
         return any(s.dwell_s >= need for s in self.audience.present_sessions(now))
 
     def viewers(self, now: float | None = None) -> list[Viewer]:
-        return [Viewer(session_id=s.id, mood_p=s.mood_p, age_p=s.age_p, gender_p=s.gender_p,
-                       age=s.age, age_label=s.age_label, ad_counts=s.ad_counts, age_samples=s.age_samples)
-                for s in self.audience.present_sessions(now)]
+        return [
+            Viewer(
+                session_id=s.id,
+                mood_p=s.mood_p,
+                age_p=s.age_p,
+                gender_p=s.gender_p,
+                age=s.age,
+                age_label=s.age_label,
+                ad_counts=s.ad_counts,
+                age_samples=s.age_samples,
+            )
+            for s in self.audience.present_sessions(now)
+        ]
 
     def decide(self, now: float | None = None) -> Decision:
         now = self.clock.now() if now is None else now
         self._decisions += 1
         skip = {slug: why for slug, (until, why) in self._ad_skip.items() if until > now}
-        decision = decide([r.state for r in self.ads.values()], self.viewers(now),
-                          datetime.fromtimestamp(now), self.rules, last_slug=self.last_ad_slug,
-                          seed=self.config.player.seed, key=str(self._decisions), skip=skip, at=now)
+        decision = decide(
+            [r.state for r in self.ads.values()],
+            self.viewers(now),
+            datetime.fromtimestamp(now),
+            self.rules,
+            last_slug=self.last_ad_slug,
+            seed=self.config.player.seed,
+            key=str(self._decisions),
+            skip=skip,
+            at=now,
+        )
         self._decision = decision
         if decision.action == "ad":
             self._decisions_ad += 1
@@ -350,28 +416,44 @@ class Player:
             **describe_time(when),
             "weather": self.weather.current(),
         }
-        self._publish({"state": "healing", "play_id": play.id, "since": now, "scene": info,
-                       "reason": self._decision.reason if self._decision else "starting"})
+        self._publish(
+            {
+                "state": "healing",
+                "play_id": play.id,
+                "since": now,
+                "scene": info,
+                "reason": self._decision.reason if self._decision else "starting",
+            }
+        )
 
-    def _open_play(self, kind: str, ad: AdRecord | None = None, scene_id: str | None = None,
-                   token: str | None = None) -> _Play:
+    def _open_play(
+        self, kind: str, ad: AdRecord | None = None, scene_id: str | None = None, token: str | None = None
+    ) -> _Play:
         now = self.clock.now()
         play_id = self._next_id
         self._next_id += 1
         meter = self.audience.open_meter()
-        play = _Play(play_id, kind, now, meter, ad=ad, scene_id=scene_id, token=token,
-                     present_at_start=len(self.audience.present_sessions(now)))
+        play = _Play(
+            play_id,
+            kind,
+            now,
+            meter,
+            ad=ad,
+            scene_id=scene_id,
+            token=token,
+            present_at_start=len(self.audience.present_sessions(now)),
+        )
         self._play = play
         if kind == "ad":
             d = self._decision.to_dict() if self._decision else {}
             d["candidates"] = d.get("candidates", [])[:5]
             decision = _json(d)
         else:
-            decision = _json({"scene": scene_id,
-                              "reason": self._decision.reason if self._decision else "starting"})
+            decision = _json({"scene": scene_id, "reason": self._decision.reason if self._decision else "starting"})
         self.store.enqueue(
             "INSERT INTO plays (id, ad_id, kind, token, started_at, decision) VALUES (?, ?, ?, ?, ?, ?)",
-            (play_id, ad.state.id if ad else None, kind, token, now, decision))
+            (play_id, ad.state.id if ad else None, kind, token, now, decision),
+        )
         return play
 
     def checkpoint(self) -> list[tuple[str, tuple[Any, ...]]]:
@@ -386,15 +468,22 @@ class Player:
         t = self._tally(play, play.meter.exposures)
         now = self.clock.now()
         out: list[tuple[str, tuple[Any, ...]]] = [
-            ("UPDATE plays SET ended_at = ?, completed = 0, impressions = ?, watchers = ?, spend = ?, "
-             "audience = ? WHERE id = ? AND ended_at IS NULL",
-             (now, t["impressions"], t["watchers"], t["spend"], _json(t["audience"]), play.id))]
+            (
+                "UPDATE plays SET ended_at = ?, completed = 0, impressions = ?, watchers = ?, spend = ?, "
+                "audience = ? WHERE id = ? AND ended_at IS NULL",
+                (now, t["impressions"], t["watchers"], t["spend"], _json(t["audience"]), play.id),
+            )
+        ]
         if play.kind == "ad":
             # only if the UPDATE above applied (the play's own end was never written)
-            out += [("INSERT OR IGNORE INTO exposures (play_id, session_id, present_s, watching_s) "
-                     "SELECT ?, ?, ?, ? WHERE (SELECT ended_at FROM plays WHERE id = ?) = ?",
-                     (play.id, sid, round(e.present_s, 3), round(e.watching_s, 3), play.id, now))
-                    for sid, e in t["counted"].items()]
+            out += [
+                (
+                    "INSERT OR IGNORE INTO exposures (play_id, session_id, present_s, watching_s) "
+                    "SELECT ?, ?, ?, ? WHERE (SELECT ended_at FROM plays WHERE id = ?) = ?",
+                    (play.id, sid, round(e.present_s, 3), round(e.watching_s, 3), play.id, now),
+                )
+                for sid, e in t["counted"].items()
+            ]
         return out
 
     def _tally(self, play: _Play, exposures: dict[str, Any]) -> dict[str, Any]:
@@ -407,8 +496,11 @@ class Player:
         sessions = [play.meter.sessions[sid] for sid in counted if sid in play.meter.sessions]
         mood_mix = mix([s.mood_p for s in sessions], MOODS)
         audience = {
-            "present_at_start": play.present_at_start, "ots": impressions, "watchers": watchers,
-            "mood": dominant(mood_mix) if sessions else None, "mood_mix": mood_mix,
+            "present_at_start": play.present_at_start,
+            "ots": impressions,
+            "watchers": watchers,
+            "mood": dominant(mood_mix) if sessions else None,
+            "mood_mix": mood_mix,
             "age_group_mix": mix([s.age_p for s in sessions], AGE_GROUPS),
             "gender_mix": mix([s.gender_p for s in sessions], GENDERS),
             **mask_summary(sessions),
@@ -416,16 +508,23 @@ class Player:
         spend = 0.0
         if play.kind == "ad" and play.ad is not None:
             spend = play.ad.state.cpm * impressions / 1000.0
-        return {"counted": counted, "impressions": impressions, "watchers": watchers,
-                "sessions": sessions, "audience": audience, "spend": spend}
+        return {
+            "counted": counted,
+            "impressions": impressions,
+            "watchers": watchers,
+            "sessions": sessions,
+            "audience": audience,
+            "spend": spend,
+        }
 
     def _write_exposures(self, play: _Play, t: dict[str, Any]) -> None:
         if play.kind != "ad":
             return
         for sid, e in t["counted"].items():
             self.store.enqueue(
-                "INSERT OR REPLACE INTO exposures (play_id, session_id, present_s, watching_s) "
-                "VALUES (?, ?, ?, ?)", (play.id, sid, round(e.present_s, 3), round(e.watching_s, 3)))
+                "INSERT OR REPLACE INTO exposures (play_id, session_id, present_s, watching_s) VALUES (?, ?, ?, ?)",
+                (play.id, sid, round(e.present_s, 3), round(e.watching_s, 3)),
+            )
 
     def _close_play(self, completed: bool) -> None:
         play, self._play = self._play, None
@@ -448,17 +547,28 @@ class Player:
         self.store.enqueue(
             "UPDATE plays SET ended_at = ?, completed = ?, impressions = ?, watchers = ?, spend = ?, "
             "audience = ? WHERE id = ?",
-            (now, int(completed and not play.failed), impressions, watchers, spend, _json(audience), play.id))
+            (now, int(completed and not play.failed), impressions, watchers, spend, _json(audience), play.id),
+        )
         recent = self._recent_ad_plays.get(play.token) if play.token else None
         if recent is not None:
             recent.update(ended_at=now, audience=audience)
         self.plays_done += 1
         if self.hub is not None:
-            self.hub.publish("player.play_ended", {
-                "play_id": play.id, "kind": play.kind, "ad": play.ad.slug if play.ad else None,
-                "scene": play.scene_id, "completed": bool(completed and not play.failed),
-                "impressions": impressions, "watchers": watchers, "spend": spend,
-                "duration_s": round(now - play.started_at, 3), "audience": audience})
+            self.hub.publish(
+                "player.play_ended",
+                {
+                    "play_id": play.id,
+                    "kind": play.kind,
+                    "ad": play.ad.slug if play.ad else None,
+                    "scene": play.scene_id,
+                    "completed": bool(completed and not play.failed),
+                    "impressions": impressions,
+                    "watchers": watchers,
+                    "spend": spend,
+                    "duration_s": round(now - play.started_at, 3),
+                    "audience": audience,
+                },
+            )
 
     def _publish(self, data: dict[str, Any]) -> None:
         self._state = data

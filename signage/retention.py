@@ -45,9 +45,13 @@ class RetentionResult:
     unshipped_deleted: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"cutoff": self.cutoff, "sessions_deleted": self.sessions,
-                "exposures_deleted": self.exposures, "ratings_anonymised": self.ratings_anonymised,
-                "unshipped_deleted": self.unshipped_deleted}
+        return {
+            "cutoff": self.cutoff,
+            "sessions_deleted": self.sessions,
+            "exposures_deleted": self.exposures,
+            "ratings_anonymised": self.ratings_anonymised,
+            "unshipped_deleted": self.unshipped_deleted,
+        }
 
 
 async def purge(store: Any, retention_days: int, now: float | None = None) -> RetentionResult:
@@ -56,41 +60,73 @@ async def purge(store: Any, retention_days: int, now: float | None = None) -> Re
     cutoff = now - retention_days * 86400.0
     await store.flush()  # the pending batch may hold rows this purge must see
     counts = {}
-    counts["exposures"] = await store.scalar(
-        "SELECT COUNT(*) FROM exposures WHERE play_id IN (SELECT id FROM plays WHERE started_at < ?) "
-        "OR session_id IN (SELECT id FROM sessions WHERE ended_at < ?)", (cutoff, cutoff)) or 0
+    counts["exposures"] = (
+        await store.scalar(
+            "SELECT COUNT(*) FROM exposures WHERE play_id IN (SELECT id FROM plays WHERE started_at < ?) "
+            "OR session_id IN (SELECT id FROM sessions WHERE ended_at < ?)",
+            (cutoff, cutoff),
+        )
+        or 0
+    )
     counts["sessions"] = await store.scalar("SELECT COUNT(*) FROM sessions WHERE ended_at < ?", (cutoff,)) or 0
-    counts["ratings"] = await store.scalar(
-        "SELECT COUNT(*) FROM ratings WHERE created_at < ? AND device != '' AND device NOT LIKE 'expired:%'",
-        (cutoff,)) or 0
+    counts["ratings"] = (
+        await store.scalar(
+            "SELECT COUNT(*) FROM ratings WHERE created_at < ? AND device != '' AND device NOT LIKE 'expired:%'",
+            (cutoff,),
+        )
+        or 0
+    )
     outbox_expired = "FROM outbox WHERE kind IN ('session', 'exposure') AND created_at < ?"
     counts["unshipped"] = await store.scalar(f"SELECT COUNT(*) {outbox_expired}", (cutoff,)) or 0
-    await store.executemany_now([
-        (f"DELETE {outbox_expired}", (cutoff,)),
-        ("DELETE FROM exposures WHERE play_id IN (SELECT id FROM plays WHERE started_at < ?) "
-         "OR session_id IN (SELECT id FROM sessions WHERE ended_at < ?)", (cutoff, cutoff)),
-        ("DELETE FROM sessions WHERE ended_at < ?", (cutoff,)),
-        # keep (play, source, device) unique without keeping the phone's identifier
-        ("UPDATE ratings SET device = 'expired:' || id WHERE created_at < ? AND device != '' "
-         "AND device NOT LIKE 'expired:%'", (cutoff,)),
-    ])
-    result = RetentionResult(cutoff, int(counts["sessions"]), int(counts["exposures"]), int(counts["ratings"]),
-                             int(counts["unshipped"]))
+    await store.executemany_now(
+        [
+            (f"DELETE {outbox_expired}", (cutoff,)),
+            (
+                "DELETE FROM exposures WHERE play_id IN (SELECT id FROM plays WHERE started_at < ?) "
+                "OR session_id IN (SELECT id FROM sessions WHERE ended_at < ?)",
+                (cutoff, cutoff),
+            ),
+            ("DELETE FROM sessions WHERE ended_at < ?", (cutoff,)),
+            # keep (play, source, device) unique without keeping the phone's identifier
+            (
+                "UPDATE ratings SET device = 'expired:' || id WHERE created_at < ? AND device != '' "
+                "AND device NOT LIKE 'expired:%'",
+                (cutoff,),
+            ),
+        ]
+    )
+    result = RetentionResult(
+        cutoff, int(counts["sessions"]), int(counts["exposures"]), int(counts["ratings"]), int(counts["unshipped"])
+    )
     if result.unshipped_deleted:
-        log.warning("retention (%d days): deleted %d session/exposure rows that were never shipped to the "
-                    "fleet's central database (older than the retention; the centre would delete them too)",
-                    retention_days, result.unshipped_deleted)
+        log.warning(
+            "retention (%d days): deleted %d session/exposure rows that were never shipped to the "
+            "fleet's central database (older than the retention; the centre would delete them too)",
+            retention_days,
+            result.unshipped_deleted,
+        )
     if result.sessions or result.exposures or result.ratings_anonymised:
-        log.info("retention (%d days): deleted %d sessions and %d exposures, anonymised %d ratings",
-                 retention_days, result.sessions, result.exposures, result.ratings_anonymised)
+        log.info(
+            "retention (%d days): deleted %d sessions and %d exposures, anonymised %d ratings",
+            retention_days,
+            result.sessions,
+            result.exposures,
+            result.ratings_anonymised,
+        )
     return result
 
 
 class Retention:
     """Runs `purge` on a schedule for as long as it is started."""
 
-    def __init__(self, store: Any, retention_days: int, *, first_delay_s: float = FIRST_RUN_DELAY_S,
-                 interval_s: float = INTERVAL_S) -> None:
+    def __init__(
+        self,
+        store: Any,
+        retention_days: int,
+        *,
+        first_delay_s: float = FIRST_RUN_DELAY_S,
+        interval_s: float = INTERVAL_S,
+    ) -> None:
         self.store = store
         self.retention_days = retention_days
         self.first_delay_s = first_delay_s
@@ -125,5 +161,9 @@ class Retention:
             await asyncio.sleep(self.interval_s)
 
     def status(self) -> dict[str, Any]:
-        return {"retention_days": self.retention_days, "last_run_at": self.last_run_at,
-                "last": self.last.as_dict() if self.last else None, "error": self.last_error}
+        return {
+            "retention_days": self.retention_days,
+            "last_run_at": self.last_run_at,
+            "last": self.last.as_dict() if self.last else None,
+            "error": self.last_error,
+        }

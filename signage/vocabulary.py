@@ -8,8 +8,14 @@ Nothing here imports another part of the appliance.
 from __future__ import annotations
 
 __all__ = [
-    "MOODS", "MOOD_DISPLAY_ORDER", "MOOD_ALIASES", "AGE_GROUPS", "MINOR_AGE_GROUPS", "GENDERS",
-    "MASK_THRESHOLD", "normalise_mood",
+    "MOODS",
+    "MOOD_DISPLAY_ORDER",
+    "MOOD_ALIASES",
+    "AGE_GROUPS",
+    "MINOR_AGE_GROUPS",
+    "GENDERS",
+    "MASK_THRESHOLD",
+    "normalise_mood",
 ]
 
 #: the moods (facial expressions) vision estimates, in the emotion model's output order
@@ -20,8 +26,12 @@ MOOD_DISPLAY_ORDER: tuple[str, ...] = ("happy", "neutral", "sad", "angry", "surp
 
 #: other spellings of a mood (model label lists, older records) and the label they mean
 MOOD_ALIASES: dict[str, str] = {
-    "fearful": "fear", "surprised": "surprise", "disgusted": "disgust", "anger": "angry",
-    "happiness": "happy", "sadness": "sad",
+    "fearful": "fear",
+    "surprised": "surprise",
+    "disgusted": "disgust",
+    "anger": "angry",
+    "happiness": "happy",
+    "sadness": "sad",
 }
 
 #: age groups, youngest first (vision's age estimate binned; targeting; report segments)

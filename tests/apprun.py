@@ -24,7 +24,7 @@ def write_config(tmp_path: Path, photo_paths: list[Path], **extra: str) -> Path:
         "camera": f'source = "photos"\nphotos_dir = "{photos_dir}"\nphoto_seconds = 3.0\nfps = 10.0',
         "vision": f'models_dir = "{ROOT / "models"}"',
         "ads": f'dir = "{ROOT / "assets" / "ads"}"\nhealing_dir = "{ROOT / "assets" / "healing"}"',
-        "storage": 'flush_seconds = 0.5',
+        "storage": "flush_seconds = 0.5",
     }
     sections.update(extra)
     cfg.write_text("\n".join(f"[{k}]\n{v}\n" for k, v in sections.items()))
@@ -43,9 +43,26 @@ class RunningApp:
         self.stdout_path = config.parent / f"app-stdout-{n}.log"
         with open(self.stderr_path, "w") as stderr, open(self.stdout_path, "w") as stdout:
             self.proc = subprocess.Popen(  # the child keeps its own descriptors
-                [sys.executable, "-m", "signage", "--config", str(config), "run", "--host", "127.0.0.1",
-                 "--port", "0", "--data-dir", str(data_dir)],
-                cwd=ROOT, stdout=stdout, stderr=stderr, text=True, env={**os.environ, **(env or {})})
+                [
+                    sys.executable,
+                    "-m",
+                    "signage",
+                    "--config",
+                    str(config),
+                    "run",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--data-dir",
+                    str(data_dir),
+                ],
+                cwd=ROOT,
+                stdout=stdout,
+                stderr=stderr,
+                text=True,
+                env={**os.environ, **(env or {})},
+            )
         self.base = None
         deadline = time.time() + 120
         while time.time() < deadline and self.proc.poll() is None:
@@ -76,8 +93,6 @@ class RunningApp:
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
-
-
     def status_until(self, check, timeout: float = 60.0, what: str = "condition") -> dict:
         """Poll /api/status until `check(status)` is true; the last status."""
         deadline = time.time() + timeout
@@ -106,6 +121,7 @@ def admin_section() -> str:
 
 async def admin_login(http, base: str) -> str:
     """Log in through the real form with an aiohttp ClientSession; the session's CSRF token."""
+
     def hidden(html: str, name: str) -> str:
         m = re.search(rf'name="{name}" value="([^"]+)"', html)
         assert m, f"no hidden field {name}"
@@ -113,8 +129,11 @@ async def admin_login(http, base: str) -> str:
 
     async with http.get(base + "/admin/login") as r:
         token = hidden(await r.text(), "csrf_token")
-    async with http.post(base + "/admin/login", data={"csrf_token": token, "password": ADMIN_PASSWORD,
-                                                     "next": "/admin"}, allow_redirects=False) as r:
+    async with http.post(
+        base + "/admin/login",
+        data={"csrf_token": token, "password": ADMIN_PASSWORD, "next": "/admin"},
+        allow_redirects=False,
+    ) as r:
         assert r.status == 303, await r.text()
     async with http.get(base + "/admin/photo") as r:
         assert r.status == 200

@@ -28,8 +28,9 @@ def pg_bin(name: str) -> str:
     found = shutil.which(name)
     if found:
         return found
-    pytest.fail(f"PostgreSQL's {name} not found: apt-get install postgresql (./scripts/test does it as root)",
-                pytrace=False)
+    pytest.fail(
+        f"PostgreSQL's {name} not found: apt-get install postgresql (./scripts/test does it as root)", pytrace=False
+    )
 
 
 def free_port() -> int:
@@ -51,8 +52,23 @@ class PgServer:
         pwfile.write_text(ADMIN_PASSWORD + "\n")
         if self.user:
             shutil.chown(pwfile, user="postgres")
-        self._run([pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--pwfile", str(pwfile),
-                   "-A", "scram-sha-256", "-E", "UTF8", "--locale", "C.UTF-8"])
+        self._run(
+            [
+                pg_bin("initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--pwfile",
+                str(pwfile),
+                "-A",
+                "scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale",
+                "C.UTF-8",
+            ]
+        )
         pwfile.unlink()
         self.start()
 
@@ -67,15 +83,32 @@ class PgServer:
 
     def start(self) -> None:
         opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.root} -c fsync=off"
-        self._run([pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-o", opts,
-                   "-w", "-t", "60", "start"])
+        self._run(
+            [
+                pg_bin("pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.root / "log"),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._run([pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop"])
 
     def running(self) -> bool:
-        return subprocess.run([pg_bin("pg_ctl"), "-D", str(self.data), "status"], user=self.user,
-                              capture_output=True).returncode == 0
+        return (
+            subprocess.run(
+                [pg_bin("pg_ctl"), "-D", str(self.data), "status"], user=self.user, capture_output=True
+            ).returncode
+            == 0
+        )
 
     def destroy(self) -> None:
         if self.running():

@@ -66,10 +66,20 @@ class FakeClock:
         await self._settle()
 
 
-def track(tid: int, *, confirmed: bool = True, frontal: bool = True, mood: str | None = "happy",
-          box: tuple[float, float, float, float] = (64, 48, 64, 96), age: float | None = 34.0,
-          group: str | None = "20-39", female: float = 0.8, mask: float | None = None,
-          at: float = 0.0, age_samples: tuple[AgeSample, ...] | None = None) -> TrackSnapshot:
+def track(
+    tid: int,
+    *,
+    confirmed: bool = True,
+    frontal: bool = True,
+    mood: str | None = "happy",
+    box: tuple[float, float, float, float] = (64, 48, 64, 96),
+    age: float | None = 34.0,
+    group: str | None = "20-39",
+    female: float = 0.8,
+    mask: float | None = None,
+    at: float = 0.0,
+    age_samples: tuple[AgeSample, ...] | None = None,
+) -> TrackSnapshot:
     """One track as the tracker snapshots it. `mood=None` gives a track not classified yet
     (no scores at all, as the tracker reports a new track)."""
     classified = mood is not None
@@ -84,24 +94,52 @@ def track(tid: int, *, confirmed: bool = True, frontal: bool = True, mood: str |
     genders = {"female": female, "male": 1.0 - female} if classified else None
     if age_samples is None:  # as the tracker gives it: one sample per classified frame (3 of them)
         side = float(min(box[2], box[3]))
-        age_samples = tuple(AgeSample(age=age, face_px=side, yaw=3.0, pitch=-2.0)
-                            for _ in range(3)) if classified and age is not None else ()
+        age_samples = (
+            tuple(AgeSample(age=age, face_px=side, yaw=3.0, pitch=-2.0) for _ in range(3))
+            if classified and age is not None
+            else ()
+        )
     return TrackSnapshot(
-        id=tid, confirmed=confirmed, box=tuple(float(v) for v in box),  # type: ignore[arg-type]
-        landmarks=((0.0, 0.0),) * 5, score=0.9, yaw=3.0, pitch=-2.0, frontal=frontal, visible=True,
-        first_seen=at, last_seen=at, dwell=0.0, attention=0.0, classified=classified,
-        emotion=mood, emotion_scores=emotions, age=age if classified else None,
-        age_group=group if classified else None, age_group_scores=ages,
-        gender=("female" if female >= 0.5 else "male") if classified else None, gender_scores=genders,
-        mask=mask, age_samples=age_samples)
+        id=tid,
+        confirmed=confirmed,
+        box=tuple(float(v) for v in box),  # type: ignore[arg-type]
+        landmarks=((0.0, 0.0),) * 5,
+        score=0.9,
+        yaw=3.0,
+        pitch=-2.0,
+        frontal=frontal,
+        visible=True,
+        first_seen=at,
+        last_seen=at,
+        dwell=0.0,
+        attention=0.0,
+        classified=classified,
+        emotion=mood,
+        emotion_scores=emotions,
+        age=age if classified else None,
+        age_group=group if classified else None,
+        age_group_scores=ages,
+        gender=("female" if female >= 0.5 else "male") if classified else None,
+        gender_scores=genders,
+        mask=mask,
+        age_samples=age_samples,
+    )
 
 
-def vision_result(*tracks: TrackSnapshot, closed: Iterable[int] = (), seq: int = 1,
-                  width: int = FRAME_W, height: int = FRAME_H) -> VisionResult:
+def vision_result(
+    *tracks: TrackSnapshot, closed: Iterable[int] = (), seq: int = 1, width: int = FRAME_W, height: int = FRAME_H
+) -> VisionResult:
     """One analysed frame: the open `tracks` and the ids of the tracks it `closed`."""
     closed_tracks = tuple(track(tid, mood=None) for tid in closed)
-    return VisionResult(seq=seq, timestamp=0.0, width=width, height=height, tracks=tuple(tracks),
-                        closed_tracks=closed_tracks, faces=sum(1 for t in tracks if t.visible))
+    return VisionResult(
+        seq=seq,
+        timestamp=0.0,
+        width=width,
+        height=height,
+        tracks=tuple(tracks),
+        closed_tracks=closed_tracks,
+        faces=sum(1 for t in tracks if t.visible),
+    )
 
 
 class StillCamera(FrameSource):

@@ -27,13 +27,24 @@ def ad_form(csrf, *, slug="fresh-ad", title="Fresh juice", media=None, name="pos
     f = aiohttp.FormData(default_to_multipart=True)  # as a browser sends an enctype=multipart form
     if csrf is not None:
         f.add_field("csrf_token", csrf)
-    fields = {"slug": slug, "title": title, "advertiser": "Fresh Co", "duration": "8", "frequency_cap": "2",
-              "priority": "0", "cpm": "12", "budget": "300", "start": (date.today() - timedelta(days=1)).isoformat(),
-              "end": (date.today() + timedelta(days=30)).isoformat(), "dayparts": "", "description": "Cold-pressed.",
-              "website": "https://example.org/fresh"}
+    fields = {
+        "slug": slug,
+        "title": title,
+        "advertiser": "Fresh Co",
+        "duration": "8",
+        "frequency_cap": "2",
+        "priority": "0",
+        "cpm": "12",
+        "budget": "300",
+        "start": (date.today() - timedelta(days=1)).isoformat(),
+        "end": (date.today() + timedelta(days=30)).isoformat(),
+        "dayparts": "",
+        "description": "Cold-pressed.",
+        "website": "https://example.org/fresh",
+    }
     fields.update(extra)
     for k, v in fields.items():
-        for item in (v if isinstance(v, list) else [v]):
+        for item in v if isinstance(v, list) else [v]:
             f.add_field(k, item)
     if media is not False:
         # a file object, as a browser streams it (aiohttp warns about large raw bytes bodies)
@@ -52,8 +63,15 @@ async def env(tmp_path):
 
 def eligible_now(player, slug):
     rules = Rules.from_config(default_config().ads)
-    viewer = Viewer(session_id="s", mood_p={"happy": 1.0}, age_p={"20-39": 1.0}, gender_p={"female": 1.0},
-                    age=30.0, age_label="20-39", ad_counts={})
+    viewer = Viewer(
+        session_id="s",
+        mood_p={"happy": 1.0},
+        age_p={"20-39": 1.0},
+        gender_p={"female": 1.0},
+        age=30.0,
+        age_label="20-39",
+        ad_counts={},
+    )
     return eligibility(player.ads[slug].state, [viewer], datetime.now(), rules, minors=[])
 
 
@@ -70,8 +88,11 @@ async def test_create_edit_pause_resume_delete(env):
     # the player's own inventory sync ran: it knows the new ad, eligible at once
     assert eligible_now(player, "fresh-ad") == []
     # edit without a new file keeps the media
-    r = await client.post("/admin/ads/fresh-ad", allow_redirects=False,
-                          data=ad_form(csrf, title="Fresher juice", media=False, current_media="poster.png"))
+    r = await client.post(
+        "/admin/ads/fresh-ad",
+        allow_redirects=False,
+        data=ad_form(csrf, title="Fresher juice", media=False, current_media="poster.png"),
+    )
     assert r.status == 303, await r.text()
     assert inventory.load_ad(folder).title == "Fresher juice" and (folder / "poster.png").is_file()
     # pause: no longer eligible on the next decision; resume: eligible again
@@ -87,8 +108,9 @@ async def test_create_edit_pause_resume_delete(env):
     await client.post("/admin/ads/fresh-ad", data=ad_form(csrf, media=False, current_media="poster.png"))
     assert (await appliance.store.fetchone("SELECT status FROM ads WHERE slug='fresh-ad'"))["status"] == "paused"
     # delete keeps the history
-    await appliance.store.execute("INSERT INTO plays (ad_id, kind, started_at, ended_at, impressions) "
-                                  "VALUES (?, 'ad', 1, 2, 3)", (row["id"],))
+    await appliance.store.execute(
+        "INSERT INTO plays (ad_id, kind, started_at, ended_at, impressions) VALUES (?, 'ad', 1, 2, 3)", (row["id"],)
+    )
     r = await client.post("/admin/ads/fresh-ad/delete", data={"csrf_token": csrf}, allow_redirects=False)
     assert r.status == 303
     assert not folder.exists() and any((ads_dir / "_deleted").iterdir())

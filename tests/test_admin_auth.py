@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # --- hashing ----------------------------------------------------------------------------------
 
+
 def test_hash_is_salted_and_verifies():
     a = hash_password("s3cret-password", iterations=1000)
     b = hash_password("s3cret-password", iterations=1000)
@@ -30,8 +31,17 @@ def test_hash_is_salted_and_verifies():
     assert not verify_password("s3cret-passwore", a)
 
 
-@pytest.mark.parametrize("bad", ["", "plain", "pbkdf2_sha256$abc$x$y", "pbkdf2_sha256$10$AAAA$AAAA",
-                                 "md5$1000$AAAA$AAAA", "pbkdf2_sha256$1000$!!$??"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "plain",
+        "pbkdf2_sha256$abc$x$y",
+        "pbkdf2_sha256$10$AAAA$AAAA",
+        "md5$1000$AAAA$AAAA",
+        "pbkdf2_sha256$1000$!!$??",
+    ],
+)
 def test_malformed_hashes_never_match(bad):
     assert verify_password("anything", bad) is False
 
@@ -61,6 +71,7 @@ def test_next_is_never_an_open_redirect():
 
 
 # --- the web flow -------------------------------------------------------------------------------
+
 
 @pytest.fixture
 async def admin(tmp_path):
@@ -114,8 +125,9 @@ async def test_login_from_another_site_is_403(admin):
     client, _ = admin
     r = await client.get("/admin/login")
     token = hidden(await r.text(), "csrf_token")
-    r = await client.post("/admin/login", data={"csrf_token": token, "password": PASSWORD},
-                          headers={"Origin": "http://evil.example"})
+    r = await client.post(
+        "/admin/login", data={"csrf_token": token, "password": PASSWORD}, headers={"Origin": "http://evil.example"}
+    )
     assert r.status == 403
     assert "another site" in await r.text()
 
@@ -124,8 +136,11 @@ async def test_login_sets_a_strict_httponly_cookie_and_security_headers(admin):
     client, _ = admin
     r = await client.get("/admin/login")
     token = hidden(await r.text(), "csrf_token")
-    r = await client.post("/admin/login", data={"csrf_token": token, "password": PASSWORD,
-                                                "next": "/admin/live.json"}, allow_redirects=False)
+    r = await client.post(
+        "/admin/login",
+        data={"csrf_token": token, "password": PASSWORD, "next": "/admin/live.json"},
+        allow_redirects=False,
+    )
     assert r.status == 303 and r.headers["Location"] == "/admin/live.json"
     cookie = r.headers["Set-Cookie"]
     assert "signage_admin=" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
@@ -182,15 +197,18 @@ async def test_repeated_wrong_passwords_are_throttled(admin):
 
 # --- set-password -------------------------------------------------------------------------------
 
+
 def test_set_password_keeps_the_rest_of_the_file(tmp_path):
-    text = ('# my screen\n[device]\nid = "lobby"  # keep me\n\n[admin]\n# the hash\n'
-            'password_hash = ""\nsession_minutes = 30\n\n[privacy]\nretention_days = 7\n')
+    text = (
+        '# my screen\n[device]\nid = "lobby"  # keep me\n\n[admin]\n# the hash\n'
+        'password_hash = ""\nsession_minutes = 30\n\n[privacy]\nretention_days = 7\n'
+    )
     new = set_password_in_text(text, "pbkdf2_sha256$1000$AAAA$BBBB")
     assert new == text.replace('password_hash = ""', 'password_hash = "pbkdf2_sha256$1000$AAAA$BBBB"')
     # no [admin] table: one is appended; [admin] without the key: the key is added to it
     added = set_password_in_text('[device]\nid = "x"\n', "pbkdf2_sha256$1000$AAAA$BBBB")
     assert tomllib.loads(added) == {"device": {"id": "x"}, "admin": {"password_hash": "pbkdf2_sha256$1000$AAAA$BBBB"}}
-    inserted = set_password_in_text('[admin]\nsession_minutes = 5\n[web]\nport = 1\n', "pbkdf2_sha256$1$A$B")
+    inserted = set_password_in_text("[admin]\nsession_minutes = 5\n[web]\nport = 1\n", "pbkdf2_sha256$1$A$B")
     assert tomllib.loads(inserted)["admin"] == {"session_minutes": 5, "password_hash": "pbkdf2_sha256$1$A$B"}
     assert tomllib.loads(inserted)["web"] == {"port": 1}
 
@@ -199,6 +217,7 @@ def _set_password_cmd(cfg):
     """`python -m signage set-password` once the lead lists our module in COMMAND_MODULES;
     until then the same code through its own entry point."""
     from signage.__main__ import COMMAND_MODULES
+
     if "signage.web.admin.cli" in COMMAND_MODULES:
         return [sys.executable, "-m", "signage", "--config", str(cfg), "set-password"]
     return [sys.executable, "-m", "signage.web.admin.cli", "--config", str(cfg), "set-password"]
@@ -209,8 +228,13 @@ def test_plain_text_password_in_the_file_is_refused_and_set_password_fixes_it(tm
     cfg.write_text('[device]\nid = "a"\n\n[admin]\npassword_hash = "hunter2"\n')
     with pytest.raises(ConfigError, match="set-password"):
         load_config(cfg)
-    proc = subprocess.run(_set_password_cmd(cfg) + ["--password-stdin", "--iterations", "1000"],
-                          input="a long enough password\n", capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        _set_password_cmd(cfg) + ["--password-stdin", "--iterations", "1000"],
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "admin password set" in proc.stdout
     loaded = load_config(cfg)
@@ -221,7 +245,9 @@ def test_plain_text_password_in_the_file_is_refused_and_set_password_fixes_it(tm
 
 def test_set_password_refuses_short_passwords_and_creates_missing_file(tmp_path):
     cfg = tmp_path / "new" / "config.toml"
-    proc = subprocess.run(_set_password_cmd(cfg) + ["--password-stdin"], input="short\n", capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        _set_password_cmd(cfg) + ["--password-stdin"], input="short\n", capture_output=True, text=True, cwd=ROOT
+    )
     assert proc.returncode == 2 and "at least 10 characters" in proc.stderr
     assert not cfg.exists()
     write_password_hash(cfg, hash_password("another long password", iterations=1000))

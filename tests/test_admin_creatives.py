@@ -195,8 +195,9 @@ async def test_portrait_creative_safe_zone_and_landing_page_are_written_and_kept
     client, appliance, csrf, ads_dir = env
     tall = io.BytesIO()
     Image.new("RGB", (540, 960), (20, 120, 60)).save(tall, "PNG")
-    data = ad_form(csrf, slug="tall", safe_zone_side="bottom", safe_zone_size="0.25",
-                   landing_url="https://example.org/landing")
+    data = ad_form(
+        csrf, slug="tall", safe_zone_side="bottom", safe_zone_size="0.25", landing_url="https://example.org/landing"
+    )
     data.add_field("media_portrait", tall.getvalue(), filename="poster.png", content_type="image/png")
     r = await client.post("/admin/ads/new", data=data, allow_redirects=False)
     assert r.status == 303, (await r.text())[-500:]
@@ -208,17 +209,31 @@ async def test_portrait_creative_safe_zone_and_landing_page_are_written_and_kept
     r = await client.get("/admin/ads/tall/preview.jpg?orientation=portrait")
     assert r.status == 200 and r.headers["X-Preview"] == "image"
     from PIL import Image as _I
+
     with _I.open(io.BytesIO(await r.read())) as im:
         assert im.height > im.width
     # an edit without new files keeps both creatives, the safe zone and the landing page
     page = await (await client.get("/admin/ads/tall")).text()
     assert 'name="current_media_portrait" value="portrait-poster.png"' in page
-    r = await client.post("/admin/ads/tall", allow_redirects=False, data=ad_form(
-        csrf, title="Taller", media=False, current_media="poster.png", current_media_portrait="portrait-poster.png",
-        safe_zone_side="bottom", safe_zone_size="0.25", landing_url="https://example.org/landing"))
+    r = await client.post(
+        "/admin/ads/tall",
+        allow_redirects=False,
+        data=ad_form(
+            csrf,
+            title="Taller",
+            media=False,
+            current_media="poster.png",
+            current_media_portrait="portrait-poster.png",
+            safe_zone_side="bottom",
+            safe_zone_size="0.25",
+            landing_url="https://example.org/landing",
+        ),
+    )
     assert r.status == 303
     spec = inventory.load_ad(ads_dir / "tall")
-    assert spec.title == "Taller" and spec.media_portrait == "portrait-poster.png" and spec.safe_zone == ("bottom", 0.25)
+    assert (
+        spec.title == "Taller" and spec.media_portrait == "portrait-poster.png" and spec.safe_zone == ("bottom", 0.25)
+    )
     # an HTML zip is refused as a portrait creative, with the reason
     data = ad_form(csrf, slug="tall-2")
     data.add_field("media_portrait", make_zip({"index.html": PAGE}), filename="p.zip", content_type="application/zip")

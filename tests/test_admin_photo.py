@@ -74,14 +74,17 @@ async def test_bad_uploads_are_refused(env):
 
 # --- the emoticon of the expression (one face only; drawn from attributes) ------------------------
 
+
 def emoticon_attrs(html):
     import re
+
     m = re.search(r'<div class="emoticon" data-mood="(\w+)" data-mask="([01])">', html)
     return (m.group(1), m.group(2)) if m else None
 
 
 async def test_one_face_gets_the_emoticon_of_its_expression(env, photos):
     import re
+
     client, _, csrf, tmp_path = env
     before = files_under(tmp_path)
     r = await client.post("/admin/photo", data=form(csrf, photos("astronaut").read_bytes()))
@@ -96,7 +99,7 @@ async def test_one_face_gets_the_emoticon_of_its_expression(env, photos):
     png_url = re.search(r'href="(/admin/photo/emoticon\.png\?[^"]+)"', html).group(1).replace("&amp;", "&")
     r = await client.get(svg_url)
     assert r.status == 200 and r.headers["Content-Type"].startswith("image/svg+xml")
-    assert f'emoticon-{mood}.svg' in r.headers["Content-Disposition"] and "<svg" in await r.text()
+    assert f"emoticon-{mood}.svg" in r.headers["Content-Disposition"] and "<svg" in await r.text()
     r = await client.get(png_url)
     assert r.status == 200 and r.headers["Content-Type"] == "image/png"
     png = Image.open(io.BytesIO(await r.read()))
@@ -135,8 +138,9 @@ async def test_a_masked_face_gets_a_masked_emoticon(tmp_path, photos):
     from test_vision_mask import draw_surgical_mask
 
     # vision.mask on; a stricter face score: the drawn mask also makes a weak whole-head "face"
-    appliance = Appliance(make_config(tmp_path, vision={"models_dir": str(ROOT_MODELS), "mask": True,
-                                                            "detect_score": 0.7}))
+    appliance = Appliance(
+        make_config(tmp_path, vision={"models_dir": str(ROOT_MODELS), "mask": True, "detect_score": 0.7})
+    )
     client = await start(appliance)
     try:
         csrf = await login(client)

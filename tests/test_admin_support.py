@@ -60,8 +60,9 @@ async def login(client: TestClient, password: str = PASSWORD) -> str:
     """Log in through the real form; returns the session's CSRF token."""
     r = await client.get("/admin/login")
     token = hidden(await r.text(), "csrf_token")
-    r = await client.post("/admin/login", data={"csrf_token": token, "password": password, "next": "/admin"},
-                          allow_redirects=False)
+    r = await client.post(
+        "/admin/login", data={"csrf_token": token, "password": password, "next": "/admin"}, allow_redirects=False
+    )
     assert r.status == 303, await r.text()
     r = await client.get("/admin")
     assert r.status == 200

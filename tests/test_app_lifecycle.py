@@ -69,8 +69,13 @@ def test_a_database_from_the_future_stops_start_up_with_a_clear_line(tmp_path, p
     con.commit()
     con.close()
     cfg = write_config(tmp_path, [photos("astronaut")])
-    proc = subprocess.run([sys.executable, "-m", "signage", "--config", str(cfg), "run", "--port", "0",
-                           "--data-dir", str(data)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "signage", "--config", str(cfg), "run", "--port", "0", "--data-dir", str(data)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert "newer than this signage release knows" in proc.stderr
     assert "Traceback" not in proc.stderr

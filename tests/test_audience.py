@@ -127,8 +127,12 @@ async def test_end_all_writes_open_sessions_at_shutdown(make):
 
 async def test_snapshot_mix_and_people_without_images(make):
     aud, clock, _, _ = await make()
-    aud.on_vision(frame(track(1, mood="happy", box=(0, 0, 320, 240)),
-                        track(2, mood="sad", frontal=False, box=(320, 240, 640, 480), group="60+", age=70)))
+    aud.on_vision(
+        frame(
+            track(1, mood="happy", box=(0, 0, 320, 240)),
+            track(2, mood="sad", frontal=False, box=(320, 240, 640, 480), group="60+", age=70),
+        )
+    )
     snap = aud.snapshot()
     assert snap["present"] == 2 and snap["watching"] == 1
     assert snap["mood_mix"]["happy"] == pytest.approx(0.47, abs=0.01)
@@ -137,8 +141,7 @@ async def test_snapshot_mix_and_people_without_images(make):
     assert p1["box"] == {"x": 0.0, "y": 0.0, "w": 0.5, "h": 0.5}
     assert p2["box"] == {"x": 0.5, "y": 0.5, "w": 0.5, "h": 0.5}  # clipped to the frame
     assert p2["mood"] == "sad" and p2["frontal"] is False
-    assert set(p1) == {"session_id", "box", "mood", "frontal", "age_group", "gender", "mask", "dwell_s",
-                       "attention_s"}
+    assert set(p1) == {"session_id", "box", "mood", "frontal", "age_group", "gender", "mask", "dwell_s", "attention_s"}
     assert p1["mask"] is None and snap["masked"] == 0  # vision.mask off: no estimate, not "unmasked"
 
 

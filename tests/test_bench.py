@@ -27,6 +27,7 @@ def test_loop_lag_probe_records_overshoot():
         await asyncio.sleep(0.1)
         # block the loop once: the probe must see it as lag
         import time
+
         time.sleep(0.05)
         await asyncio.sleep(0.05)
         return await probe.stop()
@@ -46,17 +47,22 @@ def test_letterbox_and_rss():
 
 
 def test_fer_venv_without_python_gives_a_reason(tmp_path, monkeypatch):
-    peer = bench.load_fer_peer()        # scripts/bench_fer.py: repository tooling, not the runtime
+    peer = bench.load_fer_peer()  # scripts/bench_fer.py: repository tooling, not the runtime
     monkeypatch.setattr(peer, "_fer_python_candidates", lambda: [])
     py, why = peer.ensure_fer_venv(tmp_path / "fer-venv", log=lambda m: None)
     assert py is None and "Python" in why
 
 
 def test_render_survives_missing_parts():
-    text = bench.render({"meta": {}, "stages": {"1": {"error": "boom"}},
-                         "live": {"video": {"error": "no camera"}},
-                         "fer": {"available": False, "note": "no venv"},
-                         "notes": ["hello"]})
+    text = bench.render(
+        {
+            "meta": {},
+            "stages": {"1": {"error": "boom"}},
+            "live": {"video": {"error": "no camera"}},
+            "fer": {"available": False, "note": "no venv"},
+            "notes": ["hello"],
+        }
+    )
     assert "no venv" in text and "boom" in text and "hello" in text
 
 
@@ -68,8 +74,21 @@ def test_quick_run_writes_valid_json(tmp_path, monkeypatch, photo_cache):
     monkeypatch.setattr(bench, "load_fer_peer", lambda: peer)
     monkeypatch.setattr(peer, "ensure_fer_venv", lambda **kw: (None, "test: no fer venv"))
     out = tmp_path / "bench.json"
-    rc = bench.main(["--quick", "--seconds", "1", "--reps", "2", "--json-out", str(out),
-                     "--cache-dir", str(photo_cache), "--eval-dir", str(tmp_path / "no-dev-sets")])
+    rc = bench.main(
+        [
+            "--quick",
+            "--seconds",
+            "1",
+            "--reps",
+            "2",
+            "--json-out",
+            str(out),
+            "--cache-dir",
+            str(photo_cache),
+            "--eval-dir",
+            str(tmp_path / "no-dev-sets"),
+        ]
+    )
     assert rc == 0
     report = json.loads(out.read_text())
     for n in ("1", "3", "8"):
@@ -88,6 +107,7 @@ def test_quick_run_writes_valid_json(tmp_path, monkeypatch, photo_cache):
 
 def test_register_adds_the_bench_command():
     import argparse
+
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command")
     bench.register(sub)
@@ -104,18 +124,38 @@ def test_other_load_is_measured():
 
 
 def test_speed_figures_come_with_their_accuracy():
-    acc = {"step": 3, "ferplus_test_balanced": {"emotion 7-class macro recall %": 70.1},
-           "utkface_crop": {"gender %": 93.9, "age MAE years": 4.85},
-           "dlib_faces": {"faces found": 43, "false positives": 0}}
+    acc = {
+        "step": 3,
+        "ferplus_test_balanced": {"emotion 7-class macro recall %": 70.1},
+        "utkface_crop": {"gender %": 93.9, "age MAE years": 4.85},
+        "dlib_faces": {"faces found": 43, "false positives": 0},
+    }
     line = bench.accuracy_text(acc)
     assert "FER+ 70.1" in line and "UTK gender 93.9 MAE 4.85" in line and "dlib 43 found 0 FP" in line
     assert "(1 image in 3)" in line
-    text = bench.render({"meta": {}, "accuracy": {"configured": acc, "all int8": {"error": "no model"}},
-                         "precision": {"models": {}, "chain_3_faces": {
-                             "configured": {"detector_precision": "fp32", "emotion_precision": "fp32",
-                                            "age_gender_precision": "fp32", "ms": {"median": 9.0, "p90": 10.0}},
-                             "all int8": {"detector_precision": "int8", "emotion_precision": "int8",
-                                          "age_gender_precision": "int8", "ms": {"median": 7.0, "p90": 8.0}}}},
-                         "notes": []})
+    text = bench.render(
+        {
+            "meta": {},
+            "accuracy": {"configured": acc, "all int8": {"error": "no model"}},
+            "precision": {
+                "models": {},
+                "chain_3_faces": {
+                    "configured": {
+                        "detector_precision": "fp32",
+                        "emotion_precision": "fp32",
+                        "age_gender_precision": "fp32",
+                        "ms": {"median": 9.0, "p90": 10.0},
+                    },
+                    "all int8": {
+                        "detector_precision": "int8",
+                        "emotion_precision": "int8",
+                        "age_gender_precision": "int8",
+                        "ms": {"median": 7.0, "p90": 8.0},
+                    },
+                },
+            },
+            "notes": [],
+        }
+    )
     assert "FER+ 70.1" in text and "no model" in text
     assert bench.accuracy_text(None) == "n/a"

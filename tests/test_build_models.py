@@ -63,15 +63,24 @@ def test_io_contract_matches_manifest(name: str) -> None:
         return [d if isinstance(d, int) else "dyn" for d in shape]
 
     assert [(i.name, norm(i.shape)) for i in sess.get_inputs()] == [
-        (i["name"], norm(i["shape"])) for i in entry["inputs"]]
+        (i["name"], norm(i["shape"])) for i in entry["inputs"]
+    ]
     assert [(o.name, norm(o.shape)) for o in sess.get_outputs()] == [
-        (o["name"], norm(o["shape"])) for o in entry["outputs"]]
+        (o["name"], norm(o["shape"])) for o in entry["outputs"]
+    ]
 
 
 def test_labels_in_contract_order() -> None:
     files = _manifest()
     assert files["emotion_faceapi.fp32.onnx"]["labels"]["scores"] == [
-        "neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised"]
+        "neutral",
+        "happy",
+        "sad",
+        "angry",
+        "fearful",
+        "disgusted",
+        "surprised",
+    ]
     assert files["age_gender_faceapi.fp32.onnx"]["labels"]["gender"] == ["male", "female"]
     assert files["retinaface_mnet025.fp32.onnx"]["labels"]["conf"] == ["background", "face"]
     assert files["age_gender_faceapi.fp32.onnx"].get("default") is True
@@ -108,7 +117,8 @@ def test_real_face_astronaut(photos) -> None:
         emo = _session(f"emotion_faceapi.{precision}.onnx").run(None, {"input": ph.crops([(img, faces[0])], 0.9)})[0]
         assert emo[0].argmax() == 1, emo  # happy
         age, gender = _session(f"age_gender_faceapi.{precision}.onnx").run(
-            None, {"input": ph.crops([(img, faces[0])], 1.0)})
+            None, {"input": ph.crops([(img, faces[0])], 1.0)}
+        )
         assert gender[0].argmax() == 1, gender  # female
         assert 20 < age[0] < 60, age
 
@@ -116,9 +126,22 @@ def test_real_face_astronaut(photos) -> None:
 def test_tfjs_weight_loader_dequantizes_like_tfjs() -> None:
     from modelbuild.faceapi import _same_pads, load_tfjs_weights
 
-    manifest = json.dumps([{"paths": ["a.bin"], "weights": [
-        {"name": "q", "shape": [2, 2], "dtype": "float32", "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1.0}},
-        {"name": "f", "shape": [3], "dtype": "float32"}]}]).encode()
+    manifest = json.dumps(
+        [
+            {
+                "paths": ["a.bin"],
+                "weights": [
+                    {
+                        "name": "q",
+                        "shape": [2, 2],
+                        "dtype": "float32",
+                        "quantization": {"dtype": "uint8", "scale": 0.5, "min": -1.0},
+                    },
+                    {"name": "f", "shape": [3], "dtype": "float32"},
+                ],
+            }
+        ]
+    ).encode()
     shard = bytes([0, 1, 2, 255]) + np.array([1.5, -2.0, 3.25], np.float32).tobytes()
     w = load_tfjs_weights(manifest, {"a.bin": shard})
     np.testing.assert_array_equal(w["q"], np.array([[-1.0, -0.5], [0.0, 126.5]], np.float32))
@@ -146,16 +169,25 @@ def test_int8_output_heads_stay_float() -> None:
 
     w1 = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w1")
     w2 = numpy_helper.from_array(np.ones((5, 4), np.float32), "w2")
-    nodes = [helper.make_node("Conv", ["x", "w1"], ["c"], name="conv"),
-             helper.make_node("Relu", ["c"], ["r"], name="relu"),
-             helper.make_node("GlobalAveragePool", ["r"], ["p"], name="pool"),
-             helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
-             helper.make_node("Gemm", ["f", "w2"], ["g"], name="fc", transB=0),
-             helper.make_node("Softmax", ["g"], ["y"], name="softmax"),
-             helper.make_node("Identity", ["r"], ["z"], name="side")]
-    graph = helper.make_graph(nodes, "t", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5]),
-                               helper.make_tensor_value_info("z", TensorProto.FLOAT, None)], [w1, w2])
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c"], name="conv"),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("GlobalAveragePool", ["r"], ["p"], name="pool"),
+        helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "w2"], ["g"], name="fc", transB=0),
+        helper.make_node("Softmax", ["g"], ["y"], name="softmax"),
+        helper.make_node("Identity", ["r"], ["z"], name="side"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "t",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5]),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, None),
+        ],
+        [w1, w2],
+    )
     assert output_head_nodes(helper.make_model(graph)) == ["conv", "fc", "relu", "side", "softmax"]
 
     model = onnx.load(str(MODELS / "age_gender_faceapi.int8.onnx"))

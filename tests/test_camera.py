@@ -21,8 +21,7 @@ from signage.config import CameraConfig
 
 
 def cfg(**kw) -> CameraConfig:
-    base = dict(width=320, height=240, fps=20.0, photo_seconds=0.3, stall_seconds=0.5,
-                retry_max_seconds=1.0)
+    base = dict(width=320, height=240, fps=20.0, photo_seconds=0.3, stall_seconds=0.5, retry_max_seconds=1.0)
     base.update(kw)
     return CameraConfig(**base)
 
@@ -48,8 +47,9 @@ def photo_dir(photos, tmp_path: Path) -> Path:
     return folder
 
 
-def make_video(path: Path, images: list[np.ndarray], fps: float, frames_each: int,
-               size: tuple[int, int] = (320, 240)) -> Path:
+def make_video(
+    path: Path, images: list[np.ndarray], fps: float, frames_each: int, size: tuple[int, int] = (320, 240)
+) -> Path:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
     assert writer.isOpened()
     for image in images:
@@ -76,6 +76,7 @@ def closest(image: np.ndarray, refs: list[np.ndarray]) -> int:
 
 # --- image helpers ------------------------------------------------------------------------------
 
+
 def test_letterbox_keeps_aspect_and_never_enlarges(photos) -> None:
     big = cv2.imread(str(photos("sample1")))  # 1920 x 1280
     out = letterbox(big, 640, 480)
@@ -91,6 +92,7 @@ def test_letterbox_keeps_aspect_and_never_enlarges(photos) -> None:
 
 
 # --- photos source ------------------------------------------------------------------------------
+
 
 def test_photos_slideshow_in_sorted_order_and_loops(photo_dir: Path, tmp_path: Path) -> None:
     c = cfg(source="photos", photos_dir=str(photo_dir), photo_seconds=0.25, fps=40)
@@ -144,6 +146,7 @@ def test_camera_on_photos_and_fast_stop(photo_dir: Path, tmp_path: Path, caplog:
 
 # --- video source -------------------------------------------------------------------------------
 
+
 def test_video_plays_at_its_own_rate_and_loops(real_video: Path, photos, tmp_path: Path) -> None:
     refs = [letterbox(cv2.imread(str(p)), 320, 240) for p in photos("astronaut", "sample1", "t1")]
     camera = Camera(cfg(source="video", video_path=str(real_video), fps=5), tmp_path)
@@ -196,6 +199,7 @@ def test_deleted_video_is_reported_and_recovered(photos, tmp_path: Path) -> None
 
 # --- latest frame only --------------------------------------------------------------------------
 
+
 def test_slow_consumer_gets_the_latest_frame_and_nothing_queues(photos, tmp_path: Path) -> None:
     images = [cv2.imread(str(p)) for p in photos("sample2", "sample3", "sample4")]
     video = make_video(tmp_path / "fast.avi", images, 120.0, 40, size=(640, 480))
@@ -238,6 +242,7 @@ def test_latest_returns_the_same_frame_until_a_new_one(photo_dir: Path, tmp_path
 
 # --- watchdog -----------------------------------------------------------------------------------
 
+
 class StallingSource(FrameSource):
     """Real photo frames; after ``good`` frames it stops delivering (blocks) until interrupted."""
 
@@ -278,11 +283,13 @@ def test_watchdog_detects_a_stall_and_recovers(photos, tmp_path: Path) -> None:
     camera = Camera(cfg(), tmp_path, opener=opener)
     states: list[str] = []
     with camera:
+
         def watch() -> bool:
             s = camera.status()["state"]
             if not states or states[-1] != s:
                 states.append(s)
             return len(sources) >= 2 and s == "running"
+
         assert wait_for(watch, timeout=5)
         st = camera.status()
     assert states[:4] == ["starting", "running", "stalled", "running"], states
@@ -312,6 +319,7 @@ def test_backoff_grows_up_to_the_limit(tmp_path: Path) -> None:
 
 
 # --- opencv devices and auto --------------------------------------------------------------------
+
 
 def test_bad_devices_give_clear_messages(tmp_path: Path) -> None:
     with pytest.raises(CameraError) as err:
@@ -351,6 +359,7 @@ def test_auto_falls_back_to_the_demo_photos(photo_cache: Path, monkeypatch, tmp_
 
 # --- picamera2 (a stand-in module following the real API; no camera hardware here) -------------
 
+
 def fake_picamera2(photo: np.ndarray, cameras: int = 1) -> types.ModuleType:
     """A ``picamera2`` module: Picamera2 with the real method names and argument shapes, whose
     lores stream is the given photo as YUV420 (I420) with rows padded to a 64-byte stride."""
@@ -367,13 +376,18 @@ def fake_picamera2(photo: np.ndarray, cameras: int = 1) -> types.ModuleType:
 
         @staticmethod
         def global_camera_info() -> list[dict]:
-            return [{"Model": "imx708", "Location": 2, "Rotation": 180, "Id": "/base/i2c@88000/imx708@1a",
-                     "Num": i} for i in range(cameras)]
+            return [
+                {"Model": "imx708", "Location": 2, "Rotation": 180, "Id": "/base/i2c@88000/imx708@1a", "Num": i}
+                for i in range(cameras)
+            ]
 
-        def create_video_configuration(self, main=None, lores=None, raw=None, controls=None,
-                                       **kwargs) -> dict:
-            return {"use_case": "video", "main": dict(main or {"size": (1280, 720)}),
-                    "lores": dict(lores) if lores else None, "controls": dict(controls or {})}
+        def create_video_configuration(self, main=None, lores=None, raw=None, controls=None, **kwargs) -> dict:
+            return {
+                "use_case": "video",
+                "main": dict(main or {"size": (1280, 720)}),
+                "lores": dict(lores) if lores else None,
+                "controls": dict(controls or {}),
+            }
 
         def configure(self, camera_config: dict) -> None:
             self.config = camera_config
@@ -433,8 +447,7 @@ def test_auto_prefers_an_attached_picamera2(photos, monkeypatch, tmp_path: Path)
 
 
 def test_picamera2_without_a_camera(photos, monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setitem(sys.modules, "picamera2",
-                        fake_picamera2(cv2.imread(str(photos("t1"))), cameras=0))
+    monkeypatch.setitem(sys.modules, "picamera2", fake_picamera2(cv2.imread(str(photos("t1"))), cameras=0))
     with pytest.raises(CameraError, match='^camera.source = "picamera2": no camera is attached'):
         open_source(cfg(source="picamera2"), tmp_path)
     monkeypatch.setitem(sys.modules, "picamera2", None)

@@ -23,8 +23,9 @@ def test_shipped_config_is_valid_and_documents_every_key():
     assert cfg.web.port == 8080
     text = (ROOT / "config.toml").read_text()
     assert text == render_config_template(), "config.toml drifted: run python scripts/gen_config.py"
-    assert render_config_reference() in (ROOT / "README.md").read_text(), \
+    assert render_config_reference() in (ROOT / "README.md").read_text(), (
         "README's config reference drifted: run python scripts/gen_config.py"
+    )
     for key, _default, doc in documented_keys():
         section, name = key.split(".")
         assert f"\n{name} = " in text and doc, key
@@ -37,20 +38,26 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path):
     assert cfg.db_path == tmp_path / "d" / "signage.db"
 
 
-@pytest.mark.parametrize("raw, message", [
-    ({"camera": {"sorce": "photos"}}, 'camera.sorce: unknown key (did you mean "source"?)'),
-    ({"camera": {"source": "webcam"}}, 'camera.source = "webcam": must be one of "auto", "picamera2", "opencv", "video", "photos"'),
-    ({"vison": {}}, '[vison]: unknown section (did you mean "vision"?)'),
-    ({"web": {"port": 70000}}, "web.port = 70000: must be between 1 and 65535"),
-    ({"web": {"port": "80"}}, 'web.port = "80": must be a whole number'),
-    ({"vision": {"mask": "yes"}}, 'vision.mask = "yes": must be true or false'),
-    ({"vision": {"detect_score": 2}}, "vision.detect_score = 2.0: must be between 0.05 and 0.99"),
-    ({"admin": {"password_hash": "hunter2"}}, "admin.password_hash: looks like a plain-text password"),
-    ({"ads": {"mood_rules": {"sadd": "healing"}}}, 'ads.mood_rules.sadd: unknown mood (did you mean "sad"?)'),
-    ({"ads": {"mood_rules": {"sad": "cry"}}}, 'ads.mood_rules.sad = "cry": must be one of'),
-    ({"camera": {"source": "video"}}, 'camera.video_path = "": the "video" source needs a video file path'),
-    ({"logging": "debug"}, "[logging] must be a table"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"camera": {"sorce": "photos"}}, 'camera.sorce: unknown key (did you mean "source"?)'),
+        (
+            {"camera": {"source": "webcam"}},
+            'camera.source = "webcam": must be one of "auto", "picamera2", "opencv", "video", "photos"',
+        ),
+        ({"vison": {}}, '[vison]: unknown section (did you mean "vision"?)'),
+        ({"web": {"port": 70000}}, "web.port = 70000: must be between 1 and 65535"),
+        ({"web": {"port": "80"}}, 'web.port = "80": must be a whole number'),
+        ({"vision": {"mask": "yes"}}, 'vision.mask = "yes": must be true or false'),
+        ({"vision": {"detect_score": 2}}, "vision.detect_score = 2.0: must be between 0.05 and 0.99"),
+        ({"admin": {"password_hash": "hunter2"}}, "admin.password_hash: looks like a plain-text password"),
+        ({"ads": {"mood_rules": {"sadd": "healing"}}}, 'ads.mood_rules.sadd: unknown mood (did you mean "sad"?)'),
+        ({"ads": {"mood_rules": {"sad": "cry"}}}, 'ads.mood_rules.sad = "cry": must be one of'),
+        ({"camera": {"source": "video"}}, 'camera.video_path = "": the "video" source needs a video file path'),
+        ({"logging": "debug"}, "[logging] must be a table"),
+    ],
+)
 def test_bad_values_are_named_with_what_is_allowed(raw, message):
     with pytest.raises(ConfigError) as err:
         config_from_dict(raw)
@@ -68,8 +75,7 @@ def test_file_level_errors(tmp_path):
 
 
 def _cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "signage", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "signage", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 def test_check_config_cli_gives_one_line_and_no_traceback(tmp_path):

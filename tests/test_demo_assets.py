@@ -95,8 +95,11 @@ def test_media_stay_within_budget():
 
 
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _same_video(a: Path, b: Path) -> bool:
@@ -104,6 +107,7 @@ def _same_video(a: Path, b: Path) -> bool:
     the committed file (the bytes then differ, the picture does not)."""
     import cv2
     import numpy as np
+
     ca, cb = cv2.VideoCapture(str(a)), cv2.VideoCapture(str(b))
     try:
         n = 0
@@ -129,8 +133,7 @@ def test_generator_reproduces_the_committed_files(tmp_path):
     byte-for-byte equal; the video too when the same OpenCV/libvpx build encodes it, else its
     decoded frames must match."""
     out = tmp_path / "assets"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(out)], capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     for sub in ("ads", "healing"):
         want, got = _digest(ASSETS / sub), _digest(out / sub)
@@ -141,8 +144,7 @@ def test_generator_reproduces_the_committed_files(tmp_path):
             if name.endswith(".webm"):
                 assert _same_video(ASSETS / sub / name, out / sub / name), f"{sub}/{name} differs"
             else:
-                pytest.fail(f"assets/{sub}/{name} is not what scripts/make_demo_assets.py makes; "
-                            "re-run the script")
+                pytest.fail(f"assets/{sub}/{name} is not what scripts/make_demo_assets.py makes; re-run the script")
 
 
 def test_html_creatives_are_self_contained_and_fit_both_orientations(demo):
@@ -163,6 +165,7 @@ def test_scenes_toml_lists_every_healing_file():
 
 def test_two_demo_ads_have_a_portrait_creative_and_one_a_safe_zone(demo):
     from PIL import Image
+
     portrait = [s for s in demo.values() if s.media_portrait]
     assert len(portrait) >= 2
     for s in portrait:

@@ -22,8 +22,9 @@ RUN_SECONDS = 45
 ADS = {
     # Pays the most and targets nobody in particular: it wins wherever the age gate allows it.
     "test-lager": dict(title="Test Lager", cpm=60, age_restricted="true", moods=[], ages=[]),
-    "happy-adults": dict(title="Happy Adults Cafe", cpm=20, age_restricted="false",
-                         moods=["happy"], ages=["20-39", "40-59"]),
+    "happy-adults": dict(
+        title="Happy Adults Cafe", cpm=20, age_restricted="false", moods=["happy"], ages=["20-39", "40-59"]
+    ),
     "kids-club": dict(title="Kids Club", cpm=20, age_restricted="false", moods=[], ages=["child"]),
 }
 
@@ -33,19 +34,20 @@ def write_inventory(folder: Path, jpeg: bytes) -> None:
         d = folder / slug
         d.mkdir(parents=True)
         (d / "creative.jpg").write_bytes(jpeg)
-        (d / "ad.toml").write_text(f'''title = "{ad['title']}"
+        (d / "ad.toml").write_text(
+            f'''title = "{ad["title"]}"
 advertiser = "Test"
 media = "creative.jpg"
 duration = 3
-age_restricted = {ad['age_restricted']}
+age_restricted = {ad["age_restricted"]}
 frequency_cap = 0
 
 [targeting]
-moods = {ad['moods']!r}
-age_groups = {ad['ages']!r}
+moods = {ad["moods"]!r}
+age_groups = {ad["ages"]!r}
 
 [pricing]
-cpm = {ad['cpm']}
+cpm = {ad["cpm"]}
 budget = 1000
 
 [flight]
@@ -54,19 +56,22 @@ end = 2099-12-31
 
 [mobile]
 description = "test"
-'''.replace("'", '"'))
+'''.replace("'", '"')
+        )
 
 
 def run_in_front_of(tmp_path: Path, photo: Path, creative: Path) -> Path:
     write_inventory(tmp_path / "ads", creative.read_bytes())
-    cfg = write_config(tmp_path, [photo],
-                       ads=f'dir = "{tmp_path / "ads"}"\nhealing_dir = "{Path(__file__).resolve().parent.parent / "assets" / "healing"}"',
-                       player="rating_seconds = 1.0\nhealing_min_seconds = 1.0\nidle_healing_seconds = 5.0",
-                       # a still photo needs no more; it leaves CPU for the other run and for the
-                       # tests a parallel worker runs meanwhile (an analysis starved of CPU loses
-                       # the people in front of it, and a play then counts nobody)
-                       vision=f'models_dir = "{Path(__file__).resolve().parent.parent / "models"}"\n'
-                              'analysis_fps = 5.0')
+    cfg = write_config(
+        tmp_path,
+        [photo],
+        ads=f'dir = "{tmp_path / "ads"}"\nhealing_dir = "{Path(__file__).resolve().parent.parent / "assets" / "healing"}"',
+        player="rating_seconds = 1.0\nhealing_min_seconds = 1.0\nidle_healing_seconds = 5.0",
+        # a still photo needs no more; it leaves CPU for the other run and for the
+        # tests a parallel worker runs meanwhile (an analysis starved of CPU loses
+        # the people in front of it, and a play then counts nobody)
+        vision=f'models_dir = "{Path(__file__).resolve().parent.parent / "models"}"\nanalysis_fps = 5.0',
+    )
     app = RunningApp(cfg, tmp_path / "data")
     try:
         time.sleep(RUN_SECONDS)
@@ -83,13 +88,16 @@ def databases(tmp_path_factory, photos):
     # One after the other: the suite runs in parallel workers, and two appliances analysing six
     # and seven faces at once beside them starved each other's vision on a 2-core machine (a
     # play then counted nobody). Another worker runs the rest of the suite meanwhile.
-    return {"teens": run_in_front_of(tmp_path_factory.mktemp("teens"), photos("t1"), creative),
-            "adults": run_in_front_of(tmp_path_factory.mktemp("adults"), photos("2008_004176"), creative)}
+    return {
+        "teens": run_in_front_of(tmp_path_factory.mktemp("teens"), photos("t1"), creative),
+        "adults": run_in_front_of(tmp_path_factory.mktemp("adults"), photos("2008_004176"), creative),
+    }
 
 
 @pytest.fixture(scope="module")
 def photos(photo_cache):
     from signage.demo_photos import ALL_PHOTOS, fetch_photo
+
     return lambda name: fetch_photo(ALL_PHOTOS[name], photo_cache)
 
 
@@ -102,8 +110,11 @@ def query(db: Path, sql: str, *args):
 
 
 def ad_plays(db: Path) -> list[tuple]:
-    return query(db, "SELECT p.id, a.slug, p.completed, p.impressions, p.watchers, p.spend, a.cpm "
-                     "FROM plays p JOIN ads a ON a.id = p.ad_id WHERE p.kind = 'ad' ORDER BY p.id")
+    return query(
+        db,
+        "SELECT p.id, a.slug, p.completed, p.impressions, p.watchers, p.spend, a.cpm "
+        "FROM plays p JOIN ads a ON a.id = p.ad_id WHERE p.kind = 'ad' ORDER BY p.id",
+    )
 
 
 def test_the_database_is_intact_after_sigterm_and_nothing_was_refused(databases):
@@ -146,8 +157,9 @@ def test_exposures_and_sessions_agree_with_the_photo(databases, which, faces):
             assert faces - 2 <= impressions <= faces, (slug, impressions)
         assert watchers <= impressions
         assert spend == pytest.approx(cpm * impressions / 1000)
-    orphans = query(db, "SELECT count(*) FROM exposures e LEFT JOIN sessions s ON s.id = e.session_id "
-                        "WHERE s.id IS NULL")[0][0]
+    orphans = query(
+        db, "SELECT count(*) FROM exposures e LEFT JOIN sessions s ON s.id = e.session_id WHERE s.id IS NULL"
+    )[0][0]
     assert orphans == 0
 
 

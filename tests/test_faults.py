@@ -51,8 +51,9 @@ def small_fs(tmp_path):
     def mount(name: str, size: str = "2m") -> Path:
         path = tmp_path / name
         path.mkdir()
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+        )
         if r.returncode:
             pytest.skip(f"cannot mount a tmpfs (the fault tests need root): {r.stderr.strip()}")
         mounted.append(path)
@@ -101,6 +102,7 @@ def in_an_ad_with_someone_watching(status: dict) -> bool:
 
 
 # --- kill -9 ---------------------------------------------------------------------------------
+
 
 def test_ten_kill_9s_during_writes_lose_at_most_one_flush_window(tmp_path, photos):
     """Issue 10 item 11: a kill -9 used to lose every open session and the running ad's
@@ -181,6 +183,7 @@ def test_ten_kill_9s_during_writes_lose_at_most_one_flush_window(tmp_path, photo
 
 # --- disk full -------------------------------------------------------------------------------
 
+
 def test_a_full_disk_keeps_the_screen_up_and_sigterm_spills_proof_of_play(tmp_path, photos, small_fs):
     """Issue 10 item 7: with the disk full, pending writes grew without a cap, and SIGTERM
     exited 0 and silently dropped them."""
@@ -193,8 +196,11 @@ def test_a_full_disk_keeps_the_screen_up_and_sigterm_spills_proof_of_play(tmp_pa
         filler = fill(data)
         first = app.get("/api/status")["player"]["play_id"]
         # plays go on while nothing can be written
-        status = app.status_until(lambda s: s["player"]["play_id"] >= first + 2
-                                  and s["database"]["state"] == "failing", 120, "plays on a full disk")
+        status = app.status_until(
+            lambda s: s["player"]["play_id"] >= first + 2 and s["database"]["state"] == "failing",
+            120,
+            "plays on a full disk",
+        )
         db = status["database"]
         assert "SQLITE_FULL" in db["error"] and db["pending_writes"] > 0
         # in the spill file already, but for what was queued in the last flush window
@@ -229,14 +235,19 @@ def test_a_full_disk_keeps_the_screen_up_and_sigterm_spills_proof_of_play(tmp_pa
     try:
         ids = {i for (i,) in con.execute("SELECT id FROM plays")}
         assert set(range(first, last + 1)) <= ids, "a play from the full-disk time is missing"
-        assert con.execute("SELECT COUNT(*) FROM plays WHERE id BETWEEN ? AND ? AND ended_at IS NOT NULL",
-                           (first, last - 1)).fetchone()[0] == last - first
+        assert (
+            con.execute(
+                "SELECT COUNT(*) FROM plays WHERE id BETWEEN ? AND ? AND ended_at IS NOT NULL", (first, last - 1)
+            ).fetchone()[0]
+            == last - first
+        )
     finally:
         con.close()
     assert not list((tmp_path / "spill").glob("signage-*.spill"))
 
 
 # --- locked database ----------------------------------------------------------------------------
+
 
 def test_a_database_locked_by_another_process_loses_nothing(tmp_path, photos):
     cfg = fast_config(tmp_path, [photos("astronaut")])
@@ -248,8 +259,9 @@ def test_a_database_locked_by_another_process_loses_nothing(tmp_path, photos):
         other.execute("BEGIN EXCLUSIVE")  # a backup tool, for longer than busy_timeout (5 s)
         try:
             first = app.get("/api/status")["player"]["play_id"]
-            status = app.status_until(lambda s: s["database"]["state"] == "failing"
-                                      and s["player"]["play_id"] > first, 60, "failing writes")
+            status = app.status_until(
+                lambda s: s["database"]["state"] == "failing" and s["player"]["play_id"] > first, 60, "failing writes"
+            )
             assert "SQLITE_BUSY" in status["database"]["error"]
             assert http_status(app.base, "/panel") == 200
             time.sleep(3)
@@ -257,8 +269,9 @@ def test_a_database_locked_by_another_process_loses_nothing(tmp_path, photos):
             other.execute("ROLLBACK")
             other.close()
         last = app.get("/api/status")["player"]["play_id"]
-        status = app.status_until(lambda s: s["database"]["state"] == "open"
-                                  and s["database"]["pending_writes"] < 50, 90, "writes to resume")
+        status = app.status_until(
+            lambda s: s["database"]["state"] == "open" and s["database"]["pending_writes"] < 50, 90, "writes to resume"
+        )
         assert status["database"]["refused_writes"] == 0
         code, _, err = app.terminate()
         assert code == 0, err
@@ -274,6 +287,7 @@ def test_a_database_locked_by_another_process_loses_nothing(tmp_path, photos):
 
 
 # --- read-only and corrupt databases -----------------------------------------------------------
+
 
 def test_a_read_only_data_folder_shows_content_from_memory_and_says_why(tmp_path, photos, small_fs):
     """Issue 10 item 8: a read-only data folder stopped start-up (black screen, restart loop)
@@ -295,7 +309,7 @@ def test_a_read_only_data_folder_shows_content_from_memory_and_says_why(tmp_path
         assert "not writable" in status["errors"]["database"]
         assert http_status(app.base, "/panel") == 200
         metrics = urllib.request.urlopen(app.base + "/metrics", timeout=10).read().decode()
-        assert 'signage_database_degraded{' in metrics and "} 1" in metrics.split("signage_database_degraded{")[1][:80]
+        assert "signage_database_degraded{" in metrics and "} 1" in metrics.split("signage_database_degraded{")[1][:80]
         app.status_until(lambda s: s["player"]["plays"] >= 1, 60, "a play in memory")
         code, _, err = app.terminate()
     finally:
@@ -336,6 +350,7 @@ def test_a_corrupt_database_is_moved_aside_and_the_screen_stays_up(tmp_path, pho
 
 # --- vision faults -----------------------------------------------------------------------------
 
+
 def test_a_truncated_model_leaves_healing_content_and_a_clear_status(tmp_path, photos):
     models = tmp_path / "models"
     shutil.copytree(ROOT / "models", models)
@@ -357,15 +372,20 @@ def test_a_truncated_model_leaves_healing_content_and_a_clear_status(tmp_path, p
 
 def test_a_camera_that_vanishes_zeroes_its_figures_and_the_screen_goes_on(tmp_path, photos):
     """Issue 10 item 11: the analysis fps stayed at its last value after the camera was gone."""
-    cfg = fast_config(tmp_path, photos("astronaut", "sample1"),
-                      camera=f'source = "photos"\nphotos_dir = "{tmp_path / "photos"}"\n'
-                             f'photo_seconds = 0.5\nfps = 10.0')
+    cfg = fast_config(
+        tmp_path,
+        photos("astronaut", "sample1"),
+        camera=f'source = "photos"\nphotos_dir = "{tmp_path / "photos"}"\nphoto_seconds = 0.5\nfps = 10.0',
+    )
     app = RunningApp(cfg, tmp_path / "data")
     try:
         app.status_until(lambda s: s["vision"]["fps"] > 0, 90, "analysis running")
         shutil.rmtree(tmp_path / "photos")  # the camera is gone
-        status = app.status_until(lambda s: s["camera"]["state"] != "running" and s["vision"]["fps"] == 0
-                                  and s["audience"]["present"] == 0, 60, "figures to drop to zero")
+        status = app.status_until(
+            lambda s: s["camera"]["state"] != "running" and s["vision"]["fps"] == 0 and s["audience"]["present"] == 0,
+            60,
+            "figures to drop to zero",
+        )
         assert status["camera"]["error"]
         metrics = urllib.request.urlopen(app.base + "/metrics", timeout=10).read().decode()
         fps_line = next(line for line in metrics.splitlines() if line.startswith("signage_analysis_fps"))

@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "signage", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "signage", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -45,25 +46,41 @@ def centre(pg):
 
 def screen_config(tmp_path: Path, device: str, url: str, **fleet):
     cfg = default_config(tmp_path)
-    return dataclasses.replace(cfg, device=dataclasses.replace(cfg.device, id=device),
-                               storage=dataclasses.replace(cfg.storage, data_dir=tmp_path / "data"),
-                               fleet=dataclasses.replace(cfg.fleet, database_url=url, **fleet))
+    return dataclasses.replace(
+        cfg,
+        device=dataclasses.replace(cfg.device, id=device),
+        storage=dataclasses.replace(cfg.storage, data_dir=tmp_path / "data"),
+        fleet=dataclasses.replace(cfg.fleet, database_url=url, **fleet),
+    )
 
 
 async def write_activity(store: Store, play_id: int, session: str, t: float) -> None:
     """Rows written the way the player, the audience and the mobile pages write them."""
-    store.enqueue("INSERT INTO plays (id, ad_id, kind, token, started_at, decision) VALUES (?, NULL, 'ad', ?, ?, '{}')",
-                  (play_id, f"tok{play_id}", t))
-    store.enqueue("INSERT OR REPLACE INTO sessions (id, started_at, ended_at, dwell_s, attention_s, age_group, "
-                  "gender, mood, age_group_p, gender_p, mood_p, mask_p) VALUES (?, ?, ?, 4, 2, '20-39', 'female', "
-                  "'happy', '{}', '{}', '{\"happy\": 0.9}', NULL)", (session, t, t + 4))
-    store.enqueue("INSERT OR REPLACE INTO exposures (play_id, session_id, present_s, watching_s) VALUES (?, ?, 3.5, 1.5)",
-                  (play_id, session))
-    store.enqueue("UPDATE plays SET ended_at = ?, completed = 1, impressions = 1, watchers = 1, spend = 0.02, "
-                  "audience = '{\"ots\": 1}' WHERE id = ?", (t + 10, play_id))
+    store.enqueue(
+        "INSERT INTO plays (id, ad_id, kind, token, started_at, decision) VALUES (?, NULL, 'ad', ?, ?, '{}')",
+        (play_id, f"tok{play_id}", t),
+    )
+    store.enqueue(
+        "INSERT OR REPLACE INTO sessions (id, started_at, ended_at, dwell_s, attention_s, age_group, "
+        "gender, mood, age_group_p, gender_p, mood_p, mask_p) VALUES (?, ?, ?, 4, 2, '20-39', 'female', "
+        "'happy', '{}', '{}', '{\"happy\": 0.9}', NULL)",
+        (session, t, t + 4),
+    )
+    store.enqueue(
+        "INSERT OR REPLACE INTO exposures (play_id, session_id, present_s, watching_s) VALUES (?, ?, 3.5, 1.5)",
+        (play_id, session),
+    )
+    store.enqueue(
+        "UPDATE plays SET ended_at = ?, completed = 1, impressions = 1, watchers = 1, spend = 0.02, "
+        "audience = '{\"ots\": 1}' WHERE id = ?",
+        (t + 10, play_id),
+    )
     await store.flush()
-    await store.execute("INSERT OR IGNORE INTO ratings (play_id, value, source, device, created_at) "
-                        "VALUES (?, 1, 'mobile', 'phone-cookie', ?)", (play_id, t + 11))
+    await store.execute(
+        "INSERT OR IGNORE INTO ratings (play_id, value, source, device, created_at) "
+        "VALUES (?, 1, 'mobile', 'phone-cookie', ?)",
+        (play_id, t + 11),
+    )
     await store.execute("INSERT INTO mobile_visits (play_id, created_at) VALUES (?, ?)", (play_id, t + 12))
 
 
@@ -73,8 +90,10 @@ def central_count(pg, table: str, device: str) -> int:
 
 
 async def test_a_screen_cannot_write_another_screens_rows_nor_read(centre):
-    row = ("INSERT INTO fleet.mobile_visits (device_id, uuid, play_uuid, created_at) "
-           "VALUES (%s, gen_random_uuid(), gen_random_uuid(), now())")
+    row = (
+        "INSERT INTO fleet.mobile_visits (device_id, uuid, play_uuid, created_at) "
+        "VALUES (%s, gen_random_uuid(), gen_random_uuid(), now())"
+    )
     with psycopg.connect(centre["shop-1"], autocommit=True) as c:
         c.execute(row, ("shop-1",))  # its own rows: allowed
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="row-level security"):
@@ -124,18 +143,21 @@ async def test_outbox_rows_ship_once_even_when_sent_twice(pg, centre, tmp_path):
         assert await store.scalar("SELECT COUNT(*) FROM outbox") == 0
         # A crash after the central COMMIT but before the local DELETE re-sends the batch.
         for r in outbox:
-            await store.execute("INSERT INTO outbox (kind, device_id, clock_synced, created_at, payload) "
-                                "VALUES (?, ?, ?, ?, ?)", (r["kind"], r["device_id"], r["clock_synced"],
-                                                           r["created_at"], r["payload"]))
+            await store.execute(
+                "INSERT INTO outbox (kind, device_id, clock_synced, created_at, payload) VALUES (?, ?, ?, ?, ?)",
+                (r["kind"], r["device_id"], r["clock_synced"], r["created_at"], r["payload"]),
+            )
         assert await shipper.ship_pending() == len(outbox)
         await shipper.stop()
         for table, n in (("plays", 3), ("sessions", 3), ("exposures", 3), ("ratings", 3), ("mobile_visits", 3)):
             assert central_count(pg, table, "shop-2") == n, table
         local = await store.fetchall("SELECT uuid, started_at, ended_at, spend FROM plays ORDER BY uuid")
         with psycopg.connect(pg.admin_url) as c:
-            remote = c.execute("SELECT uuid::text, extract(epoch FROM started_at)::float8, "
-                               "extract(epoch FROM ended_at)::float8, spend FROM fleet.plays "
-                               "WHERE device_id = 'shop-2' ORDER BY uuid").fetchall()
+            remote = c.execute(
+                "SELECT uuid::text, extract(epoch FROM started_at)::float8, "
+                "extract(epoch FROM ended_at)::float8, spend FROM fleet.plays "
+                "WHERE device_id = 'shop-2' ORDER BY uuid"
+            ).fetchall()
         assert [r["uuid"] for r in local] == [r[0] for r in remote]
         for lr, rr in zip(local, remote, strict=False):
             assert abs(lr["started_at"] - rr[1]) < 1e-5 and abs(lr["ended_at"] - rr[2]) < 1e-5
@@ -231,6 +253,7 @@ async def test_status_metrics_and_live_view_show_the_outbox_never_the_password(t
     from signage.app import Appliance
     from signage.web.admin.live import live_data
     from signage.web.metrics import render_metrics
+
     url = "postgresql://screen_x:very-secret-pw@127.0.0.1:1/fleet"
     cfg = screen_config(tmp_path, "shop-x", url)
     cfg = dataclasses.replace(cfg, vision=dataclasses.replace(cfg.vision, models_dir=ROOT / "models"))
@@ -254,16 +277,20 @@ async def test_status_metrics_and_live_view_show_the_outbox_never_the_password(t
         await appliance.store.close()
 
 
-@pytest.mark.parametrize("fleet, message", [
-    ({"database_url": "mysql://u:hunter2pw@h/db"}, "must look like postgresql://"),
-    ({"database_url": "postgresql://u:hunter2pw@h:notaport/db"}, "not a URL"),
-    ({"database_url": "postgresql://u:hunter2pw@host"}, "must look like postgresql://"),
-    ({"content_url": "ftp://cdn/x"}, "must be an http:// or https:// URL"),
-    ({"group": "shop floor"}, "fleet.group"),
-    ({"ship_interval_s": 0}, "between 1 and 86400"),
-])
+@pytest.mark.parametrize(
+    "fleet, message",
+    [
+        ({"database_url": "mysql://u:hunter2pw@h/db"}, "must look like postgresql://"),
+        ({"database_url": "postgresql://u:hunter2pw@h:notaport/db"}, "not a URL"),
+        ({"database_url": "postgresql://u:hunter2pw@host"}, "must look like postgresql://"),
+        ({"content_url": "ftp://cdn/x"}, "must be an http:// or https:// URL"),
+        ({"group": "shop floor"}, "fleet.group"),
+        ({"ship_interval_s": 0}, "between 1 and 86400"),
+    ],
+)
 def test_fleet_keys_are_checked_and_the_password_never_echoed(fleet, message):
     from signage.config import ConfigError, config_from_dict
+
     with pytest.raises(ConfigError, match=message) as err:
         config_from_dict({"fleet": fleet})
     assert "hunter2pw" not in str(err.value)
@@ -271,8 +298,16 @@ def test_fleet_keys_are_checked_and_the_password_never_echoed(fleet, message):
 
 def test_a_valid_fleet_section_loads():
     from signage.config import config_from_dict
-    cfg = config_from_dict({"fleet": {"database_url": "postgresql://screen_a:pw@db.example:5432/fleet?sslmode=require",
-                                      "content_url": "https://cdn.example/signage", "group": "canary"}})
+
+    cfg = config_from_dict(
+        {
+            "fleet": {
+                "database_url": "postgresql://screen_a:pw@db.example:5432/fleet?sslmode=require",
+                "content_url": "https://cdn.example/signage",
+                "group": "canary",
+            }
+        }
+    )
     assert cfg.fleet.shipping and cfg.fleet.pulling and cfg.fleet.group == "canary"
     assert not config_from_dict({}).fleet.shipping  # a lone screen by default
 
@@ -281,17 +316,24 @@ async def test_step_4_gives_existing_history_fleet_keys_without_losing_a_row(tmp
     import sqlite3
 
     from signage.store import schema
+
     path = tmp_path / "old.db"
     con = sqlite3.connect(path)
     for version, script in schema.MIGRATIONS:
         if version <= 3:
             con.executescript(script)
     con.execute("PRAGMA user_version=3")
-    con.execute("INSERT INTO ads (id, slug, title, media, media_type, duration_s, updated_at, source_sha256) "
-                "VALUES (1, 'cafe', 'Cafe', 'a.jpg', 'image', 5, 0, 'feed')")
+    con.execute(
+        "INSERT INTO ads (id, slug, title, media, media_type, duration_s, updated_at, source_sha256) "
+        "VALUES (1, 'cafe', 'Cafe', 'a.jpg', 'image', 5, 0, 'feed')"
+    )
     for i in range(1, 4):
-        con.execute("INSERT INTO plays (id, ad_id, kind, started_at, ended_at) VALUES (?, 1, 'ad', ?, ?)", (i, i, i + 1))
-        con.execute("INSERT INTO ratings (play_id, value, source, device, created_at) VALUES (?, 1, 'panel', '', ?)", (i, i))
+        con.execute(
+            "INSERT INTO plays (id, ad_id, kind, started_at, ended_at) VALUES (?, 1, 'ad', ?, ?)", (i, i, i + 1)
+        )
+        con.execute(
+            "INSERT INTO ratings (play_id, value, source, device, created_at) VALUES (?, 1, 'panel', '', ?)", (i, i)
+        )
         con.execute("INSERT INTO mobile_visits (play_id, created_at) VALUES (?, ?)", (i, i))
     con.commit()
     con.close()
@@ -301,8 +343,10 @@ async def test_step_4_gives_existing_history_fleet_keys_without_losing_a_row(tmp
         plays = await store.fetchall("SELECT id, uuid, ad_slug, ad_sha256 FROM plays ORDER BY id")
         assert [p["id"] for p in plays] == [1, 2, 3]
         assert len({p["uuid"] for p in plays}) == 3
-        assert all(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", p["uuid"])
-                   for p in plays)
+        assert all(
+            re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", p["uuid"])
+            for p in plays
+        )
         assert {(p["ad_slug"], p["ad_sha256"]) for p in plays} == {("cafe", "feed")}
         for table in ("ratings", "mobile_visits"):
             uuids = [r["uuid"] for r in await store.fetchall(f"SELECT uuid FROM {table}")]
@@ -322,8 +366,11 @@ async def test_a_row_the_centre_refuses_is_set_aside_and_does_not_block_the_othe
         # A row whose data the centre's constraints refuse (here: a kind it does not know).
         bad = json.loads(await store.scalar("SELECT payload FROM outbox WHERE kind = 'play'"))
         bad.update(uuid="00000000-0000-4000-8000-000000000001", kind="billboard")
-        await store.execute("INSERT INTO outbox (kind, device_id, clock_synced, created_at, payload) "
-                            "VALUES ('play', 'shop-1', 1, ?, ?)", (time.time(), json.dumps(bad)))
+        await store.execute(
+            "INSERT INTO outbox (kind, device_id, clock_synced, created_at, payload) "
+            "VALUES ('play', 'shop-1', 1, ?, ?)",
+            (time.time(), json.dumps(bad)),
+        )
         await write_activity(store, 2, "refuse-b", time.time())
         before = central_count(pg, "plays", "shop-1")
         shipper = Shipper(store, cfg.fleet)
@@ -352,8 +399,9 @@ async def test_rows_written_before_the_clock_was_set_ship_flagged(pg, centre, tm
         assert await shipper.ship_pending() == 5
         await shipper.stop()
         with psycopg.connect(pg.admin_url) as c:
-            row = c.execute("SELECT tableoid::regclass::text, clock_synced FROM fleet.sessions "
-                            "WHERE session_id = 's-1970'").fetchone()
+            row = c.execute(
+                "SELECT tableoid::regclass::text, clock_synced FROM fleet.sessions WHERE session_id = 's-1970'"
+            ).fetchone()
         assert row == ("fleet.sessions_default", False)
     finally:
         await store.close()

@@ -68,8 +68,11 @@ async def bucket(tmp_path):
 class Screen:
     def __init__(self, tmp: Path, url: str, group: str) -> None:
         cfg = default_config(tmp)
-        cfg = dataclasses.replace(cfg, storage=dataclasses.replace(cfg.storage, data_dir=tmp / "data"),
-                                  fleet=dataclasses.replace(cfg.fleet, content_url=url, group=group))
+        cfg = dataclasses.replace(
+            cfg,
+            storage=dataclasses.replace(cfg.storage, data_dir=tmp / "data"),
+            fleet=dataclasses.replace(cfg.fleet, content_url=url, group=group),
+        )
         self.config = with_pulled_inventory(cfg)
         self.store = Store(self.config.db_path, flush_seconds=60)
         self.synced = 0
@@ -87,8 +90,10 @@ class Screen:
         await self.store.close()
 
     async def titles(self) -> dict[str, str]:
-        return {r["slug"]: r["title"] for r in await self.store.fetchall(
-            "SELECT slug, title FROM ads WHERE status != 'deleted'")}
+        return {
+            r["slug"]: r["title"]
+            for r in await self.store.fetchall("SELECT slug, title FROM ads WHERE status != 'deleted'")
+        }
 
 
 async def test_a_published_bundle_reaches_a_screen_then_etag_saves_the_download(tmp_path, bucket):
@@ -116,8 +121,7 @@ async def test_canary_gets_a_new_version_before_the_others(tmp_path, bucket):
     out, url, _ = bucket
     inv = make_inventory(tmp_path / "inv")
     publish(inv, out)
-    async with Screen(tmp_path / "canary", url, "canary") as canary, \
-            Screen(tmp_path / "shop", url, "default") as shop:
+    async with Screen(tmp_path / "canary", url, "canary") as canary, Screen(tmp_path / "shop", url, "default") as shop:
         assert await canary.puller.poll_once() and await shop.puller.poll_once()
         old = await shop.titles()
         retitle(inv, "hug-in-a-mug", "Hug in a Mug: winter menu")
@@ -128,8 +132,13 @@ async def test_canary_gets_a_new_version_before_the_others(tmp_path, bucket):
         assert await shop.puller.poll_once() is False
         assert await shop.titles() == old  # the others keep the version the canary had before
         # the CLI promotes exactly what the canary runs
-        r = subprocess.run([sys.executable, "-m", "signage", "fleet", "publish", str(inv), str(out), "--promote"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-m", "signage", "fleet", "publish", str(inv), str(out), "--promote"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert r.returncode == 0, r.stderr
         assert await shop.puller.poll_once() is True
         assert (await shop.titles())["hug-in-a-mug"] == "Hug in a Mug: winter menu"
@@ -177,8 +186,13 @@ async def test_a_corrupt_or_invalid_bundle_is_refused_and_the_old_inventory_kept
 def test_publish_refuses_an_invalid_inventory(tmp_path):
     inv = make_inventory(tmp_path / "inv")
     (inv / "ads" / "sunny-smoothies" / "ad.toml").write_text('title = "x"\n')
-    r = subprocess.run([sys.executable, "-m", "signage", "fleet", "publish", str(inv), str(tmp_path / "out")],
-                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "signage", "fleet", "publish", str(inv), str(tmp_path / "out")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 1 and "sunny-smoothies" in r.stderr
     assert not (tmp_path / "out" / "manifests").exists()
 
@@ -200,12 +214,18 @@ def test_a_running_screen_pulls_from_a_static_web_server_and_keeps_playing(tmp_p
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
-                               "--directory", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     app = None
     try:
-        cfg = write_config(tmp_path, [photos("t1")],
-                           fleet=f'content_url = "http://127.0.0.1:{port}"\ngroup = "canary"\ncontent_poll_s = 5')
+        cfg = write_config(
+            tmp_path,
+            [photos("t1")],
+            fleet=f'content_url = "http://127.0.0.1:{port}"\ngroup = "canary"\ncontent_poll_s = 5',
+        )
         app = RunningApp(cfg, tmp_path / "data")
         content = lambda: app.get("/api/status")["fleet"]["content"]  # noqa: E731
         first = wait_for(lambda: content()["version"], 60, "the first bundle")
@@ -214,6 +234,7 @@ def test_a_running_screen_pulls_from_a_static_web_server_and_keeps_playing(tmp_p
         def titles() -> dict:
             with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
                 return dict(con.execute("SELECT slug, title FROM ads WHERE status = 'active'").fetchall())
+
         assert set(wait_for(lambda: titles() or None, 30, "the ads to be synced")) == set(ADS)
         with urllib.request.urlopen(f"{app.base}/media/ads/hug-in-a-mug/creative.html", timeout=10) as r:
             assert r.status == 200

@@ -23,8 +23,12 @@ from apprun import ROOT, RunningApp, admin_login, admin_section, peak_rss_mb, wr
 def app(tmp_path_factory, photos):
     tmp = tmp_path_factory.mktemp("hardening")
     shutil.copytree(ROOT / "assets" / "ads", tmp / "ads")  # the ad form writes here
-    cfg = write_config(tmp, [photos("astronaut")], admin=admin_section(),
-                       ads=f'dir = "{tmp / "ads"}"\nhealing_dir = "{ROOT / "assets" / "healing"}"')
+    cfg = write_config(
+        tmp,
+        [photos("astronaut")],
+        admin=admin_section(),
+        ads=f'dir = "{tmp / "ads"}"\nhealing_dir = "{ROOT / "assets" / "healing"}"',
+    )
     running = RunningApp(cfg, tmp / "data")
     yield running
     if running.proc.poll() is None:
@@ -35,6 +39,7 @@ def app(tmp_path_factory, photos):
 
 def huge_png(width: int, height: int) -> bytes:
     """A valid greyscale PNG of width x height pixels that is small on disk (all black)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -64,6 +69,7 @@ async def test_1_a_small_file_declaring_a_huge_image_is_refused_before_decoding(
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
 
 def jar() -> aiohttp.CookieJar:
     return aiohttp.CookieJar(unsafe=True)  # cookies from 127.0.0.1
@@ -108,6 +114,7 @@ async def healthz_ms(http: aiohttp.ClientSession, base: str) -> float:
 
 # --- item 2: sockets ----------------------------------------------------------------------------
 
+
 async def test_2_one_client_cannot_hold_unbounded_panel_sockets(app):
     """Item 2: /ws/panel accepted any number of sockets (~1009 from one client took the
     appliance down: requests timed out, the camera got "Too many open files")."""
@@ -145,32 +152,43 @@ async def test_2_one_client_cannot_hold_unbounded_panel_sockets(app):
 
 # --- item 3: bodies -----------------------------------------------------------------------------
 
+
 async def test_3_a_big_body_is_refused_before_it_is_read_or_parsed(app):
     """Item 3: every route accepted 20 MB bodies and parsed JSON on the loop: an 18 MB JSON
     body to /api/panel/rate stalled /healthz for 2.9 s."""
     big = b'{"play_id": 1, "value": "like", "pad": "' + b"x" * (18 * 1024 * 1024) + b'"}'
     async with aiohttp.ClientSession() as http:
+
         async def post() -> int:
             try:
-                async with http.post(app.base + "/api/panel/rate", data=io.BytesIO(big),
-                                     headers={"Content-Type": "application/json"}) as r:
+                async with http.post(
+                    app.base + "/api/panel/rate", data=io.BytesIO(big), headers={"Content-Type": "application/json"}
+                ) as r:
                     return r.status
             except aiohttp.ClientError:
                 return 413  # the server answered and closed before reading the body
+
         statuses = await asyncio.gather(*(post() for _ in range(3)))
         assert set(statuses) == {413}
+
         async def chunked():
             yield b'{"play_id": 1,'
             yield b' "value": "like"}'
-        async with http.post(app.base + "/api/panel/rate", data=chunked(),
-                             headers={"Content-Type": "application/json"}) as r:
+
+        async with http.post(
+            app.base + "/api/panel/rate", data=chunked(), headers={"Content-Type": "application/json"}
+        ) as r:
             assert r.status == 411
-        async with http.post(app.base + "/admin/login", data=b"password=" + b"x" * 200_000,
-                             headers={"Content-Type": "application/x-www-form-urlencoded"}) as r:
+        async with http.post(
+            app.base + "/admin/login",
+            data=b"password=" + b"x" * 200_000,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ) as r:
             assert r.status == 413
 
 
 # --- item 4: only the panel ---------------------------------------------------------------------
+
 
 async def test_4_panel_endpoints_trust_only_the_panel_and_the_skip_list_is_bounded(app):
     """Item 4: /api/panel/media-failed and /rate took unauthenticated cross-site requests: one
@@ -180,20 +198,27 @@ async def test_4_panel_endpoints_trust_only_the_panel_and_the_skip_list_is_bound
         async with http.post(app.base + "/api/panel/media-failed", json=body) as r:
             assert r.status == 403  # curl: no key
         key = await panel_key(http, app.base)
-        async with http.post(app.base + "/api/panel/media-failed", json=body,
-                             headers={"X-Panel-Key": key, "Origin": "http://evil.example"}) as r:
+        async with http.post(
+            app.base + "/api/panel/media-failed",
+            json=body,
+            headers={"X-Panel-Key": key, "Origin": "http://evil.example"},
+        ) as r:
             assert r.status == 403  # another site, even with a key
-        async with http.post(app.base + "/api/panel/media-failed", json=body,
-                             headers={"X-Panel-Key": key[:-2] + "xx"}) as r:
+        async with http.post(
+            app.base + "/api/panel/media-failed", json=body, headers={"X-Panel-Key": key[:-2] + "xx"}
+        ) as r:
             assert r.status == 403
         assert "sunny-smoothies" not in app.get("/api/status")["player"]["skipped"]
         for i in range(300):
-            async with http.post(app.base + "/api/panel/media-failed",
-                                 json={"kind": "ad", "id": f"no-such-ad-{i}"},
-                                 headers={"X-Panel-Key": key, "Origin": app.base}) as r:
+            async with http.post(
+                app.base + "/api/panel/media-failed",
+                json={"kind": "ad", "id": f"no-such-ad-{i}"},
+                headers={"X-Panel-Key": key, "Origin": app.base},
+            ) as r:
                 assert r.status == 200
-        async with http.post(app.base + "/api/panel/media-failed", json=body,
-                             headers={"X-Panel-Key": key, "Origin": app.base}) as r:
+        async with http.post(
+            app.base + "/api/panel/media-failed", json=body, headers={"X-Panel-Key": key, "Origin": app.base}
+        ) as r:
             assert r.status == 200  # the real panel
         skipped = app.get("/api/status")["player"]["skipped"]
         assert list(skipped) == ["sunny-smoothies"]
@@ -202,6 +227,7 @@ async def test_4_panel_endpoints_trust_only_the_panel_and_the_skip_list_is_bound
 
 
 # --- item 5: votes ------------------------------------------------------------------------------
+
 
 async def test_5_one_vote_per_play_per_phone(app):
     """Item 5: 200 votes on one play from a client that sends no cookie were all counted."""
@@ -238,6 +264,7 @@ async def test_5_one_vote_per_play_per_phone(app):
 
 # --- item 6: login ------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def own_app(tmp_path, photos):
     """An appliance of its own, for a test that leaves its address throttled."""
@@ -257,9 +284,11 @@ async def test_6_parallel_wrong_passwords_are_throttled_before_hashing(own_app):
             token = re.search(r'name="csrf_token" value="([^"]+)"', await r.text()).group(1)
 
         async def attempt(i: int) -> int:
-            async with http.post(app.base + "/admin/login",
-                                 data={"csrf_token": token, "password": f"wrong guess {i}", "next": "/admin"},
-                                 allow_redirects=False) as r:
+            async with http.post(
+                app.base + "/admin/login",
+                data={"csrf_token": token, "password": f"wrong guess {i}", "next": "/admin"},
+                allow_redirects=False,
+            ) as r:
                 return r.status
 
         statuses = await asyncio.gather(*(attempt(i) for i in range(40)))
@@ -269,24 +298,49 @@ async def test_6_parallel_wrong_passwords_are_throttled_before_hashing(own_app):
 
 # --- item 10: malformed input -------------------------------------------------------------------
 
+
 def raw_multipart(fields: dict[str, str], file_field: str, filename: bytes, content: bytes) -> tuple[bytes, str]:
     """A multipart body built by hand (aiohttp's client refuses a NUL in a header)."""
     b = b"----fuzzboundary"
     out = b""
     for k, v in fields.items():
-        out += b"--" + b + b'\r\nContent-Disposition: form-data; name="' + k.encode() + b'"\r\n\r\n' + v.encode() + b"\r\n"
-    out += (b"--" + b + b'\r\nContent-Disposition: form-data; name="' + file_field.encode() + b'"; filename="'
-            + filename + b'"\r\nContent-Type: image/png\r\n\r\n' + content + b"\r\n--" + b + b"--\r\n")
+        out += (
+            b"--" + b + b'\r\nContent-Disposition: form-data; name="' + k.encode() + b'"\r\n\r\n' + v.encode() + b"\r\n"
+        )
+    out += (
+        b"--"
+        + b
+        + b'\r\nContent-Disposition: form-data; name="'
+        + file_field.encode()
+        + b'"; filename="'
+        + filename
+        + b'"\r\nContent-Type: image/png\r\n\r\n'
+        + content
+        + b"\r\n--"
+        + b
+        + b"--\r\n"
+    )
     return out, "multipart/form-data; boundary=" + b.decode()
 
 
 def ad_fields(csrf: str, **extra: str) -> dict[str, str]:
     from datetime import date, timedelta
 
-    fields = {"csrf_token": csrf, "slug": "fuzz-ad", "title": "Fuzz", "advertiser": "Fuzz Co", "duration": "8",
-              "frequency_cap": "2", "priority": "0", "cpm": "12", "budget": "300",
-              "start": (date.today() - timedelta(days=1)).isoformat(),
-              "end": (date.today() + timedelta(days=30)).isoformat(), "dayparts": "", "description": "x"}
+    fields = {
+        "csrf_token": csrf,
+        "slug": "fuzz-ad",
+        "title": "Fuzz",
+        "advertiser": "Fuzz Co",
+        "duration": "8",
+        "frequency_cap": "2",
+        "priority": "0",
+        "cpm": "12",
+        "budget": "300",
+        "start": (date.today() - timedelta(days=1)).isoformat(),
+        "end": (date.today() + timedelta(days=30)).isoformat(),
+        "dayparts": "",
+        "description": "x",
+    }
     fields.update(extra)
     return fields
 
@@ -296,10 +350,20 @@ def ad_form(csrf: str, **extra: str) -> aiohttp.FormData:
 
     f = aiohttp.FormData(default_to_multipart=True)
     f.add_field("csrf_token", csrf)
-    fields = {"slug": "fuzz-ad", "title": "Fuzz", "advertiser": "Fuzz Co", "duration": "8", "frequency_cap": "2",
-              "priority": "0", "cpm": "12", "budget": "300",
-              "start": (date.today() - timedelta(days=1)).isoformat(),
-              "end": (date.today() + timedelta(days=30)).isoformat(), "dayparts": "", "description": "x"}
+    fields = {
+        "slug": "fuzz-ad",
+        "title": "Fuzz",
+        "advertiser": "Fuzz Co",
+        "duration": "8",
+        "frequency_cap": "2",
+        "priority": "0",
+        "cpm": "12",
+        "budget": "300",
+        "start": (date.today() - timedelta(days=1)).isoformat(),
+        "end": (date.today() + timedelta(days=30)).isoformat(),
+        "dayparts": "",
+        "description": "x",
+    }
     fields.update(extra)
     for k, v in fields.items():
         f.add_field(k, v)
@@ -329,26 +393,48 @@ async def test_10_malformed_inputs_answer_4xx_not_500(app):
 
         deep = "[" * 30000 + "]" * 30000
         await post("json nested 30,000 deep", "/api/panel/rate", data=deep, headers=panel)
-        await post("json nested 200,000 deep", "/api/panel/rate", data=io.BytesIO(("[" * 200000 + "]" * 200000).encode()),
-                   headers=panel)
-        await post("play_id 2^63", "/api/panel/rate", data=json.dumps({"play_id": 2**63, "value": "like"}), headers=panel)
-        await post("play_id 10^400", "/api/panel/rate", data='{"play_id": 1' + "0" * 400 + ', "value": "like"}',
-                   headers=panel)
+        await post(
+            "json nested 200,000 deep",
+            "/api/panel/rate",
+            data=io.BytesIO(("[" * 200000 + "]" * 200000).encode()),
+            headers=panel,
+        )
+        await post(
+            "play_id 2^63", "/api/panel/rate", data=json.dumps({"play_id": 2**63, "value": "like"}), headers=panel
+        )
+        await post(
+            "play_id 10^400", "/api/panel/rate", data='{"play_id": 1' + "0" * 400 + ', "value": "like"}', headers=panel
+        )
         await post("play_id -1", "/api/panel/rate", data=json.dumps({"play_id": -1, "value": "like"}), headers=panel)
-        await post('value ["like"]', "/api/panel/rate", data=json.dumps({"play_id": 1, "value": ["like"]}), headers=panel)
+        await post(
+            'value ["like"]', "/api/panel/rate", data=json.dumps({"play_id": 1, "value": ["like"]}), headers=panel
+        )
         await post("value {}", "/api/panel/rate", data=json.dumps({"play_id": 1, "value": {}}), headers=panel)
         await post("body not UTF-8", "/api/panel/rate", data=b"\xff\xfe{}", headers=panel)
-        await post("media-failed id list", "/api/panel/media-failed", data=json.dumps({"kind": "ad", "id": [1]}),
-                   headers=panel)
+        await post(
+            "media-failed id list", "/api/panel/media-failed", data=json.dumps({"kind": "ad", "id": [1]}), headers=panel
+        )
         body, ctype = raw_multipart({"csrf_token": csrf}, "photo", b"a\x00b.png", huge_png(16, 16))
         await post("NUL in photo name", "/admin/photo", data=body, headers={"Content-Type": ctype})
-        broken = b"--XYZ\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.png\"\r\n\r\n\x89PNG"
-        await post("broken multipart, photo check", "/admin/photo", data=broken,
-                   headers={"Content-Type": "multipart/form-data; boundary=XYZ", "X-CSRF-Token": csrf})
-        await post("multipart without boundary, photo check", "/admin/photo", data=b"abc",
-                   headers={"Content-Type": "multipart/form-data", "X-CSRF-Token": csrf})
-        await post("broken multipart, ad form", "/admin/ads/new", data=broken.replace(b"photo", b"media"),
-                   headers={"Content-Type": "multipart/form-data; boundary=XYZ", "X-CSRF-Token": csrf})
+        broken = b'--XYZ\r\nContent-Disposition: form-data; name="photo"; filename="a.png"\r\n\r\n\x89PNG'
+        await post(
+            "broken multipart, photo check",
+            "/admin/photo",
+            data=broken,
+            headers={"Content-Type": "multipart/form-data; boundary=XYZ", "X-CSRF-Token": csrf},
+        )
+        await post(
+            "multipart without boundary, photo check",
+            "/admin/photo",
+            data=b"abc",
+            headers={"Content-Type": "multipart/form-data", "X-CSRF-Token": csrf},
+        )
+        await post(
+            "broken multipart, ad form",
+            "/admin/ads/new",
+            data=broken.replace(b"photo", b"media"),
+            headers={"Content-Type": "multipart/form-data; boundary=XYZ", "X-CSRF-Token": csrf},
+        )
         body, ctype = raw_multipart(ad_fields(csrf), "media", b"po\x00ster.png", huge_png(16, 16))
         await post("NUL in ad media name", "/admin/ads/new", data=body, headers={"Content-Type": ctype})
         await post("priority nan", "/admin/ads/new", data=ad_form(csrf, priority="nan"))

@@ -48,8 +48,13 @@ coupon = "SAVE5"
 """
 
 
-def write_ad(root: Path, slug: str, toml: str = GOOD, media: str = "creative.html",
-             body: str = "<html><body><h1>Hi</h1></body></html>") -> Path:
+def write_ad(
+    root: Path,
+    slug: str,
+    toml: str = GOOD,
+    media: str = "creative.html",
+    body: str = "<html><body><h1>Hi</h1></body></html>",
+) -> Path:
     folder = root / slug
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "ad.toml").write_text(toml, encoding="utf-8")
@@ -73,23 +78,26 @@ def test_good_ad_parses(tmp_path):
     assert len(spec.sha256) == 64
 
 
-@pytest.mark.parametrize("change, key, words", [
-    (('title = "Test Ad"\n', ""), "title", "missing (required)"),
-    (("duration = 10", "duration = 0"), "duration", "out of range"),
-    (("duration = 10", 'duration = "ten"'), "duration", "must be a number"),
-    (('moods = ["happy"]', 'moods = ["hapy"]'), "targeting.moods", 'did you mean "happy"'),
-    (('age_groups = ["20-39"]', 'age_groups = ["adult"]'), "targeting.age_groups", "unknown value 'adult'"),
-    (("frequency_cap = 2", "frequncy_cap = 2"), "frequncy_cap", 'unknown key (did you mean "frequency_cap"?)'),
-    (("end = 2027-12-31", "end = 2025-12-31"), "flight.end", "is before flight.start"),
-    (("start = 2026-01-01", 'start = "soon"'), "flight.start", "is not a date"),
-    (('end = "02:00"', 'end = "25:00"'), "dayparts[0].end", "not a time of day"),
-    (('days = ["weekdays"]', 'days = ["funday"]'), "dayparts[0].days", "unknown day 'funday'"),
-    (("budget = 100.0", "budget = 0.0"), "pricing.budget", "must be more than 0"),
-    (('website = "https://example.test"', 'website = "example.test"'), "mobile.website", "https://"),
-    (('media = "creative.html"', 'media = "missing.html"'), "media", "file not found"),
-    (('media = "creative.html"', 'media = "creative.exe"'), "media", "unsupported file type"),
-    (('media = "creative.html"', 'media = "../x.html"'), "media", "inside the ad folder"),
-])
+@pytest.mark.parametrize(
+    "change, key, words",
+    [
+        (('title = "Test Ad"\n', ""), "title", "missing (required)"),
+        (("duration = 10", "duration = 0"), "duration", "out of range"),
+        (("duration = 10", 'duration = "ten"'), "duration", "must be a number"),
+        (('moods = ["happy"]', 'moods = ["hapy"]'), "targeting.moods", 'did you mean "happy"'),
+        (('age_groups = ["20-39"]', 'age_groups = ["adult"]'), "targeting.age_groups", "unknown value 'adult'"),
+        (("frequency_cap = 2", "frequncy_cap = 2"), "frequncy_cap", 'unknown key (did you mean "frequency_cap"?)'),
+        (("end = 2027-12-31", "end = 2025-12-31"), "flight.end", "is before flight.start"),
+        (("start = 2026-01-01", 'start = "soon"'), "flight.start", "is not a date"),
+        (('end = "02:00"', 'end = "25:00"'), "dayparts[0].end", "not a time of day"),
+        (('days = ["weekdays"]', 'days = ["funday"]'), "dayparts[0].days", "unknown day 'funday'"),
+        (("budget = 100.0", "budget = 0.0"), "pricing.budget", "must be more than 0"),
+        (('website = "https://example.test"', 'website = "example.test"'), "mobile.website", "https://"),
+        (('media = "creative.html"', 'media = "missing.html"'), "media", "file not found"),
+        (('media = "creative.html"', 'media = "creative.exe"'), "media", "unsupported file type"),
+        (('media = "creative.html"', 'media = "../x.html"'), "media", "inside the ad folder"),
+    ],
+)
 def test_each_problem_names_file_key_and_what_is_wrong(tmp_path, change, key, words):
     folder = write_ad(tmp_path, "bad-ad", GOOD.replace(*change))
     lines = problems(folder)
@@ -223,7 +231,8 @@ def test_cli_validate_sync_list(tmp_path, capsys):
 
 
 SCREEN = GOOD.replace('media = "creative.html"', 'media = "creative.html"\nmedia_portrait = "portrait.html"').replace(
-    "[mobile]", '[safe_zone]\nside = "right"\nsize = 0.2\n\n[mobile]\nlanding_url = "https://example.test/offer?x=1"')
+    "[mobile]", '[safe_zone]\nside = "right"\nsize = 0.2\n\n[mobile]\nlanding_url = "https://example.test/offer?x=1"'
+)
 
 
 async def test_portrait_creative_safe_zone_and_landing_url_reach_the_panel(tmp_path):
@@ -243,18 +252,28 @@ async def test_portrait_creative_safe_zone_and_landing_url_reach_the_panel(tmp_p
         (record,) = await load_ads(store)
         assert "screen" not in record.details  # the phone page's details stay as they were
         assert record.panel_info() == {
-            "landing_url": "https://example.test/offer?x=1", "safe_zone": {"side": "right", "size": 0.2},
-            "media_portrait_url": "/media/ads/screen-ad/portrait.html", "media_portrait_type": "html"}
+            "landing_url": "https://example.test/offer?x=1",
+            "safe_zone": {"side": "right", "size": 0.2},
+            "media_portrait_url": "/media/ads/screen-ad/portrait.html",
+            "media_portrait_type": "html",
+        }
     finally:
         await store.close()
 
 
-@pytest.mark.parametrize("change, key, words", [
-    (('media_portrait = "portrait.html"', 'media_portrait = "gone.html"'), "media_portrait", "file not found"),
-    (('side = "right"', 'side = "rigth"'), "safe_zone.side", 'did you mean "right"'),
-    (("size = 0.2", "size = 0.9"), "safe_zone.size", "out of range"),
-    (('landing_url = "https://example.test/offer?x=1"', 'landing_url = "example.test"'), "mobile.landing_url", "https://"),
-])
+@pytest.mark.parametrize(
+    "change, key, words",
+    [
+        (('media_portrait = "portrait.html"', 'media_portrait = "gone.html"'), "media_portrait", "file not found"),
+        (('side = "right"', 'side = "rigth"'), "safe_zone.side", 'did you mean "right"'),
+        (("size = 0.2", "size = 0.9"), "safe_zone.size", "out of range"),
+        (
+            ('landing_url = "https://example.test/offer?x=1"', 'landing_url = "example.test"'),
+            "mobile.landing_url",
+            "https://",
+        ),
+    ],
+)
 def test_screen_keys_are_checked(tmp_path, change, key, words):
     folder = write_ad(tmp_path, "bad-ad", SCREEN.replace(*change))
     (folder / "portrait.html").write_text("<html></html>", encoding="utf-8")

@@ -28,7 +28,7 @@ def write_ad(folder: Path, jpeg: bytes) -> None:
     d = folder / "anyone"
     d.mkdir(parents=True)
     (d / "creative.jpg").write_bytes(jpeg)
-    (d / "ad.toml").write_text('''title = "For Anyone"
+    (d / "ad.toml").write_text("""title = "For Anyone"
 advertiser = "Test"
 media = "creative.jpg"
 duration = 3
@@ -48,12 +48,13 @@ end = 2099-12-31
 
 [mobile]
 description = "test"
-''')
+""")
 
 
 def masked_astronaut(src: Path, dest: Path) -> Path:
     from signage.vision.detector import RetinaFaceDetector
     from signage.vision.models import load_model
+
     img = cv2.imread(str(src), cv2.IMREAD_COLOR)
     (det,) = RetinaFaceDetector(load_model(ROOT / "models", "detector", "fp32"), score=0.7).detect(img)
     cv2.imwrite(str(dest), draw_surgical_mask(img, det), [int(cv2.IMWRITE_JPEG_QUALITY), 95])
@@ -80,8 +81,10 @@ def masked_ad_play(db: Path, deadline: float):
         try:
             con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
             try:
-                row = con.execute("SELECT token, audience FROM plays WHERE kind = 'ad' AND ended_at IS NOT NULL "
-                                  "AND impressions > 0 ORDER BY id LIMIT 1").fetchone()
+                row = con.execute(
+                    "SELECT token, audience FROM plays WHERE kind = 'ad' AND ended_at IS NOT NULL "
+                    "AND impressions > 0 ORDER BY id LIMIT 1"
+                ).fetchone()
             finally:
                 con.close()
         except sqlite3.OperationalError:
@@ -95,10 +98,13 @@ def masked_ad_play(db: Path, deadline: float):
 def test_a_masked_audience_gets_a_masked_emoticon(tmp_path, photos):
     photo = masked_astronaut(photos("astronaut"), tmp_path / "masked-astronaut.jpg")
     write_ad(tmp_path / "ads", photos("astronaut").read_bytes())
-    cfg = write_config(tmp_path, [photo],
-                       vision=f'models_dir = "{ROOT / "models"}"\nmask = true\ndetect_score = 0.7',
-                       ads=f'dir = "{tmp_path / "ads"}"\nhealing_dir = "{ROOT / "assets" / "healing"}"',
-                       player="rating_seconds = 1.0\nhealing_min_seconds = 1.0\nidle_healing_seconds = 5.0")
+    cfg = write_config(
+        tmp_path,
+        [photo],
+        vision=f'models_dir = "{ROOT / "models"}"\nmask = true\ndetect_score = 0.7',
+        ads=f'dir = "{tmp_path / "ads"}"\nhealing_dir = "{ROOT / "assets" / "healing"}"',
+        player="rating_seconds = 1.0\nhealing_min_seconds = 1.0\nidle_healing_seconds = 5.0",
+    )
     app = RunningApp(cfg, tmp_path / "data")
     try:
         faces = asyncio.run(overlay_faces(app.base, 6.0))

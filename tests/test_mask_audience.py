@@ -123,6 +123,7 @@ async def test_with_mask_estimation_off_nothing_claims_a_mask(plain_analyzer, ma
 def test_mask_summary_needs_a_majority():
     def sess(p):
         return SimpleNamespace(mask_p=p, masked=None if p is None else p >= 0.5)
+
     assert mask_summary([sess(0.9), sess(0.8), sess(0.1)])["mask"] is True
     assert mask_summary([sess(0.9), sess(0.1)]) == {"mask": False, "masked": 1, "mask_share": 0.5}
     # a session without an estimate counts in the audience, not as masked

@@ -26,26 +26,32 @@ async def wait_for(predicate, timeout: float = 10.0) -> None:
 @pytest.fixture
 async def env(tmp_path):
     camera = StillCamera(np.full((240, 320, 3), 90, np.uint8), fps=20.0)
-    appliance = Appliance(make_config(tmp_path, camera={"stall_seconds": 1.0, "retry_max_seconds": 1.0}),
-                          camera_opener=camera.opener)
+    appliance = Appliance(
+        make_config(tmp_path, camera={"stall_seconds": 1.0, "retry_max_seconds": 1.0}), camera_opener=camera.opener
+    )
     client = await start(appliance)
     appliance.camera.start()
     # two people in front of the screen (one facing it); five earlier sessions that ended
     for tid in range(10, 15):
         appliance.audience.on_vision(vision_result(track(tid)))
     appliance.audience.on_vision(vision_result(closed=range(10, 15)))
-    appliance.audience.on_vision(vision_result(track(1, mood="happy", group="20-39"),
-                                               track(2, mood="neutral", frontal=False, group="20-39")))
+    appliance.audience.on_vision(
+        vision_result(track(1, mood="happy", group="20-39"), track(2, mood="neutral", frontal=False, group="20-39"))
+    )
     store = appliance.store
-    await store.execute("INSERT INTO ads (id, slug, title, media, media_type, duration_s, cpm, budget, updated_at) "
-                        "VALUES (1, 'a', 'A', 'a.png', 'image', 10, 20, 100, 0)")
+    await store.execute(
+        "INSERT INTO ads (id, slug, title, media, media_type, duration_s, cpm, budget, updated_at) "
+        "VALUES (1, 'a', 'A', 'a.png', 'image', 10, 20, 100, 0)"
+    )
     now = time.time()
-    for i, (kind, imp, watch, done) in enumerate([("ad", 3, 2, 1), ("ad", 1, 0, 1), ("healing", 0, 0, 1),
-                                                   ("ad", 0, 0, 0)]):
-        await store.execute("INSERT INTO plays (ad_id, kind, started_at, ended_at, completed, impressions, "
-                            "watchers, spend) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            (1 if kind == "ad" else None, kind, now - 100 + i, now - 90 + i, done, imp, watch,
-                             20 * imp / 1000))
+    for i, (kind, imp, watch, done) in enumerate(
+        [("ad", 3, 2, 1), ("ad", 1, 0, 1), ("healing", 0, 0, 1), ("ad", 0, 0, 0)]
+    ):
+        await store.execute(
+            "INSERT INTO plays (ad_id, kind, started_at, ended_at, completed, impressions, "
+            "watchers, spend) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (1 if kind == "ad" else None, kind, now - 100 + i, now - 90 + i, done, imp, watch, 20 * imp / 1000),
+        )
     await store.execute("INSERT INTO plays (ad_id, kind, started_at) VALUES (1, 'ad', ?)", (now,))  # running
     yield client, appliance, camera
     await asyncio.to_thread(appliance.camera.stop)
@@ -90,7 +96,8 @@ async def test_metrics_parse_and_match_the_database(env):
     assert value(fams, "signage_plays", "signage_plays_total", kind="healing") == 1
     assert value(fams, "signage_plays_completed", "signage_plays_completed_total", kind="ad") == 2
     direct = await appliance.store.fetchone(
-        "SELECT SUM(impressions) AS i, SUM(watchers) AS w FROM plays WHERE kind='ad' AND ended_at IS NOT NULL")
+        "SELECT SUM(impressions) AS i, SUM(watchers) AS w FROM plays WHERE kind='ad' AND ended_at IS NOT NULL"
+    )
     assert value(fams, "signage_impressions", "signage_impressions_total") == direct["i"] == 4
     assert value(fams, "signage_watcher_impressions", "signage_watcher_impressions_total") == direct["w"]
     assert value(fams, "signage_sessions_started", "signage_sessions_started_total") == 7
@@ -103,8 +110,7 @@ async def test_metrics_parse_and_match_the_database(env):
     assert value(fams, "signage_stage_seconds", "signage_stage_seconds_bucket", stage="detect", le="0.025") == 1
     assert value(fams, "signage_stage_seconds", "signage_stage_seconds_bucket", stage="detect", le="+Inf") == 2
     assert value(fams, "signage_decisions", "signage_decisions_total", outcome="ad") == outcomes.count("ad")
-    assert value(fams, "signage_decisions", "signage_decisions_total", outcome="healing") == \
-        outcomes.count("healing")
+    assert value(fams, "signage_decisions", "signage_decisions_total", outcome="healing") == outcomes.count("healing")
     assert value(fams, "signage_errors", "signage_errors_total", component="database") == 1
     assert value(fams, "signage_errors", "signage_errors_total", component="vision") == 0
     assert value(fams, "signage_errors", "signage_errors_total", component="player") == 0
@@ -161,11 +167,31 @@ async def test_ws_audience_feed(env):
         assert hello["topic"] == "hello" and hello["data"]["present"] == 2
         hub = appliance.hub
         hub.publish("session.started", {"session_id": "s1", "at": 1.0})
-        hub.publish("player.state", {"state": "ad", "play_id": 3, "since": 2.0, "ends_at": 12.0,
-                                     "ad": {"slug": "a", "title": "A", "media_url": "/x"}, "token": "secret"})
+        hub.publish(
+            "player.state",
+            {
+                "state": "ad",
+                "play_id": 3,
+                "since": 2.0,
+                "ends_at": 12.0,
+                "ad": {"slug": "a", "title": "A", "media_url": "/x"},
+                "token": "secret",
+            },
+        )
         hub.publish("player.state", {"state": "rating", "play_id": 3})
-        hub.publish("player.play_ended", {"play_id": 3, "kind": "ad", "ad": "a", "completed": True,
-                                          "impressions": 2, "watchers": 1, "spend": 0.04, "duration_s": 10})
+        hub.publish(
+            "player.play_ended",
+            {
+                "play_id": 3,
+                "kind": "ad",
+                "ad": "a",
+                "completed": True,
+                "impressions": 2,
+                "watchers": 1,
+                "spend": 0.04,
+                "duration_s": 10,
+            },
+        )
         hub.publish("player.play_ended", {"play_id": 4, "kind": "healing"})
         hub.publish("session.ended", {"session_id": "s1", "dwell_s": 4.0, "attention_s": 2.0})
         got = [await ws.receive_json(timeout=5) for _ in range(4)]

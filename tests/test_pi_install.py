@@ -49,19 +49,37 @@ def test_install_pi_dry_run_prints_every_step_and_changes_nothing(tmp_path):
     before = unit_path.stat().st_mtime_ns if unit_path.exists() else None
     venv_stat = (ROOT / ".venv").stat().st_mtime_ns
     env = {**os.environ, "SUDO_USER": "nobody"}
-    r = subprocess.run([str(ROOT / "scripts" / "install-pi"), "--dry-run", "--port", "8099"],
-                       cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60)
+    r = subprocess.run(
+        [str(ROOT / "scripts" / "install-pi"), "--dry-run", "--port", "8099"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     out = r.stdout
-    for expected in ("+ apt-get update", "python3-picamera2", "chromium",
-                     "SIGNAGE_SYSTEM_SITE_PACKAGES=1", "setup_venv ''", "check-config",
-                     "> /etc/systemd/system/signage.service", "systemctl daemon-reload",
-                     "systemctl enable --now signage.service", "signage-kiosk.desktop",
-                     "kiosk.sh", "http://localhost:8099/panel", "nothing was changed"):
+    for expected in (
+        "+ apt-get update",
+        "python3-picamera2",
+        "chromium",
+        "SIGNAGE_SYSTEM_SITE_PACKAGES=1",
+        "setup_venv ''",
+        "check-config",
+        "> /etc/systemd/system/signage.service",
+        "systemctl daemon-reload",
+        "systemctl enable --now signage.service",
+        "signage-kiosk.desktop",
+        "kiosk.sh",
+        "http://localhost:8099/panel",
+        "nothing was changed",
+    ):
         assert expected in out, f"{expected!r} missing from the dry run:\n{out}"
     # the steps come in the documented order
-    order = [out.index(s) for s in ("== apt packages", "== virtual environment", "== systemd service",
-                                    "== kiosk browser at login")]
+    order = [
+        out.index(s)
+        for s in ("== apt packages", "== virtual environment", "== systemd service", "== kiosk browser at login")
+    ]
     assert order == sorted(order)
     after = unit_path.stat().st_mtime_ns if unit_path.exists() else None
     assert after == before
@@ -70,8 +88,9 @@ def test_install_pi_dry_run_prints_every_step_and_changes_nothing(tmp_path):
 
 
 def test_install_pi_refuses_unknown_option():
-    r = subprocess.run([str(ROOT / "scripts" / "install-pi"), "--dry-run", "--bogus"],
-                       capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [str(ROOT / "scripts" / "install-pi"), "--dry-run", "--bogus"], capture_output=True, text=True, timeout=30
+    )
     assert r.returncode == 2
     assert "unknown option: --bogus" in r.stderr
 
@@ -87,8 +106,7 @@ def _render_unit(tmp_path: Path, text: str | None = None) -> Path:
 
 
 def _verify(unit: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([_tool("systemd-analyze"), "verify", str(unit)], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([_tool("systemd-analyze"), "verify", str(unit)], capture_output=True, text=True, timeout=60)
 
 
 def test_systemd_unit_passes_systemd_analyze_verify(tmp_path):

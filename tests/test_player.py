@@ -24,8 +24,18 @@ ROOT = Path(__file__).resolve().parent.parent
 START = datetime(2026, 11, 18, 14, 0).timestamp()  # a Wednesday afternoon, local time
 
 
-def ad_toml(title="Ad", duration=10, cpm=10.0, budget=100.0, moods=(), age_groups=(), genders=(),
-            age_restricted=False, freq_cap=0, uplifting=False):
+def ad_toml(
+    title="Ad",
+    duration=10,
+    cpm=10.0,
+    budget=100.0,
+    moods=(),
+    age_groups=(),
+    genders=(),
+    age_restricted=False,
+    freq_cap=0,
+    uplifting=False,
+):
     lst = lambda xs: "[" + ", ".join(f'"{x}"' for x in xs) + "]"  # noqa: E731
     return f"""
 title = "{title}"
@@ -48,8 +58,9 @@ end = 2027-12-31
 
 
 def person(tid, mood="happy", age=35.0, group="20-39", frontal=True, mask=None, female=0.5):
-    return track(tid, mood=mood, age=age, group=group, frontal=frontal, box=(100, 100, 80, 80), female=female,
-                 mask=mask)
+    return track(
+        tid, mood=mood, age=age, group=group, frontal=frontal, box=(100, 100, 80, 80), female=female, mask=mask
+    )
 
 
 class Rig:
@@ -61,14 +72,15 @@ class Rig:
             (ads_dir / slug).mkdir(parents=True)
             (ads_dir / slug / "ad.toml").write_text(toml, encoding="utf-8")
             (ads_dir / slug / "creative.html").write_text("<html>ad</html>", encoding="utf-8")
-        p = {"rating_seconds": 5.0, "healing_min_seconds": 3.0, "idle_healing_seconds": 20.0,
-             "poll_seconds": 0.5}
+        p = {"rating_seconds": 5.0, "healing_min_seconds": 3.0, "idle_healing_seconds": 20.0, "poll_seconds": 0.5}
         p.update(player)
-        self.config = config_from_dict({
-            "ads": {"dir": str(ads_dir), "healing_dir": str(ROOT / "assets" / "healing")},
-            "storage": {"data_dir": str(tmp_path / "data"), "flush_seconds": 60.0},
-            "player": p,
-        })
+        self.config = config_from_dict(
+            {
+                "ads": {"dir": str(ads_dir), "healing_dir": str(ROOT / "assets" / "healing")},
+                "storage": {"data_dir": str(tmp_path / "data"), "flush_seconds": 60.0},
+                "player": p,
+            }
+        )
         self.clock = FakeClock(START)
         self.hub = Hub()
         self.store = Store(self.config.db_path, 60.0)
@@ -127,8 +139,10 @@ async def test_nobody_present_shows_healing_only(tmp_path):
 
 
 async def test_full_cycle_never_cuts_an_ad_off_and_records_proof_of_play(tmp_path):
-    ads = {"happy-ad": ad_toml("Happy", duration=10, cpm=20.0, moods=["happy"]),
-           "sad-ad": ad_toml("Sad", duration=10, cpm=5.0, moods=["sad"])}
+    ads = {
+        "happy-ad": ad_toml("Happy", duration=10, cpm=20.0, moods=["happy"]),
+        "sad-ad": ad_toml("Sad", duration=10, cpm=5.0, moods=["sad"]),
+    }
     async with Rig(tmp_path, ads) as rig:
         await rig.run(5)
         rig.people = [person(1)]
@@ -167,8 +181,7 @@ async def test_full_cycle_never_cuts_an_ad_off_and_records_proof_of_play(tmp_pat
 
 async def test_budget_stops_an_ad(tmp_path):
     # 1 impression per play at CPM 1000 costs 1.00: a 2.50 budget allows three plays
-    async with Rig(tmp_path, {"pricey": ad_toml(duration=5, cpm=1000.0, budget=2.5)},
-                   rating_seconds=2.0) as rig:
+    async with Rig(tmp_path, {"pricey": ad_toml(duration=5, cpm=1000.0, budget=2.5)}, rating_seconds=2.0) as rig:
         rig.people = [person(1)]
         await rig.run(90)
         plays = await rig.rows("SELECT * FROM plays WHERE kind = 'ad' ORDER BY id")
@@ -192,8 +205,10 @@ async def test_frequency_cap_per_session(tmp_path):
 
 
 async def test_age_restricted_ad_never_plays_to_a_possible_minor(tmp_path):
-    ads = {"beer": ad_toml("Beer", duration=5, cpm=50.0, age_restricted=True),
-           "juice": ad_toml("Juice", duration=5, cpm=1.0)}
+    ads = {
+        "beer": ad_toml("Beer", duration=5, cpm=50.0, age_restricted=True),
+        "juice": ad_toml("Juice", duration=5, cpm=1.0),
+    }
     async with Rig(tmp_path, ads) as rig:
         rig.people = [person(1), person(2, age=9, group="child")]
         await rig.run(60)
@@ -216,8 +231,7 @@ async def test_media_failure_ends_the_play_and_skips_the_ad(tmp_path):
         await rig.run(30)
         assert {slug for s, slug in rig.sequence() if s == "ad"} == {"broken", "fine"}
         assert [slug for s, slug in rig.sequence() if s == "ad"].count("broken") == 1
-        broken = (await rig.rows("SELECT p.* FROM plays p JOIN ads a ON a.id = p.ad_id "
-                                 "WHERE a.slug = 'broken'"))[0]
+        broken = (await rig.rows("SELECT p.* FROM plays p JOIN ads a ON a.id = p.ad_id WHERE a.slug = 'broken'"))[0]
         assert broken["completed"] == 0 and broken["spend"] == 0 and broken["impressions"] == 0
         assert any("media failed" in r for e in rig.player.last_decision()["excluded"] for r in e["reasons"])
 
@@ -260,11 +274,13 @@ async def test_real_clock_short_cycle(tmp_path):
     ads_dir.mkdir(parents=True)
     (ads_dir / "ad.toml").write_text(ad_toml("Quick", duration=1), encoding="utf-8")
     (ads_dir / "creative.html").write_text("<html>ad</html>", encoding="utf-8")
-    config = config_from_dict({
-        "ads": {"dir": str(tmp_path / "ads"), "healing_dir": str(ROOT / "assets" / "healing")},
-        "storage": {"data_dir": str(tmp_path / "data"), "flush_seconds": 0.5},
-        "player": {"rating_seconds": 0.3, "healing_min_seconds": 0.2, "poll_seconds": 0.1},
-    })
+    config = config_from_dict(
+        {
+            "ads": {"dir": str(tmp_path / "ads"), "healing_dir": str(ROOT / "assets" / "healing")},
+            "storage": {"data_dir": str(tmp_path / "data"), "flush_seconds": 0.5},
+            "player": {"rating_seconds": 0.3, "healing_min_seconds": 0.2, "poll_seconds": 0.1},
+        }
+    )
     hub, store = Hub(), Store(config.db_path, 0.5)
     await store.open()
     audience = Audience(config.audience, hub, store)
@@ -288,14 +304,18 @@ async def test_real_clock_short_cycle(tmp_path):
 
 # --- healing content ---------------------------------------------------------------------------------
 
+
 async def test_healing_scenes_by_season_and_time_of_day(tmp_path):
     from signage.healing import SceneLibrary, season_of, time_of_day
+
     lib = SceneLibrary(ROOT / "assets" / "healing")
     assert not lib.problems and len(lib.scenes) == 16
-    for when, season, tod in [(datetime(2026, 1, 5, 7), "winter", "morning"),
-                              (datetime(2026, 7, 5, 13), "summer", "afternoon"),
-                              (datetime(2026, 4, 5, 19), "spring", "evening"),
-                              (datetime(2026, 10, 5, 23), "autumn", "night")]:
+    for when, season, tod in [
+        (datetime(2026, 1, 5, 7), "winter", "morning"),
+        (datetime(2026, 7, 5, 13), "summer", "afternoon"),
+        (datetime(2026, 4, 5, 19), "spring", "evening"),
+        (datetime(2026, 10, 5, 23), "autumn", "night"),
+    ]:
         assert (season_of(when), time_of_day(when)) == (season, tod)
         scene = lib.pick(when)
         assert (scene.season, scene.time_of_day) == (season, tod)
@@ -311,8 +331,11 @@ async def test_healing_scenes_by_season_and_time_of_day(tmp_path):
 
 async def test_weather_is_optional_and_fails_softly():
     from signage.healing import Weather, parse_weather
-    assert parse_weather({"current_weather": {"temperature": 12.34, "weathercode": 3}}) == \
-        {"temp_c": 12.3, "summary": "overcast"}
+
+    assert parse_weather({"current_weather": {"temperature": 12.34, "weathercode": 3}}) == {
+        "temp_c": 12.3,
+        "summary": "overcast",
+    }
     assert parse_weather({"current": {"temperature_2m": -2, "weather_code": 71}}) == {"temp_c": -2.0, "summary": "snow"}
     assert parse_weather({"temperature": 20, "summary": "sunny"}) == {"temp_c": 20.0, "summary": "sunny"}
     assert parse_weather({"nothing": 1}) is None
@@ -330,9 +353,11 @@ async def test_play_ended_carries_the_plays_audience_mix_and_masks(tmp_path):
     async with Rig(tmp_path, {"any": ad_toml("Any", duration=10)}) as rig:
         ended = rig.hub.subscribe("player.play_ended", maxsize=1000)
         assert rig.player.status()["decisions"] == 0
-        a, b, c = (person(1, mood="happy", mask=0.9, female=1.0),
-                   person(2, mood="happy", group="40-59", mask=0.8, female=0.0),
-                   person(3, mood="sad", mask=0.1, female=0.0))
+        a, b, c = (
+            person(1, mood="happy", mask=0.9, female=1.0),
+            person(2, mood="happy", group="40-59", mask=0.8, female=0.0),
+            person(3, mood="sad", mask=0.1, female=0.0),
+        )
         rig.people = [a, b, c]
         await rig.run(16)
         events = []
@@ -348,6 +373,7 @@ async def test_play_ended_carries_the_plays_audience_mix_and_masks(tmp_path):
         assert (aud["mask"], aud["masked"], aud["mask_share"]) == (True, 2, pytest.approx(0.6667, abs=1e-4))
         # the same audience record is the play's proof of play
         import json
+
         (row,) = await rig.rows("SELECT audience FROM plays WHERE kind = 'ad'")
         assert json.loads(row["audience"]) == json.loads(json.dumps(aud))
         # ...and what /ws/audience sends for it

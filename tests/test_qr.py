@@ -14,20 +14,31 @@ def test_auto_mode_is_public_with_a_public_address_else_landing():
     assert resolve_mode("lan", "https://screen.example.com") == "lan"
 
 
-@pytest.mark.parametrize("url, private", [
-    ("http://192.168.1.20:8080", True), ("http://10.0.0.5", True), ("http://127.0.0.1:9", True),
-    ("http://[::1]:8080", True), ("http://169.254.3.3", True), ("http://localhost:8080", True),
-    ("http://kiosk.local", True), ("http://kiosk", True), ("https://screen-12.example.com", False),
-    ("https://203.0.113.0.nip.io", False), ("https://8.8.8.8", False),
-])
+@pytest.mark.parametrize(
+    "url, private",
+    [
+        ("http://192.168.1.20:8080", True),
+        ("http://10.0.0.5", True),
+        ("http://127.0.0.1:9", True),
+        ("http://[::1]:8080", True),
+        ("http://169.254.3.3", True),
+        ("http://localhost:8080", True),
+        ("http://kiosk.local", True),
+        ("http://kiosk", True),
+        ("https://screen-12.example.com", False),
+        ("https://203.0.113.0.nip.io", False),
+        ("https://8.8.8.8", False),
+    ],
+)
 def test_private_addresses_are_recognised_without_dns(url, private):
     assert is_private_url(url) is private
 
 
 def test_campaign_url_keeps_the_advertisers_parameters_and_sets_ours():
     url = campaign_url("https://shop.example/trail?ref=x&utm_source=old#top", "ridgeline", "T0k")
-    assert url == ("https://shop.example/trail?ref=x&utm_source=signage&utm_medium=dooh"
-                   "&utm_campaign=ridgeline&utm_content=T0k#top")
+    assert url == (
+        "https://shop.example/trail?ref=x&utm_source=signage&utm_medium=dooh&utm_campaign=ridgeline&utm_content=T0k#top"
+    )
     assert campaign_url("https://shop.example", "a", "b").startswith("https://shop.example/?utm_source=")
 
 

@@ -75,12 +75,12 @@ def test_deb_member(tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "DEBIAN").mkdir(parents=True)
     (root / "DEBIAN" / "control").write_text(
-        "Package: demo-doc\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@example.invalid>\nDescription: d\n")
+        "Package: demo-doc\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@example.invalid>\nDescription: d\n"
+    )
     (root / "usr/share/doc/demo-doc/examples").mkdir(parents=True)
     (root / "usr/share/doc/demo-doc/examples/p.jpg").write_bytes(PAYLOAD)
     deb = tmp_path / "demo-doc_1.0_all.deb"
-    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)], check=True,
-                   capture_output=True)
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)], check=True, capture_output=True)
     cache = tmp_path / "cache"
     src = Source("deb", "demo-doc", "1.0")
     _put(cache, src, deb.name, deb.read_bytes())

@@ -19,38 +19,49 @@ T0 = 1_800_000_000.0
 
 
 async def seed(store: Store) -> None:
-    ad = ("INSERT INTO ads (id, slug, title, media, media_type, duration_s, cpm, budget, details, updated_at) "
-          "VALUES (?, ?, ?, 'c.html', 'html', 10, ?, ?, '{\"phone\": \"1\"}', 0)")
-    play = ("INSERT INTO plays (id, ad_id, kind, token, started_at, ended_at, completed, impressions, "
-            "watchers, spend) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    ad = (
+        "INSERT INTO ads (id, slug, title, media, media_type, duration_s, cpm, budget, details, updated_at) "
+        "VALUES (?, ?, ?, 'c.html', 'html', 10, ?, ?, '{\"phone\": \"1\"}', 0)"
+    )
+    play = (
+        "INSERT INTO plays (id, ad_id, kind, token, started_at, ended_at, completed, impressions, "
+        "watchers, spend) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
     exp = "INSERT INTO exposures (play_id, session_id, present_s, watching_s) VALUES (?, ?, ?, ?)"
-    sess = ("INSERT INTO sessions (id, started_at, ended_at, dwell_s, attention_s, age_group, gender, mood) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-    await store.executemany_now([
-        (ad, (1, "alpha", "Alpha", 10.0, 100.0)),
-        (ad, (2, "beta", "Beta", 20.0, 50.0)),
-        # alpha: 3 plays in the period; sessions s1 (twice), s2, s3
-        (play, (1, 1, "ad", "tok1", T0 + 0, T0 + 10, 1, 2, 1, 10.0 * 2 / 1000)),
-        (play, (2, 1, "ad", "tok2", T0 + 100, T0 + 110, 1, 2, 2, 10.0 * 2 / 1000)),
-        (play, (3, 1, "ad", "tok3", T0 + 200, T0 + 205, 0, 0, 0, 0.0)),
-        # beta: 1 play in the period, 1 before it
-        (play, (4, 2, "ad", "tok4", T0 + 300, T0 + 310, 1, 1, 0, 20.0 / 1000)),
-        (play, (5, 2, "ad", "tok5", T0 - 5000, T0 - 4990, 1, 1, 1, 20.0 / 1000)),
-        (play, (6, None, "healing", None, T0 + 400, T0 + 430, 1, 1, 1, 0.0)),
-        (exp, (1, "s1", 8.0, 4.0)),
-        (exp, (1, "s2", 3.0, 0.5)),
-        (exp, (2, "s1", 10.0, 9.0)),
-        (exp, (2, "s3", 2.0, 1.0)),
-        (exp, (4, "s4", 6.0, 0.0)),
-        (exp, (5, "s9", 6.0, 6.0)),
-        (sess, ("s1", T0 - 1, T0 + 120, 121.0, 40.0, "20-39", "female", "happy")),
-        (sess, ("s2", T0 + 1, T0 + 5, 4.0, 0.5, "60+", "male", "neutral")),
-        (sess, ("s3", T0 + 101, T0 + 104, 3.0, 1.0, "20-39", "male", "happy")),
-        (sess, ("s4", T0 + 300, T0 + 306, 6.0, 0.0, None, None, None)),
-        ("INSERT INTO ratings (play_id, value, source, device, created_at) VALUES (1, 1, 'panel', 'p', ?)", (T0,)),
-        ("INSERT INTO ratings (play_id, value, source, device, created_at) VALUES (1, -1, 'mobile', 'm', ?)", (T0,)),
-        ("INSERT INTO mobile_visits (play_id, created_at) VALUES (2, ?)", (T0,)),
-    ])
+    sess = (
+        "INSERT INTO sessions (id, started_at, ended_at, dwell_s, attention_s, age_group, gender, mood) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    await store.executemany_now(
+        [
+            (ad, (1, "alpha", "Alpha", 10.0, 100.0)),
+            (ad, (2, "beta", "Beta", 20.0, 50.0)),
+            # alpha: 3 plays in the period; sessions s1 (twice), s2, s3
+            (play, (1, 1, "ad", "tok1", T0 + 0, T0 + 10, 1, 2, 1, 10.0 * 2 / 1000)),
+            (play, (2, 1, "ad", "tok2", T0 + 100, T0 + 110, 1, 2, 2, 10.0 * 2 / 1000)),
+            (play, (3, 1, "ad", "tok3", T0 + 200, T0 + 205, 0, 0, 0, 0.0)),
+            # beta: 1 play in the period, 1 before it
+            (play, (4, 2, "ad", "tok4", T0 + 300, T0 + 310, 1, 1, 0, 20.0 / 1000)),
+            (play, (5, 2, "ad", "tok5", T0 - 5000, T0 - 4990, 1, 1, 1, 20.0 / 1000)),
+            (play, (6, None, "healing", None, T0 + 400, T0 + 430, 1, 1, 1, 0.0)),
+            (exp, (1, "s1", 8.0, 4.0)),
+            (exp, (1, "s2", 3.0, 0.5)),
+            (exp, (2, "s1", 10.0, 9.0)),
+            (exp, (2, "s3", 2.0, 1.0)),
+            (exp, (4, "s4", 6.0, 0.0)),
+            (exp, (5, "s9", 6.0, 6.0)),
+            (sess, ("s1", T0 - 1, T0 + 120, 121.0, 40.0, "20-39", "female", "happy")),
+            (sess, ("s2", T0 + 1, T0 + 5, 4.0, 0.5, "60+", "male", "neutral")),
+            (sess, ("s3", T0 + 101, T0 + 104, 3.0, 1.0, "20-39", "male", "happy")),
+            (sess, ("s4", T0 + 300, T0 + 306, 6.0, 0.0, None, None, None)),
+            ("INSERT INTO ratings (play_id, value, source, device, created_at) VALUES (1, 1, 'panel', 'p', ?)", (T0,)),
+            (
+                "INSERT INTO ratings (play_id, value, source, device, created_at) VALUES (1, -1, 'mobile', 'm', ?)",
+                (T0,),
+            ),
+            ("INSERT INTO mobile_visits (play_id, created_at) VALUES (2, ?)", (T0,)),
+        ]
+    )
 
 
 @pytest.fixture
@@ -87,7 +98,8 @@ async def test_ad_report_matches_the_definitions(db_path):
         # the same numbers straight from SQL
         direct = await store.fetchone(
             "SELECT COUNT(*) AS imp, COUNT(DISTINCT session_id) AS reach, SUM(watching_s >= 1) AS w "
-            "FROM exposures e JOIN plays p ON p.id = e.play_id WHERE p.ad_id = 1 AND e.present_s >= 1")
+            "FROM exposures e JOIN plays p ON p.id = e.play_id WHERE p.ad_id = 1 AND e.present_s >= 1"
+        )
         assert (direct["imp"], direct["reach"], direct["w"]) == (a["impressions"], a["reach"], a["watchers"])
         assert await store.scalar("SELECT SUM(impressions) FROM plays WHERE ad_id = 1") == a["impressions"]
         assert await store.scalar("SELECT SUM(spend) FROM plays WHERE ad_id = 1") == pytest.approx(a["spend"])
@@ -99,8 +111,13 @@ async def test_ad_report_matches_the_definitions(db_path):
         assert list(early) == ["alpha"] and early["alpha"]["plays"] == 1 and early["alpha"]["impressions"] == 2
 
         tot = await totals(store, T0 - 10, T0 + 1000)
-        assert tot == {"plays": 4, "impressions": 5, "watchers": 3, "spend": pytest.approx(0.06),
-                       "effective_cpm": pytest.approx(12.0)}
+        assert tot == {
+            "plays": 4,
+            "impressions": 5,
+            "watchers": 3,
+            "spend": pytest.approx(0.06),
+            "effective_cpm": pytest.approx(12.0),
+        }
 
         aud = await audience_report(store, T0 - 10, T0 + 1000)
         assert aud["sessions"] == 4 and aud["watchers"] == 2  # attention >= 1 s: s1, s3
@@ -138,6 +155,7 @@ def test_report_cli_json(tmp_path, db_path, capsys):
         await store.open()
         await seed(store)
         await store.close()
+
     asyncio.run(prepare())
     config = config_from_dict({"storage": {"data_dir": str(db_path.parent)}})
     parser = argparse.ArgumentParser()

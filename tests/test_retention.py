@@ -15,15 +15,24 @@ DAY = 86400.0
 async def seed(store: Store, now: float) -> None:
     for pid, age_days in ((1, 40), (2, 2)):
         t = now - age_days * DAY
-        await store.execute("INSERT INTO plays (id, kind, started_at, ended_at, completed, impressions, watchers) "
-                            "VALUES (?, 'healing', ?, ?, 1, 2, 1)", (pid, t, t + 10))
+        await store.execute(
+            "INSERT INTO plays (id, kind, started_at, ended_at, completed, impressions, watchers) "
+            "VALUES (?, 'healing', ?, ?, 1, 2, 1)",
+            (pid, t, t + 10),
+        )
         for s in ("a", "b"):
             sid = f"{s}{pid}"
-            await store.execute("INSERT INTO sessions (id, started_at, ended_at, dwell_s, attention_s, mood) "
-                                "VALUES (?, ?, ?, 5, 2, 'happy')", (sid, t, t + 5))
+            await store.execute(
+                "INSERT INTO sessions (id, started_at, ended_at, dwell_s, attention_s, mood) "
+                "VALUES (?, ?, ?, 5, 2, 'happy')",
+                (sid, t, t + 5),
+            )
             await store.execute("INSERT INTO exposures VALUES (?, ?, 5, 2)", (pid, sid))
-        await store.execute("INSERT INTO ratings (play_id, value, source, device, created_at) "
-                            "VALUES (?, 1, 'mobile', 'phone-cookie-123', ?)", (pid, t + 20))
+        await store.execute(
+            "INSERT INTO ratings (play_id, value, source, device, created_at) "
+            "VALUES (?, 1, 'mobile', 'phone-cookie-123', ?)",
+            (pid, t + 20),
+        )
 
 
 async def test_purge_deletes_only_old_audience_records(tmp_path):
@@ -33,8 +42,10 @@ async def test_purge_deletes_only_old_audience_records(tmp_path):
         now = time.time()
         await seed(store, now)
         # a session still being written (pending batch) that is old must be purged too
-        store.enqueue("INSERT INTO sessions (id, started_at, ended_at, dwell_s, attention_s) VALUES "
-                      "('late', ?, ?, 1, 0)", (now - 50 * DAY, now - 50 * DAY + 1))
+        store.enqueue(
+            "INSERT INTO sessions (id, started_at, ended_at, dwell_s, attention_s) VALUES ('late', ?, ?, 1, 0)",
+            (now - 50 * DAY, now - 50 * DAY + 1),
+        )
         result = await purge(store, 30, now=now)
         assert (result.sessions, result.exposures, result.ratings_anonymised) == (3, 2, 1)
         assert {r["id"] for r in await store.fetchall("SELECT id FROM sessions")} == {"a2", "b2"}

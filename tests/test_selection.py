@@ -32,8 +32,7 @@ def adult(sid="a1", mood="happy", age=35.0, gender="female", group="20-39", coun
     ages[group] = 1.0
     genders = {"female": 0.0, "male": 0.0}
     genders[gender] = 1.0
-    return Viewer(sid, moods, ages, genders, age=age, age_label=group, ad_counts=counts or {},
-                  age_samples=frames(age))
+    return Viewer(sid, moods, ages, genders, age=age, age_label=group, ad_counts=counts or {}, age_samples=frames(age))
 
 
 def frames(*ages, face_px=90.0, yaw=0.0, pitch=0.0, n=3):
@@ -57,6 +56,7 @@ RULES = Rules(pacing=False)
 
 # --- dayparts -------------------------------------------------------------------------------------
 
+
 def test_daypart_plain_window():
     dp = Daypart(frozenset({2}), 14 * 60, 15 * 60)  # Wednesdays 14:00-15:00
     assert dp.contains(NOW)
@@ -75,15 +75,19 @@ def test_daypart_overnight_window_belongs_to_its_start_day():
 
 # --- eligibility: every rule ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("kw, reason", [
-    (dict(status="paused"), "status paused"),
-    (dict(problem="duration: missing"), "invalid ad.toml"),
-    (dict(start_date=date(2026, 12, 1)), "flight starts 2026-12-01"),
-    (dict(end_date=date(2026, 11, 17)), "flight ended 2026-11-17"),
-    (dict(dayparts=(Daypart(frozenset({2}), 6 * 60, 10 * 60),)), "outside its dayparts"),
-    (dict(spent=100.0), "budget spent"),
-    (dict(freq_cap=2), "frequency cap 2 reached"),
-])
+
+@pytest.mark.parametrize(
+    "kw, reason",
+    [
+        (dict(status="paused"), "status paused"),
+        (dict(problem="duration: missing"), "invalid ad.toml"),
+        (dict(start_date=date(2026, 12, 1)), "flight starts 2026-12-01"),
+        (dict(end_date=date(2026, 11, 17)), "flight ended 2026-11-17"),
+        (dict(dayparts=(Daypart(frozenset({2}), 6 * 60, 10 * 60),)), "outside its dayparts"),
+        (dict(spent=100.0), "budget spent"),
+        (dict(freq_cap=2), "frequency cap 2 reached"),
+    ],
+)
 def test_each_eligibility_rule(kw, reason):
     v = adult(counts={"x": 2})
     reasons = eligibility(ad("x", **kw), [v], NOW, RULES, minors=[])
@@ -93,8 +97,14 @@ def test_each_eligibility_rule(kw, reason):
 
 
 def test_eligible_ad_has_no_reasons_and_flight_days_are_inclusive():
-    a = ad("x", start_date=date(2026, 11, 18), end_date=date(2026, 11, 18),
-           dayparts=(Daypart(frozenset({2}), 14 * 60, 15 * 60),), spent=99.99, freq_cap=3)
+    a = ad(
+        "x",
+        start_date=date(2026, 11, 18),
+        end_date=date(2026, 11, 18),
+        dayparts=(Daypart(frozenset({2}), 14 * 60, 15 * 60),),
+        spent=99.99,
+        freq_cap=3,
+    )
     assert eligibility(a, [adult(counts={"x": 2})], NOW, RULES, minors=[]) == []
 
 
@@ -122,6 +132,7 @@ def test_nobody_present_means_healing():
 
 
 # --- age gate ---------------------------------------------------------------------------------------
+
 
 def test_possible_minor_is_the_age_gate_over_the_tracks_frames():
     r = Rules()
@@ -153,6 +164,7 @@ def test_age_restricted_ad_never_with_a_possible_minor():
 
 
 # --- targeting and scoring ---------------------------------------------------------------------------
+
 
 def test_match_probability_and_expected_targeted():
     v = adult(mood="happy", p=0.7, gender="female", group="20-39")
@@ -192,6 +204,7 @@ def test_priority_scales_the_score():
 
 # --- pacing --------------------------------------------------------------------------------------------
 
+
 def test_pacing_factor_catches_up_and_yields():
     # 100-day flight, 50 days in: 500 of 1000 planned
     base = dict(budget=1000.0, start_date=date(2026, 1, 1), end_date=date(2026, 4, 10))
@@ -221,6 +234,7 @@ def test_pacing_lets_an_under_delivered_campaign_win():
 
 # --- frequency caps ---------------------------------------------------------------------------------------
 
+
 def test_frequency_cap_applies_to_anyone_present():
     a = ad("a", freq_cap=2)
     fresh, seen = adult("s1"), adult("s2", counts={"a": 2})
@@ -232,6 +246,7 @@ def test_frequency_cap_applies_to_anyone_present():
 
 
 # --- mood rules --------------------------------------------------------------------------------------------
+
 
 def test_audience_mood_is_highest_mean_probability():
     assert audience_mood([adult(mood="happy", p=0.6), adult(mood="sad", p=0.9), adult(mood="sad", p=0.5)]) == "sad"
@@ -276,6 +291,7 @@ def test_mood_rules_are_configurable():
 
 # --- determinism and explanation -----------------------------------------------------------------------------
 
+
 def test_decisions_are_deterministic_for_state_and_seed():
     ads = [ad(f"ad{i}") for i in range(6)]  # all tie
     viewers = [adult()]
@@ -298,10 +314,12 @@ def test_decision_explains_itself():
 
 # --- the shipped demo inventory: targeting at work ---------------------------------------------------
 
+
 def test_demo_inventory_targets_the_people_present():
     from pathlib import Path
 
     from signage.ads.inventory import scan, spec_to_state
+
     specs, bad = scan(Path(__file__).resolve().parent.parent / "assets" / "ads")
     assert not bad
     ads = [spec_to_state(s) for s in specs]

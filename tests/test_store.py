@@ -67,7 +67,9 @@ async def test_newer_file_is_refused_and_left_untouched(tmp_path):
     con.commit()
     con.close()
     before = path.read_bytes()
-    with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 5} is newer than this signage release knows"):
+    with pytest.raises(
+        StoreError, match=f"schema version {SCHEMA_VERSION + 5} is newer than this signage release knows"
+    ):
         await Store(path).open()
     assert path.read_bytes() == before
 
@@ -118,6 +120,7 @@ async def test_flush_timer_writes_without_close(tmp_path):
     try:
         store.enqueue("INSERT INTO meta VALUES ('t', 'x')")
         import asyncio
+
         for _ in range(50):
             await asyncio.sleep(0.05)
             if store.flushed_rows:

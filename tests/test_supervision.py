@@ -35,8 +35,9 @@ def test_the_appliance_says_ready_then_pings_the_watchdog_and_says_stopping(tmp_
     sock = _notify_socket(tmp_path / "notify")
     try:
         cfg = write_config(tmp_path, [photos("astronaut")])
-        app = RunningApp(cfg, tmp_path / "data",
-                         env={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "2000000"})
+        app = RunningApp(
+            cfg, tmp_path / "data", env={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "2000000"}
+        )
         try:
             got = _received(sock, time.time() + 4)
             assert got and got[0].startswith("READY=1\nSTATUS=serving http://127.0.0.1:")
@@ -85,12 +86,13 @@ async def test_loop_lag_sees_a_blocked_loop():
 
 def test_a_repeated_log_line_is_bounded_and_counted():
     f = RepeatFilter(burst=5, period=60.0)
-    records = [logging.LogRecord("signage.web", logging.WARNING, __file__, 1, "bad request from %s",
-                                 ("10.0.0.9",), None) for _ in range(1000)]
+    records = [
+        logging.LogRecord("signage.web", logging.WARNING, __file__, 1, "bad request from %s", ("10.0.0.9",), None)
+        for _ in range(1000)
+    ]
     kept = [r for r in records if f.filter(r)]
     assert len(kept) == 5 and f.suppressed == 995
-    later = logging.LogRecord("signage.web", logging.WARNING, __file__, 1, "bad request from %s",
-                              ("10.0.0.9",), None)
+    later = logging.LogRecord("signage.web", logging.WARNING, __file__, 1, "bad request from %s", ("10.0.0.9",), None)
     later.created = records[-1].created + 61
     assert f.filter(later) and "995 more like this" in later.getMessage()
     other = logging.LogRecord("signage.web", logging.WARNING, __file__, 1, "another problem", (), None)

@@ -54,18 +54,34 @@ def draw_surgical_mask(img: np.ndarray, det, color=SURGICAL_BLUE) -> np.ndarray:
     lm = np.asarray(det.landmarks, np.float64).reshape(5, 2)
     eyes_y, nose = (lm[0, 1] + lm[1, 1]) / 2, lm[2]
     w, cx = x2 - x1, (x1 + x2) / 2
-    top = nose[1] - 0.45 * (nose[1] - eyes_y)          # over the lower nose bridge
-    bot = y2 + 0.02 * (y2 - y1)                        # under the chin
+    top = nose[1] - 0.45 * (nose[1] - eyes_y)  # over the lower nose bridge
+    bot = y2 + 0.02 * (y2 - y1)  # under the chin
     left, right = x1 + 0.06 * w, x2 - 0.06 * w
     h = bot - top
-    pts = np.array([[left, top + 0.1 * h], [cx, top], [right, top + 0.1 * h], [right - 0.04 * w, bot - 0.25 * h],
-                    [cx + 0.25 * w, bot], [cx - 0.25 * w, bot], [left + 0.04 * w, bot - 0.25 * h]])
+    pts = np.array(
+        [
+            [left, top + 0.1 * h],
+            [cx, top],
+            [right, top + 0.1 * h],
+            [right - 0.04 * w, bot - 0.25 * h],
+            [cx + 0.25 * w, bot],
+            [cx - 0.25 * w, bot],
+            [left + 0.04 * w, bot - 0.25 * h],
+        ]
+    )
     cv2.fillPoly(out, [np.round(pts * 16).astype(np.int32)], color, lineType=cv2.LINE_AA, shift=4)
     pleat = tuple(int(c * 0.8) for c in color)
-    for k in (0.35, 0.55, 0.75):                        # the three horizontal pleats
+    for k in (0.35, 0.55, 0.75):  # the three horizontal pleats
         y = top + k * h
-        cv2.line(out, (int((left + 0.03 * w) * 16), int(y * 16)), (int((right - 0.03 * w) * 16), int(y * 16)),
-                 pleat, max(1, int(w / 60)), cv2.LINE_AA, shift=4)
+        cv2.line(
+            out,
+            (int((left + 0.03 * w) * 16), int(y * 16)),
+            (int((right - 0.03 * w) * 16), int(y * 16)),
+            pleat,
+            max(1, int(w / 60)),
+            cv2.LINE_AA,
+            shift=4,
+        )
     return out
 
 
@@ -105,14 +121,14 @@ def test_refuses_a_damaged_file(tmp_path: Path) -> None:
 
 def test_mask_crop_geometry() -> None:
     img = np.zeros((100, 200, 3), np.uint8)
-    img[20:80, 50:90] = (10, 200, 30)              # a 40 x 60 "face"
+    img[20:80, 50:90] = (10, 200, 30)  # a 40 x 60 "face"
     crop = mask_crop(img, (50, 20, 90, 80), scale=1.0)
     assert crop.shape == (INPUT_SIZE, INPUT_SIZE, 3) and crop.dtype == np.uint8
     # stretched, not squared: the whole crop is the face, edges included
     assert np.abs(crop[4:-4, 4:-4].astype(int) - (10, 200, 30)).max() <= 1
     # a box reaching past the image: the outside part is mid-grey
     edge = mask_crop(img, (-20, 20, 20, 80), scale=1.0)
-    assert np.all(edge[:, : INPUT_SIZE // 2 - 4] == FILL) and np.all(edge[:, INPUT_SIZE // 2 + 4:] == 0)
+    assert np.all(edge[:, : INPUT_SIZE // 2 - 4] == FILL) and np.all(edge[:, INPUT_SIZE // 2 + 4 :] == 0)
     assert CROP_SCALE == pytest.approx(1.03)
 
 

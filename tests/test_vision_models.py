@@ -60,14 +60,19 @@ def test_astronaut_one_happy_adult_frontal_face(analyzer, photos):
     assert f.gender == "female"
     assert abs(f.yaw) < 20 and abs(f.pitch) < 20 and f.frontal
     x, y, w, h = f.box
-    assert 150 < x < 200 and 40 < y < 80 and 80 < w < 120    # her face, not elsewhere
-    assert f.mask is None                                    # no mask model configured
+    assert 150 < x < 200 and 40 < y < 80 and 80 < w < 120  # her face, not elsewhere
+    assert f.mask is None  # no mask model configured
 
 
 @pytest.mark.parametrize("precision", ["int8", "fp32"])
 def test_every_face_found_in_group_photos(vcfg, photos, precision):
-    det = RetinaFaceDetector(load_model(MODELS, "detector", precision), long_side=vcfg.detect_long_side,
-                             score=vcfg.detect_score, nms_iou=vcfg.nms_iou, min_face_px=vcfg.min_face_px)
+    det = RetinaFaceDetector(
+        load_model(MODELS, "detector", precision),
+        long_side=vcfg.detect_long_side,
+        score=vcfg.detect_score,
+        nms_iou=vcfg.nms_iou,
+        min_face_px=vcfg.min_face_px,
+    )
     for name, n in SAMPLE_FACES.items():
         dets = det.detect(_img(photos(name)))
         assert len(dets) == n, (name, precision, len(dets))
@@ -83,8 +88,21 @@ def test_results_sorted_largest_first_and_json_schema(analyzer, photos):
     areas = [f.box[2] * f.box[3] for f in faces]
     assert areas == sorted(areas, reverse=True) and len(faces) == 5
     j = faces[0].to_json()
-    assert list(j) == ["box", "score", "landmarks", "yaw", "pitch", "emotion", "emotion_scores", "age",
-                       "age_group", "age_group_scores", "gender", "gender_score", "mask"]
+    assert list(j) == [
+        "box",
+        "score",
+        "landmarks",
+        "yaw",
+        "pitch",
+        "emotion",
+        "emotion_scores",
+        "age",
+        "age_group",
+        "age_group_scores",
+        "gender",
+        "gender_score",
+        "mask",
+    ]
     assert list(j["emotion_scores"]) == ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
     assert list(j["age_group_scores"]) == ["child", "teen", "20-39", "40-59", "60+"]
     assert sum(j["emotion_scores"].values()) == pytest.approx(1, abs=1e-3)
@@ -98,7 +116,7 @@ def test_small_face_crop_is_detected_and_crop_mode(analyzer, photos):
     f = analyzer.analyze(img)[0]
     x, y, w, h = (int(v) for v in f.box)
     side = max(w, h)
-    crop = img[y + h // 2 - side // 2:y + h // 2 + side // 2, x + w // 2 - side // 2:x + w // 2 + side // 2]
+    crop = img[y + h // 2 - side // 2 : y + h // 2 + side // 2, x + w // 2 - side // 2 : x + w // 2 + side // 2]
     tiny = cv2.resize(crop, (48, 48), interpolation=cv2.INTER_AREA)
     dets = analyzer.detect(tiny)
     assert len(dets) == 1
@@ -142,11 +160,17 @@ def test_age_gender_flip_averages_crop_and_mirror(vcfg, photos):
 
 # -- model file checks ---------------------------------------------------------------------------
 
+
 def _copy_models(tmp_path: Path) -> Path:
     d = tmp_path / "models"
     d.mkdir()
-    for name in ("manifest.json", "retinaface_mnet025.int8.onnx", "retinaface_mnet025.fp32.onnx",
-                 "emotion_faceapi.fp32.onnx", "age_gender_faceapi.fp32.onnx"):
+    for name in (
+        "manifest.json",
+        "retinaface_mnet025.int8.onnx",
+        "retinaface_mnet025.fp32.onnx",
+        "emotion_faceapi.fp32.onnx",
+        "age_gender_faceapi.fp32.onnx",
+    ):
         shutil.copy(MODELS / name, d / name)
     return d
 
@@ -165,7 +189,9 @@ def test_corrupt_missing_or_unloadable_model_is_refused(tmp_path, vcfg):
     manifest = json.loads((d / "manifest.json").read_text())
     manifest["files"]["emotion_faceapi.fp32.onnx"]["sha256"] = hashlib.sha256(target.read_bytes()).hexdigest()
     (d / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ModelError, match=r"emotion_faceapi\.fp32\.onnx: not loadable by onnxruntime .*build_models\.py"):
+    with pytest.raises(
+        ModelError, match=r"emotion_faceapi\.fp32\.onnx: not loadable by onnxruntime .*build_models\.py"
+    ):
         FaceAnalyzer(cfg)
     target.unlink()
     with pytest.raises(ModelError, match=r"emotion_faceapi\.fp32\.onnx: missing; rebuild with"):
@@ -186,6 +212,7 @@ def test_manifest_lists_models_with_sha256():
 
 
 # -- analyze command --------------------------------------------------------------------------
+
 
 class _Config:
     def __init__(self, vision):
@@ -238,14 +265,15 @@ def test_analyze_with_broken_models_exits_with_message(tmp_path, vcfg, capsys, p
 
 # -- eval command -------------------------------------------------------------------------------
 
+
 def test_eval_metrics_functions():
     true = ["happy", "happy", "sad", "neutral", "contempt", "fear"]
     s = np.zeros((6, 7))
-    s[0, 3] = 1          # happy -> happy
-    s[1, 5] = 1          # happy -> sad
-    s[2, 5] = 1          # sad -> sad
-    s[3, 2] = 0.6        # neutral -> fear in 7 classes...
-    s[3, 4] = 0.4        # ...but neutral among {happy, neutral, sad}
+    s[0, 3] = 1  # happy -> happy
+    s[1, 5] = 1  # happy -> sad
+    s[2, 5] = 1  # sad -> sad
+    s[3, 2] = 0.6  # neutral -> fear in 7 classes...
+    s[3, 4] = 0.4  # ...but neutral among {happy, neutral, sad}
     s[5, 2] = 1
     m7 = emotion_metrics(true, s, ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"))
     assert m7["n"] == 5 and m7["accuracy"] == pytest.approx(3 / 5)
@@ -298,14 +326,14 @@ def test_eval_detection_with_boxes(tmp_path, photos, vcfg, capsys, analyzer):
         for d in analyzer.detect(_img(photos(n))):
             x, y, w, h = d.xywh
             rows.append([f"{n}.jpg", round(x), round(y), round(w), round(h), 0])
-    rows.pop()                                  # one face left unlabelled -> one false positive
+    rows.pop()  # one face left unlabelled -> one false positive
     with open(folder / "manifest.csv", "w") as fh:
         fh.write("path\n" + "".join(f"{n}.jpg\n" for n in names))
     with open(folder / "boxes.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["path", "x", "y", "w", "h", "ignore"])
         w.writerows(rows)
-        w.writerow(["sample1.jpg", 5, 5, 30, 30, 0])   # a labelled face nobody can find
+        w.writerow(["sample1.jpg", 5, 5, 30, 30, 0])  # a labelled face nobody can find
     args = _parse(["eval", str(folder), "--json"])
     assert args.func(args, _Config(vcfg)) == 0
     d = json.loads(capsys.readouterr().out)["detection"]
@@ -322,6 +350,7 @@ def test_read_image_rejects_non_images(tmp_path):
 
 
 # -- live pipeline on real frames -----------------------------------------------------------------
+
 
 async def test_pipeline_with_real_models(photos, vcfg):
     img = _img(photos("astronaut"))
@@ -375,7 +404,7 @@ def test_live_pipeline_with_reduced_detection_keeps_every_face_full_detection_fi
         k = min(1.0, 640 / w, 480 / h)
         frame = np.zeros((480, 640, 3), np.uint8)
         small = cv2.resize(img, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA)
-        frame[:small.shape[0], :small.shape[1]] = small
+        frame[: small.shape[0], : small.shape[1]] = small
         full = [d.box for d in analyzer.detect(frame)]
         assert full, name
         pipe = VisionPipeline(vcfg, lambda: None, lambda r: None, loop=None, analyzer=analyzer)

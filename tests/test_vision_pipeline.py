@@ -60,8 +60,16 @@ class FakeAnalyzer:
         pass
 
 
-Cfg = VisionConfig(analysis_fps=20.0, classify_every_s=0.25, smoothing_alpha=0.3, uncertain_below=0.4,
-                   frontal_yaw_deg=20.0, frontal_pitch_deg=20.0, confirm_hits=3, close_after_s=1.0)
+Cfg = VisionConfig(
+    analysis_fps=20.0,
+    classify_every_s=0.25,
+    smoothing_alpha=0.3,
+    uncertain_below=0.4,
+    frontal_yaw_deg=20.0,
+    frontal_pitch_deg=20.0,
+    confirm_hits=3,
+    close_after_s=1.0,
+)
 
 
 async def _run_for(seconds: float, camera, analyzer, cfg=Cfg):
@@ -80,7 +88,7 @@ async def _run_for(seconds: float, camera, analyzer, cfg=Cfg):
     t0 = time.monotonic()
     pipe.stop()
     stop_s = time.monotonic() - t0
-    await asyncio.sleep(0.05)   # let the last call_soon_threadsafe callbacks run
+    await asyncio.sleep(0.05)  # let the last call_soon_threadsafe callbacks run
     return pipe, results, seen_threads, loop_thread, stats_running, stop_s
 
 
@@ -104,7 +112,7 @@ async def test_pipeline_hands_results_to_the_loop_thread_and_paces():
     assert {t.gender for t in last.confirmed} == {"female"}
     assert all(b == 2 for b in an.batches)
     assert 3 <= len(an.batches) <= 6
-    assert frames[0].tracks[0].classified      # classified on its first frame
+    assert frames[0].tracks[0].classified  # classified on its first frame
     # stop() hands over the open tracks as closed
     assert results[-1].seq == -1 and len(results[-1].closed) == 2
     assert set(results[-1].closed) == {t.id for t in last.tracks}
@@ -127,7 +135,7 @@ async def test_pipeline_survives_errors_and_idle_source():
             f = super().latest()
             return None if f.seq % 4 == 0 else f
 
-    pipe, results, *_ , stats, stop_s = await _run_for(0.6, Sometimes(50), Flaky())
+    pipe, results, *_, stats, stop_s = await _run_for(0.6, Sometimes(50), Flaky())
     assert stats["errors"] >= 1 and "boom" in stats["last_error"]
     assert len([r for r in results if r.seq >= 0]) >= 5
     assert stop_s < 1.0
@@ -138,7 +146,7 @@ async def test_stop_is_prompt_even_when_the_source_is_empty():
         def latest(self):
             return None
 
-    pipe, results, *_ , stats, stop_s = await _run_for(0.3, Empty(), FakeAnalyzer())
+    pipe, results, *_, stats, stop_s = await _run_for(0.3, Empty(), FakeAnalyzer())
     assert results == [] and stats["frames_analysed"] == 0 and stop_s < 1.0
 
 
@@ -154,8 +162,17 @@ def test_process_directly_with_made_up_frames():
     assert r3.tracks[0].dwell == pytest.approx(0.2)
     s = pipe.status()
     assert s["frames_analysed"] == 3 and s["frames_dropped"] == 2
-    assert set(r3.to_json()) == {"seq", "timestamp", "width", "height", "faces", "tracks", "closed", "closed_tracks",
-                                 "timings_ms"}
+    assert set(r3.to_json()) == {
+        "seq",
+        "timestamp",
+        "width",
+        "height",
+        "faces",
+        "tracks",
+        "closed",
+        "closed_tracks",
+        "timings_ms",
+    }
 
 
 class RecordingAnalyzer(FakeAnalyzer):
@@ -172,13 +189,18 @@ class RecordingAnalyzer(FakeAnalyzer):
 
 
 def test_detector_input_is_reduced_only_while_every_tracked_face_is_large_and_settled():
-    cfg = VisionConfig(classify_every_s=1.0, confirm_hits=3, detect_reduced_long_side=320,
-                       detect_reduced_min_face_px=64, detect_full_every_s=0.5)
+    cfg = VisionConfig(
+        classify_every_s=1.0,
+        confirm_hits=3,
+        detect_reduced_long_side=320,
+        detect_reduced_min_face_px=64,
+        detect_full_every_s=0.5,
+    )
     an = RecordingAnalyzer([face(200, 150, 120), face(400, 150, 120)])
     pipe = VisionPipeline(cfg, lambda: None, lambda r: None, loop=None, analyzer=an)
     img = np.zeros((480, 640, 3), np.uint8)
-    step = 0.125                                         # 8 fps: exact binary fractions
-    for k in range(8):                                   # 1 s
+    step = 0.125  # 8 fps: exact binary fractions
+    for k in range(8):  # 1 s
         pipe.process(Frame(img, 10.0 + k * step, k))
     # tentative tracks (frames 0-2) at full size; then reduced, with a full pass every 0.5 s
     assert an.inputs == [None, None, None, 320, 320, 320, None, 320]
@@ -200,8 +222,9 @@ def test_detector_input_is_reduced_only_while_every_tracked_face_is_large_and_se
 
 def test_reduced_detection_can_be_switched_off():
     an = RecordingAnalyzer([face(200, 150, 120)])
-    pipe = VisionPipeline(VisionConfig(detect_reduced_long_side=0), lambda: None, lambda r: None,
-                          loop=None, analyzer=an)
+    pipe = VisionPipeline(
+        VisionConfig(detect_reduced_long_side=0), lambda: None, lambda r: None, loop=None, analyzer=an
+    )
     for k in range(8):
         pipe.process(Frame(np.zeros((480, 640, 3), np.uint8), float(k) / 10, k))
     assert an.inputs == [None] * 8

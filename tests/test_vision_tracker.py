@@ -20,17 +20,24 @@ def face(x: float, y: float, size: float = 100.0, yaw: float = 0.0, score: float
     D = 0.4 * size
     L = EYE_MOUTH * D
     ya = math.radians(yaw)
-    pts3 = np.array([[-D / 2, 0, 0], [D / 2, 0, 0], [0, NOSE_FRACTION * L, NOSE_DEPTH * D],
-                     [-0.35 * D, L, 0], [0.35 * D, L, 0]])
+    pts3 = np.array(
+        [[-D / 2, 0, 0], [D / 2, 0, 0], [0, NOSE_FRACTION * L, NOSE_DEPTH * D], [-0.35 * D, L, 0], [0.35 * D, L, 0]]
+    )
     ry = np.array([[math.cos(ya), 0, math.sin(ya)], [0, 1, 0], [-math.sin(ya), 0, math.cos(ya)]])
     lm = (pts3 @ ry.T)[:, :2] + np.array([x + size / 2, y + 0.35 * size])
-    return Detection(box=np.array([x, y, x + size, y + size], np.float32), score=score,
-                     landmarks=lm.astype(np.float32))
+    return Detection(box=np.array([x, y, x + size, y + size], np.float32), score=score, landmarks=lm.astype(np.float32))
 
 
 def tracker(**kw) -> Tracker:
-    base = dict(confirm_hits=3, close_after_s=1.0, classify_every_s=1.0, smoothing_alpha=0.3,
-                uncertain_below=0.4, frontal_yaw_deg=20.0, frontal_pitch_deg=20.0)
+    base = dict(
+        confirm_hits=3,
+        close_after_s=1.0,
+        classify_every_s=1.0,
+        smoothing_alpha=0.3,
+        uncertain_below=0.4,
+        frontal_yaw_deg=20.0,
+        frontal_pitch_deg=20.0,
+    )
     base.update(kw)
     return Tracker(**base)
 
@@ -66,14 +73,14 @@ def test_confirmed_track_survives_short_gap_and_closes_after_close_after_s():
     for k in range(5):
         tr.update(k * 0.1, [face(100, 100)])
     assert tr.update(0.5, []) == []
-    assert tr.update(1.0, []) == []               # missing 0.6 s
+    assert tr.update(1.0, []) == []  # missing 0.6 s
     snap = tr.snapshots()[0]
     assert snap.confirmed and not snap.visible
-    tr.update(1.2, [face(104, 100)])              # back: same track
+    tr.update(1.2, [face(104, 100)])  # back: same track
     assert [s.id for s in tr.snapshots()] == [1]
     assert tr.snapshots()[0].dwell == pytest.approx(1.2)
-    assert tr.update(2.1, []) == []               # missing 0.9 s
-    closed = tr.update(2.2, [])                   # missing 1.0 s -> closed once
+    assert tr.update(2.1, []) == []  # missing 0.9 s
+    closed = tr.update(2.2, [])  # missing 1.0 s -> closed once
     assert [c.id for c in closed] == [1]
     assert closed[0].dwell == pytest.approx(1.2)
     assert tr.snapshots() == [] and tr.update(2.3, []) == []
@@ -91,18 +98,18 @@ def test_two_faces_keep_their_ids_when_moving():
 def test_fast_move_matches_by_centre_distance():
     tr = tracker()
     tr.update(0.0, [face(100, 100)])
-    tr.update(0.1, [face(140, 100)])              # IoU 0.43 -> match
-    tr.update(0.2, [face(190, 100)])              # IoU 0.33 -> still a match
-    tr.update(0.3, [face(250, 100)])              # IoU 0.25 < 0.3 but centre moved 60 < 75 px
+    tr.update(0.1, [face(140, 100)])  # IoU 0.43 -> match
+    tr.update(0.2, [face(190, 100)])  # IoU 0.33 -> still a match
+    tr.update(0.3, [face(250, 100)])  # IoU 0.25 < 0.3 but centre moved 60 < 75 px
     snaps = tr.snapshots()
     assert [s.id for s in snaps] == [1] and snaps[0].confirmed
-    tr.update(0.4, [face(400, 100)])              # 150 px away: a new face, old track kept
+    tr.update(0.4, [face(400, 100)])  # 150 px away: a new face, old track kept
     assert sorted(s.id for s in tr.snapshots()) == [1, 2]
 
 
 def test_dwell_and_attention():
     tr = tracker()
-    yaws = [0, 0, 40, 40, 0, 0, 0]                 # frontal, frontal, away, away, frontal...
+    yaws = [0, 0, 40, 40, 0, 0, 0]  # frontal, frontal, away, away, frontal...
     for k, yaw in enumerate(yaws):
         tr.update(k * 0.5, [face(100, 100, yaw=yaw)])
     s = tr.snapshots()[0]
@@ -134,13 +141,13 @@ def test_classification_schedule_new_track_at_once_then_every_interval():
     assert len(due) == 1
     tr.apply(due[0], attrs(), 0.0)
     runs = 1
-    for k in range(1, 26):                        # 2.5 s at 10 fps
+    for k in range(1, 26):  # 2.5 s at 10 fps
         ts = k * 0.1
         tr.update(ts, [face(100, 100)])
         for t in tr.due_for_classification(ts):
             tr.apply(t, attrs(), ts)
             runs += 1
-    assert runs == 3                               # at 0.0, 1.0, 2.0 s
+    assert runs == 3  # at 0.0, 1.0, 2.0 s
     # a track not seen in this frame is not classified
     tr.update(2.6, [])
     assert tr.due_for_classification(3.5) == []
@@ -185,18 +192,20 @@ def test_smoothing_and_uncertain_labels():
     # a flat emotion distribution is reported as uncertain, not guessed
     tr2 = tracker()
     tr2.update(0.0, [face(100, 100)])
-    tr2.apply(tr2.tracks[0], Attributes(emotion_probs=np.full(7, 1 / 7), age=19.5,
-                                        gender_probs=np.array([0.55, 0.45])), 0.0)
+    tr2.apply(
+        tr2.tracks[0], Attributes(emotion_probs=np.full(7, 1 / 7), age=19.5, gender_probs=np.array([0.55, 0.45])), 0.0
+    )
     s2 = tr2.snapshots()[0]
     assert s2.emotion == UNCERTAIN
-    assert s2.gender == "female"                   # 0.55 >= 0.4
+    assert s2.gender == "female"  # 0.55 >= 0.4
     # an age right at a group boundary splits the mass
     assert s2.age_group in ("teen", "20-39", UNCERTAIN)
     assert sum(s2.age_group_scores.values()) == pytest.approx(1.0)
     tr3 = tracker(uncertain_below=0.6)
     tr3.update(0.0, [face(100, 100)])
-    tr3.apply(tr3.tracks[0], Attributes(emotion_probs=np.full(7, 1 / 7), age=20.0,
-                                        gender_probs=np.array([0.55, 0.45])), 0.0)
+    tr3.apply(
+        tr3.tracks[0], Attributes(emotion_probs=np.full(7, 1 / 7), age=20.0, gender_probs=np.array([0.55, 0.45])), 0.0
+    )
     s3 = tr3.snapshots()[0]
     assert s3.gender == UNCERTAIN and s3.age_group == UNCERTAIN
 
@@ -207,9 +216,28 @@ def test_unclassified_track_reports_no_labels_and_json_schema():
     s = tr.snapshots()[0]
     assert not s.classified and s.emotion is None and s.gender is None and s.age is None
     j = s.to_json()
-    assert set(j) == {"id", "confirmed", "box", "landmarks", "score", "yaw", "pitch", "frontal", "visible",
-                      "dwell", "attention", "classified", "emotion", "emotion_scores", "age", "age_group",
-                      "age_group_scores", "gender", "gender_scores", "mask"}
+    assert set(j) == {
+        "id",
+        "confirmed",
+        "box",
+        "landmarks",
+        "score",
+        "yaw",
+        "pitch",
+        "frontal",
+        "visible",
+        "dwell",
+        "attention",
+        "classified",
+        "emotion",
+        "emotion_scores",
+        "age",
+        "age_group",
+        "age_group_scores",
+        "gender",
+        "gender_scores",
+        "mask",
+    }
     assert j["box"] == [100, 100, 100, 100] and len(j["landmarks"]) == 5
 
 

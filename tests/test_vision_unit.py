@@ -22,6 +22,7 @@ from signage.vision.geometry import CLIP, EYE_MOUTH, NOSE_DEPTH, NOSE_FRACTION, 
 
 # -- priors / decoding / NMS -------------------------------------------------------------------
 
+
 def test_prior_count_and_layout_match_retinaface():
     pri = make_priors(480, 640)
     # 80x60 + 40x30 + 20x15 cells, two anchors each
@@ -107,13 +108,16 @@ def test_portrait_smaller_than_long_side_is_padded_too():
 
 def test_eval_table_flags_figures_more_than_a_point_below_the_reference():
     from signage.vision.evaluate import format_table, table_rows
-    reports = [{"folder": "x/ckplus48", "emotion": {"7": {"mean_recall": 0.855}, "7_sequence": {"mean_recall": 0.89}}},
-               {"folder": "x/utkface_crop", "gender": {"accuracy": 0.95}, "age": {"mae": 5.0}},
-               {"folder": "x/other", "gender": {"accuracy": 0.5}}]
+
+    reports = [
+        {"folder": "x/ckplus48", "emotion": {"7": {"mean_recall": 0.855}, "7_sequence": {"mean_recall": 0.89}}},
+        {"folder": "x/utkface_crop", "gender": {"accuracy": 0.95}, "age": {"mae": 5.0}},
+        {"folder": "x/other", "gender": {"accuracy": 0.5}},
+    ]
     rows = {(r["set"], r["figure"]): r for r in table_rows(reports)}
-    assert rows[("ckplus48", "emotion 7-class macro recall %")]["loss"]          # 85.5 < 87.3 - 1
+    assert rows[("ckplus48", "emotion 7-class macro recall %")]["loss"]  # 85.5 < 87.3 - 1
     assert not rows[("ckplus48", "emotion per sequence %")]["loss"]
-    assert rows[("utkface_crop", "age MAE years")]["loss"]                       # lower is better
+    assert rows[("utkface_crop", "age MAE years")]["loss"]  # lower is better
     assert not rows[("utkface_crop", "gender %")]["loss"]
     assert rows[("other", "gender %")]["reference"] is None and not rows[("other", "gender %")]["loss"]
     text = format_table(list(rows.values()))
@@ -130,6 +134,7 @@ def test_enlarged_crops_keep_edges():
 
 
 # -- crops -------------------------------------------------------------------------------------
+
 
 def _gradient(h=100, w=120):
     img = np.zeros((h, w, 3), np.uint8)
@@ -162,22 +167,22 @@ def test_square_crop_fills_outside_with_grey():
 
 def test_square_crop_subpixel_and_downscale():
     img = np.zeros((400, 400, 3), np.uint8)
-    img[100:300, 100:300] = 255                      # a white square face
+    img[100:300, 100:300] = 255  # a white square face
     crop = square_crop(img, (100, 100, 300, 300), 1.0, 50)  # 4x downscale, exact fit
     assert crop.shape == (50, 50, 3)
-    assert crop[2:-2, 2:-2].min() >= 250             # all white inside
+    assert crop[2:-2, 2:-2].min() >= 250  # all white inside
     # half a pixel shift at 1:1 blends the edge column
     c = square_crop(img, (100.5, 100, 110.5, 110), 1.0, 10)
     assert c[5, -1, 0] == pytest.approx(255, abs=1)
     c = square_crop(img, (99.5, 100, 109.5, 110), 1.0, 10)
-    assert 100 < c[5, 0, 0] < 160                    # half black, half white
+    assert 100 < c[5, 0, 0] < 160  # half black, half white
     # a grey image stays grey through the crop
     gimg = np.full((60, 80), 77, np.uint8)
     assert np.all(square_crop(gimg, (20, 10, 60, 50), 0.9, 16) == 77)
 
 
 def test_square_crop_clip_mode_is_faceapi_clip_and_pad():
-    img = _gradient()                                    # 160 x 120
+    img = _gradient()  # 160 x 120
     # wholly inside the image: the same pixels as any other fill
     box = (40, 30, 60, 70)
     np.testing.assert_array_equal(square_crop(img, box, 1.0, 40, CLIP), square_crop(img, box, 1.0, 40))
@@ -202,14 +207,19 @@ def test_square_crop_clip_mode_is_faceapi_clip_and_pad():
 
 # -- head pose -------------------------------------------------------------------------------
 
+
 def _face_points(yaw=0.0, pitch=0.0, roll=0.0, D=60.0, centre=(300.0, 200.0)):
     """Project the documented 3D face model (orthographic) at the given angles."""
     L = EYE_MOUTH * D
-    pts = np.array([
-        [-D / 2, 0, 0], [D / 2, 0, 0],
-        [0, NOSE_FRACTION * L, NOSE_DEPTH * D],
-        [-0.35 * D, L, 0], [0.35 * D, L, 0],
-    ])
+    pts = np.array(
+        [
+            [-D / 2, 0, 0],
+            [D / 2, 0, 0],
+            [0, NOSE_FRACTION * L, NOSE_DEPTH * D],
+            [-0.35 * D, L, 0],
+            [0.35 * D, L, 0],
+        ]
+    )
     ya, pa, ra = (math.radians(a) for a in (yaw, pitch, roll))
     ry = np.array([[math.cos(ya), 0, math.sin(ya)], [0, 1, 0], [-math.sin(ya), 0, math.cos(ya)]])
     rx = np.array([[1, 0, 0], [0, math.cos(pa), -math.sin(pa)], [0, math.sin(pa), math.cos(pa)]])
@@ -241,18 +251,31 @@ def test_head_pose_is_roll_invariant_and_reports_roll():
 
 
 def test_head_pose_signs_and_frontal():
-    assert head_pose(_face_points(yaw=35))[0] > 20       # turned to the image's right
+    assert head_pose(_face_points(yaw=35))[0] > 20  # turned to the image's right
     assert head_pose(_face_points(yaw=-35))[0] < -20
-    assert head_pose(_face_points(pitch=35))[1] > 20     # looking up
+    assert head_pose(_face_points(pitch=35))[1] > 20  # looking up
     y, p, _ = head_pose(_face_points(yaw=5, pitch=5))
     assert abs(y) < 20 and abs(p) < 20
 
 
 # -- age groups / labels ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("age,group", [(0, "child"), (12.9, "child"), (13, "teen"), (19.5, "teen"),
-                                       (20, "20-39"), (39.9, "20-39"), (40, "40-59"), (59, "40-59"),
-                                       (60, "60+"), (95, "60+")])
+
+@pytest.mark.parametrize(
+    "age,group",
+    [
+        (0, "child"),
+        (12.9, "child"),
+        (13, "teen"),
+        (19.5, "teen"),
+        (20, "20-39"),
+        (39.9, "20-39"),
+        (40, "40-59"),
+        (59, "40-59"),
+        (60, "60+"),
+        (95, "60+"),
+    ],
+)
 def test_age_group_bins(age, group):
     assert age_group(age) == group
 

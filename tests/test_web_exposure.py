@@ -40,6 +40,7 @@ def count_frame_reads(camera) -> list[int]:
         def counted(real=real):
             reads[0] += 1
             return real()
+
         setattr(camera, name, counted)
     return reads
 
@@ -48,18 +49,27 @@ async def seed(store) -> tuple[str, str]:
     await store.execute(
         "INSERT INTO ads (id, slug, title, advertiser, media, media_type, duration_s, cpm, budget, details, "
         "updated_at) VALUES (1, 'sunny', 'Sunny juice', 'Adv', 'a.png', 'image', 10, ?, ?, ?, 0)",
-        (CPM, BUDGET, json.dumps({"description": "Fresh juice", "coupon": "SUN5"})))
+        (CPM, BUDGET, json.dumps({"description": "Fresh juice", "coupon": "SUN5"})),
+    )
     sid = "5e55" * 8
     now = time.time()
-    await store.execute("INSERT INTO sessions (id, started_at, ended_at, dwell_s, attention_s, mood) "
-                        "VALUES (?, ?, ?, 10, 5, 'happy')", (sid, now - 30, now - 20))
+    await store.execute(
+        "INSERT INTO sessions (id, started_at, ended_at, dwell_s, attention_s, mood) VALUES (?, ?, ?, 10, 5, 'happy')",
+        (sid, now - 30, now - 20),
+    )
     token = "tok_" + "q" * 20
     await store.execute(
         "INSERT INTO plays (id, ad_id, kind, token, started_at, ended_at, completed, impressions, spend, audience, "
         "decision) VALUES (1, 1, 'ad', ?, ?, ?, 1, 3, ?, ?, ?)",
-        (token, now - 25, now - 15, SPEND,
-         json.dumps({"mood": "happy", "mood_mix": {"happy": 1.0}, "mask": False}),
-         json.dumps({"reason": f"CPM {CPM:g}", "candidates": [{"slug": "sunny", "cpm": CPM}]})))
+        (
+            token,
+            now - 25,
+            now - 15,
+            SPEND,
+            json.dumps({"mood": "happy", "mood_mix": {"happy": 1.0}, "mask": False}),
+            json.dumps({"reason": f"CPM {CPM:g}", "candidates": [{"slug": "sunny", "cpm": CPM}]}),
+        ),
+    )
     await store.execute("INSERT INTO exposures VALUES (1, ?, 8, 6)", (sid,))
     return token, sid
 
@@ -70,17 +80,20 @@ def make_env(tmp_path, photos):
 
     async def make(**web):
         clock = FakeClock(time.time())
-        appliance = Appliance(make_config(tmp_path, web={"public_url": "http://screen.test", **web},
-                                          privacy={"retention_days": 30}),
-                              camera_opener=StillCamera(image, fps=10.0).opener, clock=clock)
+        appliance = Appliance(
+            make_config(tmp_path, web={"public_url": "http://screen.test", **web}, privacy={"retention_days": 30}),
+            camera_opener=StillCamera(image, fps=10.0).opener,
+            clock=clock,
+        )
         appliance.base_url = "http://screen.test"
         client = await start(appliance)
         appliance.camera.start()
         token, sid = await seed(appliance.store)
         await appliance.player.reload_ads()
         reads = count_frame_reads(appliance.camera)
-        return SimpleNamespace(client=client, app=appliance, token=token, sid=sid, clock=clock, root=tmp_path,
-                               image=image, reads=reads)
+        return SimpleNamespace(
+            client=client, app=appliance, token=token, sid=sid, clock=clock, root=tmp_path, image=image, reads=reads
+        )
 
     return make
 
@@ -110,6 +123,7 @@ async def wait_for_frame(camera, timeout: float = 10.0) -> None:
 
 def sample_path(canonical: str, token: str) -> str:
     """A concrete URL for a route pattern: every {name} or {name:regex} filled in."""
+
     def fill(m):
         name, _, regex = m.group(1).partition(":")
         if name == "token":
@@ -119,6 +133,7 @@ def sample_path(canonical: str, token: str) -> str:
         if regex and "|" in regex:
             return regex.split("|")[0]
         return {"slug": "sunny", "tail": "a.png", "ext": "svg"}.get(name, "x")
+
     return re.sub(r"\{([^{}]+)\}", fill, canonical)
 
 
@@ -139,8 +154,9 @@ async def every_get_response(env) -> list[tuple[str, int, str, bytes]]:
     for resource in app.router.resources():
         info = resource.get_info()
         if "directory" in info:  # static folders: every file in them
-            paths = [info["prefix"].rstrip("/") + "/" + p.name for p in Path(info["directory"]).iterdir()
-                     if p.is_file()]
+            paths = [
+                info["prefix"].rstrip("/") + "/" + p.name for p in Path(info["directory"]).iterdir() if p.is_file()
+            ]
         else:
             paths = [sample_path(resource.canonical, env.token)]
         methods = {r.method for r in resource}
@@ -209,10 +225,13 @@ async def test_preview_without_a_frame_is_503(env_preview):
 
 # --- no admin data on the public pages ---------------------------------------------------------
 
+
 def admin_secrets(env) -> list[str]:
-    return [f"{CPM:g}", f"{BUDGET:g}", f"{SPEND:g}", PASSWORD_HASH, PASSWORD_HASH.split("$")[-1], env.sid,
-            env.sid[:8]] + [s.id for s in env.app.audience.sessions.values()] + \
-           [s.id[:8] for s in env.app.audience.sessions.values()]
+    return (
+        [f"{CPM:g}", f"{BUDGET:g}", f"{SPEND:g}", PASSWORD_HASH, PASSWORD_HASH.split("$")[-1], env.sid, env.sid[:8]]
+        + [s.id for s in env.app.audience.sessions.values()]
+        + [s.id[:8] for s in env.app.audience.sessions.values()]
+    )
 
 
 FORBIDDEN_WORDS = re.compile(r"\b(cpm|budget|spend|spent|password|pbkdf2|session_id)\b", re.I)
@@ -222,13 +241,37 @@ async def test_panel_and_mobile_pages_and_the_panel_socket_show_no_admin_data(en
     # someone in front of the screen: a real session, published on the hub as the overlay's frame
     env.app.audience.on_vision(vision_result(track(1, box=(100, 80, 120, 150), mood="happy", mask=0.8)))
     assert env.app.audience.sessions
-    env.app.player._publish({"state": "rating", "play_id": 1, "since": time.time(), "ends_at": time.time() + 5,
-                            "token": env.token, "reason": f"highest score: x CPM {CPM:g}",
-                            "ad": {"slug": "sunny", "title": "Sunny juice", "media_url": "/media/ads/sunny/a.png",
-                                   "media_type": "image", "duration_s": 10}})
-    pages = ["/panel", f"/m/{env.token}", f"/m/{env.token}/emoticon.svg", "/m/", "/rankings", "/today",
-             "/privacy", "/emoticon/happy.svg", "/static/panel.js", "/static/panel.css", "/static/mobile.css",
-             "/m/unknown_token_xyz"]
+    env.app.player._publish(
+        {
+            "state": "rating",
+            "play_id": 1,
+            "since": time.time(),
+            "ends_at": time.time() + 5,
+            "token": env.token,
+            "reason": f"highest score: x CPM {CPM:g}",
+            "ad": {
+                "slug": "sunny",
+                "title": "Sunny juice",
+                "media_url": "/media/ads/sunny/a.png",
+                "media_type": "image",
+                "duration_s": 10,
+            },
+        }
+    )
+    pages = [
+        "/panel",
+        f"/m/{env.token}",
+        f"/m/{env.token}/emoticon.svg",
+        "/m/",
+        "/rankings",
+        "/today",
+        "/privacy",
+        "/emoticon/happy.svg",
+        "/static/panel.js",
+        "/static/panel.css",
+        "/static/mobile.css",
+        "/m/unknown_token_xyz",
+    ]
     texts = {}
     for p in pages:
         r = await env.client.get(p)
@@ -251,7 +294,7 @@ async def test_panel_and_mobile_pages_and_the_panel_socket_show_no_admin_data(en
         for s in secrets:
             assert s not in text, (where, s)
         m = FORBIDDEN_WORDS.search(text)
-        assert m is None, (where, m and text[max(0, m.start() - 80):m.end() + 80])
+        assert m is None, (where, m and text[max(0, m.start() - 80) : m.end() + 80])
     assert "Sunny juice" in texts[f"/m/{env.token}"]  # the pages did render the ad
 
 

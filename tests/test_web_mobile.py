@@ -30,9 +30,17 @@ async def test_mobile_page_shows_the_ads_details(env):
     r = await env.client.get(f"/m/{TOKEN}")
     assert r.status == 200
     html = await r.text()
-    for text in ("Cafe Corner", "Fresh coffee and cake", "1 Market Square", 'href="tel:+442079460000"',
-                 'href="https://cafe.example/"', 'href="https://maps.example/cafe"', "CAFE10",
-                 f"/m/{TOKEN}/emoticon.png?download=1", "/privacy"):
+    for text in (
+        "Cafe Corner",
+        "Fresh coffee and cake",
+        "1 Market Square",
+        'href="tel:+442079460000"',
+        'href="https://cafe.example/"',
+        'href="https://maps.example/cafe"',
+        "CAFE10",
+        f"/m/{TOKEN}/emoticon.png?download=1",
+        "/privacy",
+    ):
         assert text in html, text
     assert "sg_device" in r.cookies
     assert "<script" not in html  # works without JavaScript
@@ -40,8 +48,10 @@ async def test_mobile_page_shows_the_ads_details(env):
     assert await env.store.scalar("SELECT COUNT(*) FROM mobile_visits") == 1
 
 
-@pytest.mark.parametrize("path", ["/m/unknown_token_123456", "/m/x", "/m/..%2f..%2fetc",
-                                  "/m/tok_abcdefghijklmnop/emoticon.png", "/no/such/page"])
+@pytest.mark.parametrize(
+    "path",
+    ["/m/unknown_token_123456", "/m/x", "/m/..%2f..%2fetc", "/m/tok_abcdefghijklmnop/emoticon.png", "/no/such/page"],
+)
 async def test_unknown_tokens_and_pages_get_a_friendly_404(env, path):
     r = await env.client.get(path, headers={"Accept": "text/html"})
     assert r.status == 404
@@ -55,8 +65,9 @@ async def test_expired_token_is_404(env):
 
 
 async def test_healing_plays_have_no_mobile_page(env):
-    await env.store.execute("INSERT INTO plays (kind, token, started_at) VALUES ('healing', 'healing_tok_123456', ?)",
-                            (time.time(),))
+    await env.store.execute(
+        "INSERT INTO plays (kind, token, started_at) VALUES ('healing', 'healing_tok_123456', ?)", (time.time(),)
+    )
     assert (await env.client.get("/m/healing_tok_123456")).status == 404
 
 
@@ -82,11 +93,16 @@ async def test_rating_refuses_bad_values_and_other_sites(env):
     await add_ad_play(env.store, token=TOKEN)
     r = await env.client.post(f"/m/{TOKEN}/rate", data={"value": "5"}, allow_redirects=False)
     assert r.status == 400
-    r = await env.client.post(f"/m/{TOKEN}/rate", data={"value": "like"}, allow_redirects=False,
-                              headers={"Origin": "http://evil.example"})
+    r = await env.client.post(
+        f"/m/{TOKEN}/rate", data={"value": "like"}, allow_redirects=False, headers={"Origin": "http://evil.example"}
+    )
     assert r.status == 403
-    r = await env.client.post(f"/m/{TOKEN}/rate", data={"value": "like"}, allow_redirects=False,
-                              headers={"Sec-Fetch-Site": "cross-site", "Origin": "null"})
+    r = await env.client.post(
+        f"/m/{TOKEN}/rate",
+        data={"value": "like"},
+        allow_redirects=False,
+        headers={"Sec-Fetch-Site": "cross-site", "Origin": "null"},
+    )
     assert r.status == 403
     r = await env.client.post("/m/unknown_token_123456/rate", data={"value": "like"}, allow_redirects=False)
     assert r.status == 404
@@ -94,8 +110,9 @@ async def test_rating_refuses_bad_values_and_other_sites(env):
 
 
 async def test_emoticon_downloads_follow_the_plays_mood_and_mask(env):
-    await add_ad_play(env.store, token=TOKEN,
-                      audience={"mood": "sad", "mood_mix": {"sad": 0.7, "happy": 0.3}, "mask": True})
+    await add_ad_play(
+        env.store, token=TOKEN, audience={"mood": "sad", "mood_mix": {"sad": 0.7, "happy": 0.3}, "mask": True}
+    )
     r = await env.client.get(f"/m/{TOKEN}/emoticon.svg?download=1")
     assert r.status == 200 and r.headers["Content-Type"].startswith("image/svg+xml")
     assert 'filename="my-mood-sad-mask.svg"' in r.headers["Content-Disposition"]
@@ -116,8 +133,10 @@ def test_every_mood_draws_as_svg_and_png():
 def test_play_mood_reads_the_usual_audience_records():
     # the audience record Player._close_play stores with a play
     assert queries.play_mood({"mood": "happy", "mask": False}) == ("happy", False)
-    assert queries.play_mood({"mood": "angry", "mood_mix": {"angry": 0.6, "happy": 0.4}, "mask": True}) == \
-        ("angry", True)
+    assert queries.play_mood({"mood": "angry", "mood_mix": {"angry": 0.6, "happy": 0.4}, "mask": True}) == (
+        "angry",
+        True,
+    )
     assert queries.play_mood({"mood": None, "mask": None}) == (None, False)  # nobody counted
 
 
@@ -125,12 +144,15 @@ async def test_rankings_order_by_satisfaction_with_a_minimum_of_votes(env):
     async def votes(slug, likes, dislikes):
         _, pid = await add_ad_play(env.store, slug=slug, token=f"{slug}_token_abcdefgh")
         for i in range(likes + dislikes):
-            await env.store.execute("INSERT INTO ratings (play_id, value, source, device, created_at) "
-                                    "VALUES (?, ?, 'mobile', ?, 0)", (pid, 1 if i < likes else -1, f"d{i}"))
+            await env.store.execute(
+                "INSERT INTO ratings (play_id, value, source, device, created_at) VALUES (?, ?, 'mobile', ?, 0)",
+                (pid, 1 if i < likes else -1, f"d{i}"),
+            )
+
     await votes("loved", 18, 2)
-    await votes("lucky", 3, 0)      # 100 % but few votes: ranked below 90 % of 20
+    await votes("lucky", 3, 0)  # 100 % but few votes: ranked below 90 % of 20
     await votes("hated", 1, 5)
-    await votes("new", 1, 0)        # under the minimum
+    await votes("new", 1, 0)  # under the minimum
     ranked, pending = await queries.rankings(env.store)
     assert [r["slug"] for r in ranked] == ["loved", "lucky", "hated"]
     assert [r["slug"] for r in pending] == ["new"]
@@ -145,7 +167,8 @@ async def test_today_page_charts_moods_and_hours(env):
     for i, mood in enumerate(["happy", "happy", "sad", None]):
         await env.store.execute(
             "INSERT INTO sessions (id, started_at, ended_at, dwell_s, attention_s, mood) VALUES (?, ?, ?, 2, 1, ?)",
-            (f"s{i}", now - i, now - i + 2, mood))
+            (f"s{i}", now - i, now - i + 2, mood),
+        )
     t = await queries.today(env.store, now)
     assert t["people"] == 4 and t["moods"]["happy"] == 2 and t["moods"]["sad"] == 1 and sum(t["hours"]) == 4
     r = await env.client.get("/today")
@@ -169,8 +192,9 @@ async def test_privacy_page_says_what_is_kept_and_for_how_long(env):
 
 
 def test_ad_details_only_link_to_web_addresses():
-    d = ad_details({"website": "javascript:alert(1)", "map_url": "data:text/html,x", "phone": "call us",
-                    "coupon": "SAVE5"})
+    d = ad_details(
+        {"website": "javascript:alert(1)", "map_url": "data:text/html,x", "phone": "call us", "coupon": "SAVE5"}
+    )
     assert d["website"] == "" and d["directions"] == "" and d["tel"] == "" and d["coupon"] == "SAVE5"
     assert safe_link("https://ok.example/x") == "https://ok.example/x"
 
@@ -193,8 +217,10 @@ async def test_a_play_being_written_by_the_flush_running_now_is_found_not_404(tm
         ad_id = await env.store.scalar("SELECT id FROM ads LIMIT 1")
         for i in range(3000):  # a big batch, as after a burst of sessions
             env.store.enqueue("INSERT INTO mobile_visits (play_id, created_at) VALUES (1, ?)", (float(i),))
-        env.store.enqueue("INSERT INTO plays (id, ad_id, kind, token, started_at) VALUES (?, ?, 'ad', ?, ?)",
-                          (900, ad_id, "race_token_abcdefgh", time.time()))
+        env.store.enqueue(
+            "INSERT INTO plays (id, ad_id, kind, token, started_at) VALUES (?, ?, 'ad', ?, ?)",
+            (900, ad_id, "race_token_abcdefgh", time.time()),
+        )
         flushing = asyncio.create_task(env.store.flush())  # the background flusher, mid-write
         for _ in range(500):
             await asyncio.sleep(0)

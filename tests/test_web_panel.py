@@ -42,21 +42,32 @@ def make_media(root: Path) -> tuple[Path, Path]:
     return ads, healing
 
 
-async def add_ad_play(store: Store, *, slug="cafe", token="tok_abcdefghijklmnop", audience=None,
-                      details=None, started_at=None) -> tuple[int, int]:
+async def add_ad_play(
+    store: Store, *, slug="cafe", token="tok_abcdefghijklmnop", audience=None, details=None, started_at=None
+) -> tuple[int, int]:
     ad_id = await store.scalar("SELECT id FROM ads WHERE slug = ?", (slug,))
     if ad_id is None:
-        det = details if details is not None else {
-            "description": "Fresh coffee and cake, two minutes away.", "address": "1 Market Square",
-            "phone": "+44 20 7946 0000", "website": "https://cafe.example/", "map_url": "https://maps.example/cafe",
-            "coupon": "CAFE10"}
+        det = (
+            details
+            if details is not None
+            else {
+                "description": "Fresh coffee and cake, two minutes away.",
+                "address": "1 Market Square",
+                "phone": "+44 20 7946 0000",
+                "website": "https://cafe.example/",
+                "map_url": "https://maps.example/cafe",
+                "coupon": "CAFE10",
+            }
+        )
         ad_id = await store.execute(
             "INSERT INTO ads (slug, title, advertiser, media, media_type, duration_s, details, updated_at) "
             "VALUES (?, ?, ?, 'ad.png', 'image', 10, ?, ?)",
-            (slug, slug.title() + " Corner", "Corner Ltd", json.dumps(det), time.time()))
+            (slug, slug.title() + " Corner", "Corner Ltd", json.dumps(det), time.time()),
+        )
     play_id = await store.execute(
         "INSERT INTO plays (ad_id, kind, token, started_at, audience) VALUES (?, 'ad', ?, ?, ?)",
-        (ad_id, token, started_at or time.time(), json.dumps(audience or {"mood": "happy"})))
+        (ad_id, token, started_at or time.time(), json.dumps(audience or {"mood": "happy"})),
+    )
     return ad_id, play_id
 
 
@@ -71,18 +82,29 @@ async def public_site(tmp_path: Path) -> AsyncIterator[SimpleNamespace]:
     """The real Appliance (store open, parts not started) serving the real app, with an ad and a
     healing scene on disk. Shared with the phone pages' tests."""
     ads_dir, healing_dir = make_media(tmp_path)
-    config = config_from_dict({"ads": {"dir": str(ads_dir), "healing_dir": str(healing_dir)},
-                               "storage": {"data_dir": str(tmp_path / "data"), "flush_seconds": 60.0},
-                               "web": {"public_url": PUBLIC}, "privacy": {"retention_days": 7}},
-                              base_dir=tmp_path)
+    config = config_from_dict(
+        {
+            "ads": {"dir": str(ads_dir), "healing_dir": str(healing_dir)},
+            "storage": {"data_dir": str(tmp_path / "data"), "flush_seconds": 60.0},
+            "web": {"public_url": PUBLIC},
+            "privacy": {"retention_days": 7},
+        },
+        base_dir=tmp_path,
+    )
     appliance = Appliance(config)
     appliance.base_url = PUBLIC
     await appliance.store.open()
     client = TestClient(TestServer(create_app(appliance)))
     await client.start_server()
     try:
-        yield SimpleNamespace(client=client, app=appliance, store=appliance.store, hub=appliance.hub,
-                              player=appliance.player, root=tmp_path)
+        yield SimpleNamespace(
+            client=client,
+            app=appliance,
+            store=appliance.store,
+            hub=appliance.hub,
+            player=appliance.player,
+            root=tmp_path,
+        )
     finally:
         await client.close()
         await appliance.store.close()
@@ -102,10 +124,11 @@ def publish(env, state: dict) -> None:
 def decode_qr_svg(svg: str) -> str:
     """Rasterise our own one-path SVG QR and decode it with OpenCV."""
     import re
+
     n = int(re.search(r'viewBox="0 0 (\d+) \d+"', svg).group(1))
     img = np.full((n, n), 255, np.uint8)
     for x, y, w in re.findall(r"M(\d+) (\d+)h(\d+)v1", svg):
-        img[int(y), int(x):int(x) + int(w)] = 0
+        img[int(y), int(x) : int(x) + int(w)] = 0
     img = cv2.resize(img, (n * 8, n * 8), interpolation=cv2.INTER_NEAREST)
     text, _, _ = cv2.QRCodeDetector().detectAndDecode(img)
     return text
@@ -113,12 +136,14 @@ def decode_qr_svg(svg: str) -> str:
 
 # --- page -------------------------------------------------------------------------------
 
+
 async def test_panel_page_has_notice_privacy_qr_and_no_camera_image(env):
     r = await env.client.get("/panel")
     assert r.status == 200
     html = await r.text()
     assert panel.NOTICE in html
     import re
+
     svg = re.search(r'<div class="privacy-qr" id="privacy-qr">(<svg.*?</svg>)', html).group(1)
     assert decode_qr_svg(svg) == f"{PUBLIC}/privacy"
     assert f"{PUBLIC}/privacy" not in html  # no raw address for shoppers to type
@@ -129,6 +154,7 @@ async def test_panel_page_has_notice_privacy_qr_and_no_camera_image(env):
 
 async def test_status_overlay_only_when_enabled(env, tmp_path):
     import dataclasses
+
     cfg = env.app.config
     env.app.config = dataclasses.replace(cfg, web=dataclasses.replace(cfg.web, status_overlay=True))
     # the corner reads the appliance's real components (not started: no camera, nobody present)
@@ -148,28 +174,51 @@ async def test_static_assets_are_served(env):
 
 # --- WebSocket --------------------------------------------------------------------------
 
+
 async def test_ws_sends_current_state_first_then_events(env):
-    publish(env, {"state": "healing", "play_id": 1,
-                        "scene": {"id": "spring-morning", "media_url": "/media/healing/spring-morning.jpg"}})
+    publish(
+        env,
+        {
+            "state": "healing",
+            "play_id": 1,
+            "scene": {"id": "spring-morning", "media_url": "/media/healing/spring-morning.jpg"},
+        },
+    )
     async with env.client.ws_connect("/ws/panel") as ws:
         hello = await ws.receive_json(timeout=5)
         assert hello["type"] == "hello"
         first = await ws.receive_json(timeout=5)
         assert first["type"] == "state" and first["data"]["state"] == "healing"
-        publish(env, {"state": "ad", "play_id": 2, "ad": {
-            "slug": "cafe", "title": "Cafe Corner", "media_url": "/media/ads/cafe/ad.png",
-            "media_type": "image", "duration_s": 10}})
+        publish(
+            env,
+            {
+                "state": "ad",
+                "play_id": 2,
+                "ad": {
+                    "slug": "cafe",
+                    "title": "Cafe Corner",
+                    "media_url": "/media/ads/cafe/ad.png",
+                    "media_type": "image",
+                    "duration_s": 10,
+                },
+            },
+        )
         msg = await ws.receive_json(timeout=5)
         assert msg["data"]["state"] == "ad" and msg["data"]["ad"]["slug"] == "cafe"
         # two people in front of the screen: the real audience model publishes the frame
-        env.app.audience.on_vision(vision_result(track(7, box=(64, 96, 128, 144), mood="happy", mask=0.9),
-                                                 track(8, box=(320, 96, 128, 144), mood=None, frontal=False)))
+        env.app.audience.on_vision(
+            vision_result(
+                track(7, box=(64, 96, 128, 144), mood="happy", mask=0.9),
+                track(8, box=(320, 96, 128, 144), mood=None, frontal=False),
+            )
+        )
         faces = await ws.receive_json(timeout=5)
         assert faces["type"] == "faces"
         # the overlay id tells emoji apart; a session id is never forwarded
         assert faces["data"]["faces"] == [
             {"id": "1", "box": [0.1, 0.2, 0.2, 0.3], "mood": "happy", "mask": True},
-            {"id": "2", "box": [0.5, 0.2, 0.2, 0.3], "mood": "neutral", "mask": False}]
+            {"id": "2", "box": [0.5, 0.2, 0.2, 0.3], "mood": "neutral", "mask": False},
+        ]
         for session in env.app.audience.sessions.values():
             assert session.id not in json.dumps(faces)
         assert "image" not in json.dumps(faces) and "jpeg" not in json.dumps(faces)
@@ -179,9 +228,16 @@ async def test_ad_and_rating_states_carry_a_qr_of_the_plays_mobile_url(env):
     async with env.client.ws_connect("/ws/panel") as ws:
         await ws.receive_json(timeout=5)  # hello
         for state in ("ad", "rating"):
-            publish(env, {"state": state, "play_id": 7, "token": "Zx9_token-abcdef1234",
-                                "ends_at": time.time() + 10,
-                                "ad": {"slug": "cafe", "title": "Cafe", "landing_url": "https://cafe.example/"}})
+            publish(
+                env,
+                {
+                    "state": state,
+                    "play_id": 7,
+                    "token": "Zx9_token-abcdef1234",
+                    "ends_at": time.time() + 10,
+                    "ad": {"slug": "cafe", "title": "Cafe", "landing_url": "https://cafe.example/"},
+                },
+            )
             msg = (await ws.receive_json(timeout=5))["data"]
             assert msg["qr_mode"] == "public"  # web.public_url is set: "auto" means public
             assert msg["qr_url"] == f"{PUBLIC}/m/Zx9_token-abcdef1234"
@@ -193,16 +249,32 @@ async def test_landing_mode_qr_is_the_advertisers_page_with_campaign_parameters(
     env.app.config = env.app.config.replace(web={"qr_mode": "landing"})
     async with env.client.ws_connect("/ws/panel") as ws:
         await ws.receive_json(timeout=5)  # hello
-        publish(env, {"state": "ad", "play_id": 8, "token": "Tok_0123456789abcdef",
-                            "ad": {"slug": "cafe", "title": "Cafe", "landing_url": "https://cafe.example/menu?lang=en"}})
+        publish(
+            env,
+            {
+                "state": "ad",
+                "play_id": 8,
+                "token": "Tok_0123456789abcdef",
+                "ad": {"slug": "cafe", "title": "Cafe", "landing_url": "https://cafe.example/menu?lang=en"},
+            },
+        )
         msg = (await ws.receive_json(timeout=5))["data"]
         assert msg["qr_mode"] == "landing"
-        assert msg["qr_url"] == ("https://cafe.example/menu?lang=en&utm_source=signage&utm_medium=dooh"
-                                 "&utm_campaign=cafe&utm_content=Tok_0123456789abcdef")
+        assert msg["qr_url"] == (
+            "https://cafe.example/menu?lang=en&utm_source=signage&utm_medium=dooh"
+            "&utm_campaign=cafe&utm_content=Tok_0123456789abcdef"
+        )
         assert decode_qr_svg(msg["qr_svg"]) == msg["qr_url"]
         # an ad without a landing page has no QR in this mode: the rating stays on the panel
-        publish(env, {"state": "rating", "play_id": 9, "token": "Tok_zzzzzzzzzzzzzzzz",
-                            "ad": {"slug": "cafe", "title": "Cafe", "landing_url": ""}})
+        publish(
+            env,
+            {
+                "state": "rating",
+                "play_id": 9,
+                "token": "Tok_zzzzzzzzzzzzzzzz",
+                "ad": {"slug": "cafe", "title": "Cafe", "landing_url": ""},
+            },
+        )
         msg = (await ws.receive_json(timeout=5))["data"]
         assert msg["qr_url"] == "" and "qr_svg" not in msg
     assert panel.plan_for(env.app).status()["mode"] == "landing"
@@ -224,39 +296,58 @@ async def test_ws_closing_unsubscribes(env):
 
 # --- panel rating, media failures, decisions ---------------------------------------------
 
+
 async def test_panel_rating_is_stored_against_the_play_once(env):
     _, play_id = await add_ad_play(env.store)
-    r = await env.client.post("/api/panel/rate", headers=await panel_headers(env.client), json={"play_id": play_id, "value": "like"})
+    r = await env.client.post(
+        "/api/panel/rate", headers=await panel_headers(env.client), json={"play_id": play_id, "value": "like"}
+    )
     assert r.status == 200 and (await r.json()) == {"ok": True, "recorded": True}
-    r = await env.client.post("/api/panel/rate", headers=await panel_headers(env.client), json={"play_id": play_id, "value": "dislike"})
+    r = await env.client.post(
+        "/api/panel/rate", headers=await panel_headers(env.client), json={"play_id": play_id, "value": "dislike"}
+    )
     assert (await r.json())["recorded"] is False
     rows = await env.store.fetchall("SELECT value, source FROM ratings WHERE play_id = ?", (play_id,))
     assert rows == [{"value": 1, "source": "panel"}]
 
 
-@pytest.mark.parametrize("body", [{"play_id": 1, "value": "love"}, {"play_id": "1", "value": "like"},
-                                  {"value": "like"}, [1, 2], {"play_id": True, "value": "like"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"play_id": 1, "value": "love"},
+        {"play_id": "1", "value": "like"},
+        {"value": "like"},
+        [1, 2],
+        {"play_id": True, "value": "like"},
+    ],
+)
 async def test_panel_rating_refuses_bad_bodies(env, body):
     r = await env.client.post("/api/panel/rate", headers=await panel_headers(env.client), json=body)
     assert r.status == 400
 
 
 async def test_panel_rating_unknown_or_old_play(env):
-    r = await env.client.post("/api/panel/rate", headers=await panel_headers(env.client), json={"play_id": 999, "value": "like"})
+    r = await env.client.post(
+        "/api/panel/rate", headers=await panel_headers(env.client), json={"play_id": 999, "value": "like"}
+    )
     assert r.status == 404
     _, old = await add_ad_play(env.store, token="old_token_abcdefgh", started_at=time.time() - 7200)
-    r = await env.client.post("/api/panel/rate", headers=await panel_headers(env.client), json={"play_id": old, "value": "like"})
+    r = await env.client.post(
+        "/api/panel/rate", headers=await panel_headers(env.client), json={"play_id": old, "value": "like"}
+    )
     assert r.status == 409
 
 
 async def test_media_failed_reaches_the_player(env):
     import shutil
+
     slug = "sunny-smoothies"  # a real ad: the player skips only what it knows
     shutil.copytree(Path(__file__).resolve().parents[1] / "assets" / "ads" / slug, env.root / "ads" / slug)
     await env.player.sync_inventory()
     headers = await panel_headers(env.client)
-    r = await env.client.post("/api/panel/media-failed", headers=headers,
-                              json={"kind": "ad", "id": slug, "url": f"/media/ads/{slug}/x.mp4"})
+    r = await env.client.post(
+        "/api/panel/media-failed", headers=headers, json={"kind": "ad", "id": slug, "url": f"/media/ads/{slug}/x.mp4"}
+    )
     assert r.status == 200
     assert list(env.player.status()["skipped"]) == [slug]
     assert "media failed to load" in env.player.status()["skipped"][slug]
@@ -272,14 +363,23 @@ async def test_panel_states_carry_no_decision_reasons(env):
     panel never gets it."""
     async with env.client.ws_connect("/ws/panel") as ws:
         await ws.receive_json(timeout=5)  # hello
-        publish(env, {"state": "healing", "play_id": 9, "since": time.time(), "scene": {"id": "x"},
-                            "reason": "highest score 1.2: 3 expected targeted impressions x CPM 20 x pacing 1"})
+        publish(
+            env,
+            {
+                "state": "healing",
+                "play_id": 9,
+                "since": time.time(),
+                "scene": {"id": "x"},
+                "reason": "highest score 1.2: 3 expected targeted impressions x CPM 20 x pacing 1",
+            },
+        )
         msg = await ws.receive_json(timeout=5)
         assert msg["type"] == "state" and msg["data"]["play_id"] == 9
         assert "reason" not in msg["data"] and "CPM" not in json.dumps(msg)
 
 
 # --- media --------------------------------------------------------------------------------
+
 
 async def test_media_content_types_and_html_sandbox(env):
     r = await env.client.get("/media/ads/cafe/ad.png")
@@ -289,20 +389,36 @@ async def test_media_content_types_and_html_sandbox(env):
     csp = r.headers["Content-Security-Policy"]
     assert "sandbox allow-scripts" in csp and "allow-same-origin" not in csp and "connect-src 'none'" in csp
     r = await env.client.get("/media/ads/cafe/img/logo.svg")
-    assert r.status == 200 and r.headers["Content-Type"] == "image/svg+xml" and "sandbox" in r.headers["Content-Security-Policy"]
+    assert (
+        r.status == 200
+        and r.headers["Content-Type"] == "image/svg+xml"
+        and "sandbox" in r.headers["Content-Security-Policy"]
+    )
     r = await env.client.get("/media/healing/spring-morning.jpg")
     assert r.status == 200 and r.headers["Content-Type"] == "image/jpeg"
     r = await env.client.get("/media/ads/cafe/ad.png", headers={"Range": "bytes=0-9"})
     assert r.status == 206 and len(await r.read()) == 10
 
 
-@pytest.mark.parametrize("path", [
-    "/media/ads/cafe/../../secret.txt", "/media/ads/cafe/%2e%2e/%2e%2e/secret.txt",
-    "/media/ads/..%2f..%2fsecret.txt/x.png", "/media/ads/cafe/ad.toml", "/media/ads/cafe/..%2fad.png",
-    "/media/healing/..%2fsecret.txt", "/media/healing/%2e%2e/ads/cafe/ad.png", "/media/ads/cafe/.hidden.png",
-    "/media/ads/cafe/creative.html/..", "/media/ads/nope/ad.png", "/media/healing/missing.jpg",
-    "/media/healing/../ads/cafe/ad.png", "/media/ads/cafe/%5c..%5csecret.txt", "/media/healing/spring-morning.jpg%00.png",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/media/ads/cafe/../../secret.txt",
+        "/media/ads/cafe/%2e%2e/%2e%2e/secret.txt",
+        "/media/ads/..%2f..%2fsecret.txt/x.png",
+        "/media/ads/cafe/ad.toml",
+        "/media/ads/cafe/..%2fad.png",
+        "/media/healing/..%2fsecret.txt",
+        "/media/healing/%2e%2e/ads/cafe/ad.png",
+        "/media/ads/cafe/.hidden.png",
+        "/media/ads/cafe/creative.html/..",
+        "/media/ads/nope/ad.png",
+        "/media/healing/missing.jpg",
+        "/media/healing/../ads/cafe/ad.png",
+        "/media/ads/cafe/%5c..%5csecret.txt",
+        "/media/healing/spring-morning.jpg%00.png",
+    ],
+)
 async def test_media_refuses_traversal_and_unknown_files(env, path):
     # Raw HTTP, so the path reaches the server exactly as written (a client would normalise it).
     reader, writer = await asyncio.open_connection(env.client.host, env.client.port)
@@ -328,7 +444,6 @@ async def test_healing_serves_only_pictures_and_clips(env):
 
 async def test_create_app_registers_the_panel_and_mobile_routes(env):
     paths = {r.canonical for r in env.client.server.app.router.resources()}
-    for p in ("/panel", "/ws/panel", "/m/{token}", "/privacy", "/rankings", "/today",
-              "/media/ads/{slug}/{tail}"):
+    for p in ("/panel", "/ws/panel", "/m/{token}", "/privacy", "/rankings", "/today", "/media/ads/{slug}/{tail}"):
         assert p in paths, p
     assert "/api/decision/last" in paths  # registered by the admin area, behind its login

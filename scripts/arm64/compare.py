@@ -46,8 +46,13 @@ BOX_TOL = 2
 #: age 0.7 year apart on average (models/README.md); on ~30 photo faces one or two changes are
 #: chance, so the limits are about 3x those rates.  The int8 detector's boxes moved by up to a
 #: quarter of a small face on the registry photos (min IoU 0.76) and it missed 1 of 31 faces.
-INT8_LIMITS = {"emotion_label_changed": 0.15, "gender_label_changed": 0.10, "age_mean_abs_diff": 1.5,
-               "detector_min_iou": 0.7, "detector_faces_changed": 0.1}
+INT8_LIMITS = {
+    "emotion_label_changed": 0.15,
+    "gender_label_changed": 0.10,
+    "age_mean_abs_diff": 1.5,
+    "detector_min_iou": 0.7,
+    "detector_faces_changed": 0.1,
+}
 
 
 def combos(models_dir: str, outdir: str) -> int:
@@ -93,8 +98,7 @@ def _iou(a, b) -> float:
 
 def _pairs(fa: list[dict], fb: list[dict]) -> tuple[list[tuple[dict, dict, float]], int]:
     """Greedy IoU matching; (pairs with IoU, faces left unmatched on either side)."""
-    cand = sorted(((_iou(a["box"], b["box"]), i, j) for i, a in enumerate(fa) for j, b in enumerate(fb)),
-                  reverse=True)
+    cand = sorted(((_iou(a["box"], b["box"]), i, j) for i, a in enumerate(fa) for j, b in enumerate(fb)), reverse=True)
     used_a, used_b, pairs = set(), set(), []
     for ov, i, j in cand:
         if ov < 0.3 or i in used_a or j in used_b:
@@ -112,10 +116,25 @@ def _margin(scores: dict) -> float:
 
 def diff(a_recs: dict, b_recs: dict) -> dict:
     """How run b differs from run a (a = reference)."""
-    d = {"photos": len(a_recs), "faces_a": 0, "faces_b": 0, "unmatched": 0, "min_iou": 1.0, "box_px": 0,
-         "emotion_changed": 0, "emotion_changed_not_tie": 0, "gender_changed": 0, "gender_changed_not_tie": 0,
-         "age_group_changed": 0, "age_group_changed_not_tie": 0, "prob_max": 0.0, "age_max": 0.0,
-         "age_abs_sum": 0.0, "pairs": 0, "missing_photos": sorted(set(a_recs) - set(b_recs))}
+    d = {
+        "photos": len(a_recs),
+        "faces_a": 0,
+        "faces_b": 0,
+        "unmatched": 0,
+        "min_iou": 1.0,
+        "box_px": 0,
+        "emotion_changed": 0,
+        "emotion_changed_not_tie": 0,
+        "gender_changed": 0,
+        "gender_changed_not_tie": 0,
+        "age_group_changed": 0,
+        "age_group_changed_not_tie": 0,
+        "prob_max": 0.0,
+        "age_max": 0.0,
+        "age_abs_sum": 0.0,
+        "pairs": 0,
+        "missing_photos": sorted(set(a_recs) - set(b_recs)),
+    }
     for name, fa in a_recs.items():
         fb = b_recs.get(name, [])
         d["faces_a"] += len(fa)
@@ -134,9 +153,11 @@ def diff(a_recs: dict, b_recs: dict) -> dict:
             d["prob_max"] = max(d["prob_max"], abs(ga - gb))
             d["age_max"] = max(d["age_max"], abs(a["age"] - b["age"]))
             d["age_abs_sum"] += abs(a["age"] - b["age"])
-            for key, margin in (("emotion", _margin(a["emotion_scores"])),
-                                ("age_group", _margin(a["age_group_scores"])),
-                                ("gender", abs(2 * ga - 1))):
+            for key, margin in (
+                ("emotion", _margin(a["emotion_scores"])),
+                ("age_group", _margin(a["age_group_scores"])),
+                ("gender", abs(2 * ga - 1)),
+            ):
                 if a[key] != b[key]:
                     d[f"{key}_changed"] += 1
                     if margin > 2 * PROB_TOL:
@@ -146,10 +167,17 @@ def diff(a_recs: dict, b_recs: dict) -> dict:
 
 
 def _fp32_ok(d: dict) -> bool:
-    return (not d["missing_photos"] and d["unmatched"] == 0 and d["faces_a"] == d["faces_b"]
-            and d["box_px"] <= BOX_TOL and d["prob_max"] <= PROB_TOL + 1e-9 and d["age_max"] <= AGE_TOL + 1e-9
-            and d["emotion_changed_not_tie"] == 0 and d["gender_changed_not_tie"] == 0
-            and d["age_group_changed_not_tie"] == 0)
+    return (
+        not d["missing_photos"]
+        and d["unmatched"] == 0
+        and d["faces_a"] == d["faces_b"]
+        and d["box_px"] <= BOX_TOL
+        and d["prob_max"] <= PROB_TOL + 1e-9
+        and d["age_max"] <= AGE_TOL + 1e-9
+        and d["emotion_changed_not_tie"] == 0
+        and d["gender_changed_not_tie"] == 0
+        and d["age_group_changed_not_tie"] == 0
+    )
 
 
 def _int8_vs_fp32_ok(d: dict, combo: str) -> bool:
@@ -173,10 +201,13 @@ def _int8_parity_ok(d: dict) -> bool:
     identical on the dev-set subset (Cortex-A76 vs x86 VNNI), the emotion net's differed for 49 of
     210 faces (up to 0.13 in a probability, 2 labels), so the int8-vs-fp32 limits apply here too."""
     n = max(d["pairs"], 1)
-    return bool(not d["missing_photos"] and d["unmatched"] <= INT8_LIMITS["detector_faces_changed"] * max(d["faces_a"], 1)
-                and d["emotion_changed"] / n <= INT8_LIMITS["emotion_label_changed"]
-                and d["gender_changed"] / n <= INT8_LIMITS["gender_label_changed"]
-                and d["age_mean_abs"] <= INT8_LIMITS["age_mean_abs_diff"])
+    return bool(
+        not d["missing_photos"]
+        and d["unmatched"] <= INT8_LIMITS["detector_faces_changed"] * max(d["faces_a"], 1)
+        and d["emotion_changed"] / n <= INT8_LIMITS["emotion_label_changed"]
+        and d["gender_changed"] / n <= INT8_LIMITS["gender_label_changed"]
+        and d["age_mean_abs"] <= INT8_LIMITS["age_mean_abs_diff"]
+    )
 
 
 def _reference(combo: str) -> str | None:
@@ -201,8 +232,21 @@ def compare(host_dir: str, arm_dir: str, exact_host: str = "1") -> int:
     if not runs:
         print("compare: no host runs found", file=sys.stderr)
         return 1
-    head = ["combination (det-emo-ag)", "vs", "faces", "unmatched", "min IoU", "box px", "emotion chg",
-            "gender chg", "age grp chg", "max prob diff", "max age diff", "mean age diff", "result"]
+    head = [
+        "combination (det-emo-ag)",
+        "vs",
+        "faces",
+        "unmatched",
+        "min IoU",
+        "box px",
+        "emotion chg",
+        "gender chg",
+        "age grp chg",
+        "max prob diff",
+        "max age diff",
+        "mean age diff",
+        "result",
+    ]
     rows = [_row(head), _row(["---"] * len(head))]
     failed = 0
     for name in runs:
@@ -230,13 +274,30 @@ def compare(host_dir: str, arm_dir: str, exact_host: str = "1") -> int:
             verdict = "ok" if ok else "FAIL"
             if label == "host" and "int8" in name and exact_host != "1":
                 verdict = "report (host has no VNNI)"
-            rows.append(_row([name if label == "host" else "", f"{label}", f"{d['faces_b']}/{d['faces_a']}",
-                              str(d["unmatched"]), f"{d['min_iou']:.3f}", str(d["box_px"]),
-                              str(d["emotion_changed"]), str(d["gender_changed"]), str(d["age_group_changed"]),
-                              f"{d['prob_max']:.4f}", f"{d['age_max']:.1f}", f"{d['age_mean_abs']:.2f}", verdict]))
+            rows.append(
+                _row(
+                    [
+                        name if label == "host" else "",
+                        f"{label}",
+                        f"{d['faces_b']}/{d['faces_a']}",
+                        str(d["unmatched"]),
+                        f"{d['min_iou']:.3f}",
+                        str(d["box_px"]),
+                        str(d["emotion_changed"]),
+                        str(d["gender_changed"]),
+                        str(d["age_group_changed"]),
+                        f"{d['prob_max']:.4f}",
+                        f"{d['age_max']:.1f}",
+                        f"{d['age_mean_abs']:.2f}",
+                        verdict,
+                    ]
+                )
+            )
     print("\n".join(rows))
-    print(f"\nfp32 tolerance: probabilities {PROB_TOL}, age {AGE_TOL} y, boxes {BOX_TOL} px, labels equal "
-          f"except ties; int8 vs fp32 limits: {INT8_LIMITS}")
+    print(
+        f"\nfp32 tolerance: probabilities {PROB_TOL}, age {AGE_TOL} y, boxes {BOX_TOL} px, labels equal "
+        f"except ties; int8 vs fp32 limits: {INT8_LIMITS}"
+    )
     return 1 if failed else 0
 
 
@@ -250,8 +311,10 @@ def wait_running(url: str, timeout_s: str) -> int:
             with urllib.request.urlopen(f"{url}/api/status", timeout=5) as r:
                 st = json.load(r)
             cam, vis = st.get("camera", {}), st.get("vision", {})
-            last = (f"healthz {health}, camera {cam.get('state')} ({cam.get('frames')} frames), "
-                    f"vision frames_analysed {vis.get('frames_analysed')}, faces {vis.get('faces')}")
+            last = (
+                f"healthz {health}, camera {cam.get('state')} ({cam.get('frames')} frames), "
+                f"vision frames_analysed {vis.get('frames_analysed')}, faces {vis.get('faces')}"
+            )
             if health.get("ok") and cam.get("state") == "running" and (vis.get("frames_analysed") or 0) >= 1:
                 print(f"run: {last}")
                 return 0

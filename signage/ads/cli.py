@@ -29,10 +29,13 @@ def register(subparsers: Any) -> None:
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=cmd_list)
 
-    rep = subparsers.add_parser("report", help="per-ad delivery: plays, impressions (OTS), watchers, "
-                                               "reach, frequency, dwell, attention, spend, CPM")
-    rep.add_argument("--since", default="24h",
-                     help="start: 24h, 7d, today, yesterday, all, 2026-11-01[T08:00] (default 24h)")
+    rep = subparsers.add_parser(
+        "report",
+        help="per-ad delivery: plays, impressions (OTS), watchers, reach, frequency, dwell, attention, spend, CPM",
+    )
+    rep.add_argument(
+        "--since", default="24h", help="start: 24h, 7d, today, yesterday, all, 2026-11-01[T08:00] (default 24h)"
+    )
     rep.add_argument("--until", default=None, help="end (same forms; default now)")
     rep.add_argument("--json", action="store_true", help="print JSON")
     rep.set_defaults(func=cmd_report)
@@ -46,10 +49,13 @@ def _print_problems(invalid: list) -> None:
 
 def cmd_validate(args: argparse.Namespace, config: Any) -> int:
     from .inventory import scan
+
     specs, invalid = scan(config.ads.dir)
     for spec in specs:
-        print(f"ok: {spec.slug}: {spec.title} ({spec.media_type}, {spec.duration_s:g} s, "
-              f"CPM {spec.cpm:g}, budget {spec.budget:g})")
+        print(
+            f"ok: {spec.slug}: {spec.title} ({spec.media_type}, {spec.duration_s:g} s, "
+            f"CPM {spec.cpm:g}, budget {spec.budget:g})"
+        )
     _print_problems(invalid)
     print(f"{len(specs)} valid, {len(invalid)} invalid in {config.ads.dir}")
     return 1 if invalid else 0
@@ -57,11 +63,13 @@ def cmd_validate(args: argparse.Namespace, config: Any) -> int:
 
 async def _with_store(config: Any, fn: Any) -> Any:
     from ..store import with_store
+
     return await with_store(config.db_path, config.storage.flush_seconds, fn)
 
 
 def _run(config: Any, fn: Any) -> Any:
     from ..store import StoreError
+
     try:
         return asyncio.run(_with_store(config, fn))
     except StoreError as exc:
@@ -71,6 +79,7 @@ def _run(config: Any, fn: Any) -> Any:
 
 def cmd_sync(args: argparse.Namespace, config: Any) -> int:
     from .inventory import sync
+
     result = _run(config, lambda store: sync(store, config.ads.dir, time.time()))
     if result is None:
         return 1
@@ -84,6 +93,7 @@ def cmd_sync(args: argparse.Namespace, config: Any) -> int:
 
 def cmd_list(args: argparse.Namespace, config: Any) -> int:
     from .inventory import load_ads
+
     records = _run(config, lambda store: load_ads(store, include_deleted=True))
     if records is None:
         return 1
@@ -91,15 +101,31 @@ def cmd_list(args: argparse.Namespace, config: Any) -> int:
         out = []
         for r in records:
             s = r.state
-            out.append({"slug": s.slug, "title": s.title, "advertiser": r.advertiser, "status": s.status,
-                        "problem": s.problem, "media": r.media, "media_type": r.media_type,
-                        "duration_s": s.duration_s, "cpm": s.cpm, "budget": s.budget,
-                        "spent": round(s.spent, 4), "impressions": s.impressions,
-                        "moods": s.moods, "age_groups": s.age_groups, "genders": s.genders,
-                        "age_restricted": s.age_restricted, "uplifting": s.uplifting,
-                        "flight": [str(s.start_date), str(s.end_date)],
-                        "dayparts": [dp.label() for dp in s.dayparts], "frequency_cap": s.freq_cap,
-                        "priority": s.priority})
+            out.append(
+                {
+                    "slug": s.slug,
+                    "title": s.title,
+                    "advertiser": r.advertiser,
+                    "status": s.status,
+                    "problem": s.problem,
+                    "media": r.media,
+                    "media_type": r.media_type,
+                    "duration_s": s.duration_s,
+                    "cpm": s.cpm,
+                    "budget": s.budget,
+                    "spent": round(s.spent, 4),
+                    "impressions": s.impressions,
+                    "moods": s.moods,
+                    "age_groups": s.age_groups,
+                    "genders": s.genders,
+                    "age_restricted": s.age_restricted,
+                    "uplifting": s.uplifting,
+                    "flight": [str(s.start_date), str(s.end_date)],
+                    "dayparts": [dp.label() for dp in s.dayparts],
+                    "frequency_cap": s.freq_cap,
+                    "priority": s.priority,
+                }
+            )
         print(json.dumps(out, indent=2))
         return 0
     if not records:
@@ -108,12 +134,23 @@ def cmd_list(args: argparse.Namespace, config: Any) -> int:
     print(f"{'slug':<22} {'status':<8} {'CPM':>6} {'budget':>9} {'spent':>9} {'impr':>6}  targeting")
     for r in records:
         s = r.state
-        target = " ".join(filter(None, [
-            "/".join(s.moods), "/".join(s.age_groups), "/".join(s.genders),
-            "18+" if s.age_restricted else "", "uplifting" if s.uplifting else ""])) or "anyone"
+        target = (
+            " ".join(
+                filter(
+                    None,
+                    [
+                        "/".join(s.moods),
+                        "/".join(s.age_groups),
+                        "/".join(s.genders),
+                        "18+" if s.age_restricted else "",
+                        "uplifting" if s.uplifting else "",
+                    ],
+                )
+            )
+            or "anyone"
+        )
         status = "invalid" if s.problem else s.status
-        print(f"{s.slug:<22} {status:<8} {s.cpm:>6.2f} {s.budget:>9.2f} {s.spent:>9.2f} "
-              f"{s.impressions:>6}  {target}")
+        print(f"{s.slug:<22} {status:<8} {s.cpm:>6.2f} {s.budget:>9.2f} {s.spent:>9.2f} {s.impressions:>6}  {target}")
         if s.problem:
             print(f"{'':<22} problem: {s.problem}")
     return 0
@@ -121,6 +158,7 @@ def cmd_list(args: argparse.Namespace, config: Any) -> int:
 
 def cmd_report(args: argparse.Namespace, config: Any) -> int:
     from ..reports.delivery import ad_report, audience_report, format_ad_report, parse_since
+
     try:
         since = parse_since(args.since)
         until = parse_since(args.until) if args.until else None
@@ -139,11 +177,21 @@ def cmd_report(args: argparse.Namespace, config: Any) -> int:
         return 1
     ads, aud = result
     if args.json:
-        print(json.dumps({"since": since, "until": until, "ads": ads, "audience": aud,
-                          "notes": {"reach": "unique anonymous sessions, not people",
-                                    "impressions": "OTS: sessions present >= "
-                                                   f"{config.audience.min_exposure_s:g} s during a play"}},
-                         indent=2))
+        print(
+            json.dumps(
+                {
+                    "since": since,
+                    "until": until,
+                    "ads": ads,
+                    "audience": aud,
+                    "notes": {
+                        "reach": "unique anonymous sessions, not people",
+                        "impressions": f"OTS: sessions present >= {config.audience.min_exposure_s:g} s during a play",
+                    },
+                },
+                indent=2,
+            )
+        )
     else:
         print(format_ad_report(ads, since, until, aud))
     return 0

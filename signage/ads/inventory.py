@@ -71,15 +71,41 @@ from ..media_types import MEDIA_TYPES
 from ..vocabulary import AGE_GROUPS, GENDERS, MOODS
 from .selection import DAY_NAMES, AdState, Daypart
 
-__all__ = ["AdSpec", "AdRecord", "AdInvalid", "SyncResult", "MEDIA_TYPES", "load_ad", "scan", "sync",
-           "load_ads", "media_url", "spec_to_state"]
+__all__ = [
+    "AdSpec",
+    "AdRecord",
+    "AdInvalid",
+    "SyncResult",
+    "MEDIA_TYPES",
+    "load_ad",
+    "scan",
+    "sync",
+    "load_ads",
+    "media_url",
+    "spec_to_state",
+]
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})$")
 DAY_ALIASES = {"weekdays": range(0, 5), "weekend": range(5, 7), "daily": range(0, 7), "all": range(0, 7)}
 MOBILE_KEYS = ("description", "address", "phone", "website", "map_url", "coupon", "landing_url")
-TOP_KEYS = ("title", "advertiser", "media", "media_portrait", "duration", "age_restricted", "uplifting",
-            "frequency_cap", "priority", "targeting", "pricing", "flight", "dayparts", "safe_zone", "mobile")
+TOP_KEYS = (
+    "title",
+    "advertiser",
+    "media",
+    "media_portrait",
+    "duration",
+    "age_restricted",
+    "uplifting",
+    "frequency_cap",
+    "priority",
+    "targeting",
+    "pricing",
+    "flight",
+    "dayparts",
+    "safe_zone",
+    "mobile",
+)
 SAFE_ZONE_SIDES = ("bottom", "top", "left", "right")
 TABLE_KEYS = {
     "targeting": ("moods", "age_groups", "genders"),
@@ -95,7 +121,9 @@ SCREEN_KEY = "screen"
 EXTERNAL_RE = re.compile(
     r"""(?:\bsrc\s*=\s*["']?\s*(?:https?:)?//)|(?:url\(\s*["']?\s*(?:https?:)?//)|"""
     r"""(?:@import)|(?:<link\b[^>]*\bhref\s*=\s*["']?\s*(?:https?:)?//)|(?:\bfetch\s*\()|"""
-    r"""(?:XMLHttpRequest)|(?:new\s+WebSocket)""", re.IGNORECASE)
+    r"""(?:XMLHttpRequest)|(?:new\s+WebSocket)""",
+    re.IGNORECASE,
+)
 
 
 class AdInvalid(ValueError):
@@ -107,8 +135,9 @@ class AdInvalid(ValueError):
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:
-        return [f"{self.path}: {key}: {problem}" if key else f"{self.path}: {problem}"
-                for key, problem in self.problems]
+        return [
+            f"{self.path}: {key}: {problem}" if key else f"{self.path}: {problem}" for key, problem in self.problems
+        ]
 
     @property
     def short(self) -> str:
@@ -137,7 +166,7 @@ class AdSpec:
     priority: int = 0
     details: dict[str, str] = field(default_factory=dict)
     sha256: str = ""
-    media_portrait: str = ""        # the creative for portrait screens ("" = `media` everywhere)
+    media_portrait: str = ""  # the creative for portrait screens ("" = `media` everywhere)
     media_portrait_type: str = ""
     safe_zone: tuple[str, float] | None = None  # (side, fraction) the panel may cover
 
@@ -170,8 +199,10 @@ class AdRecord:
     def panel_info(self) -> dict[str, Any]:
         """The panel's extra facts about this ad: the portrait creative, the safe zone and the
         landing URL (for QR codes when the screen has no public address)."""
-        info: dict[str, Any] = {"landing_url": self.details.get("landing_url") or self.details.get("website") or "",
-                                "safe_zone": self.screen.get("safe_zone")}
+        info: dict[str, Any] = {
+            "landing_url": self.details.get("landing_url") or self.details.get("website") or "",
+            "safe_zone": self.screen.get("safe_zone"),
+        }
         if self.screen.get("media_portrait"):
             info["media_portrait_url"] = media_url(self.slug, self.screen["media_portrait"])
             info["media_portrait_type"] = self.screen.get("media_portrait_type") or ""
@@ -183,6 +214,7 @@ def media_url(slug: str, media: str) -> str:
 
 
 # --- parsing one folder -------------------------------------------------------------------------
+
 
 def _hint(word: str, options: tuple[str, ...] | list[str]) -> str:
     close = difflib.get_close_matches(str(word), list(options), n=1, cutoff=0.6)
@@ -230,8 +262,10 @@ def _html_problem(path: Path) -> str | None:
     m = EXTERNAL_RE.search(text)
     if m:
         line = text.count("\n", 0, m.start()) + 1
-        return (f"the html creative loads something from elsewhere ({m.group(0).strip()!r} on line "
-                f"{line}); creatives must be self-contained (inline CSS/SVG/data: URLs)")
+        return (
+            f"the html creative loads something from elsewhere ({m.group(0).strip()!r} on line "
+            f"{line}); creatives must be self-contained (inline CSS/SVG/data: URLs)"
+        )
     return None
 
 
@@ -242,8 +276,13 @@ def load_ad(folder: Path) -> AdSpec:
     problems: list[tuple[str, str]] = []
     slug = folder.name
     if not SLUG_RE.match(slug):
-        problems.append(("", f'folder name "{slug}" must be a slug: lower-case letters, digits '
-                             f"and '-', starting with a letter or digit"))
+        problems.append(
+            (
+                "",
+                f'folder name "{slug}" must be a slug: lower-case letters, digits '
+                f"and '-', starting with a letter or digit",
+            )
+        )
     try:
         raw_bytes = toml_path.read_bytes()
     except FileNotFoundError:
@@ -271,8 +310,7 @@ def load_ad(folder: Path) -> AdSpec:
                 continue
             for key in raw[table]:
                 if key not in keys:
-                    bad(f"{table}.{key}", f"unknown key{_hint(key, keys)}; known keys in "
-                                          f"[{table}]: {', '.join(keys)}")
+                    bad(f"{table}.{key}", f"unknown key{_hint(key, keys)}; known keys in [{table}]: {', '.join(keys)}")
 
     def text(key: str, value: Any, required: bool = False, max_len: int = 500) -> str:
         if value is None:
@@ -288,8 +326,9 @@ def load_ad(folder: Path) -> AdSpec:
             bad(key, f"too long ({len(value)} characters, at most {max_len})")
         return value.strip()
 
-    def number(key: str, value: Any, lo: float, hi: float, required: bool = False,
-               default: float = 0.0, whole: bool = False) -> float:
+    def number(
+        key: str, value: Any, lo: float, hi: float, required: bool = False, default: float = 0.0, whole: bool = False
+    ) -> float:
         if value is None:
             if required:
                 bad(key, "missing (required)")
@@ -316,7 +355,7 @@ def load_ad(folder: Path) -> AdSpec:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
-            bad(key, f"must be a list, e.g. [\"{allowed[0]}\"]")
+            bad(key, f'must be a list, e.g. ["{allowed[0]}"]')
             return ()
         out = []
         for v in value:
@@ -328,6 +367,7 @@ def load_ad(folder: Path) -> AdSpec:
 
     title = text("title", raw.get("title"), required=True, max_len=120)
     advertiser = text("advertiser", raw.get("advertiser"), max_len=120)
+
     def creative(key: str, required: bool) -> tuple[str, str, Path | None]:
         """A creative file named by `key`: (name, media type, path), checked."""
         name = text(key, raw.get(key), required=required, max_len=200)
@@ -360,8 +400,10 @@ def load_ad(folder: Path) -> AdSpec:
     if isinstance(zone, dict) and zone:
         side = zone.get("side")
         if side not in SAFE_ZONE_SIDES:
-            bad("safe_zone.side", f"{side!r}{_hint(str(side), SAFE_ZONE_SIDES)}: must be one of "
-                                  f"{', '.join(SAFE_ZONE_SIDES)}")
+            bad(
+                "safe_zone.side",
+                f"{side!r}{_hint(str(side), SAFE_ZONE_SIDES)}: must be one of {', '.join(SAFE_ZONE_SIDES)}",
+            )
         size = float(number("safe_zone.size", zone.get("size"), 0.05, 0.5, required=True))
         if side in SAFE_ZONE_SIDES and size:
             safe_zone = (side, size)
@@ -460,13 +502,31 @@ def load_ad(folder: Path) -> AdSpec:
     for path in (media_path, portrait_path):
         if path is not None:
             digest.update(path.read_bytes())
-    return AdSpec(slug=slug, title=title, advertiser=advertiser, media=media, media_type=media_type,
-                  duration_s=float(duration), moods=moods, age_groups=age_groups, genders=genders,
-                  age_restricted=age_restricted, uplifting=uplifting, cpm=cpm, budget=budget,
-                  start_date=start, end_date=end, dayparts=tuple(dayparts), freq_cap=freq_cap,
-                  priority=priority, details=details, sha256=digest.hexdigest(),
-                  media_portrait=media_portrait, media_portrait_type=portrait_type if media_portrait else "",
-                  safe_zone=safe_zone)
+    return AdSpec(
+        slug=slug,
+        title=title,
+        advertiser=advertiser,
+        media=media,
+        media_type=media_type,
+        duration_s=float(duration),
+        moods=moods,
+        age_groups=age_groups,
+        genders=genders,
+        age_restricted=age_restricted,
+        uplifting=uplifting,
+        cpm=cpm,
+        budget=budget,
+        start_date=start,
+        end_date=end,
+        dayparts=tuple(dayparts),
+        freq_cap=freq_cap,
+        priority=priority,
+        details=details,
+        sha256=digest.hexdigest(),
+        media_portrait=media_portrait,
+        media_portrait_type=portrait_type if media_portrait else "",
+        safe_zone=safe_zone,
+    )
 
 
 def scan(ads_dir: Path) -> tuple[list[AdSpec], list[AdInvalid]]:
@@ -486,6 +546,7 @@ def scan(ads_dir: Path) -> tuple[list[AdSpec], list[AdInvalid]]:
 
 # --- SQLite --------------------------------------------------------------------------------------
 
+
 @dataclass
 class SyncResult:
     added: list[str] = field(default_factory=list)
@@ -495,24 +556,37 @@ class SyncResult:
     invalid: list[AdInvalid] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
-                f"{len(self.removed)} removed, {len(self.invalid)} invalid")
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.unchanged)} unchanged, "
+            f"{len(self.removed)} removed, {len(self.invalid)} invalid"
+        )
 
 
 def _row(spec: AdSpec, now: float) -> dict[str, Any]:
     return {
-        "slug": spec.slug, "title": spec.title, "advertiser": spec.advertiser, "media": spec.media,
-        "media_type": spec.media_type, "duration_s": spec.duration_s,
-        "moods": json.dumps(list(spec.moods)), "age_groups": json.dumps(list(spec.age_groups)),
-        "genders": json.dumps(list(spec.genders)), "age_restricted": int(spec.age_restricted),
-        "uplifting": int(spec.uplifting), "cpm": spec.cpm, "budget": spec.budget,
+        "slug": spec.slug,
+        "title": spec.title,
+        "advertiser": spec.advertiser,
+        "media": spec.media,
+        "media_type": spec.media_type,
+        "duration_s": spec.duration_s,
+        "moods": json.dumps(list(spec.moods)),
+        "age_groups": json.dumps(list(spec.age_groups)),
+        "genders": json.dumps(list(spec.genders)),
+        "age_restricted": int(spec.age_restricted),
+        "uplifting": int(spec.uplifting),
+        "cpm": spec.cpm,
+        "budget": spec.budget,
         "start_date": spec.start_date.isoformat() if spec.start_date else None,
         "end_date": spec.end_date.isoformat() if spec.end_date else None,
-        "dayparts": json.dumps(list(spec.dayparts)), "freq_cap": spec.freq_cap,
+        "dayparts": json.dumps(list(spec.dayparts)),
+        "freq_cap": spec.freq_cap,
         "priority": spec.priority,
-        "details": json.dumps({**spec.details, **({SCREEN_KEY: spec.screen()} if spec.screen() else {})},
-                              sort_keys=True),
-        "source_sha256": spec.sha256, "updated_at": now,
+        "details": json.dumps(
+            {**spec.details, **({SCREEN_KEY: spec.screen()} if spec.screen() else {})}, sort_keys=True
+        ),
+        "source_sha256": spec.sha256,
+        "updated_at": now,
     }
 
 
@@ -520,36 +594,45 @@ async def sync(store: Any, ads_dir: Path, now: float) -> SyncResult:
     """Bring the `ads` table in line with the folders (one transaction)."""
     specs, invalid = scan(ads_dir)
     result = SyncResult(invalid=invalid)
-    existing = {r["slug"]: r for r in await store.fetchall(
-        "SELECT slug, status, source_sha256, problem FROM ads")}
+    existing = {r["slug"]: r for r in await store.fetchall("SELECT slug, status, source_sha256, problem FROM ads")}
     statements: list[tuple[str, Any]] = []
     for spec in specs:
         row = _row(spec, now)
         old = existing.get(spec.slug)
         if old is None:
             cols = ", ".join(row)
-            statements.append((f"INSERT INTO ads ({cols}, status, problem) VALUES "
-                               f"({', '.join(':' + c for c in row)}, 'active', '')", row))
+            statements.append(
+                (
+                    f"INSERT INTO ads ({cols}, status, problem) VALUES "
+                    f"({', '.join(':' + c for c in row)}, 'active', '')",
+                    row,
+                )
+            )
             result.added.append(spec.slug)
         elif old["source_sha256"] == spec.sha256 and old["status"] != "deleted" and not old["problem"]:
             result.unchanged.append(spec.slug)
         else:
             sets = ", ".join(f"{c} = :{c}" for c in row if c != "slug")
-            statements.append((f"UPDATE ads SET {sets}, problem = '', status = CASE status WHEN "
-                               f"'deleted' THEN 'active' ELSE status END WHERE slug = :slug", row))
+            statements.append(
+                (
+                    f"UPDATE ads SET {sets}, problem = '', status = CASE status WHEN "
+                    f"'deleted' THEN 'active' ELSE status END WHERE slug = :slug",
+                    row,
+                )
+            )
             result.updated.append(spec.slug)
     invalid_slugs = set()
     for exc in invalid:
         slug = exc.path.parent.name if exc.path.name == "ad.toml" else exc.path.name
         invalid_slugs.add(slug)
         if slug in existing:
-            statements.append(("UPDATE ads SET problem = ?, updated_at = ? WHERE slug = ?",
-                               (exc.short[:1000], now, slug)))
+            statements.append(
+                ("UPDATE ads SET problem = ?, updated_at = ? WHERE slug = ?", (exc.short[:1000], now, slug))
+            )
     seen = {s.slug for s in specs} | invalid_slugs
     for slug, old in existing.items():
         if slug not in seen and old["status"] != "deleted":
-            statements.append(("UPDATE ads SET status = 'deleted', updated_at = ? WHERE slug = ?",
-                               (now, slug)))
+            statements.append(("UPDATE ads SET status = 'deleted', updated_at = ? WHERE slug = ?", (now, slug)))
             result.removed.append(slug)
     if statements:
         await store.executemany_now(statements)
@@ -558,33 +641,58 @@ async def sync(store: Any, ads_dir: Path, now: float) -> SyncResult:
 
 def record_from_row(row: dict[str, Any]) -> AdRecord:
     state = AdState(
-        slug=row["slug"], title=row["title"], id=row["id"],
+        slug=row["slug"],
+        title=row["title"],
+        id=row["id"],
         moods=tuple(json.loads(row["moods"] or "[]")),
         age_groups=tuple(json.loads(row["age_groups"] or "[]")),
         genders=tuple(json.loads(row["genders"] or "[]")),
-        age_restricted=bool(row["age_restricted"]), uplifting=bool(row.get("uplifting") or 0),
-        cpm=float(row["cpm"]), budget=float(row["budget"]),
-        spent=float(row.get("spent") or 0.0), impressions=int(row.get("impressions_total") or 0),
+        age_restricted=bool(row["age_restricted"]),
+        uplifting=bool(row.get("uplifting") or 0),
+        cpm=float(row["cpm"]),
+        budget=float(row["budget"]),
+        spent=float(row.get("spent") or 0.0),
+        impressions=int(row.get("impressions_total") or 0),
         start_date=date.fromisoformat(row["start_date"]) if row["start_date"] else None,
         end_date=date.fromisoformat(row["end_date"]) if row["end_date"] else None,
         dayparts=tuple(parse_daypart(dp) for dp in json.loads(row["dayparts"] or "[]")),
-        freq_cap=int(row["freq_cap"]), priority=int(row["priority"]),
-        duration_s=float(row["duration_s"]), status=row["status"], problem=row.get("problem") or "",
+        freq_cap=int(row["freq_cap"]),
+        priority=int(row["priority"]),
+        duration_s=float(row["duration_s"]),
+        status=row["status"],
+        problem=row.get("problem") or "",
     )
     details = json.loads(row["details"] or "{}")
     screen = details.pop(SCREEN_KEY, None)
-    return AdRecord(state=state, advertiser=row["advertiser"], media=row["media"],
-                    media_type=row["media_type"], details=details,
-                    screen=screen if isinstance(screen, dict) else {})
+    return AdRecord(
+        state=state,
+        advertiser=row["advertiser"],
+        media=row["media"],
+        media_type=row["media_type"],
+        details=details,
+        screen=screen if isinstance(screen, dict) else {},
+    )
 
 
 def spec_to_state(spec: AdSpec) -> AdState:
     """An ad straight from its folder as selection sees it (no delivery yet): for dry runs."""
-    return AdState(slug=spec.slug, title=spec.title, moods=spec.moods, age_groups=spec.age_groups,
-                   genders=spec.genders, age_restricted=spec.age_restricted, uplifting=spec.uplifting,
-                   cpm=spec.cpm, budget=spec.budget, start_date=spec.start_date, end_date=spec.end_date,
-                   dayparts=tuple(parse_daypart(dp) for dp in spec.dayparts), freq_cap=spec.freq_cap,
-                   priority=spec.priority, duration_s=spec.duration_s)
+    return AdState(
+        slug=spec.slug,
+        title=spec.title,
+        moods=spec.moods,
+        age_groups=spec.age_groups,
+        genders=spec.genders,
+        age_restricted=spec.age_restricted,
+        uplifting=spec.uplifting,
+        cpm=spec.cpm,
+        budget=spec.budget,
+        start_date=spec.start_date,
+        end_date=spec.end_date,
+        dayparts=tuple(parse_daypart(dp) for dp in spec.dayparts),
+        freq_cap=spec.freq_cap,
+        priority=spec.priority,
+        duration_s=spec.duration_s,
+    )
 
 
 async def ad_status(store: Any, slug: str) -> str | None:
@@ -606,5 +714,7 @@ async def load_ads(store: Any, include_deleted: bool = False) -> list[AdRecord]:
         "COALESCE(p.plays, 0) AS plays_total FROM ads a LEFT JOIN ("
         "  SELECT ad_id, SUM(spend) AS spent, SUM(impressions) AS impressions, COUNT(*) AS plays "
         "  FROM plays WHERE kind = 'ad' GROUP BY ad_id) p ON p.ad_id = a.id "
-        + ("" if include_deleted else "WHERE a.status != 'deleted' ") + "ORDER BY a.slug")
+        + ("" if include_deleted else "WHERE a.status != 'deleted' ")
+        + "ORDER BY a.slug"
+    )
     return [record_from_row(r) for r in rows]

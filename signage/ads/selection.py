@@ -39,9 +39,23 @@ from ..vision.agegate import AgeSample, why_not_adult
 from ..vocabulary import AGE_GROUPS, GENDERS, MOODS
 
 __all__ = [
-    "Daypart", "AdState", "Viewer", "Rules", "Decision",
-    "possible_minor", "match_probability", "expected_targeted", "planned_spend", "pacing_factor",
-    "Block", "blocks", "eligibility", "minors_present", "audience_mood", "decide", "DAY_NAMES",
+    "Daypart",
+    "AdState",
+    "Viewer",
+    "Rules",
+    "Decision",
+    "possible_minor",
+    "match_probability",
+    "expected_targeted",
+    "planned_spend",
+    "pacing_factor",
+    "Block",
+    "blocks",
+    "eligibility",
+    "minors_present",
+    "audience_mood",
+    "decide",
+    "DAY_NAMES",
 ]
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -66,8 +80,7 @@ class Daypart:
         if self.start_min < self.end_min:
             return today in self.days and self.start_min <= minute < self.end_min
         yesterday = (today - 1) % 7
-        return ((today in self.days and minute >= self.start_min)
-                or (yesterday in self.days and minute < self.end_min))
+        return (today in self.days and minute >= self.start_min) or (yesterday in self.days and minute < self.end_min)
 
     def label(self) -> str:
         days = ",".join(DAY_NAMES[d] for d in sorted(self.days))
@@ -130,10 +143,13 @@ class Rules:
 
     @classmethod
     def from_config(cls, ads_config: Any) -> Rules:
-        return cls(age_gate=ads_config.age_gate, age_gate_min_age=ads_config.age_gate_min_age,
-                   mood_rules=dict(ads_config.mood_rules),
-                   min_expected_targeted=ads_config.min_expected_targeted,
-                   pacing=ads_config.pacing)
+        return cls(
+            age_gate=ads_config.age_gate,
+            age_gate_min_age=ads_config.age_gate_min_age,
+            mood_rules=dict(ads_config.mood_rules),
+            min_expected_targeted=ads_config.min_expected_targeted,
+            pacing=ads_config.pacing,
+        )
 
 
 @dataclass
@@ -153,14 +169,23 @@ class Decision:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "action": self.action, "ad": self.ad.slug if self.ad else None, "reason": self.reason,
-            "at": self.at, "key": self.key, "seed": self.seed, "viewers": self.viewers,
-            "mood": self.mood, "mood_rule": self.mood_rule, "minor_possible": self.minor_possible,
-            "candidates": self.candidates, "excluded": self.excluded,
+            "action": self.action,
+            "ad": self.ad.slug if self.ad else None,
+            "reason": self.reason,
+            "at": self.at,
+            "key": self.key,
+            "seed": self.seed,
+            "viewers": self.viewers,
+            "mood": self.mood,
+            "mood_rule": self.mood_rule,
+            "minor_possible": self.minor_possible,
+            "candidates": self.candidates,
+            "excluded": self.excluded,
         }
 
 
 # --- the pieces -------------------------------------------------------------------------------
+
 
 def _norm(p: Mapping[str, float], labels: Iterable[str]) -> dict[str, float] | None:
     labels = tuple(labels)
@@ -199,8 +224,7 @@ def expected_targeted(ad: AdState, viewers: list[Viewer], extra_mood: str | None
     return sum(match_probability(ad, v, extra_mood) for v in viewers)
 
 
-def planned_spend(budget: float, start: date | None, end: date | None,
-                  at: datetime) -> tuple[float, int] | None:
+def planned_spend(budget: float, start: date | None, end: date | None, at: datetime) -> tuple[float, int] | None:
     """The spend an even plan over the flight reaches at `at`, and the flight's length in days;
     None without a budget or a whole flight. The plan grows through each day (fractional days,
     local time), from nothing at the first day's midnight to the budget at the last day's end.
@@ -210,8 +234,7 @@ def planned_spend(budget: float, start: date | None, end: date | None,
     days = (end - start).days + 1
     if days <= 0:
         return None
-    elapsed_days = min(max((at - datetime.combine(start, datetime.min.time())) / timedelta(days=1), 0.0),
-                       float(days))
+    elapsed_days = min(max((at - datetime.combine(start, datetime.min.time())) / timedelta(days=1), 0.0), float(days))
     return budget / days * elapsed_days, days
 
 
@@ -226,9 +249,13 @@ def pacing_factor(ad: AdState, now: datetime) -> tuple[float, dict[str, Any]]:
     factor = (planned + k) / (ad.spent + k)
     factor = min(max(factor, PACING_BOUNDS[0]), PACING_BOUNDS[1])
     reference = daily / ad.impressions * 1000 if ad.impressions else None
-    return factor, {"pacing": round(factor, 4), "planned_spend": round(planned, 4),
-                    "spent": round(ad.spent, 4), "flight_days": days,
-                    "reference_pacing": round(reference, 4) if reference is not None else None}
+    return factor, {
+        "pacing": round(factor, 4),
+        "planned_spend": round(planned, 4),
+        "spent": round(ad.spent, 4),
+        "flight_days": days,
+        "reference_pacing": round(reference, 4) if reference is not None else None,
+    }
 
 
 def audience_mood(viewers: list[Viewer]) -> str | None:
@@ -249,8 +276,14 @@ class Block:
     text: str
 
 
-def blocks(ad: AdState, viewers: list[Viewer], now: datetime, rules: Rules,
-           minors: list[str], skip: Mapping[str, str] | None = None) -> list[Block]:
+def blocks(
+    ad: AdState,
+    viewers: list[Viewer],
+    now: datetime,
+    rules: Rules,
+    minors: list[str],
+    skip: Mapping[str, str] | None = None,
+) -> list[Block]:
     """Every rule this ad fails right now (empty = eligible before mood, targeting and repeat).
     The one definition of eligibility: decisions and the admin's "why not" both use it."""
     out: list[Block] = []
@@ -278,8 +311,14 @@ def blocks(ad: AdState, viewers: list[Viewer], now: datetime, rules: Rules,
     return out
 
 
-def eligibility(ad: AdState, viewers: list[Viewer], now: datetime, rules: Rules,
-                minors: list[str], skip: Mapping[str, str] | None = None) -> list[str]:
+def eligibility(
+    ad: AdState,
+    viewers: list[Viewer],
+    now: datetime,
+    rules: Rules,
+    minors: list[str],
+    skip: Mapping[str, str] | None = None,
+) -> list[str]:
     """Every rule this ad fails right now, in words (empty = eligible before mood, targeting and repeat)."""
     return [b.text for b in blocks(ad, viewers, now, rules, minors, skip)]
 
@@ -298,9 +337,18 @@ def _tiebreak(seed: int, key: str, slug: str) -> str:
     return hashlib.sha256(f"{seed}:{key}:{slug}".encode()).hexdigest()
 
 
-def decide(ads: list[AdState], viewers: list[Viewer], now: datetime, rules: Rules, *,
-           last_slug: str | None = None, seed: int = 0, key: str = "",
-           skip: Mapping[str, str] | None = None, at: float | None = None) -> Decision:
+def decide(
+    ads: list[AdState],
+    viewers: list[Viewer],
+    now: datetime,
+    rules: Rules,
+    *,
+    last_slug: str | None = None,
+    seed: int = 0,
+    key: str = "",
+    skip: Mapping[str, str] | None = None,
+    at: float | None = None,
+) -> Decision:
     """Choose the next ad (or healing) for the people present, with the reasons."""
     d = Decision("healing", None, "", at=at, key=key, seed=seed, viewers=len(viewers))
     if not viewers:
@@ -332,18 +380,35 @@ def decide(ads: list[AdState], viewers: list[Viewer], now: datetime, rules: Rule
         extra = d.mood if rule == "uplifting" and ad.uplifting else None
         exp = expected_targeted(ad, viewers, extra)
         if exp < rules.min_expected_targeted:
-            d.excluded.append({"slug": ad.slug, "reasons": [
-                f"targeting fits nobody present (expected targeted impressions {exp:.3f} "
-                f"< {rules.min_expected_targeted:g})"]})
+            d.excluded.append(
+                {
+                    "slug": ad.slug,
+                    "reasons": [
+                        f"targeting fits nobody present (expected targeted impressions {exp:.3f} "
+                        f"< {rules.min_expected_targeted:g})"
+                    ],
+                }
+            )
             continue
         pace, pace_info = pacing_factor(ad, now) if rules.pacing else (1.0, {"pacing": 1.0})
         prio = 1.0 + PRIORITY_WEIGHT * ad.priority
         score = exp * ad.cpm * pace * prio
-        scored.append((ad, score, {
-            "slug": ad.slug, "title": ad.title, "score": round(score, 6),
-            "expected_targeted": round(exp, 4), "cpm": ad.cpm, "priority_factor": round(prio, 3),
-            **pace_info, "budget_left": round(ad.budget_left, 4),
-        }))
+        scored.append(
+            (
+                ad,
+                score,
+                {
+                    "slug": ad.slug,
+                    "title": ad.title,
+                    "score": round(score, 6),
+                    "expected_targeted": round(exp, 4),
+                    "cpm": ad.cpm,
+                    "priority_factor": round(prio, 3),
+                    **pace_info,
+                    "budget_left": round(ad.budget_left, 4),
+                },
+            )
+        )
 
     if last_slug and len(scored) > 1 and any(a.slug == last_slug for a, _, _ in scored):
         scored = [t for t in scored if t[0].slug != last_slug]
@@ -357,14 +422,18 @@ def decide(ads: list[AdState], viewers: list[Viewer], now: datetime, rules: Rule
         d.reason = f"mood rule: audience mostly {d.mood} -> healing"
         return d
     if not scored:
-        d.reason = ("no eligible uplifting ad for a mostly " + str(d.mood) + " audience"
-                    if rule == "uplifting" else "no eligible ad")
+        d.reason = (
+            "no eligible uplifting ad for a mostly " + str(d.mood) + " audience"
+            if rule == "uplifting"
+            else "no eligible ad"
+        )
         return d
     best = scored[0]
     d.action, d.ad = "ad", best[0]
-    d.reason = (f"highest score {best[1]:.4f}: {best[2]['expected_targeted']:.2f} expected targeted "
-                f"impressions x CPM {best[0].cpm:g} x pacing {best[2]['pacing']:.2f}")
+    d.reason = (
+        f"highest score {best[1]:.4f}: {best[2]['expected_targeted']:.2f} expected targeted "
+        f"impressions x CPM {best[0].cpm:g} x pacing {best[2]['pacing']:.2f}"
+    )
     if rule == "uplifting":
         d.reason += f" (mood rule: audience mostly {d.mood} -> uplifting)"
     return d
-

@@ -31,8 +31,11 @@ def _sql(name: str) -> str:
 
 
 def _steps() -> list[tuple[int, str]]:
-    files = sorted(p.name for p in resources.files(__package__).joinpath("sql").iterdir()
-                   if re.fullmatch(r"\d{3}_\w+\.sql", p.name))
+    files = sorted(
+        p.name
+        for p in resources.files(__package__).joinpath("sql").iterdir()
+        if re.fullmatch(r"\d{3}_\w+\.sql", p.name)
+    )
     return [(int(name[:3]), _sql(name)) for name in files]
 
 
@@ -56,11 +59,11 @@ class InitResult:
     exposures_deleted: int
 
 
-def init_db(url: str, *, retention_days: int = 30, min_exposure_s: float = 1.0,
-            watcher_s: float = 1.0) -> InitResult:
+def init_db(url: str, *, retention_days: int = 30, min_exposure_s: float = 1.0, watcher_s: float = 1.0) -> InitResult:
     """Create or upgrade the central schema, views, partitions and policies; apply retention.
     Idempotent. A database whose schema is newer than this release is refused untouched."""
     import psycopg
+
     with connect(url) as conn:
         try:
             with conn.transaction():
@@ -69,7 +72,8 @@ def init_db(url: str, *, retention_days: int = 30, min_exposure_s: float = 1.0,
                 if previous > SCHEMA_VERSION:
                     raise CentralError(
                         f"the central schema is version {previous}, newer than this signage release "
-                        f"knows ({SCHEMA_VERSION}); upgrade signage. Nothing was changed.")
+                        f"knows ({SCHEMA_VERSION}); upgrade signage. Nothing was changed."
+                    )
                 for role in ("fleet_screen", "fleet_reader"):
                     if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
                         conn.execute(f"CREATE ROLE {role} NOLOGIN")
@@ -80,13 +84,20 @@ def init_db(url: str, *, retention_days: int = 30, min_exposure_s: float = 1.0,
                         conn.execute(script)
                         conn.execute("DELETE FROM fleet.schema_version")
                         conn.execute("INSERT INTO fleet.schema_version VALUES (%s)", (step,))
-                for key, value in (("retention_days", retention_days), ("min_exposure_s", min_exposure_s),
-                                   ("watcher_s", watcher_s)):
-                    conn.execute("INSERT INTO fleet.settings VALUES (%s, %s) ON CONFLICT (key) "
-                                 "DO UPDATE SET value = excluded.value", (key, str(value)))
+                for key, value in (
+                    ("retention_days", retention_days),
+                    ("min_exposure_s", min_exposure_s),
+                    ("watcher_s", watcher_s),
+                ):
+                    conn.execute(
+                        "INSERT INTO fleet.settings VALUES (%s, %s) ON CONFLICT (key) "
+                        "DO UPDATE SET value = excluded.value",
+                        (key, str(value)),
+                    )
                 conn.execute(_sql("views.sql"))
-                created = conn.execute("SELECT fleet.ensure_partitions(%s, %s)",
-                                       (PARTITION_MONTHS_BACK, PARTITION_MONTHS_AHEAD)).fetchone()[0]
+                created = conn.execute(
+                    "SELECT fleet.ensure_partitions(%s, %s)", (PARTITION_MONTHS_BACK, PARTITION_MONTHS_AHEAD)
+                ).fetchone()[0]
                 sessions, exposures = conn.execute("SELECT * FROM fleet.apply_retention()").fetchone()
         except psycopg.Error as exc:
             raise CentralError(f"init-db failed, nothing was changed: {scrub(str(exc), url).strip()}") from None
@@ -105,6 +116,7 @@ def role_name(device_id: str) -> str:
     slug = re.sub(r"[^a-z0-9_]+", "_", device_id.lower()).strip("_")[:40]
     if slug != device_id:  # lower-cased or replaced characters: add a hash so ids stay distinct
         import hashlib
+
         slug = f"{slug}_{hashlib.sha256(device_id.encode()).hexdigest()[:8]}"
     return f"screen_{slug}"
 
@@ -114,6 +126,7 @@ def add_screen(url: str, device_id: str, *, host: str | None = None) -> str:
     return the URL the screen writes in `[fleet] database_url`."""
     import psycopg
     from psycopg import sql
+
     if not device_id or len(device_id) > 100 or not device_id.isprintable():
         raise CentralError(f"{device_id!r}: a device id is 1-100 printable characters ([device].id)")
     role = role_name(device_id)
@@ -122,20 +135,29 @@ def add_screen(url: str, device_id: str, *, host: str | None = None) -> str:
         try:
             with conn.transaction():
                 if _version(conn) == 0:
-                    raise CentralError("the central schema does not exist yet: run `"
-                                       + signage_command("fleet", "init-db", "--database-url", "URL") + "` first")
-                owner = conn.execute("SELECT device_id FROM fleet.screens WHERE role_name = %s",
-                                     (role,)).fetchone()
+                    raise CentralError(
+                        "the central schema does not exist yet: run `"
+                        + signage_command("fleet", "init-db", "--database-url", "URL")
+                        + "` first"
+                    )
+                owner = conn.execute("SELECT device_id FROM fleet.screens WHERE role_name = %s", (role,)).fetchone()
                 if owner is not None and owner[0] != device_id:
                     raise CentralError(f"role {role} already belongs to screen {owner[0]!r}")
                 exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
                 verb = "ALTER" if exists else "CREATE"
-                conn.execute(sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
-                    sql.SQL(verb), sql.Identifier(role), sql.Literal(password)))
+                conn.execute(
+                    sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
+                        sql.SQL(verb), sql.Identifier(role), sql.Literal(password)
+                    )
+                )
                 conn.execute(sql.SQL("GRANT fleet_screen TO {}").format(sql.Identifier(role)))
-                conn.execute("INSERT INTO fleet.screens (device_id, role_name) VALUES (%s, %s) "
-                             "ON CONFLICT (device_id) DO NOTHING", (device_id, role))
+                conn.execute(
+                    "INSERT INTO fleet.screens (device_id, role_name) VALUES (%s, %s) "
+                    "ON CONFLICT (device_id) DO NOTHING",
+                    (device_id, role),
+                )
         except psycopg.Error as exc:
-            raise CentralError(f"add-screen failed: {scrub(scrub(str(exc), url), 'x://u:' + password + '@h')}"
-                               .strip()) from None
+            raise CentralError(
+                f"add-screen failed: {scrub(scrub(str(exc), url), 'x://u:' + password + '@h')}".strip()
+            ) from None
     return with_login(url, role, password, host=host)

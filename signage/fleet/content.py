@@ -81,6 +81,7 @@ def _safe_rel(rel: str) -> bool:
 
 # --- publishing -------------------------------------------------------------------------------
 
+
 def _read_groups(path: Path, slugs: set[str]) -> dict[str, dict[str, Any]]:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -127,9 +128,10 @@ def _scale_budget(ad_toml: bytes, share: float, where: str) -> bytes:
     if section is None or not _BUDGET_LINE.search(section.group(1)):
         raise PublishError(f"{where}: budget_share needs a [pricing] budget line to scale")
     budget = tomllib.loads(text)["pricing"]["budget"]
-    body = _BUDGET_LINE.sub(lambda m: f"{m.group(1)}{round(budget * share, 4)!r}{m.group(3)}",
-                            section.group(1), count=1)
-    scaled = text[:section.start(1)] + body + text[section.end(1):]
+    body = _BUDGET_LINE.sub(
+        lambda m: f"{m.group(1)}{round(budget * share, 4)!r}{m.group(3)}", section.group(1), count=1
+    )
+    scaled = text[: section.start(1)] + body + text[section.end(1) :]
     if abs(tomllib.loads(scaled)["pricing"]["budget"] - round(budget * share, 4)) > 1e-9:
         raise PublishError(f"{where}: could not scale the budget")
     return scaled.encode("utf-8")
@@ -188,9 +190,11 @@ def publish(inventory: Path, out: Path, *, promote: bool = False) -> dict[str, s
     manifests = build(inventory, out)
     staged = CANARY in manifests and not promote
     if promote and CANARY in manifests and _live_version(out, CANARY) != manifests[CANARY]["version"]:
-        raise PublishError(f"--promote: the canary group is not on this version "
-                           f"({manifests[CANARY]['version']}); publish without --promote first and "
-                           f"check the canary screens")
+        raise PublishError(
+            f"--promote: the canary group is not on this version "
+            f"({manifests[CANARY]['version']}); publish without --promote first and "
+            f"check the canary screens"
+        )
     result = {}
     for name, manifest in manifests.items():
         live = _live_version(out, name)
@@ -199,13 +203,13 @@ def publish(inventory: Path, out: Path, *, promote: bool = False) -> dict[str, s
         elif staged and name != CANARY and live is not None:
             result[name] = f"{live} (live; {manifest['version']} waits for --promote after the canary)"
         else:
-            _write_atomic(out / "manifests" / f"{name}.json",
-                          json.dumps(manifest, indent=1, sort_keys=True).encode())
+            _write_atomic(out / "manifests" / f"{name}.json", json.dumps(manifest, indent=1, sort_keys=True).encode())
             result[name] = f"{manifest['version']} (live)"
     return result
 
 
 # --- pulling ----------------------------------------------------------------------------------
+
 
 def content_root(config: Config) -> Path:
     return config.storage.data_dir / "content"
@@ -232,9 +236,14 @@ def _swap_symlink(link: Path, target: Path) -> None:
 
 
 def _check_manifest(m: Any, group: str) -> dict[str, Any]:
-    ok = (isinstance(m, dict) and m.get("format") == FORMAT and m.get("group") == group
-          and isinstance(m.get("version"), str) and re.fullmatch(r"[0-9a-f]{16}", m["version"])
-          and isinstance(m.get("ads"), dict))
+    ok = (
+        isinstance(m, dict)
+        and m.get("format") == FORMAT
+        and m.get("group") == group
+        and isinstance(m.get("version"), str)
+        and re.fullmatch(r"[0-9a-f]{16}", m["version"])
+        and isinstance(m.get("ads"), dict)
+    )
     if not ok:
         raise ContentError(f"manifest for group {group!r} is not a signage manifest (format {FORMAT})")
     for slug, ad in m["ads"].items():
@@ -242,8 +251,13 @@ def _check_manifest(m: Any, group: str) -> dict[str, Any]:
         if not SLUG_RE.match(str(slug)) or not isinstance(files, dict) or "ad.toml" not in files:
             raise ContentError(f"manifest: ad {slug!r} is malformed")
         for rel, f in files.items():
-            if not _safe_rel(rel) or not isinstance(f, dict) or not _SHA_RE.fullmatch(str(f.get("sha256"))) \
-                    or not isinstance(f.get("size"), int) or f["size"] < 0:
+            if (
+                not _safe_rel(rel)
+                or not isinstance(f, dict)
+                or not _SHA_RE.fullmatch(str(f.get("sha256")))
+                or not isinstance(f.get("size"), int)
+                or f["size"] < 0
+            ):
                 raise ContentError(f"manifest: file {slug}/{rel} is malformed")
     return m
 
@@ -251,8 +265,7 @@ def _check_manifest(m: Any, group: str) -> dict[str, Any]:
 class ContentPuller:
     """Polls `[fleet] content_url` for this screen's group and swaps in new versions."""
 
-    def __init__(self, config: Config, store: Any,
-                 reload_ads: Callable[[], Awaitable[Any]] | None = None) -> None:
+    def __init__(self, config: Config, store: Any, reload_ads: Callable[[], Awaitable[Any]] | None = None) -> None:
         self.config = config
         self.store = store
         self.reload_ads = reload_ads
@@ -280,6 +293,7 @@ class ContentPuller:
         """Fetch the manifest; install a new version. True when the inventory changed.
         Raises ContentError (the old inventory stays) when the bundle is refused."""
         import aiohttp
+
         self.last_poll_at = time.time()
         timeout = aiohttp.ClientTimeout(total=600, connect=self.config.fleet.connect_timeout_s)
         try:
@@ -345,8 +359,10 @@ class ContentPuller:
                         await asyncio.to_thread(f.write, chunk)
             if got != size or h.hexdigest() != digest:
                 tmp.unlink(missing_ok=True)
-                raise ContentError(f"blob {digest[:12]}: sha256 or size does not match the manifest "
-                                   f"(corrupt or tampered): bundle {manifest['version']} refused")
+                raise ContentError(
+                    f"blob {digest[:12]}: sha256 or size does not match the manifest "
+                    f"(corrupt or tampered): bundle {manifest['version']} refused"
+                )
             os.replace(tmp, blobs / digest)
 
     async def _install(self, manifest: dict[str, Any]) -> None:
@@ -430,6 +446,12 @@ class ContentPuller:
                 log.exception("fleet: unexpected error while pulling content")
 
     def status(self) -> dict[str, Any]:
-        return {"url": self.base, "group": self.group, "version": self.version,
-                "last_poll_at": self.last_poll_at, "last_change_at": self.last_change_at,
-                "not_modified": self.not_modified, "last_error": self.last_error}
+        return {
+            "url": self.base,
+            "group": self.group,
+            "version": self.version,
+            "last_poll_at": self.last_poll_at,
+            "last_change_at": self.last_change_at,
+            "not_modified": self.not_modified,
+            "last_error": self.last_error,
+        }

@@ -42,15 +42,16 @@ async def _record_clock(store: Any, previous: str | None = None) -> str:
 
 
 class FleetLink:
-    def __init__(self, config: Config, store: Any,
-                 reload_ads: Callable[[], Awaitable[Any]] | None = None) -> None:
+    def __init__(self, config: Config, store: Any, reload_ads: Callable[[], Awaitable[Any]] | None = None) -> None:
         from .shipper import Shipper
+
         self.config = config
         self.store = store
         self.shipper = Shipper(store, config.fleet) if config.fleet.shipping else None
         self.puller = None
         if config.fleet.pulling:
             from .content import ContentPuller
+
             self.puller = ContentPuller(config, store, reload_ads)
         self._clock_task: asyncio.Task | None = None
 
@@ -79,8 +80,7 @@ class FleetLink:
             await asyncio.sleep(CLOCK_CHECK_S)
 
     async def status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"enabled": True, "group": self.config.fleet.group,
-                               "clock_synced": clock_synchronised()}
+        out: dict[str, Any] = {"enabled": True, "group": self.config.fleet.group, "clock_synced": clock_synchronised()}
         if self.shipper is not None:
             out["billing"] = await self.shipper.status()
         if self.puller is not None:

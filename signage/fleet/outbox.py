@@ -9,8 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["configure", "read_batch", "delete_through", "settle", "depth", "meta_values", "set_meta",
-           "KINDS", "META_PREFIX"]
+__all__ = [
+    "configure",
+    "read_batch",
+    "delete_through",
+    "settle",
+    "depth",
+    "meta_values",
+    "set_meta",
+    "KINDS",
+    "META_PREFIX",
+]
 
 KINDS = ("play", "exposure", "session", "rating", "mobile_visit")
 META_PREFIX = "fleet."
@@ -20,11 +29,13 @@ _UPSERT = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDA
 async def configure(store: Any, device_id: str | None, outbox_max_rows: int = 0) -> None:
     """Start (device_id given) or stop (None) recording rows to ship."""
     if device_id:
-        await store.executemany_now([
-            (_UPSERT, ("fleet.device_id", device_id)),
-            (_UPSERT, ("fleet.outbox_max", str(outbox_max_rows))),
-            ("INSERT OR IGNORE INTO meta (key, value) VALUES ('fleet.outbox_dropped', '0')", ()),
-        ])
+        await store.executemany_now(
+            [
+                (_UPSERT, ("fleet.device_id", device_id)),
+                (_UPSERT, ("fleet.outbox_max", str(outbox_max_rows))),
+                ("INSERT OR IGNORE INTO meta (key, value) VALUES ('fleet.outbox_dropped', '0')", ()),
+            ]
+        )
     elif await store.scalar("SELECT 1 FROM meta WHERE key = 'fleet.device_id'"):
         await store.execute("DELETE FROM meta WHERE key = 'fleet.device_id'")
 
@@ -42,7 +53,9 @@ async def read_batch(store: Any, limit: int) -> list[dict[str, Any]]:
     """The oldest `limit` rows to ship, in order."""
     return await store.fetchall(
         "SELECT seq, kind, device_id, clock_synced, created_at, payload FROM outbox WHERE refused IS NULL "
-        "ORDER BY seq LIMIT ?", (limit,))
+        "ORDER BY seq LIMIT ?",
+        (limit,),
+    )
 
 
 async def delete_through(store: Any, first_seq: int, last_seq: int) -> None:
@@ -59,7 +72,9 @@ async def settle(store: Any, shipped: list[int], refused: list[tuple[int, str]])
 
 
 async def depth(store: Any) -> dict[str, Any]:
-    row = await store.fetchone("SELECT COUNT(*) AS n, MIN(created_at) AS oldest, "
-                               "COUNT(refused) AS refused FROM outbox")
-    return {"rows": int(row["n"]) if row else 0, "oldest_created_at": row["oldest"] if row else None,
-            "refused": int(row["refused"]) if row else 0}
+    row = await store.fetchone("SELECT COUNT(*) AS n, MIN(created_at) AS oldest, COUNT(refused) AS refused FROM outbox")
+    return {
+        "rows": int(row["n"]) if row else 0,
+        "oldest_created_at": row["oldest"] if row else None,
+        "refused": int(row["refused"]) if row else 0,
+    }

@@ -90,8 +90,10 @@ def _is_data_refusal(exc: Exception) -> bool:
 def _explain(exc: Exception, url: str) -> str:
     text = scrub(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, url)
     if "row-level security" in text:
-        text += (" (the centre refused rows for this screen: [device].id must be the DEVICE_ID given to "
-                 "`fleet add-screen` for this database_url)")
+        text += (
+            " (the centre refused rows for this screen: [device].id must be the DEVICE_ID given to "
+            "`fleet add-screen` for this database_url)"
+        )
     return text
 
 
@@ -127,8 +129,7 @@ class Shipper:
                     await outbox.delete_through(self.store, rows[0]["seq"], rows[-1]["seq"])
                     shipped = len(rows)
                 except _Refused as exc:
-                    log.error("fleet: the centre refused a batch (%s); sending its %d rows one by one",
-                              exc, len(rows))
+                    log.error("fleet: the centre refused a batch (%s); sending its %d rows one by one", exc, len(rows))
                     shipped = await self._send_one_by_one(rows)
                 total += shipped
                 batches += 1
@@ -144,6 +145,7 @@ class Shipper:
 
     async def _send(self, rows: list[dict[str, Any]]) -> None:
         import psycopg
+
         by_kind: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for r in rows:
             try:
@@ -180,19 +182,28 @@ class Shipper:
                     shipped.append(r["seq"])
                 except _Refused as exc:
                     refused.append((r["seq"], str(exc)))
-                    log.error("fleet: the centre refused outbox row %d (%s): %s; kept aside, not resent",
-                              r["seq"], r["kind"], exc)
+                    log.error(
+                        "fleet: the centre refused outbox row %d (%s): %s; kept aside, not resent",
+                        r["seq"],
+                        r["kind"],
+                        exc,
+                    )
         finally:  # also after a ShipError midway: what was committed is not sent again
             await outbox.settle(self.store, shipped, refused)
         return len(shipped)
 
     async def _connection(self) -> Any:
         import psycopg
+
         if self._conn is None or self._conn.closed:
             timeout = max(1, int(self.config.connect_timeout_s))
             self._conn = await psycopg.AsyncConnection.connect(
-                self.config.database_url, connect_timeout=timeout, autocommit=True,
-                options=f"-c statement_timeout={timeout * 1000}", application_name="signage-shipper")
+                self.config.database_url,
+                connect_timeout=timeout,
+                autocommit=True,
+                options=f"-c statement_timeout={timeout * 1000}",
+                application_name="signage-shipper",
+            )
         return self._conn
 
     async def _drop_connection(self) -> None:
@@ -206,9 +217,14 @@ class Shipper:
     async def _remember(self) -> None:
         """Keep the last outcome in the database, for `fleet status` in another process."""
         try:
-            await outbox.set_meta(self.store, {"fleet.last_ship_at": self.last_ship_at or "",
-                                               "fleet.last_error": self.last_error or "",
-                                               "fleet.last_attempt_at": self.last_attempt_at or ""})
+            await outbox.set_meta(
+                self.store,
+                {
+                    "fleet.last_ship_at": self.last_ship_at or "",
+                    "fleet.last_error": self.last_error or "",
+                    "fleet.last_attempt_at": self.last_attempt_at or "",
+                },
+            )
         except Exception as exc:  # the store reports its own trouble
             log.warning("fleet: could not record the shipping state: %s", exc)
 
@@ -261,6 +277,5 @@ class Shipper:
             "last_ship_at": self.last_ship_at,
             "last_attempt_at": self.last_attempt_at,
             "last_error": self.last_error,
-            "state": ("full" if full else "error" if self.last_error else
-                      "ok" if self.last_ship_at else "starting"),
+            "state": ("full" if full else "error" if self.last_error else "ok" if self.last_ship_at else "starting"),
         }

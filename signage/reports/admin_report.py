@@ -177,12 +177,22 @@ def pacing(row: Mapping[str, Any], at: datetime) -> dict[str, Any]:
     """Delivery at `at` against an even plan over the flight (the plan the decision paces
     against). `reference_figure` is the reference system's
     `(budget / flight days) / impressions so far x 1000` (high = under-delivered)."""
-    out = {"ad_id": row["ad_id"], "slug": row["slug"], "title": row["title"], "status": row["status"],
-           "cpm": row["cpm"], "budget": row["budget"], "spent": round(row["spent"], 4),
-           "impressions_to_date": row["impressions"],
-           "budget_left": round(max(0.0, row["budget"] - row["spent"]), 4),
-           "flight": f"{row['start_date'] or '…'} – {row['end_date'] or '…'}",
-           "planned_to_date": None, "pace": None, "pacing": "no flight", "reference_figure": None}
+    out = {
+        "ad_id": row["ad_id"],
+        "slug": row["slug"],
+        "title": row["title"],
+        "status": row["status"],
+        "cpm": row["cpm"],
+        "budget": row["budget"],
+        "spent": round(row["spent"], 4),
+        "impressions_to_date": row["impressions"],
+        "budget_left": round(max(0.0, row["budget"] - row["spent"]), 4),
+        "flight": f"{row['start_date'] or '…'} – {row['end_date'] or '…'}",
+        "planned_to_date": None,
+        "pace": None,
+        "pacing": "no flight",
+        "reference_figure": None,
+    }
     try:
         start = date.fromisoformat(row["start_date"]) if row["start_date"] else None
         end = date.fromisoformat(row["end_date"]) if row["end_date"] else None
@@ -216,33 +226,42 @@ async def build_report(store: Any, config: Any, period: Period, *, now: float | 
     now = time.time() if now is None else now
     await store.flush()
     aud_cfg = config.audience
-    params = {"since": period.since, "until": period.until,
-              "min_exposure": aud_cfg.min_exposure_s - 1e-9, "watcher_s": aud_cfg.watcher_s - 1e-9}
-    ads = await delivery.ad_report(store, period.since, period.until,
-                                  min_exposure_s=aud_cfg.min_exposure_s, watcher_s=aud_cfg.watcher_s)
+    params = {
+        "since": period.since,
+        "until": period.until,
+        "min_exposure": aud_cfg.min_exposure_s - 1e-9,
+        "watcher_s": aud_cfg.watcher_s - 1e-9,
+    }
+    ads = await delivery.ad_report(
+        store, period.since, period.until, min_exposure_s=aud_cfg.min_exposure_s, watcher_s=aud_cfg.watcher_s
+    )
     audience = await delivery.audience_report(store, period.since, period.until, watcher_s=aud_cfg.watcher_s)
     _, target_by_ad = await on_target(store, period.since, period.until, aud_cfg.min_exposure_s)
     for a in ads:
         a["likes"], a["dislikes"], a["qr_scans"] = a["rating_up"], a["rating_down"], a["mobile_visits"]
         a["watcher_conversion"] = a["conversion"]
-        a.update(target_by_ad.get(a["slug"], {"expected_targeted": 0.0, "estimated_impressions": 0,
-                                              "on_target": None}))
+        a.update(target_by_ad.get(a["slug"], {"expected_targeted": 0.0, "estimated_impressions": 0, "on_target": None}))
 
     impressions = sum(a["impressions"] for a in ads)
     spend = round(sum(a["spend"] for a in ads), 4)
     total_reach = int(await store.scalar(TOTAL_REACH_SQL, params) or 0)
     totals = {
-        "plays": sum(a["plays"] for a in ads), "completed": sum(a["completed"] for a in ads),
-        "impressions": impressions, "watchers": sum(a["watchers"] for a in ads),
-        "reach": total_reach, "frequency": _ratio(impressions, total_reach),
+        "plays": sum(a["plays"] for a in ads),
+        "completed": sum(a["completed"] for a in ads),
+        "impressions": impressions,
+        "watchers": sum(a["watchers"] for a in ads),
+        "reach": total_reach,
+        "frequency": _ratio(impressions, total_reach),
         "conversion": _ratio(sum(a["watchers"] for a in ads), impressions),
         "avg_dwell_s": _ratio(sum(a["dwell_total_s"] for a in ads), impressions, 2),
         "avg_attention_s": _ratio(sum(a["attention_total_s"] for a in ads), impressions, 2),
         "attraction": _ratio(sum(a["attention_total_s"] for a in ads), sum(a["dwell_total_s"] for a in ads)),
-        "spend": spend, "effective_cpm": _ratio(spend * 1000, impressions, 4),
+        "spend": spend,
+        "effective_cpm": _ratio(spend * 1000, impressions, 4),
         "expected_targeted": round(sum(a["expected_targeted"] for a in ads), 2),
         "on_target": _ratio(sum(a["expected_targeted"] for a in ads), sum(a["estimated_impressions"] for a in ads)),
-        "likes": sum(a["likes"] for a in ads), "dislikes": sum(a["dislikes"] for a in ads),
+        "likes": sum(a["likes"] for a in ads),
+        "dislikes": sum(a["dislikes"] for a in ads),
         "qr_scans": sum(a["qr_scans"] for a in ads),
     }
 
@@ -250,26 +269,52 @@ async def build_report(store: Any, config: Any, period: Period, *, now: float | 
     per_day = []
     for d in period.days:
         r = days_rows.get(d.isoformat(), {})
-        per_day.append({"day": d.isoformat(), "plays": r.get("plays", 0), "impressions": r.get("impressions", 0),
-                        "watchers": r.get("watchers", 0), "reach": r.get("reach", 0),
-                        "spend": round(r.get("spend", 0.0) or 0.0, 4)})
+        per_day.append(
+            {
+                "day": d.isoformat(),
+                "plays": r.get("plays", 0),
+                "impressions": r.get("impressions", 0),
+                "watchers": r.get("watchers", 0),
+                "reach": r.get("reach", 0),
+                "spend": round(r.get("spend", 0.0) or 0.0, 4),
+            }
+        )
     ad_days = []
     for r in await store.fetchall(AD_DAILY_SQL, params):
         imp = r["impressions"]
         spend_d = round(r["spend"] or 0.0, 4)
-        ad_days.append({
-            "ad_id": r["ad_id"], "slug": r["slug"], "title": r["title"], "day": r["day"],
-            "plays": r["plays"], "completed": r["completed"], "impressions": imp, "watchers": r["watchers"],
-            "conversion": _ratio(r["watchers"], imp), "reach": r["reach"],
-            "frequency": _ratio(imp, r["reach"]),
-            "avg_dwell_s": _ratio(r["dwell_total_s"], imp, 2),
-            "avg_attention_s": _ratio(r["attention_total_s"], imp, 2),
-            "attraction": _ratio(r["attention_total_s"], r["dwell_total_s"]),
-            "spend": spend_d, "effective_cpm": _ratio(spend_d * 1000, imp, 4),
-            "likes": r["likes"], "dislikes": r["dislikes"], "qr_scans": r["qr_scans"]})
+        ad_days.append(
+            {
+                "ad_id": r["ad_id"],
+                "slug": r["slug"],
+                "title": r["title"],
+                "day": r["day"],
+                "plays": r["plays"],
+                "completed": r["completed"],
+                "impressions": imp,
+                "watchers": r["watchers"],
+                "conversion": _ratio(r["watchers"], imp),
+                "reach": r["reach"],
+                "frequency": _ratio(imp, r["reach"]),
+                "avg_dwell_s": _ratio(r["dwell_total_s"], imp, 2),
+                "avg_attention_s": _ratio(r["attention_total_s"], imp, 2),
+                "attraction": _ratio(r["attention_total_s"], r["dwell_total_s"]),
+                "spend": spend_d,
+                "effective_cpm": _ratio(spend_d * 1000, imp, 4),
+                "likes": r["likes"],
+                "dislikes": r["dislikes"],
+                "qr_scans": r["qr_scans"],
+            }
+        )
     hours = {r["hour"]: r for r in await store.fetchall(HOURLY_SQL, params)}
-    per_hour = [{"hour": h, "impressions": hours.get(h, {}).get("impressions", 0),
-                 "watchers": hours.get(h, {}).get("watchers", 0)} for h in range(24)]
+    per_hour = [
+        {
+            "hour": h,
+            "impressions": hours.get(h, {}).get("impressions", 0),
+            "watchers": hours.get(h, {}).get("watchers", 0),
+        }
+        for h in range(24)
+    ]
 
     slug_of = {a["ad_id"]: a["slug"] for a in ads}
     segments: dict[str, list[dict[str, Any]]] = {}
@@ -278,11 +323,19 @@ async def build_report(store: Any, config: Any, period: Period, *, now: float | 
         out = []
         for r in rows:
             imp = r["impressions"]
-            out.append({"ad_id": r["ad_id"], "slug": slug_of.get(r["ad_id"], str(r["ad_id"])),
-                        "segment": r["segment"], "impressions": imp, "watchers": r["watchers"],
-                        "reach": r["reach"], "conversion": _ratio(r["watchers"], imp),
-                        "avg_dwell_s": _ratio(r["dwell_total_s"], imp, 2),
-                        "avg_attention_s": _ratio(r["attention_total_s"], imp, 2)})
+            out.append(
+                {
+                    "ad_id": r["ad_id"],
+                    "slug": slug_of.get(r["ad_id"], str(r["ad_id"])),
+                    "segment": r["segment"],
+                    "impressions": imp,
+                    "watchers": r["watchers"],
+                    "reach": r["reach"],
+                    "conversion": _ratio(r["watchers"], imp),
+                    "avg_dwell_s": _ratio(r["dwell_total_s"], imp, 2),
+                    "avg_attention_s": _ratio(r["attention_total_s"], imp, 2),
+                }
+            )
         order = {v: i for i, v in enumerate(labels + ("unknown",))}
         out.sort(key=lambda x: (x["slug"], order.get(x["segment"], 99)))
         segments[col] = out
@@ -291,21 +344,28 @@ async def build_report(store: Any, config: Any, period: Period, *, now: float | 
     pace = [pacing(r, at) for r in await store.fetchall(PACING_SQL)]
 
     cutoff = now - config.privacy.retention_days * 86400
-    notes = ["Impressions are OTS: sessions present for at least "
-             f"{aud_cfg.min_exposure_s:g} s during a play. Watchers: of those, facing the screen for at least "
-             f"{aud_cfg.watcher_s:g} s.",
-             "Reach counts anonymous sessions (face tracks), not people: a person who comes back is a new "
-             "session. Frequency = impressions ÷ reach.",
-             "Dwell and attention are average seconds per impression; attraction = attention ÷ dwell."]
+    notes = [
+        "Impressions are OTS: sessions present for at least "
+        f"{aud_cfg.min_exposure_s:g} s during a play. Watchers: of those, facing the screen for at least "
+        f"{aud_cfg.watcher_s:g} s.",
+        "Reach counts anonymous sessions (face tracks), not people: a person who comes back is a new "
+        "session. Frequency = impressions ÷ reach.",
+        "Dwell and attention are average seconds per impression; attraction = attention ÷ dwell.",
+    ]
     if period.since < cutoff:
         notes.append(
             f"Per-session records are kept {config.privacy.retention_days} days (privacy.retention_days): "
             f"before {datetime.fromtimestamp(cutoff):%Y-%m-%d %H:%M} only plays, spend and the plays' stored "
-            f"totals remain, so impressions, reach and segments above cover only the days since.")
+            f"totals remain, so impressions, reach and segments above cover only the days since."
+        )
     return {
         "device": {"id": config.device.id, "location": config.device.location},
-        "period": {"since": period.first.isoformat(), "until": period.last.isoformat(),
-                   "since_ts": period.since, "until_ts": period.until},
+        "period": {
+            "since": period.first.isoformat(),
+            "until": period.last.isoformat(),
+            "since_ts": period.since,
+            "until_ts": period.until,
+        },
         "generated_at": now,
         "definitions": notes,
         "totals": totals,
@@ -338,19 +398,30 @@ def _on_target_sums(rows: list[Mapping[str, Any]]) -> tuple[dict[int, list[float
     for r in rows:
         ad = targets.get(r["slug"])
         if ad is None:
-            ad = targets[r["slug"]] = AdState(slug=r["slug"], moods=tuple(json.loads(r["moods"] or "[]")),
-                                              age_groups=tuple(json.loads(r["age_groups"] or "[]")),
-                                              genders=tuple(json.loads(r["genders"] or "[]")))
-        p = match_probability(ad, Viewer(session_id="", mood_p=_json_obj(r["mood_p"]),
-                                         age_p=_json_obj(r["age_group_p"]), gender_p=_json_obj(r["gender_p"])))
+            ad = targets[r["slug"]] = AdState(
+                slug=r["slug"],
+                moods=tuple(json.loads(r["moods"] or "[]")),
+                age_groups=tuple(json.loads(r["age_groups"] or "[]")),
+                genders=tuple(json.loads(r["genders"] or "[]")),
+            )
+        p = match_probability(
+            ad,
+            Viewer(
+                session_id="",
+                mood_p=_json_obj(r["mood_p"]),
+                age_p=_json_obj(r["age_group_p"]),
+                gender_p=_json_obj(r["gender_p"]),
+            ),
+        )
         for acc in (per_play.setdefault(r["play_id"], [0.0, 0]), per_ad.setdefault(r["slug"], [0.0, 0])):
             acc[0] += p
             acc[1] += 1
     return per_play, per_ad
 
 
-async def on_target(store: Any, since: float, until: float, min_exposure_s: float,
-                    play_ids: list[int] | None = None) -> tuple[dict[int, dict[str, Any]], dict[str, dict[str, Any]]]:
+async def on_target(
+    store: Any, since: float, until: float, min_exposure_s: float, play_ids: list[int] | None = None
+) -> tuple[dict[int, dict[str, Any]], dict[str, dict[str, Any]]]:
     """On-target share = expected targeted impressions / impressions, per play and per ad.
 
     Expected targeted impressions: for each impression (a session present >= the minimum
@@ -365,11 +436,16 @@ async def on_target(store: Any, since: float, until: float, min_exposure_s: floa
         ids = "AND p.id IN (" + ",".join(str(int(i)) for i in play_ids) + ")"
     rows = await store.fetchall(ON_TARGET_SQL.format(ids=ids), params)
     import asyncio
+
     per_play, per_ad = await asyncio.to_thread(_on_target_sums, rows)  # JSON for every impression: off the loop
 
     def shape(acc: list[float]) -> dict[str, Any]:
-        return {"expected_targeted": round(acc[0], 2), "estimated_impressions": int(acc[1]),
-                "on_target": _ratio(acc[0], acc[1])}
+        return {
+            "expected_targeted": round(acc[0], 2),
+            "estimated_impressions": int(acc[1]),
+            "on_target": _ratio(acc[0], acc[1]),
+        }
+
     return {k: shape(v) for k, v in per_play.items()}, {k: shape(v) for k, v in per_ad.items()}
 
 
@@ -390,23 +466,27 @@ ORDER BY p.started_at DESC, p.id DESC LIMIT :limit OFFSET :offset
 def _top(mix: Any) -> str:
     if not isinstance(mix, dict) or not mix:
         return ""
-    items = sorted(((k, v) for k, v in mix.items() if isinstance(v, (int, float)) and v > 0),
-                   key=lambda kv: -kv[1])[:3]
+    items = sorted(((k, v) for k, v in mix.items() if isinstance(v, (int, float)) and v > 0), key=lambda kv: -kv[1])[:3]
     return ", ".join(f"{k} {round(100 * v)}%" for k, v in items)
 
 
-async def plays_page(store: Any, period: Period, *, page: int = 1, per_page: int = 50,
-                     kind: str = "ad", min_exposure_s: float = 1.0) -> dict[str, Any]:
+async def plays_page(
+    store: Any, period: Period, *, page: int = 1, per_page: int = 50, kind: str = "ad", min_exposure_s: float = 1.0
+) -> dict[str, Any]:
     await store.flush()
     kind_sql = "AND p.kind = :kindv" if kind in ("ad", "healing") else ""
     params = {"since": period.since, "until": period.until, "kindv": kind}
-    total = int(await store.scalar(
-        f"SELECT COUNT(*) FROM plays p WHERE p.started_at >= :since AND p.started_at < :until {kind_sql}",
-        params) or 0)
+    total = int(
+        await store.scalar(
+            f"SELECT COUNT(*) FROM plays p WHERE p.started_at >= :since AND p.started_at < :until {kind_sql}", params
+        )
+        or 0
+    )
     pages = max(1, math.ceil(total / per_page))
     page = min(max(1, page), pages)
-    rows = await store.fetchall(PLAYS_SQL.format(kind=kind_sql),
-                                {**params, "limit": per_page, "offset": (page - 1) * per_page})
+    rows = await store.fetchall(
+        PLAYS_SQL.format(kind=kind_sql), {**params, "limit": per_page, "offset": (page - 1) * per_page}
+    )
     for r in rows:
         aud = _json_obj(r.pop("audience"))
         r["duration_s"] = round(r["ended_at"] - r["started_at"], 1) if r["ended_at"] else None
@@ -415,34 +495,116 @@ async def plays_page(store: Any, period: Period, *, page: int = 1, per_page: int
         r["age_group_mix"] = _top(aud.get("age_group_mix"))
         r["gender_mix"] = _top(aud.get("gender_mix"))
         r["spend"] = round(r["spend"] or 0.0, 4)
-    by_play, _ = await on_target(store, period.since, period.until, min_exposure_s,
-                                 play_ids=[r["id"] for r in rows if r["kind"] == "ad"])
+    by_play, _ = await on_target(
+        store, period.since, period.until, min_exposure_s, play_ids=[r["id"] for r in rows if r["kind"] == "ad"]
+    )
     for r in rows:
         r.update(by_play.get(r["id"], {"expected_targeted": None, "estimated_impressions": 0, "on_target": None}))
     return {"rows": rows, "page": page, "pages": pages, "total": total, "per_page": per_page, "kind": kind}
 
 
 CSV_TABLES = {
-    "ads": ("slug", "title", "advertiser", "status", "plays", "completed", "impressions", "watchers",
-            "conversion", "reach", "frequency", "avg_dwell_s", "avg_attention_s", "attraction", "spend",
-            "effective_cpm", "price_cpm", "budget", "budget_left", "currency", "expected_targeted", "on_target",
-            "likes", "dislikes", "qr_scans"),
+    "ads": (
+        "slug",
+        "title",
+        "advertiser",
+        "status",
+        "plays",
+        "completed",
+        "impressions",
+        "watchers",
+        "conversion",
+        "reach",
+        "frequency",
+        "avg_dwell_s",
+        "avg_attention_s",
+        "attraction",
+        "spend",
+        "effective_cpm",
+        "price_cpm",
+        "budget",
+        "budget_left",
+        "currency",
+        "expected_targeted",
+        "on_target",
+        "likes",
+        "dislikes",
+        "qr_scans",
+    ),
     "days": ("day", "plays", "impressions", "watchers", "reach", "spend", "currency"),
-    "ad_days": ("slug", "title", "day", "plays", "completed", "impressions", "watchers", "conversion", "reach",
-                "frequency", "avg_dwell_s", "avg_attention_s", "attraction", "spend", "effective_cpm", "currency",
-                "likes", "dislikes", "qr_scans"),
+    "ad_days": (
+        "slug",
+        "title",
+        "day",
+        "plays",
+        "completed",
+        "impressions",
+        "watchers",
+        "conversion",
+        "reach",
+        "frequency",
+        "avg_dwell_s",
+        "avg_attention_s",
+        "attraction",
+        "spend",
+        "effective_cpm",
+        "currency",
+        "likes",
+        "dislikes",
+        "qr_scans",
+    ),
     "hours": ("hour", "impressions", "watchers"),
-    "age_group": ("slug", "segment", "impressions", "watchers", "conversion", "reach", "avg_dwell_s",
-                  "avg_attention_s"),
-    "gender": ("slug", "segment", "impressions", "watchers", "conversion", "reach", "avg_dwell_s",
-               "avg_attention_s"),
-    "mood": ("slug", "segment", "impressions", "watchers", "conversion", "reach", "avg_dwell_s",
-             "avg_attention_s"),
-    "pacing": ("slug", "title", "status", "cpm", "budget", "spent", "budget_left", "currency", "flight", "planned_to_date",
-               "pace", "pacing", "impressions_to_date", "reference_figure"),
-    "plays": ("id", "kind", "slug", "title", "started_at", "ended_at", "duration_s", "completed", "impressions",
-              "watchers", "spend", "currency", "expected_targeted", "on_target", "present_at_start", "mood_mix",
-              "age_group_mix", "gender_mix", "likes", "dislikes", "qr_scans"),
+    "age_group": (
+        "slug",
+        "segment",
+        "impressions",
+        "watchers",
+        "conversion",
+        "reach",
+        "avg_dwell_s",
+        "avg_attention_s",
+    ),
+    "gender": ("slug", "segment", "impressions", "watchers", "conversion", "reach", "avg_dwell_s", "avg_attention_s"),
+    "mood": ("slug", "segment", "impressions", "watchers", "conversion", "reach", "avg_dwell_s", "avg_attention_s"),
+    "pacing": (
+        "slug",
+        "title",
+        "status",
+        "cpm",
+        "budget",
+        "spent",
+        "budget_left",
+        "currency",
+        "flight",
+        "planned_to_date",
+        "pace",
+        "pacing",
+        "impressions_to_date",
+        "reference_figure",
+    ),
+    "plays": (
+        "id",
+        "kind",
+        "slug",
+        "title",
+        "started_at",
+        "ended_at",
+        "duration_s",
+        "completed",
+        "impressions",
+        "watchers",
+        "spend",
+        "currency",
+        "expected_targeted",
+        "on_target",
+        "present_at_start",
+        "mood_mix",
+        "age_group_mix",
+        "gender_mix",
+        "likes",
+        "dislikes",
+        "qr_scans",
+    ),
 }
 
 

@@ -80,13 +80,15 @@ def _ratio(a: float, b: float, digits: int = 3) -> float | None:
     return round(a / b, digits) if b else None
 
 
-async def ad_report(store: Any, since: float, until: float | None = None, *,
-                    min_exposure_s: float = 1.0, watcher_s: float = 1.0) -> list[dict[str, Any]]:
+async def ad_report(
+    store: Any, since: float, until: float | None = None, *, min_exposure_s: float = 1.0, watcher_s: float = 1.0
+) -> list[dict[str, Any]]:
     """One row per ad that played in [since, until)."""
     until = time.time() + 1e9 if until is None else until
-    rows = await store.fetchall(AD_REPORT_SQL, {"since": since, "until": until,
-                                                "min_exposure": min_exposure_s - 1e-9,
-                                                "watcher_s": watcher_s - 1e-9})
+    rows = await store.fetchall(
+        AD_REPORT_SQL,
+        {"since": since, "until": until, "min_exposure": min_exposure_s - 1e-9, "watcher_s": watcher_s - 1e-9},
+    )
     spent = {r["ad_id"]: r["spent_total"] for r in await store.fetchall(SPENT_TOTAL_SQL)}
     out = []
     for r in rows:
@@ -105,8 +107,9 @@ async def ad_report(store: Any, since: float, until: float | None = None, *,
     return out
 
 
-async def audience_report(store: Any, since: float, until: float | None = None, *,
-                          watcher_s: float = 1.0) -> dict[str, Any]:
+async def audience_report(
+    store: Any, since: float, until: float | None = None, *, watcher_s: float = 1.0
+) -> dict[str, Any]:
     """Sessions that started in [since, until): counts, dwell, attention and the mixes."""
     until = time.time() + 1e9 if until is None else until
     params = {"since": since, "until": until, "watcher_s": watcher_s - 1e-9}
@@ -114,18 +117,28 @@ async def audience_report(store: Any, since: float, until: float | None = None, 
         "SELECT COUNT(*) AS sessions, COALESCE(SUM(dwell_s), 0) AS dwell_total_s, "
         "COALESCE(SUM(attention_s), 0) AS attention_total_s, "
         "COALESCE(SUM(CASE WHEN attention_s >= :watcher_s THEN 1 ELSE 0 END), 0) AS watchers "
-        "FROM sessions WHERE started_at >= :since AND started_at < :until", params)
+        "FROM sessions WHERE started_at >= :since AND started_at < :until",
+        params,
+    )
     out: dict[str, Any] = dict(row or {})
     n = out.get("sessions", 0)
     out["avg_dwell_s"] = _ratio(out["dwell_total_s"], n, 2)
     out["avg_attention_s"] = _ratio(out["attention_total_s"], n, 2)
     out["attraction"] = _ratio(out["attention_total_s"], out["dwell_total_s"])
     out["conversion"] = _ratio(out["watchers"], n)
-    for col, labels, key in (("mood", MOODS, "mood_mix"), ("age_group", AGE_GROUPS, "age_group_mix"),
-                             ("gender", GENDERS, "gender_mix")):
-        counts = {r["v"]: r["n"] for r in await store.fetchall(
-            f"SELECT {col} AS v, COUNT(*) AS n FROM sessions WHERE started_at >= :since "
-            f"AND started_at < :until GROUP BY {col}", params)}
+    for col, labels, key in (
+        ("mood", MOODS, "mood_mix"),
+        ("age_group", AGE_GROUPS, "age_group_mix"),
+        ("gender", GENDERS, "gender_mix"),
+    ):
+        counts = {
+            r["v"]: r["n"]
+            for r in await store.fetchall(
+                f"SELECT {col} AS v, COUNT(*) AS n FROM sessions WHERE started_at >= :since "
+                f"AND started_at < :until GROUP BY {col}",
+                params,
+            )
+        }
         out[key] = {k: counts.get(k, 0) for k in labels}
         if counts.get(None):
             out[key]["unknown"] = counts[None]
@@ -136,9 +149,13 @@ async def totals(store: Any, since: float, until: float | None = None, **kw: Any
     ads = await ad_report(store, since, until, **kw)
     imp = sum(a["impressions"] for a in ads)
     spend = round(sum(a["spend"] for a in ads), 4)
-    return {"plays": sum(a["plays"] for a in ads), "impressions": imp,
-            "watchers": sum(a["watchers"] for a in ads), "spend": spend,
-            "effective_cpm": _ratio(spend * 1000, imp, 4)}
+    return {
+        "plays": sum(a["plays"] for a in ads),
+        "impressions": imp,
+        "watchers": sum(a["watchers"] for a in ads),
+        "spend": spend,
+        "effective_cpm": _ratio(spend * 1000, imp, 4),
+    }
 
 
 # --- CLI helpers ----------------------------------------------------------------------------------
@@ -165,36 +182,66 @@ def parse_since(text: str, now: float | None = None) -> float:
     try:
         return datetime.fromisoformat(text.strip()).timestamp()
     except ValueError:
-        raise ValueError(f"{text!r}: not a time; use e.g. 24h, 7d, today, 2026-11-01 or "
-                         f"2026-11-01T08:00") from None
+        raise ValueError(f"{text!r}: not a time; use e.g. 24h, 7d, today, 2026-11-01 or 2026-11-01T08:00") from None
 
 
-def format_ad_report(rows: list[dict[str, Any]], since: float, until: float | None,
-                     audience: dict[str, Any] | None = None) -> str:
+def format_ad_report(
+    rows: list[dict[str, Any]], since: float, until: float | None, audience: dict[str, Any] | None = None
+) -> str:
     def fmt(v: Any, spec: str = "") -> str:
         if v is None:
             return "-"
         return format(v, spec) if spec else str(v)
 
-    head = (f"Ad delivery from {datetime.fromtimestamp(since):%Y-%m-%d %H:%M} to "
-            f"{datetime.fromtimestamp(until):%Y-%m-%d %H:%M}" if until else
-            f"Ad delivery since {datetime.fromtimestamp(since):%Y-%m-%d %H:%M}")
-    cols = ("ad", "plays", "impr(OTS)", "watchers", "reach(sess)", "freq", "dwell s", "attn s",
-            "spend", "eff.CPM", "budget left")
+    head = (
+        f"Ad delivery from {datetime.fromtimestamp(since):%Y-%m-%d %H:%M} to "
+        f"{datetime.fromtimestamp(until):%Y-%m-%d %H:%M}"
+        if until
+        else f"Ad delivery since {datetime.fromtimestamp(since):%Y-%m-%d %H:%M}"
+    )
+    cols = (
+        "ad",
+        "plays",
+        "impr(OTS)",
+        "watchers",
+        "reach(sess)",
+        "freq",
+        "dwell s",
+        "attn s",
+        "spend",
+        "eff.CPM",
+        "budget left",
+    )
     lines = [head, "", "  ".join(f"{c:>11}" if i else f"{c:<24}" for i, c in enumerate(cols))]
     for r in rows:
-        vals = [r["slug"][:24], fmt(r["plays"]), fmt(r["impressions"]), fmt(r["watchers"]), fmt(r["reach"]),
-                fmt(r["frequency"], ".2f"), fmt(r["avg_dwell_s"], ".1f"), fmt(r["avg_attention_s"], ".1f"),
-                fmt(r["spend"], ".2f"), fmt(r["effective_cpm"], ".2f"), fmt(r["budget_left"], ".2f")]
+        vals = [
+            r["slug"][:24],
+            fmt(r["plays"]),
+            fmt(r["impressions"]),
+            fmt(r["watchers"]),
+            fmt(r["reach"]),
+            fmt(r["frequency"], ".2f"),
+            fmt(r["avg_dwell_s"], ".1f"),
+            fmt(r["avg_attention_s"], ".1f"),
+            fmt(r["spend"], ".2f"),
+            fmt(r["effective_cpm"], ".2f"),
+            fmt(r["budget_left"], ".2f"),
+        ]
         lines.append("  ".join(f"{v:>11}" if i else f"{v:<24}" for i, v in enumerate(vals)))
     if not rows:
         lines.append("(no ad plays in this period)")
-    lines += ["", "impressions (OTS) = sessions present >= 1 s during a play; watchers = of those, "
-              "frontal >= 1 s;", "reach counts anonymous sessions (a returning person is a new "
-              "session); dwell/attn = mean seconds per impression."]
+    lines += [
+        "",
+        "impressions (OTS) = sessions present >= 1 s during a play; watchers = of those, frontal >= 1 s;",
+        "reach counts anonymous sessions (a returning person is a new "
+        "session); dwell/attn = mean seconds per impression.",
+    ]
     if audience:
-        lines += ["", f"Audience: {audience['sessions']} sessions, {audience['watchers']} watchers "
-                      f"(conversion {fmt(audience['conversion'], '.2f')}), mean dwell "
-                      f"{fmt(audience['avg_dwell_s'], '.1f')} s, mean attention "
-                      f"{fmt(audience['avg_attention_s'], '.1f')} s"]
+        lines += [
+            "",
+            f"Audience: {audience['sessions']} sessions, {audience['watchers']} watchers "
+            f"(conversion {fmt(audience['conversion'], '.2f')}), mean dwell "
+            f"{fmt(audience['avg_dwell_s'], '.1f')} s, mean attention "
+            f"{fmt(audience['avg_attention_s'], '.1f')} s",
+        ]
     return "\n".join(lines)

@@ -16,8 +16,20 @@ from typing import Any
 from ..store import Store
 from ..vocabulary import MOODS, normalise_mood
 
-__all__ = ["MIN_VOTES", "play_by_token", "ad_play_started_at", "record_visit", "rating_of_device", "ad_votes",
-           "wilson_lower", "rankings", "today", "play_mood", "proof_of_play", "ad_delivery_by_slug"]
+__all__ = [
+    "MIN_VOTES",
+    "play_by_token",
+    "ad_play_started_at",
+    "record_visit",
+    "rating_of_device",
+    "ad_votes",
+    "wilson_lower",
+    "rankings",
+    "today",
+    "play_mood",
+    "proof_of_play",
+    "ad_delivery_by_slug",
+]
 
 #: an ad needs at least this many votes (likes + dislikes, panel and phones) to be ranked
 MIN_VOTES = 3
@@ -32,7 +44,8 @@ async def play_by_token(store: Store, token: str, retention_days: int) -> dict[s
         "a.id AS ad_id, a.slug, a.title, a.advertiser, a.details, a.media, a.media_type "
         "FROM plays p JOIN ads a ON a.id = p.ad_id "
         "WHERE p.token = ? AND p.kind = 'ad' AND p.started_at >= ? AND a.status != 'deleted'",
-        (token, since))
+        (token, since),
+    )
     if row is None:
         return None
     row["details"] = _json_obj(row.get("details"))
@@ -57,7 +70,8 @@ async def proof_of_play(store: Store) -> dict[str, dict[str, Any]]:
     rows = await store.fetchall(
         "SELECT kind, COUNT(*) AS plays, COALESCE(SUM(completed), 0) AS completed, "
         "COALESCE(SUM(impressions), 0) AS impressions, COALESCE(SUM(watchers), 0) AS watchers, "
-        "COALESCE(SUM(spend), 0) AS spend FROM plays WHERE ended_at IS NOT NULL GROUP BY kind")
+        "COALESCE(SUM(spend), 0) AS spend FROM plays WHERE ended_at IS NOT NULL GROUP BY kind"
+    )
     return {r["kind"]: r for r in rows}
 
 
@@ -65,17 +79,24 @@ async def ad_delivery_by_slug(store: Store) -> dict[str, dict[str, Any]]:
     """Every ad's plays and impressions since it was added (the admin's ad list)."""
     rows = await store.fetchall(
         "SELECT a.slug, COUNT(p.id) AS plays, COALESCE(SUM(p.impressions), 0) AS impressions "
-        "FROM ads a LEFT JOIN plays p ON p.ad_id = a.id AND p.kind = 'ad' GROUP BY a.slug")
+        "FROM ads a LEFT JOIN plays p ON p.ad_id = a.id AND p.kind = 'ad' GROUP BY a.slug"
+    )
     return {r["slug"]: r for r in rows}
 
 
 async def recent_visitors(store: Store, since: float) -> list[dict[str, Any]]:
     """Visitors whose session ended since `since`: their mood/age/gender probabilities only
     (the admin's "matching audience in the last hour"; nothing identifying)."""
-    rows = await store.fetchall(
-        "SELECT id, mood_p, age_group_p, gender_p FROM sessions WHERE ended_at >= ?", (since,))
-    return [{"id": r["id"], "mood_p": json.loads(r["mood_p"] or "{}"), "age_p": json.loads(r["age_group_p"] or "{}"),
-             "gender_p": json.loads(r["gender_p"] or "{}")} for r in rows]
+    rows = await store.fetchall("SELECT id, mood_p, age_group_p, gender_p FROM sessions WHERE ended_at >= ?", (since,))
+    return [
+        {
+            "id": r["id"],
+            "mood_p": json.loads(r["mood_p"] or "{}"),
+            "age_p": json.loads(r["age_group_p"] or "{}"),
+            "gender_p": json.loads(r["gender_p"] or "{}"),
+        }
+        for r in rows
+    ]
 
 
 async def record_visit(store: Store, play_id: int) -> None:
@@ -84,15 +105,17 @@ async def record_visit(store: Store, play_id: int) -> None:
 
 async def rating_of_device(store: Store, play_id: int, source: str, device: str) -> int | None:
     value = await store.scalar(
-        "SELECT value FROM ratings WHERE play_id = ? AND source = ? AND device = ?",
-        (play_id, source, device))
+        "SELECT value FROM ratings WHERE play_id = ? AND source = ? AND device = ?", (play_id, source, device)
+    )
     return None if value is None else int(value)
 
 
 async def ad_votes(store: Store, ad_id: int) -> dict[str, int]:
     row = await store.fetchone(
         "SELECT COALESCE(SUM(r.value = 1), 0) AS likes, COALESCE(SUM(r.value = -1), 0) AS dislikes "
-        "FROM ratings r JOIN plays p ON p.id = r.play_id WHERE p.ad_id = ?", (ad_id,))
+        "FROM ratings r JOIN plays p ON p.id = r.play_id WHERE p.ad_id = ?",
+        (ad_id,),
+    )
     assert row is not None  # an aggregate always has a row
     return {"likes": int(row["likes"]), "dislikes": int(row["dislikes"])}
 
@@ -115,7 +138,8 @@ async def rankings(store: Store, min_votes: int = MIN_VOTES) -> tuple[list[dict[
         "SELECT a.id, a.slug, a.title, a.advertiser, "
         "COALESCE(SUM(r.value = 1), 0) AS likes, COALESCE(SUM(r.value = -1), 0) AS dislikes "
         "FROM ads a LEFT JOIN plays p ON p.ad_id = a.id LEFT JOIN ratings r ON r.play_id = p.id "
-        "WHERE a.status = 'active' GROUP BY a.id")
+        "WHERE a.status = 'active' GROUP BY a.id"
+    )
     ranked: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []
     for r in rows:
@@ -142,7 +166,8 @@ async def today(store: Store, now: float | None = None) -> dict[str, Any]:
     From closed sessions only: counts and coarse labels, nothing about a person."""
     start, end = _day_bounds(now)
     rows = await store.fetchall(
-        "SELECT started_at, mood FROM sessions WHERE started_at >= ? AND started_at < ?", (start, end))
+        "SELECT started_at, mood FROM sessions WHERE started_at >= ? AND started_at < ?", (start, end)
+    )
     moods = {m: 0 for m in MOODS}
     hours = [0] * 24
     for r in rows:
@@ -152,9 +177,16 @@ async def today(store: Store, now: float | None = None) -> dict[str, Any]:
     total = len(rows)
     with_mood = sum(moods.values())
     plays = await store.scalar(
-        "SELECT COUNT(*) FROM plays WHERE kind = 'ad' AND started_at >= ? AND started_at < ?", (start, end))
-    return {"date": dt.date.fromtimestamp(start), "people": total, "plays": plays or 0,
-            "moods": moods, "with_mood": with_mood, "hours": hours}
+        "SELECT COUNT(*) FROM plays WHERE kind = 'ad' AND started_at >= ? AND started_at < ?", (start, end)
+    )
+    return {
+        "date": dt.date.fromtimestamp(start),
+        "people": total,
+        "plays": plays or 0,
+        "moods": moods,
+        "with_mood": with_mood,
+        "hours": hours,
+    }
 
 
 def _json_obj(text: Any) -> dict[str, Any]:

@@ -72,7 +72,9 @@ MAX_BACKOFF_S = 30.0
 
 _TARGET_TABLE = re.compile(
     r"^\s*(?:INSERT(?:\s+OR\s+\w+)?\s+INTO|REPLACE\s+INTO|UPDATE(?:\s+OR\s+\w+)?|DELETE\s+FROM)\s+"
-    r"[\"`\[]?(\w+)", re.IGNORECASE)
+    r"[\"`\[]?(\w+)",
+    re.IGNORECASE,
+)
 
 
 class StoreError(RuntimeError):
@@ -124,8 +126,9 @@ class _Write:
 
 
 class Store:
-    def __init__(self, path: Path, flush_seconds: float = 2.0, *, max_pending: int = 20000,
-                 spill_dir: Path | str | None = None) -> None:
+    def __init__(
+        self, path: Path, flush_seconds: float = 2.0, *, max_pending: int = 20000, spill_dir: Path | str | None = None
+    ) -> None:
         self.path = Path(path)
         self.flush_seconds = flush_seconds
         self.max_pending = max_pending
@@ -133,8 +136,7 @@ class Store:
         # database so two appliances sharing a temporary folder do not mix their spills.
         tag = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:12]
         fallback = Path(spill_dir) if spill_dir else Path(tempfile.gettempdir())
-        self.spill_paths = [self.path.with_name(self.path.name + ".spill"),
-                            fallback / f"signage-{tag}.spill"]
+        self.spill_paths = [self.path.with_name(self.path.name + ".spill"), fallback / f"signage-{tag}.spill"]
         self._db: aiosqlite.Connection | None = None
         self._pending: list[_Write] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -174,8 +176,10 @@ class Store:
             db = None
             try:
                 self.moved_aside = self._move_aside()
-                self.problem = (f"the database was unusable ({exc}); it was moved aside to "
-                                f"{self.moved_aside.name} and a new one started")
+                self.problem = (
+                    f"the database was unusable ({exc}); it was moved aside to "
+                    f"{self.moved_aside.name} and a new one started"
+                )
                 log.error("database %s: %s", self.path, self.problem)
                 db = await self._open_file()
             except (OSError, _Corrupt, _Unwritable) as again:
@@ -184,8 +188,12 @@ class Store:
             db = None
             self.problem = str(exc)
         if db is None:
-            log.error("database %s: %s; running on a copy in memory (reports since start-up only, "
-                      "proof of play is journalled to a spill file)", self.path, self.problem)
+            log.error(
+                "database %s: %s; running on a copy in memory (reports since start-up only, "
+                "proof of play is journalled to a spill file)",
+                self.path,
+                self.problem,
+            )
             db = await self._open_memory()
             self.mode = "memory"
         else:
@@ -215,10 +223,18 @@ class Store:
             self.spilled_at_close = spilled
             self.lost_at_close = len(unwritten) - spilled
             if self.lost_at_close:
-                log.critical("database %s: %d writes could not be saved anywhere and are LOST (%s)",
-                             self.path, self.lost_at_close, self.spill_error)
-            log.error("database %s: %d writes are not in the database; they are kept in the spill "
-                      "file and written at the next start", self.path, spilled)
+                log.critical(
+                    "database %s: %d writes could not be saved anywhere and are LOST (%s)",
+                    self.path,
+                    self.lost_at_close,
+                    self.spill_error,
+                )
+            log.error(
+                "database %s: %d writes are not in the database; they are kept in the spill "
+                "file and written at the next start",
+                self.path,
+                spilled,
+            )
         if self.mode == "memory":
             self.spilled_at_close += self._journalled_in_memory_mode
         self._pending = []
@@ -246,8 +262,10 @@ class Store:
         for name, statements in self._checkpoints.items():
             stmts = statements()
             if stmts:
-                self.enqueue("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-                             (CHECKPOINT_KEY + name, json.dumps(stmts, separators=(",", ":"))))
+                self.enqueue(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                    (CHECKPOINT_KEY + name, json.dumps(stmts, separators=(",", ":"))),
+                )
             else:
                 self.enqueue("DELETE FROM meta WHERE key = ?", (CHECKPOINT_KEY + name,))
 
@@ -262,8 +280,11 @@ class Store:
                 log.error("database %s: unreadable checkpoint %s dropped", self.path, row["key"])
         writes.append(_Write("DELETE FROM meta WHERE key LIKE ?", (CHECKPOINT_KEY + "%",)))
         if len(writes) > 1:
-            log.warning("database %s: the last run ended without a clean stop; recording what its last "
-                        "checkpoint held (the running play, open sessions)", self.path)
+            log.warning(
+                "database %s: the last run ended without a clean stop; recording what its last "
+                "checkpoint held (the running play, open sessions)",
+                self.path,
+            )
         async with self._lock:
             self.recovered_checkpoints = await self._write_one_by_one(writes) - 1
 
@@ -280,8 +301,10 @@ class Store:
         except OSError as exc:
             raise _Unwritable(f"the data folder {folder} cannot be created ({exc.strerror})") from None
         if not os.access(folder, os.W_OK) or (self.path.exists() and not os.access(self.path, os.W_OK)):
-            raise _Unwritable(f"the data folder {folder} is not writable (read-only file system or "
-                              f"permissions); the database cannot be written")
+            raise _Unwritable(
+                f"the data folder {folder} is not writable (read-only file system or "
+                f"permissions); the database cannot be written"
+            )
         try:
             db = await aiosqlite.connect(self.path, timeout=5.0)
         except sqlite3.Error as exc:
@@ -293,7 +316,8 @@ class Store:
                 raise StoreError(
                     f"{self.path}: database schema version {version} is newer than this "
                     f"signage release knows ({SCHEMA_VERSION}); upgrade signage or point "
-                    f"storage.data_dir at another folder. The file was not changed.")
+                    f"storage.data_dir at another folder. The file was not changed."
+                )
             ok = await self._scalar(db, "PRAGMA quick_check")
             if ok != "ok":
                 raise _Corrupt(f"failed its integrity check: {ok}")
@@ -309,8 +333,9 @@ class Store:
             if _is_a(exc, UNWRITABLE_ERRORS):
                 raise _Unwritable(f"{self.path}: the database cannot be written ({exc})") from None
             # anything else is a bug in this release (e.g. a broken migration): stop, say so
-            raise StoreError(f"{self.path}: cannot prepare the database ({exc}); the file was "
-                             f"left at schema version {version}") from None
+            raise StoreError(
+                f"{self.path}: cannot prepare the database ({exc}); the file was left at schema version {version}"
+            ) from None
         except BaseException:
             await db.close()
             raise
@@ -414,9 +439,14 @@ class Store:
             now = time.monotonic()
             if now - self._last_shed_log >= 60.0:
                 self._last_shed_log = now
-                log.error("database %s: %d writes are waiting (the database cannot be written: %s); "
-                          "audience records are being shed (%d so far), proof of play is kept",
-                          self.path, len(self._pending), self.last_error, self.shed_writes)
+                log.error(
+                    "database %s: %d writes are waiting (the database cannot be written: %s); "
+                    "audience records are being shed (%d so far), proof of play is kept",
+                    self.path,
+                    len(self._pending),
+                    self.last_error,
+                    self.shed_writes,
+                )
             return
         self._pending.append(_Write(sql, params))
 
@@ -454,8 +484,9 @@ class Store:
             # A statement the database refuses for good: retrying cannot help, and it must
             # not hold back the good writes queued with it. Write them one by one and drop
             # only the refused ones, loudly.
-            log.error("database %s: batch refused (%s); writing its %d statements one by one",
-                      self.path, exc, len(batch))
+            log.error(
+                "database %s: batch refused (%s); writing its %d statements one by one", self.path, exc, len(batch)
+            )
             written = await self._write_one_by_one(batch)
             self.flushed_rows += written
             if not self._pending:
@@ -491,8 +522,13 @@ class Store:
         self._retry_at = time.monotonic() + self._backoff
         self.last_error = f"writes fail, will retry: {exc} ({error_name(exc)})"
         if first or self._backoff >= MAX_BACKOFF_S and self.failed_flushes % 20 == 0:
-            log.warning("database %s: %s (%d writes kept, next try in %.0f s)",
-                        self.path, self.last_error, len(self._pending), self._backoff)
+            log.warning(
+                "database %s: %s (%d writes kept, next try in %.0f s)",
+                self.path,
+                self.last_error,
+                len(self._pending),
+                self._backoff,
+            )
         self._spill(self._pending)
 
     async def _write_batch(self, batch: list[_Write]) -> None:
@@ -527,8 +563,13 @@ class Store:
                     break
                 self.refused_writes += 1
                 self.last_error = f"a write was refused and dropped: {exc} ({error_name(exc)})"
-                log.error("database %s: dropped a refused write (%s): %s %r", self.path, exc,
-                          w.sql.split("(")[0].strip(), w.params)
+                log.error(
+                    "database %s: dropped a refused write (%s): %s %r",
+                    self.path,
+                    exc,
+                    w.sql.split("(")[0].strip(),
+                    w.params,
+                )
         return written
 
     async def _flush_loop(self) -> None:
@@ -606,8 +647,7 @@ class Store:
                 writes.append(_Write(sql, params, spilled=True))
         if not writes:
             return
-        log.warning("database %s: writing %d records kept in spill files by an earlier run",
-                    self.path, len(writes))
+        log.warning("database %s: writing %d records kept in spill files by an earlier run", self.path, len(writes))
         async with self._lock:
             written = await self._write_one_by_one(writes)
         self.replayed_writes += written
@@ -619,8 +659,11 @@ class Store:
 
     async def status(self) -> dict[str, Any]:
         try:
-            size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*")
-                       if p.exists() and ".corrupt-" not in p.name)
+            size = sum(
+                p.stat().st_size
+                for p in self.path.parent.glob(self.path.name + "*")
+                if p.exists() and ".corrupt-" not in p.name
+            )
         except OSError:
             size = 0
         if self.mode == "closed":

@@ -8,13 +8,17 @@ or anything else that identifies a person (privacy rules in docs/architecture.md
 
 def _fleet_step() -> str:
     """Step 4's SQL (built here once so the five outbox triggers share one definition)."""
-    uuid4 = ("lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || "
-             "substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || "
-             "substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))")
+    uuid4 = (
+        "lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || "
+        "substr(hex(randomblob(2)), 2) || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || "
+        "substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))"
+    )
     fleet_on = "EXISTS (SELECT 1 FROM meta WHERE key = 'fleet.device_id')"
     # The span of live sequence numbers: two indexed look-ups, not a COUNT(*) per row written.
-    room = ("COALESCE((SELECT MAX(seq) FROM outbox) - (SELECT MIN(seq) FROM outbox) + 1, 0) < "
-            "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fleet.outbox_max'), 0)")
+    room = (
+        "COALESCE((SELECT MAX(seq) FROM outbox) - (SELECT MIN(seq) FROM outbox) + 1, 0) < "
+        "COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'fleet.outbox_max'), 0)"
+    )
     clock = "(SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'clock.synced')"
 
     def outbox(kind: str, payload: str) -> str:
@@ -38,23 +42,38 @@ def _fleet_step() -> str:
         # digits, which would round a Unix time to 10 microseconds.
         return f"printf('%.6f', {expr})"
 
-    play = outbox("play", "'uuid', NEW.uuid, 'kind', NEW.kind, 'ad_slug', NEW.ad_slug, "
-                  f"'ad_sha256', NEW.ad_sha256, 'started_at', {at('NEW.started_at')}, "
-                  f"'ended_at', {at('NEW.ended_at')}, 'completed', NEW.completed, "
-                  "'impressions', NEW.impressions, 'watchers', NEW.watchers, 'spend', NEW.spend, "
-                  f"'audience', {js('NEW.audience')}")
-    exposure = outbox("exposure", f"'play_uuid', {play_uuid}, 'play_started_at', "
-                      f"{at('(SELECT started_at FROM plays WHERE id = NEW.play_id)')}, "
-                      "'session_id', NEW.session_id, 'present_s', NEW.present_s, 'watching_s', NEW.watching_s")
-    session = outbox("session", f"'session_id', NEW.id, 'started_at', {at('NEW.started_at')}, "
-                     f"'ended_at', {at('NEW.ended_at')}, 'dwell_s', NEW.dwell_s, 'attention_s', NEW.attention_s, "
-                     "'age_group', NEW.age_group, 'gender', NEW.gender, 'mood', NEW.mood, "
-                     f"'age_group_p', {js('NEW.age_group_p')}, 'gender_p', {js('NEW.gender_p')}, "
-                     f"'mood_p', {js('NEW.mood_p')}, 'mask_p', NEW.mask_p")
-    rating = outbox("rating", f"'uuid', (SELECT uuid FROM ratings WHERE id = NEW.id), 'play_uuid', {play_uuid}, "
-                    f"'value', NEW.value, 'source', NEW.source, 'created_at', {at('NEW.created_at')}")
-    visit = outbox("mobile_visit", f"'uuid', (SELECT uuid FROM mobile_visits WHERE id = NEW.id), "
-                   f"'play_uuid', {play_uuid}, 'created_at', {at('NEW.created_at')}")
+    play = outbox(
+        "play",
+        "'uuid', NEW.uuid, 'kind', NEW.kind, 'ad_slug', NEW.ad_slug, "
+        f"'ad_sha256', NEW.ad_sha256, 'started_at', {at('NEW.started_at')}, "
+        f"'ended_at', {at('NEW.ended_at')}, 'completed', NEW.completed, "
+        "'impressions', NEW.impressions, 'watchers', NEW.watchers, 'spend', NEW.spend, "
+        f"'audience', {js('NEW.audience')}",
+    )
+    exposure = outbox(
+        "exposure",
+        f"'play_uuid', {play_uuid}, 'play_started_at', "
+        f"{at('(SELECT started_at FROM plays WHERE id = NEW.play_id)')}, "
+        "'session_id', NEW.session_id, 'present_s', NEW.present_s, 'watching_s', NEW.watching_s",
+    )
+    session = outbox(
+        "session",
+        f"'session_id', NEW.id, 'started_at', {at('NEW.started_at')}, "
+        f"'ended_at', {at('NEW.ended_at')}, 'dwell_s', NEW.dwell_s, 'attention_s', NEW.attention_s, "
+        "'age_group', NEW.age_group, 'gender', NEW.gender, 'mood', NEW.mood, "
+        f"'age_group_p', {js('NEW.age_group_p')}, 'gender_p', {js('NEW.gender_p')}, "
+        f"'mood_p', {js('NEW.mood_p')}, 'mask_p', NEW.mask_p",
+    )
+    rating = outbox(
+        "rating",
+        f"'uuid', (SELECT uuid FROM ratings WHERE id = NEW.id), 'play_uuid', {play_uuid}, "
+        f"'value', NEW.value, 'source', NEW.source, 'created_at', {at('NEW.created_at')}",
+    )
+    visit = outbox(
+        "mobile_visit",
+        f"'uuid', (SELECT uuid FROM mobile_visits WHERE id = NEW.id), "
+        f"'play_uuid', {play_uuid}, 'created_at', {at('NEW.created_at')}",
+    )
     return f"""
 ALTER TABLE plays ADD COLUMN uuid TEXT;
 ALTER TABLE plays ADD COLUMN ad_slug TEXT;
@@ -124,7 +143,9 @@ END;
 
 
 MIGRATIONS: list[tuple[int, str]] = [
-    (1, """
+    (
+        1,
+        """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -216,19 +237,26 @@ CREATE TABLE mobile_visits (
     play_id     INTEGER NOT NULL REFERENCES plays(id) ON DELETE CASCADE,
     created_at  REAL NOT NULL
 );
-"""),
+""",
+    ),
     # 2 (ads engineer): an ad can be marked uplifting (allowed by the 'uplifting' mood rule),
     # and an ad whose folder no longer validates keeps its row (plays refer to it) with the
     # problem recorded, so it is not played and the admin page can say why.
-    (2, """
+    (
+        2,
+        """
 ALTER TABLE ads ADD COLUMN uplifting INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE ads ADD COLUMN problem TEXT NOT NULL DEFAULT '';
-"""),
+""",
+    ),
     # 3 (web/audience engineer): the optional face-mask estimate (vision.mask) of a session, a
     # smoothed probability (NULL when mask estimation is off). A number, never an image.
-    (3, """
+    (
+        3,
+        """
 ALTER TABLE sessions ADD COLUMN mask_p REAL CHECK (mask_p IS NULL OR (mask_p >= 0 AND mask_p <= 1));
-"""),
+""",
+    ),
     # 4 (fleet engineer, docs/fleet.md): keys that are unique across a fleet and across an SD
     # card re-imaged (a random UUID per play, rating and mobile visit; the ad by slug and content
     # hash; whether the clock was NTP-synchronised when the row was written: a Pi has no RTC),

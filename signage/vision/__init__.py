@@ -24,5 +24,6 @@ __all__ = ["ModelError"]
 def __getattr__(name: str):
     if name == "ModelError":
         from .models import ModelError
+
         return ModelError
     raise AttributeError(name)

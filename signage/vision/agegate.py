@@ -27,11 +27,11 @@ from typing import Sequence
 
 __all__ = ["AgeSample", "MIN_FACE_PX", "MAX_POSE_DEG", "MIN_FRAMES", "FLOOR_AGE", "usable", "why_not_adult"]
 
-MIN_FACE_PX = 40.0     # face box side, pixels of the analysed image
-MAX_POSE_DEG = 35.0    # |yaw| and |pitch| limit of a usable frame
-MIN_FRAMES = 3         # usable frames a track needs before the gate can open
-FLOOR_AGE = 18.0       # any usable frame estimated younger keeps the gate shut
-KEEP = 15              # samples a track keeps (the latest; ~15 s at the default cadence)
+MIN_FACE_PX = 40.0  # face box side, pixels of the analysed image
+MAX_POSE_DEG = 35.0  # |yaw| and |pitch| limit of a usable frame
+MIN_FRAMES = 3  # usable frames a track needs before the gate can open
+FLOOR_AGE = 18.0  # any usable frame estimated younger keeps the gate shut
+KEEP = 15  # samples a track keeps (the latest; ~15 s at the default cadence)
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,12 @@ class AgeSample:
     pitch: float
 
     def to_json(self) -> dict[str, float]:
-        return {"age": round(self.age, 1), "face_px": round(self.face_px), "yaw": round(self.yaw, 1),
-                "pitch": round(self.pitch, 1)}
+        return {
+            "age": round(self.age, 1),
+            "face_px": round(self.face_px),
+            "yaw": round(self.yaw, 1),
+            "pitch": round(self.pitch, 1),
+        }
 
 
 def usable(s: AgeSample) -> bool:
@@ -56,8 +60,10 @@ def why_not_adult(samples: Sequence[AgeSample], min_age: float, min_frames: int 
     """None when the samples show an adult by the rule above; otherwise why not (for the log)."""
     ages = sorted(s.age for s in samples if usable(s))
     if len(ages) < min_frames:
-        return (f"{len(ages)} of {min_frames} usable frames (frontal within {MAX_POSE_DEG:g} degrees, "
-                f"face >= {MIN_FACE_PX:g} px)")
+        return (
+            f"{len(ages)} of {min_frames} usable frames (frontal within {MAX_POSE_DEG:g} degrees, "
+            f"face >= {MIN_FACE_PX:g} px)"
+        )
     if ages[0] < FLOOR_AGE:
         return f"a frame estimated age {ages[0]:.0f} < {FLOOR_AGE:g}"
     median = statistics.median(ages)

@@ -13,8 +13,18 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .classifiers import (AGE_GROUPS, CROP_FACTOR, CROP_FILL, EMOTIONS, GENDERS, INPUT_SIZE, AgeGenderClassifier,
-                          EmotionClassifier, age_group, age_group_probs)
+from .classifiers import (
+    AGE_GROUPS,
+    CROP_FACTOR,
+    CROP_FILL,
+    EMOTIONS,
+    GENDERS,
+    INPUT_SIZE,
+    AgeGenderClassifier,
+    EmotionClassifier,
+    age_group,
+    age_group_probs,
+)
 from .detector import Detection, FaceDetector, RetinaFaceDetector
 from .geometry import head_pose, square_crop
 from .mask import MaskClassifier, mask_crop
@@ -22,6 +32,7 @@ from ..config import VisionConfig
 from .models import load_model, model_filename, read_manifest
 
 __all__ = ["Attributes", "FaceResult", "FaceAnalyzer"]
+
 
 def _r(v: float | None, nd: int) -> float | None:
     return None if v is None else round(float(v), nd)
@@ -65,8 +76,9 @@ class FaceResult:
         return float(self.box[2]) * float(self.box[3])
 
     @classmethod
-    def build(cls, det: Detection | None, attrs: Attributes, box_xywh=None,
-              frontal_limits: tuple[float, float] = (20.0, 20.0)) -> "FaceResult":
+    def build(
+        cls, det: Detection | None, attrs: Attributes, box_xywh=None, frontal_limits: tuple[float, float] = (20.0, 20.0)
+    ) -> "FaceResult":
         if det is not None:
             box = det.xywh
             yaw, pitch, _ = head_pose(det.landmarks)
@@ -83,17 +95,30 @@ class FaceResult:
         g = {k: float(v) for k, v in zip(GENDERS, attrs.gender_probs)}
         groups = attrs.age_group_probs
         gender = max(g, key=g.get)
-        return cls(box=box, score=score, landmarks=lms, yaw=yaw, pitch=pitch,
-                   emotion=max(e, key=e.get), emotion_scores=e, age=float(attrs.age),
-                   age_group=age_group(attrs.age), age_group_scores=groups, gender=gender,
-                   gender_score=g[gender], mask=attrs.mask, frontal=frontal)
+        return cls(
+            box=box,
+            score=score,
+            landmarks=lms,
+            yaw=yaw,
+            pitch=pitch,
+            emotion=max(e, key=e.get),
+            emotion_scores=e,
+            age=float(attrs.age),
+            age_group=age_group(attrs.age),
+            age_group_scores=groups,
+            gender=gender,
+            gender_score=g[gender],
+            mask=attrs.mask,
+            frontal=frontal,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
             "box": [int(round(v)) for v in self.box],
             "score": _r(self.score, 4),
-            "landmarks": None if self.landmarks is None else
-            [[round(float(x), 1), round(float(y), 1)] for x, y in np.asarray(self.landmarks).reshape(5, 2)],
+            "landmarks": None
+            if self.landmarks is None
+            else [[round(float(x), 1), round(float(y), 1)] for x, y in np.asarray(self.landmarks).reshape(5, 2)],
             "yaw": _r(self.yaw, 1),
             "pitch": _r(self.pitch, 1),
             "emotion": self.emotion,
@@ -119,20 +144,21 @@ class FaceAnalyzer:
         self.config = config
         models_dir = config.models_dir
         manifest = read_manifest(models_dir)
-        self.frontal_limits = (float(config.frontal_yaw_deg),
-                               float(config.frontal_pitch_deg))
+        self.frontal_limits = (float(config.frontal_yaw_deg), float(config.frontal_pitch_deg))
         if detector is None:
             det_model = load_model(models_dir, "detector", config.detector_precision, manifest)
             detector = RetinaFaceDetector(
-                det_model, long_side=int(config.detect_long_side),
+                det_model,
+                long_side=int(config.detect_long_side),
                 score=float(config.detect_score),
                 nms_iou=float(config.nms_iou),
-                min_face_px=int(config.min_face_px))
+                min_face_px=int(config.min_face_px),
+            )
         self.detector: FaceDetector = detector
-        self.emotion = EmotionClassifier(
-            load_model(models_dir, "emotion", config.emotion_precision, manifest))
+        self.emotion = EmotionClassifier(load_model(models_dir, "emotion", config.emotion_precision, manifest))
         self.age_gender = AgeGenderClassifier(
-            load_model(models_dir, "age_gender", config.age_gender_precision, manifest))
+            load_model(models_dir, "age_gender", config.age_gender_precision, manifest)
+        )
         self.mask: MaskClassifier | None = None
         if config.mask:
             self.mask = MaskClassifier(load_model(models_dir, "mask", "fp32", manifest))
@@ -143,9 +169,11 @@ class FaceAnalyzer:
     def model_files(config: VisionConfig | None = None) -> list[str]:
         """Names of the model files this configuration needs."""
         config = VisionConfig() if config is None else config
-        names = [model_filename("detector", config.detector_precision),
-                 model_filename("emotion", config.emotion_precision),
-                 model_filename("age_gender", config.age_gender_precision)]
+        names = [
+            model_filename("detector", config.detector_precision),
+            model_filename("emotion", config.emotion_precision),
+            model_filename("age_gender", config.age_gender_precision),
+        ]
         if config.mask:
             names.append(model_filename("mask", "fp32"))
         return names
@@ -172,7 +200,7 @@ class FaceAnalyzer:
         if bgr.ndim == 2:
             bgr = np.repeat(bgr[:, :, None], 3, axis=2)
         if whole:
-            emo_in = ag_in = [bgr[int(b[1]):int(b[3]), int(b[0]):int(b[2])] for b in boxes]
+            emo_in = ag_in = [bgr[int(b[1]) : int(b[3]), int(b[0]) : int(b[2])] for b in boxes]
             mask_in = emo_in
         else:
             emo_in = self._crops(bgr, boxes, "emotion")
@@ -188,8 +216,15 @@ class FaceAnalyzer:
             emo = self.emotion.classify(emo_in)
             ages, genders = self.age_gender.classify(ag_in)
             masks = self.mask.classify(mask_in) if self.mask is not None else None
-        return [Attributes(emotion_probs=emo[i], age=float(ages[i]), gender_probs=genders[i],
-                           mask=None if masks is None else float(masks[i])) for i in range(len(boxes))]
+        return [
+            Attributes(
+                emotion_probs=emo[i],
+                age=float(ages[i]),
+                gender_probs=genders[i],
+                mask=None if masks is None else float(masks[i]),
+            )
+            for i in range(len(boxes))
+        ]
 
     # -- whole images ----------------------------------------------------------------------
     def analyze(self, bgr: np.ndarray) -> list[FaceResult]:

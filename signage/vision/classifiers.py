@@ -30,9 +30,18 @@ from ..vocabulary import AGE_GROUPS, GENDERS, MOOD_ALIASES, MOODS
 from .models import LoadedModel
 
 __all__ = [
-    "EMOTIONS", "AGE_GROUPS", "GENDERS", "CROP_FACTOR", "INPUT_SIZE",
-    "CROP_FILL", "AGE_GENDER_FLIP", "EmotionClassifier", "AgeGenderClassifier",
-    "age_group", "age_group_probs", "age_sigma",
+    "EMOTIONS",
+    "AGE_GROUPS",
+    "GENDERS",
+    "CROP_FACTOR",
+    "INPUT_SIZE",
+    "CROP_FILL",
+    "AGE_GENDER_FLIP",
+    "EmotionClassifier",
+    "AgeGenderClassifier",
+    "age_group",
+    "age_group_probs",
+    "age_sigma",
 ]
 
 EMOTIONS = MOODS  # the appliance's vocabulary (signage/vocabulary.py), in the model's order

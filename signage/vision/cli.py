@@ -25,26 +25,34 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".p
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("analyze", help="detect and classify faces in images",
-                              description="Detect faces in images (or folders of images, recursively) and "
-                                          "estimate emotion, age, gender and head pose.")
+    p = subparsers.add_parser(
+        "analyze",
+        help="detect and classify faces in images",
+        description="Detect faces in images (or folders of images, recursively) and "
+        "estimate emotion, age, gender and head pose.",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     p.add_argument("--json", action="store_true", help="one JSON object per image per line")
-    p.add_argument("--crop", action="store_true",
-                   help="treat each image as one face crop (no detection)")
+    p.add_argument("--crop", action="store_true", help="treat each image as one face crop (no detection)")
     p.set_defaults(func=cmd_analyze)
 
-    e = subparsers.add_parser("eval", help="measure the vision models on labelled folders",
-                              description="Measure detection, emotion, age and gender on a folder with "
-                                          "manifest.csv (and optionally boxes.csv), or on every such "
-                                          "folder inside FOLDER: then one table with the reference "
-                                          "pipeline's figures beside the current ones.")
+    e = subparsers.add_parser(
+        "eval",
+        help="measure the vision models on labelled folders",
+        description="Measure detection, emotion, age and gender on a folder with "
+        "manifest.csv (and optionally boxes.csv), or on every such "
+        "folder inside FOLDER: then one table with the reference "
+        "pipeline's figures beside the current ones.",
+    )
     e.add_argument("folder", metavar="FOLDER", type=Path, help="an eval folder or a folder of them")
     e.add_argument("--json", action="store_true", help="print the report as one JSON object")
     e.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images")
-    e.add_argument("--age-gate", action="store_true",
-                   help="also measure the age gate on single photos and simulated tracks (several "
-                        "minutes: every photo is analysed once more per simulated frame)")
+    e.add_argument(
+        "--age-gate",
+        action="store_true",
+        help="also measure the age gate on single photos and simulated tracks (several "
+        "minutes: every photo is analysed once more per simulated frame)",
+    )
     e.add_argument("--views", type=int, default=6, metavar="N", help="simulated frames per track (default 6)")
     e.set_defaults(func=cmd_eval)
 
@@ -73,9 +81,11 @@ def _table_rows(path: Path, width: int, height: int, faces: list[dict]) -> list[
         pose = "" if f["yaw"] is None else f"  yaw {f['yaw']:+5.1f} pitch {f['pitch']:+5.1f}"
         score = "" if f["score"] is None else f" score {f['score']:.2f}"
         mask = "" if f["mask"] is None else f"  mask {f['mask']:.2f}"
-        out.append(f"  #{i} box {x},{y} {w}x{h}{score}{pose}  {f['emotion']} {f['emotion_scores'][f['emotion']]:.2f}"
-                   f"  age {f['age']:.0f} ({f['age_group']} {f['age_group_scores'][f['age_group']]:.2f})"
-                   f"  {f['gender']} {f['gender_score']:.2f}{mask}")
+        out.append(
+            f"  #{i} box {x},{y} {w}x{h}{score}{pose}  {f['emotion']} {f['emotion_scores'][f['emotion']]:.2f}"
+            f"  age {f['age']:.0f} ({f['age_group']} {f['age_group_scores'][f['age_group']]:.2f})"
+            f"  {f['gender']} {f['gender_score']:.2f}{mask}"
+        )
     return out
 
 
@@ -93,8 +103,11 @@ def cmd_analyze(args: argparse.Namespace, config: Config) -> int:
             rec: dict[str, Any] = {"path": str(path), "width": None, "height": None, "faces": [], "error": None}
             img = read_image(path) if path.is_file() else None
             if img is None:
-                rec["error"] = "no such file" if not path.exists() else (
-                    "not a file" if not path.is_file() else "not a readable image")
+                rec["error"] = (
+                    "no such file"
+                    if not path.exists()
+                    else ("not a file" if not path.is_file() else "not a readable image")
+                )
                 failed += 1
             else:
                 rec["height"], rec["width"] = int(img.shape[0]), int(img.shape[1])
@@ -116,8 +129,15 @@ def cmd_analyze(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, config: Config) -> int:
-    from .evaluate import (age_gate_report, eval_folders, evaluate_folder, format_age_gate, format_report,
-                           format_table, table_rows)
+    from .evaluate import (
+        age_gate_report,
+        eval_folders,
+        evaluate_folder,
+        format_age_gate,
+        format_report,
+        format_table,
+        table_rows,
+    )
 
     try:
         analyzer = _make_analyzer(config)
@@ -133,8 +153,7 @@ def cmd_eval(args: argparse.Namespace, config: Config) -> int:
             if not args.json:
                 print(format_report(reports[-1]) + "\n", flush=True)
         if args.age_gate:
-            gate = age_gate_report(analyzer, folders, config.ads.age_gate_min_age, views=args.views,
-                                   limit=args.limit)
+            gate = age_gate_report(analyzer, folders, config.ads.age_gate_min_age, views=args.views, limit=args.limit)
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

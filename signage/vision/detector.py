@@ -137,7 +137,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int
         if not order:
             break
         rest = np.array(order)
-        overlaps = iou(boxes[i:i + 1], boxes[rest])[0]
+        overlaps = iou(boxes[i : i + 1], boxes[rest])[0]
         order = [int(j) for j, o in zip(rest, overlaps) if o <= iou_threshold]
     return keep
 
@@ -175,8 +175,16 @@ def prepare_input(bgr: np.ndarray, long_side: int, small_pad: float = 0.25) -> P
 class RetinaFaceDetector:
     """RetinaFace MobileNet-0.25 behind the FaceDetector interface."""
 
-    def __init__(self, model: LoadedModel, *, long_side: int = 640, score: float = 0.5,
-                 nms_iou: float = 0.4, min_face_px: int = 0, small_pad: float = 0.25):
+    def __init__(
+        self,
+        model: LoadedModel,
+        *,
+        long_side: int = 640,
+        score: float = 0.5,
+        nms_iou: float = 0.4,
+        min_face_px: int = 0,
+        small_pad: float = 0.25,
+    ):
         self.model = model
         self.long_side = int(long_side)
         self.score = float(score)
@@ -221,6 +229,7 @@ class RetinaFaceDetector:
             # drop boxes wholly outside the image (possible only in the padded border)
             if b[2] <= 0 or b[3] <= 0 or b[0] >= w or b[1] >= h:
                 continue
-            dets.append(Detection(box=b.astype(np.float32), score=float(scores[sel][i]),
-                                  landmarks=lms[i].astype(np.float32)))
+            dets.append(
+                Detection(box=b.astype(np.float32), score=float(scores[sel][i]), landmarks=lms[i].astype(np.float32))
+            )
         return dets

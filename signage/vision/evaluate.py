@@ -31,9 +31,22 @@ from .analyzer import Attributes, FaceAnalyzer, FaceResult
 from .classifiers import EMOTIONS, GENDERS, age_group
 from .detector import iou
 
-__all__ = ["evaluate_folder", "format_report", "read_image", "emotion_metrics", "match_detections",
-           "REFERENCE", "eval_folders", "figures", "table_rows", "format_table", "camera_view",
-           "age_gate_report", "format_age_gate", "live_detection_check"]
+__all__ = [
+    "evaluate_folder",
+    "format_report",
+    "read_image",
+    "emotion_metrics",
+    "match_detections",
+    "REFERENCE",
+    "eval_folders",
+    "figures",
+    "table_rows",
+    "format_table",
+    "camera_view",
+    "age_gate_report",
+    "format_age_gate",
+    "live_detection_check",
+]
 
 SUBSETS = {"5": ("angry", "happy", "neutral", "sad", "surprise"), "3": ("happy", "neutral", "sad")}
 
@@ -69,10 +82,12 @@ def emotion_metrics(true: list[str], scores: np.ndarray, classes: tuple[str, ...
     recall = {c: (float(conf[k, k] / support[k]) if support[k] else None) for k, c in enumerate(classes)}
     present = [r for r in recall.values() if r is not None]
     return {
-        "classes": list(classes), "n": n,
+        "classes": list(classes),
+        "n": n,
         "accuracy": float(np.trace(conf) / n) if n else None,
         "mean_recall": float(np.mean(present)) if present else None,
-        "recall": recall, "support": {c: int(s) for c, s in zip(classes, support)},
+        "recall": recall,
+        "support": {c: int(s) for c, s in zip(classes, support)},
         "confusion": conf.tolist(),
     }
 
@@ -88,8 +103,9 @@ def match_detections(dets: np.ndarray, gts: np.ndarray, ignore: np.ndarray, thr:
     if len(gts) == 0:
         return 0, 0, len(dets)
     ov = iou(dets, gts)
-    pairs = sorted(((ov[i, j], i, j) for i in range(len(dets)) for j in range(len(gts)) if ov[i, j] >= thr),
-                   reverse=True)
+    pairs = sorted(
+        ((ov[i, j], i, j) for i in range(len(dets)) for j in range(len(gts)) if ov[i, j] >= thr), reverse=True
+    )
     used_d, used_g = set(), set()
     matched = 0
     for _, i, j in pairs:
@@ -110,9 +126,16 @@ def _float(v: str | None) -> float | None:
         return None
 
 
-def evaluate_folder(analyzer: FaceAnalyzer, folder: Path, limit: int | None = None,
-                    iou_threshold: float = 0.5, *, keep_records: bool = False,
-                    keep_images: bool = False, step: int = 1) -> dict[str, Any]:
+def evaluate_folder(
+    analyzer: FaceAnalyzer,
+    folder: Path,
+    limit: int | None = None,
+    iou_threshold: float = 0.5,
+    *,
+    keep_records: bool = False,
+    keep_images: bool = False,
+    step: int = 1,
+) -> dict[str, Any]:
     """The report of one eval folder (see the module docstring).
 
     step: only every step-th row of the manifest.
@@ -128,7 +151,7 @@ def evaluate_folder(analyzer: FaceAnalyzer, folder: Path, limit: int | None = No
         rows = list(csv.DictReader(fh))
     if not rows or "path" not in rows[0]:
         raise ValueError(f"{manifest}: no rows or no 'path' column")
-    if step > 1:   # every step-th image (the benchmark's quick accuracy figures)
+    if step > 1:  # every step-th image (the benchmark's quick accuracy figures)
         rows = rows[::step]
     if limit:
         rows = rows[:limit]
@@ -138,7 +161,9 @@ def evaluate_folder(analyzer: FaceAnalyzer, folder: Path, limit: int | None = No
         with open(boxes_file, newline="", encoding="utf-8") as fh:
             for b in csv.DictReader(fh):
                 x, y, w, h = (float(b[k]) for k in ("x", "y", "w", "h"))
-                boxes.setdefault(b["path"], []).append(([x, y, x + w, y + h], str(b.get("ignore", "0")).strip() in ("1", "true")))
+                boxes.setdefault(b["path"], []).append(
+                    ([x, y, x + w, y + h], str(b.get("ignore", "0")).strip() in ("1", "true"))
+                )
     has_labels = any(r.get("emotion") or r.get("age") or r.get("gender") for r in rows)
 
     report: dict[str, Any] = {"folder": str(folder), "images": len(rows), "unreadable": 0}
@@ -184,8 +209,15 @@ def evaluate_folder(analyzer: FaceAnalyzer, folder: Path, limit: int | None = No
         if (row.get("emotion") or "").strip():
             em_seq.append((row.get("sequence") or "").strip())
         if keep_records:
-            records.append({"path": row["path"], "age": _float(row.get("age")), "face": face,
-                            "detected": bool(dets), "image": img if keep_images else None})
+            records.append(
+                {
+                    "path": row["path"],
+                    "age": _float(row.get("age")),
+                    "face": face,
+                    "detected": bool(dets),
+                    "image": img if keep_images else None,
+                }
+            )
 
     if t_img:
         report["ms_per_image_median"] = round(float(np.median(t_img)) * 1000, 1)
@@ -215,7 +247,8 @@ def evaluate_folder(analyzer: FaceAnalyzer, folder: Path, limit: int | None = No
         groups_p = [age_group(a) for a in ap]
         minors = at < 18
         report["age"] = {
-            "n": len(at), "mae": float(np.mean(np.abs(at - ap))),
+            "n": len(at),
+            "mae": float(np.mean(np.abs(at - ap))),
             "group_accuracy": float(np.mean([a == b for a, b in zip(groups_t, groups_p)])),
             "minors": int(minors.sum()),
             "minor_as_adult": float(np.mean(ap[minors] >= 18)) if minors.any() else None,
@@ -232,9 +265,12 @@ def evaluate_folder(analyzer: FaceAnalyzer, folder: Path, limit: int | None = No
         report["records"] = records
     if boxes:
         report["detection"] = {
-            "iou": iou_threshold, "score": float(getattr(analyzer.detector, "score", float("nan"))),
-            "found": det_matched, "labelled": det_total,
-            "recall": det_matched / det_total if det_total else None, "false_positives": det_fp,
+            "iou": iou_threshold,
+            "score": float(getattr(analyzer.detector, "score", float("nan"))),
+            "found": det_matched,
+            "labelled": det_total,
+            "recall": det_matched / det_total if det_total else None,
+            "false_positives": det_fp,
         }
     return report
 
@@ -260,14 +296,20 @@ def _pct(v: float | None) -> str:
 
 
 def format_report(rep: dict[str, Any]) -> str:
-    lines = [f"eval {rep['folder']}: {rep['images']} images, {rep['unreadable']} unreadable"
-             + (f", median {rep['ms_per_image_median']} ms/image" if "ms_per_image_median" in rep else "")]
+    lines = [
+        f"eval {rep['folder']}: {rep['images']} images, {rep['unreadable']} unreadable"
+        + (f", median {rep['ms_per_image_median']} ms/image" if "ms_per_image_median" in rep else "")
+    ]
     if "no_face_fallback" in rep:
-        lines.append(f"no face detected (whole image used as the crop): {rep['no_face_fallback']} of {rep['classified']}")
+        lines.append(
+            f"no face detected (whole image used as the crop): {rep['no_face_fallback']} of {rep['classified']}"
+        )
     em = rep.get("emotion")
     if em:
         m7 = em["7"]
-        lines.append(f"emotion, 7 classes ({m7['n']} images; {em['excluded_labels']} with labels the model lacks excluded):")
+        lines.append(
+            f"emotion, 7 classes ({m7['n']} images; {em['excluded_labels']} with labels the model lacks excluded):"
+        )
         lines.append(f"  accuracy {_pct(m7['accuracy'])}, mean per-class recall {_pct(m7['mean_recall'])}")
         lines.append("  recall: " + ", ".join(f"{c} {_pct(r)} (n={m7['support'][c]})" for c, r in m7["recall"].items()))
         lines.append("  confusion (rows true, columns predicted):")
@@ -277,26 +319,36 @@ def format_report(rep: dict[str, Any]) -> str:
             lines.append(f"  {c:<{w}}" + "".join(f"{v:>8}" for v in row))
         if "7_sequence" in em:
             ms = em["7_sequence"]
-            lines.append(f"emotion, 7 classes per sequence (mean scores of its frames; {ms['n']} sequences): "
-                         f"accuracy {_pct(ms['accuracy'])}, mean per-class recall {_pct(ms['mean_recall'])}")
+            lines.append(
+                f"emotion, 7 classes per sequence (mean scores of its frames; {ms['n']} sequences): "
+                f"accuracy {_pct(ms['accuracy'])}, mean per-class recall {_pct(ms['mean_recall'])}"
+            )
         for k in ("5", "3"):
             m = em[k]
-            lines.append(f"emotion, {k} classes {{{', '.join(m['classes'])}}} ({m['n']} images): accuracy "
-                         f"{_pct(m['accuracy'])}, mean recall {_pct(m['mean_recall'])}; "
-                         + ", ".join(f"{c} {_pct(r)}" for c, r in m["recall"].items()))
+            lines.append(
+                f"emotion, {k} classes {{{', '.join(m['classes'])}}} ({m['n']} images): accuracy "
+                f"{_pct(m['accuracy'])}, mean recall {_pct(m['mean_recall'])}; "
+                + ", ".join(f"{c} {_pct(r)}" for c, r in m["recall"].items())
+            )
     ag = rep.get("age")
     if ag:
-        lines.append(f"age ({ag['n']} images): MAE {ag['mae']:.2f} years, product age-group accuracy "
-                     f"{_pct(ag['group_accuracy'])}; minors (<18) estimated >= 18: {_pct(ag['minor_as_adult'])} "
-                     f"of {ag['minors']}")
+        lines.append(
+            f"age ({ag['n']} images): MAE {ag['mae']:.2f} years, product age-group accuracy "
+            f"{_pct(ag['group_accuracy'])}; minors (<18) estimated >= 18: {_pct(ag['minor_as_adult'])} "
+            f"of {ag['minors']}"
+        )
     g = rep.get("gender")
     if g:
-        lines.append(f"gender ({g['n']} images): accuracy {_pct(g['accuracy'])}"
-                     + (f", adults (>= 20) {_pct(g['adult_accuracy'])} of {g['adults']}" if "adult_accuracy" in g else ""))
+        lines.append(
+            f"gender ({g['n']} images): accuracy {_pct(g['accuracy'])}"
+            + (f", adults (>= 20) {_pct(g['adult_accuracy'])} of {g['adults']}" if "adult_accuracy" in g else "")
+        )
     d = rep.get("detection")
     if d:
-        lines.append(f"detection (IoU >= {d['iou']}, score >= {d['score']}): found {d['found']}/{d['labelled']} "
-                     f"labelled faces (recall {_pct(d['recall'])}), {d['false_positives']} false positives")
+        lines.append(
+            f"detection (IoU >= {d['iou']}, score >= {d['score']}): found {d['found']}/{d['labelled']} "
+            f"labelled faces (recall {_pct(d['recall'])}), {d['false_positives']} false positives"
+        )
     return "\n".join(lines)
 
 
@@ -314,7 +366,7 @@ REFERENCE: dict[str, dict[str, float]] = {
     "dlib_faces": {"faces found": 43, "false positives": 0},
 }
 LOWER_IS_BETTER = {"age MAE years", "false positives"}
-TOLERANCE = {"age MAE years": 0.1}   # a "point" for a figure in years; others: 1 percentage point
+TOLERANCE = {"age MAE years": 0.1}  # a "point" for a figure in years; others: 1 percentage point
 
 
 def eval_folders(root: Path) -> list[Path]:
@@ -366,11 +418,23 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     def f(v: float | None, metric: str) -> str:
         if v is None:
             return "-"
-        return f"{v:.2f}" if metric == "age MAE years" else (f"{v:.0f}" if metric in ("faces found", "false positives") else f"{v:.1f}")
+        return (
+            f"{v:.2f}"
+            if metric == "age MAE years"
+            else (f"{v:.0f}" if metric in ("faces found", "false positives") else f"{v:.1f}")
+        )
+
     head = ("set", "figure", "reference", "now", "diff")
-    body = [(r["set"], r["figure"], f(r["reference"], r["figure"]), f(r["now"], r["figure"]),
-             ("-" if r["diff"] is None else f"{r['diff']:+.2f}") + ("  LOSS" if r["loss"] else ""))
-            for r in rows]
+    body = [
+        (
+            r["set"],
+            r["figure"],
+            f(r["reference"], r["figure"]),
+            f(r["now"], r["figure"]),
+            ("-" if r["diff"] is None else f"{r['diff']:+.2f}") + ("  LOSS" if r["loss"] else ""),
+        )
+        for r in rows
+    ]
     widths = [max(len(str(x[i])) for x in [head] + body) for i in range(len(head))]
 
     def line(cells: list[Any]) -> str:
@@ -378,8 +442,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
     out = [line(head), line(["-" * w for w in widths])] + [line(b) for b in body]
     losses = [r for r in rows if r["loss"]]
-    out.append(f"{len(losses)} figure(s) more than a point below the reference"
-               + (": " + ", ".join(f"{r['set']} {r['figure']}" for r in losses) if losses else ""))
+    out.append(
+        f"{len(losses)} figure(s) more than a point below the reference"
+        + (": " + ", ".join(f"{r['set']} {r['figure']}" for r in losses) if losses else "")
+    )
     return "\n".join(out)
 
 
@@ -390,7 +456,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 #: actors.  FER+ holds children too and has no ages: it is not used.
 ADULT_SETS = ("ckplus48", "muxspace_crowd")
 GATE_GROUPS = ("under 13", "13-17", "adults")
-WILD_SETS = ("utkface_crop", "muxspace_crowd")   # photos of people as they are (not 48 px lab crops)
+WILD_SETS = ("utkface_crop", "muxspace_crowd")  # photos of people as they are (not 48 px lab crops)
 
 
 def camera_view(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -413,12 +479,24 @@ def _gate_sample(analyzer: FaceAnalyzer, img: np.ndarray) -> list[AgeSample]:
     d = max(dets, key=lambda x: x.area)
     (attrs,) = analyzer.classify_boxes(img, [d.box])
     face = FaceResult.build(d, attrs)
-    return [AgeSample(age=float(attrs.age), face_px=float(min(face.box[2], face.box[3])),
-                      yaw=float(face.yaw or 0.0), pitch=float(face.pitch or 0.0))]
+    return [
+        AgeSample(
+            age=float(attrs.age),
+            face_px=float(min(face.box[2], face.box[3])),
+            yaw=float(face.yaw or 0.0),
+            pitch=float(face.pitch or 0.0),
+        )
+    ]
 
 
-def age_gate_report(analyzer: FaceAnalyzer, folders: list[Path], min_age: float, views: int = 6,
-                    seed: int = 14, limit: int | None = None) -> dict[str, Any]:
+def age_gate_report(
+    analyzer: FaceAnalyzer,
+    folders: list[Path],
+    min_age: float,
+    views: int = 6,
+    seed: int = 14,
+    limit: int | None = None,
+) -> dict[str, Any]:
     """Share of each group the gate lets through, for one photo and for a track of ``views``
     simulated camera frames of it (``agegate.why_not_adult``, the product's own rule)."""
     rng = np.random.default_rng(seed)
@@ -437,40 +515,51 @@ def age_gate_report(analyzer: FaceAnalyzer, folders: list[Path], min_age: float,
             if img is None:
                 continue
             age = _float(r.get("age"))
-            group = "adults" if name in ADULT_SETS or (age is not None and age >= 18) else (
-                "under 13" if age is not None and age < 13 else "13-17")
+            group = (
+                "adults"
+                if name in ADULT_SETS or (age is not None and age >= 18)
+                else ("under 13" if age is not None and age < 13 else "13-17")
+            )
             single = _gate_sample(analyzer, img)
             track = [s for _ in range(views) for s in _gate_sample(analyzer, camera_view(img, rng))]
-            for kind, ok in (("photo", why_not_adult(single, min_age, min_frames=1) is None),
-                             ("track", why_not_adult(track, min_age) is None)):
+            for kind, ok in (
+                ("photo", why_not_adult(single, min_age, min_frames=1) is None),
+                ("track", why_not_adult(track, min_age) is None),
+            ):
                 for where in (name, "all", *(("in the wild",) if name in WILD_SETS else ())):
                     passed.setdefault((where, group, kind), []).append(ok)
     out: dict[str, Any] = {"min_age": min_age, "views": views, "sets": {}}
     for (name, group, kind), oks in passed.items():
         share = float(np.mean(oks))
         entry = out["sets"].setdefault(name, {}).setdefault(group, {"n": len(oks)})
-        entry[kind] = 1 - share if group == "adults" else share   # adults: refused; minors: passed
+        entry[kind] = 1 - share if group == "adults" else share  # adults: refused; minors: passed
     return out
 
 
 def format_age_gate(rep: dict[str, Any]) -> str:
-    lines = [f"age gate (median of >= 3 usable frames >= {rep['min_age']:g}, none < 18; photo: the one "
-             f"frame >= {rep['min_age']:g}; track: {rep['views']} simulated camera frames of the photo)",
-             "set                    group     n     photo   track   (minors: share passed; adults: share refused)"]
+    lines = [
+        f"age gate (median of >= 3 usable frames >= {rep['min_age']:g}, none < 18; photo: the one "
+        f"frame >= {rep['min_age']:g}; track: {rep['views']} simulated camera frames of the photo)",
+        "set                    group     n     photo   track   (minors: share passed; adults: share refused)",
+    ]
     order = ["utkface_crop", *ADULT_SETS, "in the wild", "all"]
     for name in sorted(rep["sets"], key=lambda n: order.index(n) if n in order else -1):
         for group in GATE_GROUPS:
             e = rep["sets"][name].get(group)
             if e:
                 what = "refused" if group == "adults" else "passed"
-                lines.append(f"{name:<22} {group:<9} {e['n']:<5} {_pct(e.get('photo')):>7} {_pct(e.get('track')):>7}   {what}")
+                lines.append(
+                    f"{name:<22} {group:<9} {e['n']:<5} {_pct(e.get('photo')):>7} {_pct(e.get('track')):>7}   {what}"
+                )
     return "\n".join(lines)
 
 
 # -- detection through the live pipeline's policy --------------------------------------------------
 
-def live_detection_check(analyzer: FaceAnalyzer, config: Any, folder: Path, frames: int = 12,
-                         fps: float = 10.0) -> dict[str, Any]:
+
+def live_detection_check(
+    analyzer: FaceAnalyzer, config: Any, folder: Path, frames: int = 12, fps: float = 10.0
+) -> dict[str, Any]:
     """The labelled faces of a detection set (boxes.csv) found by the *live pipeline* (with its
     reduced-size detection): each photo, letterboxed into a 640x480 frame at its own scale, is fed
     as ``frames`` frames at ``fps``; a face counts as found when a confirmed track covers it
@@ -502,19 +591,26 @@ def live_detection_check(analyzer: FaceAnalyzer, config: Any, folder: Path, fram
         frame = np.zeros((480, 640, 3), np.uint8)
         small = cv2.resize(img, (round(w * k), round(h * k)), interpolation=cv2.INTER_AREA) if k < 1 else img
         ox, oy = (640 - small.shape[1]) // 2, (480 - small.shape[0]) // 2
-        frame[oy:oy + small.shape[0], ox:ox + small.shape[1]] = small
+        frame[oy : oy + small.shape[0], ox : ox + small.shape[1]] = small
         gt = np.array(gts, np.float64) * k + np.array([ox, oy, ox, oy])
         pipe = VisionPipeline(config, lambda: None, lambda r: None, loop=None, analyzer=analyzer)
         result = None
         for i in range(frames):
             result = pipe.process(_Frame(frame, i / fps, i))
         assert result is not None
-        tracks = np.array([[t.box[0], t.box[1], t.box[0] + t.box[2], t.box[1] + t.box[3]]
-                           for t in result.tracks if t.confirmed], np.float64).reshape(-1, 4)
+        tracks = np.array(
+            [[t.box[0], t.box[1], t.box[0] + t.box[2], t.box[1] + t.box[3]] for t in result.tracks if t.confirmed],
+            np.float64,
+        ).reshape(-1, 4)
         m, n, fp = match_detections(tracks, gt, np.zeros(len(gt), bool))
         found, total, false_tracks = found + m, total + n, false_tracks + fp
         st = pipe.status()
         reduced += st["frames_reduced_detection"]
         analysed += st["frames_analysed"]
-    return {"found": found, "labelled": total, "false_tracks": false_tracks,
-            "reduced_share": reduced / analysed if analysed else None, "frames_per_photo": frames}
+    return {
+        "found": found,
+        "labelled": total,
+        "false_tracks": false_tracks,
+        "reduced_share": reduced / analysed if analysed else None,
+        "frames_per_photo": frames,
+    }

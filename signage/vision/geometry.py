@@ -64,12 +64,12 @@ import numpy as np
 
 __all__ = ["square_crop", "head_pose", "NOSE_DEPTH", "EYE_MOUTH", "NOSE_FRACTION", "FILL", "CLIP"]
 
-FILL = 128             # grey for the parts of a crop outside the image
-CLIP = "clip"          # fill mode: cut the square to the image, pad to a square with black (face-api.js)
+FILL = 128  # grey for the parts of a crop outside the image
+CLIP = "clip"  # fill mode: cut the square to the image, pad to a square with black (face-api.js)
 
-NOSE_DEPTH = 0.55      # d / D
-EYE_MOUTH = 1.05       # L / D
-NOSE_FRACTION = 0.58   # r0
+NOSE_DEPTH = 0.55  # d / D
+EYE_MOUTH = 1.05  # L / D
+NOSE_FRACTION = 0.58  # r0
 
 
 def square_crop(image: np.ndarray, box, factor: float, size: int, fill: int | str | None = FILL) -> np.ndarray:
@@ -84,7 +84,7 @@ def square_crop(image: np.ndarray, box, factor: float, size: int, fill: int | st
     x1, y1, x2, y2 = (float(v) for v in box[:4])
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     side = max(1.0, factor * max(x2 - x1, y2 - y1))
-    sx, sy = cx - side / 2, cy - side / 2          # square's top-left, image coordinates
+    sx, sy = cx - side / 2, cy - side / 2  # square's top-left, image coordinates
     if fill != CLIP:
         return _warp(image, sx, sy, side, size, fill)
     h, w = image.shape[:2]
@@ -101,10 +101,10 @@ def square_crop(image: np.ndarray, box, factor: float, size: int, fill: int | st
     if m > 0:
         if cw < ch:
             out[:, :m] = 0
-            out[:, size - m:] = 0
+            out[:, size - m :] = 0
         else:
             out[:m] = 0
-            out[size - m:] = 0
+            out[size - m :] = 0
     return out
 
 
@@ -120,9 +120,9 @@ def _warp(image: np.ndarray, sx: float, sy: float, side: float, size: int, fill:
         shape = (size, size) + image.shape[2:]
         return np.full(shape, fill or 0, image.dtype)
     roi = image[t0:b0, l0:r0]
-    ox, oy = sx - l0, sy - t0                      # square's top-left in roi coordinates
+    ox, oy = sx - l0, sy - t0  # square's top-left in roi coordinates
     k = size / side
-    if k < 0.67:                                   # downscale most of the way with INTER_AREA
+    if k < 0.67:  # downscale most of the way with INTER_AREA
         nw, nh = max(1, round(roi.shape[1] * k * 1.25)), max(1, round(roi.shape[0] * k * 1.25))
         kx, ky = nw / roi.shape[1], nh / roi.shape[0]
         roi = cv2.resize(roi, (nw, nh), interpolation=cv2.INTER_AREA)
@@ -138,8 +138,7 @@ def _warp(image: np.ndarray, sx: float, sy: float, side: float, size: int, fill:
     interp = cv2.INTER_LANCZOS4 if min(mx, my) > 1.0 else cv2.INTER_LINEAR
     if fill is None:  # replicate the border pixels instead
         return cv2.warpAffine(roi, M, (size, size), flags=interp, borderMode=cv2.BORDER_REPLICATE)
-    return cv2.warpAffine(roi, M, (size, size), flags=interp,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=colour)
+    return cv2.warpAffine(roi, M, (size, size), flags=interp, borderMode=cv2.BORDER_CONSTANT, borderValue=colour)
 
 
 def head_pose(landmarks) -> tuple[float, float, float]:
@@ -154,10 +153,10 @@ def head_pose(landmarks) -> tuple[float, float, float]:
     c, s = math.cos(-roll), math.sin(-roll)
     rot = np.array([[c, -s], [s, c]])
     e_mid = (le + re) / 2
-    q = (p - e_mid) @ rot.T          # eyes level, eye midpoint at the origin
+    q = (p - e_mid) @ rot.T  # eyes level, eye midpoint at the origin
     nose_q = q[2]
     mouth_mid = (q[3] + q[4]) / 2
-    L = float(mouth_mid[1])           # projected eye-to-mouth distance (image y grows down)
+    L = float(mouth_mid[1])  # projected eye-to-mouth distance (image y grows down)
     # yaw: nose offset from the eye-mouth midline, at the nose's height
     if abs(L) > 1e-6:
         mid_x = mouth_mid[0] * (nose_q[1] / L)

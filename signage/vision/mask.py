@@ -38,7 +38,7 @@ from .models import LoadedModel, ModelError, REBUILD_HINT
 
 __all__ = ["MaskClassifier", "mask_crop", "CROP_SCALE", "INPUT_SIZE", "LABELS"]
 
-CROP_SCALE = 1.03          # RetinaFace box -> the res10 SSD box the package cropped
+CROP_SCALE = 1.03  # RetinaFace box -> the res10 SSD box the package cropped
 INPUT_SIZE = 224
 LABELS = ("mask", "without_mask")
 
@@ -51,7 +51,7 @@ def mask_crop(image: np.ndarray, box, scale: float = CROP_SCALE, size: int = INP
     """
     x1, y1, x2, y2 = (float(v) for v in box[:4])
     bw, bh = max(1.0, (x2 - x1) * scale), max(1.0, (y2 - y1) * scale)
-    sx, sy = (x1 + x2) / 2 - bw / 2, (y1 + y2) / 2 - bh / 2     # crop's top-left in image pixels
+    sx, sy = (x1 + x2) / 2 - bw / 2, (y1 + y2) / 2 - bh / 2  # crop's top-left in image pixels
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     h, w = image.shape[:2]
@@ -63,7 +63,7 @@ def mask_crop(image: np.ndarray, box, scale: float = CROP_SCALE, size: int = INP
     roi = image[t0:b0, l0:r0]
     ox, oy = sx - l0, sy - t0
     kx, ky = size / bw, size / bh
-    if min(kx, ky) < 0.67:                          # downscale most of the way with INTER_AREA
+    if min(kx, ky) < 0.67:  # downscale most of the way with INTER_AREA
         nw = max(1, round(roi.shape[1] * min(1.0, kx * 1.25)))
         nh = max(1, round(roi.shape[0] * min(1.0, ky * 1.25)))
         ax, ay = nw / roi.shape[1], nh / roi.shape[0]
@@ -71,8 +71,9 @@ def mask_crop(image: np.ndarray, box, scale: float = CROP_SCALE, size: int = INP
         ox, oy, kx, ky = ox * ax, oy * ay, kx / ax, ky / ay
     # output pixel centre (u + 0.5) <- roi position ox + (u + 0.5) / k - 0.5
     M = np.array([[kx, 0.0, -(ox - 0.5) * kx - 0.5], [0.0, ky, -(oy - 0.5) * ky - 0.5]])
-    return cv2.warpAffine(roi, M, (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(FILL, FILL, FILL))
+    return cv2.warpAffine(
+        roi, M, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(FILL, FILL, FILL)
+    )
 
 
 def _shape(items, name: str):
@@ -96,8 +97,10 @@ class MaskClassifier:
             raise ModelError(f"{where}: manifest kind is {spec.kind!r}, expected 'mask'; {REBUILD_HINT}")
         inp = model.session.get_inputs()[0]
         if list(inp.shape[1:]) != [3, INPUT_SIZE, INPUT_SIZE]:
-            raise ModelError(f"{where}: input {inp.name} has shape {inp.shape}, expected "
-                             f"[N, 3, {INPUT_SIZE}, {INPUT_SIZE}]; {REBUILD_HINT}")
+            raise ModelError(
+                f"{where}: input {inp.name} has shape {inp.shape}, expected "
+                f"[N, 3, {INPUT_SIZE}, {INPUT_SIZE}]; {REBUILD_HINT}"
+            )
         want = _shape(spec.inputs, model.input_name)
         if want is not None and list(want[1:]) != list(inp.shape[1:]):
             raise ModelError(f"{where}: input shape {inp.shape} differs from the manifest's {want}; {REBUILD_HINT}")
@@ -118,9 +121,10 @@ class MaskClassifier:
                 f = cv2.cvtColor(f, cv2.COLOR_GRAY2BGR)
             if f.shape[:2] != (INPUT_SIZE, INPUT_SIZE):
                 shrink = f.shape[0] > INPUT_SIZE and f.shape[1] > INPUT_SIZE
-                f = cv2.resize(f, (INPUT_SIZE, INPUT_SIZE),
-                               interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-            x[i] = f[:, :, ::-1]                    # BGR -> RGB
+                f = cv2.resize(
+                    f, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+                )
+            x[i] = f[:, :, ::-1]  # BGR -> RGB
         x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         p = np.asarray(self.model.run(x)[self._out], np.float32).reshape(len(faces), -1)
         return p[:, self._mask_index]

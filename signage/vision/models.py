@@ -109,9 +109,13 @@ def read_manifest(models_dir: Path) -> dict[str, ModelSpec]:
             continue
         known = {"sha256", "kind", "precision", "inputs", "outputs", "labels", "file", "name", "path"}
         specs[name] = ModelSpec(
-            file=name, sha256=sha.lower(), kind=str(item.get("kind", "")),
-            precision=str(item.get("precision", "")), inputs=item.get("inputs"),
-            outputs=item.get("outputs"), labels=item.get("labels"),
+            file=name,
+            sha256=sha.lower(),
+            kind=str(item.get("kind", "")),
+            precision=str(item.get("precision", "")),
+            inputs=item.get("inputs"),
+            outputs=item.get("outputs"),
+            labels=item.get("labels"),
             extra={k: v for k, v in item.items() if k not in known},
         )
     return specs
@@ -141,8 +145,10 @@ def check_model_file(models_dir: Path, filename: str, manifest: dict[str, ModelS
         raise ModelError(f"model file {path}: not listed in {models_dir / 'manifest.json'}; {REBUILD_HINT}")
     actual = sha256_file(path)
     if actual != spec.sha256:
-        raise ModelError(f"model file {path}: sha256 mismatch (expected {spec.sha256[:12]}..., "
-                         f"found {actual[:12]}...); {REBUILD_HINT}")
+        raise ModelError(
+            f"model file {path}: sha256 mismatch (expected {spec.sha256[:12]}..., "
+            f"found {actual[:12]}...); {REBUILD_HINT}"
+        )
     return spec
 
 
@@ -168,20 +174,21 @@ class LoadedModel:
         return dict(zip(self.output_names, outs))
 
 
-def load_model(models_dir: Path, kind: str, precision: str,
-               manifest: dict[str, ModelSpec] | None = None) -> LoadedModel:
+def load_model(
+    models_dir: Path, kind: str, precision: str, manifest: dict[str, ModelSpec] | None = None
+) -> LoadedModel:
     """Check and load one model. Raises ModelError naming the file and the fix."""
     filename = model_filename(kind, precision)
     spec = check_model_file(models_dir, filename, manifest)
     path = Path(models_dir) / filename
     try:
-        sess = ort.InferenceSession(str(path), sess_options=session_options(),
-                                    providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(str(path), sess_options=session_options(), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises several exception types
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else exc.__class__.__name__
         raise ModelError(f"model file {path}: not loadable by onnxruntime ({first}); {REBUILD_HINT}") from None
     inputs = sess.get_inputs()
     if len(inputs) != 1:
         raise ModelError(f"model file {path}: expected one input, found {len(inputs)}; {REBUILD_HINT}")
-    return LoadedModel(path=path, spec=spec, session=sess, input_name=inputs[0].name,
-                       output_names=[o.name for o in sess.get_outputs()])
+    return LoadedModel(
+        path=path, spec=spec, session=sess, input_name=inputs[0].name, output_names=[o.name for o in sess.get_outputs()]
+    )

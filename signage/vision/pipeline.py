@@ -51,9 +51,9 @@ class VisionResult:
     timestamp: float
     width: int
     height: int
-    tracks: tuple[TrackSnapshot, ...]          # open tracks (tentative and confirmed)
-    closed_tracks: tuple[TrackSnapshot, ...]   # tracks closed by this frame (final state)
-    faces: int                                 # faces detected in this frame
+    tracks: tuple[TrackSnapshot, ...]  # open tracks (tentative and confirmed)
+    closed_tracks: tuple[TrackSnapshot, ...]  # tracks closed by this frame (final state)
+    faces: int  # faces detected in this frame
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -66,11 +66,17 @@ class VisionResult:
         return tuple(t for t in self.tracks if t.confirmed)
 
     def to_json(self) -> dict[str, Any]:
-        return {"seq": self.seq, "timestamp": round(self.timestamp, 3), "width": self.width,
-                "height": self.height, "faces": self.faces,
-                "tracks": [t.to_json() for t in self.tracks], "closed": list(self.closed),
-                "closed_tracks": [t.to_json() for t in self.closed_tracks],
-                "timings_ms": self.timings_ms}
+        return {
+            "seq": self.seq,
+            "timestamp": round(self.timestamp, 3),
+            "width": self.width,
+            "height": self.height,
+            "faces": self.faces,
+            "tracks": [t.to_json() for t in self.tracks],
+            "closed": list(self.closed),
+            "closed_tracks": [t.to_json() for t in self.closed_tracks],
+            "timings_ms": self.timings_ms,
+        }
 
 
 def _p50(values) -> float | None:
@@ -80,9 +86,16 @@ def _p50(values) -> float | None:
 class VisionPipeline:
     """Worker thread: latest frame -> detect -> track -> classify -> result to the loop."""
 
-    def __init__(self, config: VisionConfig, source: Callable[[], FrameLike | None],
-                 callback: Callable[[VisionResult], Any], loop: asyncio.AbstractEventLoop | None = None,
-                 *, analyzer: FaceAnalyzer | None = None, idle_wait_s: float = 0.005):
+    def __init__(
+        self,
+        config: VisionConfig,
+        source: Callable[[], FrameLike | None],
+        callback: Callable[[VisionResult], Any],
+        loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        analyzer: FaceAnalyzer | None = None,
+        idle_wait_s: float = 0.005,
+    ):
         self.config = config
         self.source = source
         self.callback = callback
@@ -112,7 +125,7 @@ class VisionPipeline:
         if self._thread is not None and self._thread.is_alive():
             return
         if self.analyzer is None:
-            self.analyzer = FaceAnalyzer(self.config)   # ModelError surfaces here, in the caller
+            self.analyzer = FaceAnalyzer(self.config)  # ModelError surfaces here, in the caller
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
         self._stop.clear()
@@ -144,11 +157,19 @@ class VisionPipeline:
             if not done or time.monotonic() - done[-1] > STALE_AFTER_S:
                 fps = 0.0
             return {
-                "running": self.running, "fps": round(fps, 2), "fps_target": self.fps_target,
-                "detect_ms_p50": _p50(self._times["detect"]), "classify_ms_p50": _p50(self._times["classify"]),
-                "track_ms_p50": _p50(self._times["track"]), "frame_ms_p50": _p50(self._times["total"]),
-                "faces": self._faces, "tracks": self._tracks, "frames_analysed": self._analysed,
-                "frames_dropped": self._dropped, "errors": self._errors, "last_error": self._last_error,
+                "running": self.running,
+                "fps": round(fps, 2),
+                "fps_target": self.fps_target,
+                "detect_ms_p50": _p50(self._times["detect"]),
+                "classify_ms_p50": _p50(self._times["classify"]),
+                "track_ms_p50": _p50(self._times["track"]),
+                "frame_ms_p50": _p50(self._times["total"]),
+                "faces": self._faces,
+                "tracks": self._tracks,
+                "frames_analysed": self._analysed,
+                "frames_dropped": self._dropped,
+                "errors": self._errors,
+                "last_error": self._last_error,
                 "frames_reduced_detection": self._reduced,
             }
 
@@ -184,8 +205,17 @@ class VisionPipeline:
         # hand over the tracks still open so that their sessions are closed
         closed = tuple(self.tracker.close_all())
         if closed and self.loop is not None:
-            self._deliver(VisionResult(seq=-1, timestamp=self.tracker._last_ts or 0.0, width=0, height=0,
-                                       tracks=(), closed_tracks=closed, faces=0))
+            self._deliver(
+                VisionResult(
+                    seq=-1,
+                    timestamp=self.tracker._last_ts or 0.0,
+                    width=0,
+                    height=0,
+                    tracks=(),
+                    closed_tracks=closed,
+                    faces=0,
+                )
+            )
 
     def _deliver(self, result: VisionResult) -> bool:
         try:
@@ -242,8 +272,12 @@ class VisionPipeline:
         t3 = time.perf_counter()
         snaps = tuple(self.tracker.snapshots())
         t4 = time.perf_counter()
-        timings = {"detect": (t1 - t0) * 1000, "track": ((t2 - t1) + (t4 - t3)) * 1000,
-                   "classify": (t3 - t2) * 1000, "total": (t4 - t0) * 1000}
+        timings = {
+            "detect": (t1 - t0) * 1000,
+            "track": ((t2 - t1) + (t4 - t3)) * 1000,
+            "classify": (t3 - t2) * 1000,
+            "total": (t4 - t0) * 1000,
+        }
         h, w = image.shape[:2]
         with self._lock:
             if self._last_seq is not None and frame.seq > self._last_seq + 1:
@@ -256,6 +290,13 @@ class VisionPipeline:
             for k, v in timings.items():
                 if k != "classify" or due:
                     self._times[k].append(v)
-        return VisionResult(seq=int(frame.seq), timestamp=ts, width=int(w), height=int(h), tracks=snaps,
-                            closed_tracks=tuple(closed), faces=len(dets),
-                            timings_ms={k: round(v, 2) for k, v in timings.items()})
+        return VisionResult(
+            seq=int(frame.seq),
+            timestamp=ts,
+            width=int(w),
+            height=int(h),
+            tracks=snaps,
+            closed_tracks=tuple(closed),
+            faces=len(dets),
+            timings_ms={k: round(v, 2) for k, v in timings.items()},
+        )

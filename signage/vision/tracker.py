@@ -40,7 +40,7 @@ __all__ = ["Track", "TrackSnapshot", "Tracker", "UNCERTAIN"]
 
 UNCERTAIN = "uncertain"
 MATCH_IOU = 0.3
-CENTRE_REACH = 0.75   # centre-distance match: within this fraction of the track box side
+CENTRE_REACH = 0.75  # centre-distance match: within this fraction of the track box side
 
 
 def _label(probs: dict[str, float] | None, threshold: float) -> str | None:
@@ -56,13 +56,13 @@ class TrackSnapshot:
 
     id: int
     confirmed: bool
-    box: tuple[float, float, float, float]          # x, y, w, h
+    box: tuple[float, float, float, float]  # x, y, w, h
     landmarks: tuple[tuple[float, float], ...]
     score: float
     yaw: float
     pitch: float
     frontal: bool
-    visible: bool                                   # detected in the latest frame
+    visible: bool  # detected in the latest frame
     first_seen: float
     last_seen: float
     dwell: float
@@ -89,17 +89,27 @@ class TrackSnapshot:
     def to_json(self) -> dict[str, Any]:
         def rd(d):
             return None if d is None else {k: round(float(v), 4) for k, v in d.items()}
+
         return {
-            "id": self.id, "confirmed": self.confirmed,
+            "id": self.id,
+            "confirmed": self.confirmed,
             "box": [int(round(v)) for v in self.box],
             "landmarks": [[round(x, 1), round(y, 1)] for x, y in self.landmarks],
-            "score": round(self.score, 4), "yaw": round(self.yaw, 1), "pitch": round(self.pitch, 1),
-            "frontal": self.frontal, "visible": self.visible, "dwell": round(self.dwell, 3), "attention": round(self.attention, 3),
+            "score": round(self.score, 4),
+            "yaw": round(self.yaw, 1),
+            "pitch": round(self.pitch, 1),
+            "frontal": self.frontal,
+            "visible": self.visible,
+            "dwell": round(self.dwell, 3),
+            "attention": round(self.attention, 3),
             "classified": self.classified,
-            "emotion": self.emotion, "emotion_scores": rd(self.emotion_scores),
+            "emotion": self.emotion,
+            "emotion_scores": rd(self.emotion_scores),
             "age": None if self.age is None else round(self.age, 1),
-            "age_group": self.age_group, "age_group_scores": rd(self.age_group_scores),
-            "gender": self.gender, "gender_scores": rd(self.gender_scores),
+            "age_group": self.age_group,
+            "age_group_scores": rd(self.age_group_scores),
+            "gender": self.gender,
+            "gender_scores": rd(self.gender_scores),
             "mask": None if self.mask is None else round(self.mask, 4),
         }
 
@@ -107,7 +117,7 @@ class TrackSnapshot:
 @dataclass
 class Track:
     id: int
-    box: np.ndarray                 # x1, y1, x2, y2
+    box: np.ndarray  # x1, y1, x2, y2
     landmarks: np.ndarray
     score: float
     first_seen: float
@@ -115,7 +125,7 @@ class Track:
     yaw: float = 0.0
     pitch: float = 0.0
     frontal: bool = False
-    hits: int = 1                   # consecutive detections
+    hits: int = 1  # consecutive detections
     confirmed: bool = False
     attention: float = 0.0
     last_classified: float | None = None
@@ -137,14 +147,28 @@ class Track:
         g = None if self.gender_p is None else dict(zip(GENDERS, map(float, self.gender_p)))
         x1, y1, x2, y2 = (float(v) for v in self.box)
         return TrackSnapshot(
-            id=self.id, confirmed=self.confirmed, box=(x1, y1, x2 - x1, y2 - y1),
+            id=self.id,
+            confirmed=self.confirmed,
+            box=(x1, y1, x2 - x1, y2 - y1),
             landmarks=tuple((float(x), float(y)) for x, y in np.asarray(self.landmarks).reshape(5, 2)),
-            score=float(self.score), yaw=float(self.yaw), pitch=float(self.pitch), frontal=bool(self.frontal),
-            visible=bool(self.matched_now), first_seen=self.first_seen, last_seen=self.last_seen, dwell=self.dwell,
-            attention=min(self.attention, self.dwell), classified=self.last_classified is not None,
-            emotion=_label(e, uncertain_below), emotion_scores=e,
-            age=self.age, age_group=_label(a, uncertain_below), age_group_scores=a,
-            gender=_label(g, uncertain_below), gender_scores=g, mask=self.mask,
+            score=float(self.score),
+            yaw=float(self.yaw),
+            pitch=float(self.pitch),
+            frontal=bool(self.frontal),
+            visible=bool(self.matched_now),
+            first_seen=self.first_seen,
+            last_seen=self.last_seen,
+            dwell=self.dwell,
+            attention=min(self.attention, self.dwell),
+            classified=self.last_classified is not None,
+            emotion=_label(e, uncertain_below),
+            emotion_scores=e,
+            age=self.age,
+            age_group=_label(a, uncertain_below),
+            age_group_scores=a,
+            gender=_label(g, uncertain_below),
+            gender_scores=g,
+            mask=self.mask,
             age_samples=tuple(self.age_samples),
         )
 
@@ -239,9 +263,17 @@ class Tracker:
             if j in matched_d:
                 continue
             yaw, pitch, _ = head_pose(d.landmarks)
-            t = Track(id=self._next_id, box=np.asarray(d.box, np.float32).copy(),
-                      landmarks=np.asarray(d.landmarks, np.float32).copy(), score=float(d.score),
-                      first_seen=ts, last_seen=ts, yaw=yaw, pitch=pitch, frontal=self._frontal(yaw, pitch))
+            t = Track(
+                id=self._next_id,
+                box=np.asarray(d.box, np.float32).copy(),
+                landmarks=np.asarray(d.landmarks, np.float32).copy(),
+                score=float(d.score),
+                first_seen=ts,
+                last_seen=ts,
+                yaw=yaw,
+                pitch=pitch,
+                frontal=self._frontal(yaw, pitch),
+            )
             t.confirmed = t.hits >= self.confirm_hits
             self._next_id += 1
             keep.append(t)
@@ -257,16 +289,24 @@ class Tracker:
     # -- classification ------------------------------------------------------------------------
     def due_for_classification(self, ts: float) -> list[Track]:
         """Tracks detected in the last frame that are new or were classified >= classify_every_s ago."""
-        return [t for t in self.tracks if t.matched_now and
-                (t.last_classified is None or ts - t.last_classified >= self.classify_every_s)]
+        return [
+            t
+            for t in self.tracks
+            if t.matched_now and (t.last_classified is None or ts - t.last_classified >= self.classify_every_s)
+        ]
 
     def all_settled(self, ts: float, min_face_px: float) -> bool:
         """True when every open track is confirmed, was found in the last frame, has a face of
         at least min_face_px and is not due for the classifiers at ts (an empty scene counts)."""
         for t in self.tracks:
             side = min(t.box[2] - t.box[0], t.box[3] - t.box[1])
-            if (not t.confirmed or not t.matched_now or side < min_face_px
-                    or t.last_classified is None or ts - t.last_classified >= self.classify_every_s):
+            if (
+                not t.confirmed
+                or not t.matched_now
+                or side < min_face_px
+                or t.last_classified is None
+                or ts - t.last_classified >= self.classify_every_s
+            ):
                 return False
         return True
 

@@ -62,8 +62,9 @@ async def api_audience(request: web.Request) -> web.Response:
 AUDIENCE_KEYS = ("present", "watching", "mood", "mood_mix", "age_group_mix", "gender_mix")
 
 
-def play_event(topic: str, data: Mapping[str, Any], snapshot: Mapping[str, Any] | None = None
-               ) -> tuple[str, dict[str, Any]] | None:
+def play_event(
+    topic: str, data: Mapping[str, Any], snapshot: Mapping[str, Any] | None = None
+) -> tuple[str, dict[str, Any]] | None:
     """Map the player's events to the feed's `play.started` / `play.ended` (ads only), or None.
 
     `player.state` with state "ad" starts a play: it carries the ad and the audience in front of
@@ -71,9 +72,12 @@ def play_event(topic: str, data: Mapping[str, Any], snapshot: Mapping[str, Any] 
     (impressions = OTS, watchers, and the play's audience mix when the player includes it)."""
     if topic == "player.state" and data.get("state") == "ad":
         ad: Mapping[str, Any] = data["ad"] if isinstance(data.get("ad"), Mapping) else {}
-        out = {"play_id": data.get("play_id"), "started_at": data.get("since"),
-               "ends_at": data.get("ends_at"),
-               "ad": {k: ad.get(k) for k in ("slug", "title", "advertiser", "duration_s") if k in ad}}
+        out = {
+            "play_id": data.get("play_id"),
+            "started_at": data.get("since"),
+            "ends_at": data.get("ends_at"),
+            "ad": {k: ad.get(k) for k in ("slug", "title", "advertiser", "duration_s") if k in ad},
+        }
         if snapshot:
             out["audience"] = {k: snapshot.get(k) for k in AUDIENCE_KEYS if k in snapshot}
         return "play.started", out
@@ -82,8 +86,10 @@ def play_event(topic: str, data: Mapping[str, Any], snapshot: Mapping[str, Any] 
         out = {k: data[k] for k in keep if k in data}
         out.setdefault("audience", {})
         if isinstance(out["audience"], Mapping):
-            out["audience"] = {**{"impressions": data.get("impressions"), "watchers": data.get("watchers")},
-                               **out["audience"]}
+            out["audience"] = {
+                **{"impressions": data.get("impressions"), "watchers": data.get("watchers")},
+                **out["audience"],
+            }
         return "play.ended", out
     return None
 
@@ -93,8 +99,9 @@ async def ws_audience(request: web.Request) -> web.StreamResponse:
     address = client_address(request)
     refused = limits.admit(address)  # at most MAX_WS_CLIENTS in all, a few per address
     if refused:
-        return web.json_response({"error": f"too many feed clients: {refused}"}, status=503,
-                                 headers={"Retry-After": "10"})
+        return web.json_response(
+            {"error": f"too many feed clients: {refused}"}, status=503, headers={"Retry-After": "10"}
+        )
     try:
         return await _ws_audience(request)
     finally:
@@ -109,8 +116,13 @@ async def _ws_audience(request: web.Request) -> web.StreamResponse:
     clients.add(ws)
     sub = appliance.hub.subscribe(*WS_TOPICS, maxsize=256)
     try:
-        await ws.send_json({"topic": "hello", "at": time.time(),
-                            "data": public_snapshot(appliance.audience.snapshot(), appliance.config.device)})
+        await ws.send_json(
+            {
+                "topic": "hello",
+                "at": time.time(),
+                "data": public_snapshot(appliance.audience.snapshot(), appliance.config.device),
+            }
+        )
 
         async def reader() -> None:
             async for msg in ws:  # the feed is one-way; we only watch for close

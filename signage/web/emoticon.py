@@ -15,11 +15,25 @@ from ..vocabulary import MOOD_DISPLAY_ORDER, normalise_mood
 
 __all__ = ["LABELS", "MOOD_DISPLAY_ORDER", "FACE_COLOURS", "normalise_mood", "emoticon_svg", "emoticon_png"]
 
-LABELS = {"happy": "happy", "neutral": "calm", "sad": "a little sad", "angry": "grumpy",
-          "surprise": "surprised", "fear": "worried", "disgust": "unimpressed"}
+LABELS = {
+    "happy": "happy",
+    "neutral": "calm",
+    "sad": "a little sad",
+    "angry": "grumpy",
+    "surprise": "surprised",
+    "fear": "worried",
+    "disgust": "unimpressed",
+}
 
-FACE_COLOURS = {"happy": "#FFD23F", "neutral": "#F7D774", "sad": "#9CCBFF", "angry": "#FF8A65",
-         "surprise": "#FFC94A", "fear": "#C9B8FF", "disgust": "#A9D77A"}
+FACE_COLOURS = {
+    "happy": "#FFD23F",
+    "neutral": "#F7D774",
+    "sad": "#9CCBFF",
+    "angry": "#FF8A65",
+    "surprise": "#FFC94A",
+    "fear": "#C9B8FF",
+    "disgust": "#A9D77A",
+}
 _INK = "#3B2A1A"
 
 
@@ -40,7 +54,7 @@ def _quad(p0: Point, p1: Point, p2: Point, n: int = 14) -> list[Point]:
 
 def _darker(hex_colour: str, f: float = 0.72) -> str:
     h = hex_colour.lstrip("#")
-    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
     return f"#{int(r * f):02X}{int(g * f):02X}{int(b * f):02X}"
 
 
@@ -78,23 +92,37 @@ def shapes(mood: str, mask: bool = False) -> list[Shape]:
         s.append(("ellipse", 24, 58, 6, 4, "#FF9E9E"))
         s.append(("ellipse", 76, 58, 6, 4, "#FF9E9E"))
     if mood == "sad":
-        s.append(("poly", [(27, 52), (24.5, 58), (25, 61), (27, 62.5), (29, 61), (29.5, 58)],
-                  "#4FA3F7", "#4FA3F7", 0.5))
+        s.append(
+            ("poly", [(27, 52), (24.5, 58), (25, 61), (27, 62.5), (29, 61), (29.5, 58)], "#4FA3F7", "#4FA3F7", 0.5)
+        )
 
     if mask:
         s.append(("line", [(23, 60), (9, 47)], "#7FA9C4", 2))
         s.append(("line", [(77, 60), (91, 47)], "#7FA9C4", 2))
-        s.append(("poly", _quad((22, 57), (50, 50), (78, 57)) + _quad((76, 80), (50, 94), (24, 80)),
-                  "#E4F4FF", "#8AB8D6", 1.8))
+        s.append(
+            (
+                "poly",
+                _quad((22, 57), (50, 50), (78, 57)) + _quad((76, 80), (50, 94), (24, 80)),
+                "#E4F4FF",
+                "#8AB8D6",
+                1.8,
+            )
+        )
         for y in (66, 74):
             s.append(("line", _quad((28, y), (50, y - 4), (72, y)), "#A9CDE3", 1.6))
         return s
 
     if mood == "happy":
-        s.append(("poly", _quad((28, 60), (50, 66), (72, 60)) + _quad((72, 60), (50, 92), (28, 60)),
-                  _INK, _INK, 1.5))
-        s.append(("poly", _quad((40, 78), (50, 72), (60, 78)) + _quad((60, 78), (50, 85), (40, 78)),
-                  "#FF6F6F", "#FF6F6F", 0.5))
+        s.append(("poly", _quad((28, 60), (50, 66), (72, 60)) + _quad((72, 60), (50, 92), (28, 60)), _INK, _INK, 1.5))
+        s.append(
+            (
+                "poly",
+                _quad((40, 78), (50, 72), (60, 78)) + _quad((60, 78), (50, 85), (40, 78)),
+                "#FF6F6F",
+                "#FF6F6F",
+                0.5,
+            )
+        )
     elif mood == "neutral":
         s.append(("line", [(37, 69), (63, 69)], _INK, 3.8))
     elif mood == "sad":
@@ -107,8 +135,7 @@ def shapes(mood: str, mask: bool = False) -> list[Shape]:
         pts = [(34, 74), (38, 70), (42, 74), (46, 70), (50, 74), (54, 70), (58, 74), (62, 70), (66, 74)]
         s.append(("line", pts, _INK, 3))
     elif mood == "disgust":
-        s.append(("line", _quad((35, 72), (45, 66), (52, 71)) + _quad((52, 71), (59, 76), (66, 68)),
-                  _INK, 3.6))
+        s.append(("line", _quad((35, 72), (45, 66), (52, 71)) + _quad((52, 71), (59, 76), (66, 68)), _INK, 3.6))
     return s
 
 
@@ -130,15 +157,21 @@ def emoticon_svg(mood: str, mask: bool = False, size: int = 256) -> str:
             body.append(f'<ellipse cx="{cx}" cy="{cy}" rx="{rx}" ry="{ry}" fill="{fill}"/>')
         elif kind == "line":
             _, pts, colour, w = sh
-            body.append(f'<polyline points="{_pts(pts)}" fill="none" stroke="{colour}" stroke-width="{w}" '
-                        f'stroke-linecap="round" stroke-linejoin="round"/>')
+            body.append(
+                f'<polyline points="{_pts(pts)}" fill="none" stroke="{colour}" stroke-width="{w}" '
+                f'stroke-linecap="round" stroke-linejoin="round"/>'
+            )
         elif kind == "poly":
             _, pts, fill, stroke, w = sh
-            body.append(f'<polygon points="{_pts(pts)}" fill="{fill}" stroke="{stroke}" stroke-width="{w}" '
-                        f'stroke-linejoin="round"/>')
+            body.append(
+                f'<polygon points="{_pts(pts)}" fill="{fill}" stroke="{stroke}" stroke-width="{w}" '
+                f'stroke-linejoin="round"/>'
+            )
     label = f"{LABELS[mood]} emoticon" + (" with a mask" if mask else "")
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100" width="{size}" '
-            f'height="{size}" role="img" aria-label="{label}"><title>{label}</title>{"".join(body)}</svg>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100" width="{size}" '
+        f'height="{size}" role="img" aria-label="{label}"><title>{label}</title>{"".join(body)}</svg>'
+    )
 
 
 def _rgba(hex_colour: str) -> tuple[int, int, int, int]:
@@ -168,10 +201,14 @@ def emoticon_png(mood: str, mask: bool = False, size: int = 512) -> bytes:
         kind = sh[0]
         if kind == "circle":
             _, cx, cy, r, fill, stroke, w = sh
-            d.ellipse(((cx - r - w / 2) * k, (cy - r - w / 2) * k, (cx + r + w / 2) * k, (cy + r + w / 2) * k),
-                      fill=_rgba(stroke))
-            d.ellipse(((cx - r + w / 2) * k, (cy - r + w / 2) * k, (cx + r - w / 2) * k, (cy + r - w / 2) * k),
-                      fill=_rgba(fill))
+            d.ellipse(
+                ((cx - r - w / 2) * k, (cy - r - w / 2) * k, (cx + r + w / 2) * k, (cy + r + w / 2) * k),
+                fill=_rgba(stroke),
+            )
+            d.ellipse(
+                ((cx - r + w / 2) * k, (cy - r + w / 2) * k, (cx + r - w / 2) * k, (cy + r - w / 2) * k),
+                fill=_rgba(fill),
+            )
         elif kind == "ellipse":
             _, cx, cy, rx, ry, fill = sh
             d.ellipse(((cx - rx) * k, (cy - ry) * k, (cx + rx) * k, (cy + ry) * k), fill=_rgba(fill))

@@ -35,9 +35,23 @@ from ..store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SMALL_BODY", "body_limit_middleware", "errors_middleware", "read_json", "SocketLimits",
-           "RateLimit", "PanelKeys", "same_origin", "client_address", "BODY_LIMITS", "PANEL_SOCKETS",
-           "AUDIENCE_SOCKETS", "PANEL_KEYS", "VOTE_LIMIT", "MULTIPART_ERRORS"]
+__all__ = [
+    "SMALL_BODY",
+    "body_limit_middleware",
+    "errors_middleware",
+    "read_json",
+    "SocketLimits",
+    "RateLimit",
+    "PanelKeys",
+    "same_origin",
+    "client_address",
+    "BODY_LIMITS",
+    "PANEL_SOCKETS",
+    "AUDIENCE_SOCKETS",
+    "PANEL_KEYS",
+    "VOTE_LIMIT",
+    "MULTIPART_ERRORS",
+]
 
 #: the body limit of every route that is not an upload: JSON, the login form, small admin forms
 SMALL_BODY = 64 * 1024
@@ -69,6 +83,7 @@ def client_address(request: web.Request) -> str:
 
 # --- bodies ------------------------------------------------------------------------------------
 
+
 class BodyLimits:
     """Per-route body limits: the longest matching path prefix wins, else SMALL_BODY."""
 
@@ -90,8 +105,9 @@ BODY_LIMITS = web.AppKey("body_limits", BodyLimits)
 
 
 @web.middleware
-async def body_limit_middleware(request: web.Request,
-                                handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def body_limit_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     if request.method in ("POST", "PUT", "PATCH") and request.can_read_body:
         limit = request.app[BODY_LIMITS].for_path(request.path)
         length = request.content_length
@@ -99,9 +115,11 @@ async def body_limit_middleware(request: web.Request,
             raise web.HTTPLengthRequired(text="send a Content-Length (chunked bodies are not accepted)")
         if length > limit:
             most = f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=length,
-                                                text=f"The request is larger than {most}, the most "
-                                                     f"{request.path} takes.")
+            raise web.HTTPRequestEntityTooLarge(
+                max_size=limit,
+                actual_size=length,
+                text=f"The request is larger than {most}, the most {request.path} takes.",
+            )
         if limit != request.client_max_size:
             request = request.clone(client_max_size=limit)
     return await handler(request)
@@ -123,23 +141,27 @@ async def read_json(request: web.Request) -> dict[str, Any]:
 
 
 @web.middleware
-async def errors_middleware(request: web.Request,
-                            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     """What a malformed request can still make parsing code raise is the client's error (400),
     not the server's (500). Anything else stays a 500 (and a traceback in the log): a bug."""
     try:
         return await handler(request)
     except StoreUnavailable as exc:
         log.warning("%s %s: %s", request.method, request.path, exc)
-        raise web.HTTPServiceUnavailable(text="This screen cannot save that right now (its storage is "
-                                              "full or busy). Please try again in a few minutes.",
-                                         headers={"Retry-After": "60"}) from None
+        raise web.HTTPServiceUnavailable(
+            text="This screen cannot save that right now (its storage is "
+            "full or busy). Please try again in a few minutes.",
+            headers={"Retry-After": "60"},
+        ) from None
     except (RecursionError, OverflowError, UnicodeError) as exc:
         log.warning("bad request %s %s: %s", request.method, request.path, type(exc).__name__)
         raise web.HTTPBadRequest(text="the request could not be understood") from None
 
 
 # --- sockets -----------------------------------------------------------------------------------
+
 
 class SocketLimits:
     """At most `total` open sockets on a route, and `per_client` from one address."""
@@ -179,11 +201,13 @@ AUDIENCE_SOCKETS = web.AppKey("audience_sockets", SocketLimits)
 
 # --- rates -------------------------------------------------------------------------------------
 
+
 class RateLimit:
     """At most `events` per `window_s` seconds for each key (sliding window)."""
 
-    def __init__(self, events: int, window_s: float, max_keys: int = 4096,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, events: int, window_s: float, max_keys: int = 4096, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.events = events
         self.window_s = window_s
         self.max_keys = max_keys
@@ -210,6 +234,7 @@ VOTE_LIMIT = web.AppKey("vote_limit", RateLimit)
 
 
 # --- the panel's secret --------------------------------------------------------------------------
+
 
 class PanelKeys:
     """Secrets handed to the pages the kiosks load; the newest `keep` stay valid (a kiosk that

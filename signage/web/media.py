@@ -19,13 +19,28 @@ from aiohttp import web
 from .keys import APPLIANCE
 
 CONTENT_TYPES = {
-    ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
-    ".gif": "image/gif", ".svg": "image/svg+xml", ".avif": "image/avif",
-    ".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".ogv": "video/ogg",
-    ".html": "text/html; charset=utf-8", ".htm": "text/html; charset=utf-8",
-    ".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-    ".json": "application/json", ".woff2": "font/woff2", ".woff": "font/woff", ".ttf": "font/ttf",
-    ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".wav": "audio/wav",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+    ".avif": "image/avif",
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".webm": "video/webm",
+    ".ogv": "video/ogg",
+    ".html": "text/html; charset=utf-8",
+    ".htm": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".json": "application/json",
+    ".woff2": "font/woff2",
+    ".woff": "font/woff",
+    ".ttf": "font/ttf",
+    ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg",
+    ".wav": "audio/wav",
 }
 #: healing scenes are pictures or clips only
 HEALING_TYPES = {k: v for k, v in CONTENT_TYPES.items() if v.split("/")[0] in ("image", "video")}
@@ -33,10 +48,12 @@ HEALING_TYPES = {k: v for k, v in CONTENT_TYPES.items() if v.split("/")[0] in ("
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$")
 
 # No network for creatives: everything they use must come from their own folder (or be inline).
-HTML_CSP = ("sandbox allow-scripts; default-src 'self' data: blob:; "
-            "script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data: blob:; media-src 'self' data: blob:; font-src 'self' data:; "
-            "connect-src 'none'; form-action 'none'; frame-ancestors 'self'")
+HTML_CSP = (
+    "sandbox allow-scripts; default-src 'self' data: blob:; "
+    "script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; media-src 'self' data: blob:; font-src 'self' data:; "
+    "connect-src 'none'; form-action 'none'; frame-ancestors 'self'"
+)
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
 
 
@@ -63,8 +80,12 @@ def _serve(path: Path | None, types: dict[str, str]) -> web.StreamResponse:
     if path is None:
         raise web.HTTPNotFound(text="media not found")
     ctype = types[path.suffix.lower()]
-    headers = {"Content-Type": ctype, "X-Content-Type-Options": "nosniff",
-               "Cache-Control": "public, max-age=300", "Referrer-Policy": "no-referrer"}
+    headers = {
+        "Content-Type": ctype,
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "public, max-age=300",
+        "Referrer-Policy": "no-referrer",
+    }
     if ctype.startswith("text/html"):
         headers["Content-Security-Policy"] = HTML_CSP
     elif ctype == "image/svg+xml":

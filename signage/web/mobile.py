@@ -44,6 +44,7 @@ _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
 
 # --- small helpers ---------------------------------------------------------------------------
 
+
 def safe_link(url: str) -> str:
     """Only http(s) links leave the page (never `javascript:` or `data:` from an ad file)."""
     try:
@@ -66,8 +67,10 @@ def ad_details(details: dict[str, str]) -> dict[str, str]:
     return {
         "description": details.get("description", ""),
         "address": details.get("address", ""),
-        "phone": phone, "tel": tel_link(phone),
-        "website": safe_link(website), "website_label": urlsplit(website).netloc if website else "",
+        "phone": phone,
+        "tel": tel_link(phone),
+        "website": safe_link(website),
+        "website_label": urlsplit(website).netloc if website else "",
         "directions": safe_link(details.get("map_url", "")),
         "coupon": details.get("coupon", ""),
     }
@@ -89,8 +92,14 @@ def device_of(request: web.Request) -> str | None:
 
 
 def _set_device(request: web.Request, resp: web.StreamResponse, device: str) -> None:
-    resp.set_cookie(DEVICE_COOKIE, f"{device}.{_signature(request, device)}", max_age=365 * 86400,
-                    httponly=True, samesite="Lax", path="/")
+    resp.set_cookie(
+        DEVICE_COOKIE,
+        f"{device}.{_signature(request, device)}",
+        max_age=365 * 86400,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+    )
 
 
 async def _play_or_404(request: web.Request) -> dict[str, Any]:
@@ -115,6 +124,7 @@ async def _play_or_404(request: web.Request) -> dict[str, Any]:
 
 # --- charts (server-rendered SVG) ------------------------------------------------------------
 
+
 def _esc(s: str) -> str:
     return str(Markup.escape(s))
 
@@ -124,8 +134,10 @@ def mood_chart_svg(moods: dict[str, int]) -> Markup:
     rows = [m for m in MOOD_DISPLAY_ORDER if moods.get(m)] or []
     w, row_h, label_w, bar_w = 320, 30, 104, 170
     h = max(1, len(rows)) * row_h + 4
-    out = [f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="mt md">'
-           f'<title id="mt">Mood mix today</title>']
+    out = [
+        f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="mt md">'
+        f'<title id="mt">Mood mix today</title>'
+    ]
     desc = ", ".join(f"{LABELS[m]} {round(100 * moods[m] / total)}%" for m in rows) if total else "no moods yet"
     out.append(f'<desc id="md">{_esc(desc)}</desc>')
     if not total:
@@ -136,8 +148,10 @@ def mood_chart_svg(moods: dict[str, int]) -> Markup:
         out.append(f'<circle cx="10" cy="{y + 13}" r="8" fill="{FACE_COLOURS[m]}" stroke="#0002"/>')
         out.append(f'<text x="24" y="{y + 18}">{_esc(LABELS[m])}</text>')
         out.append(f'<rect x="{label_w}" y="{y + 5}" width="{bar_w}" height="16" rx="8" class="track"/>')
-        out.append(f'<rect x="{label_w}" y="{y + 5}" width="{max(3.0, bar_w * share):.1f}" height="16" '
-                   f'rx="8" fill="{FACE_COLOURS[m]}" stroke="#0003"/>')
+        out.append(
+            f'<rect x="{label_w}" y="{y + 5}" width="{max(3.0, bar_w * share):.1f}" height="16" '
+            f'rx="8" fill="{FACE_COLOURS[m]}" stroke="#0003"/>'
+        )
         out.append(f'<text x="{w - 2}" y="{y + 18}" text-anchor="end">{round(100 * share)}%</text>')
     out.append("</svg>")
     return Markup("".join(out))
@@ -150,26 +164,32 @@ def hours_chart_svg(hours: list[int], current_hour: int | None = None) -> Markup
     scale = max(1, peak)
     bw = plot_w / 24
     busiest = max(range(24), key=lambda i: hours[i]) if peak else None
-    desc = (f"{sum(hours)} sessions today; busiest hour {busiest:02d}:00 with {peak}"
-            if peak else "no one seen yet today")
-    out = [f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="ht hd">'
-           f'<title id="ht">Audience by hour today</title><desc id="hd">{_esc(desc)}</desc>']
+    desc = (
+        f"{sum(hours)} sessions today; busiest hour {busiest:02d}:00 with {peak}" if peak else "no one seen yet today"
+    )
+    out = [
+        f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-labelledby="ht hd">'
+        f'<title id="ht">Audience by hour today</title><desc id="hd">{_esc(desc)}</desc>'
+    ]
     for frac in (0.5, 1.0):
         y = top + plot_h * (1 - frac)
         out.append(f'<line x1="{left}" x2="{w - 4}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        out.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" class="axis">'
-                   f'{round(scale * frac)}</text>')
+        out.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" class="axis">{round(scale * frac)}</text>')
     out.append(f'<line x1="{left}" x2="{w - 4}" y1="{top + plot_h}" y2="{top + plot_h}" class="base"/>')
     if not peak:
-        out.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle" '
-                   f'class="muted">No one seen yet today</text>')
+        out.append(
+            f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle" '
+            f'class="muted">No one seen yet today</text>'
+        )
     for i, n in enumerate(hours):
         x = left + i * bw
         bh = plot_h * n / scale
         cls = "bar now" if i == current_hour else "bar"
         if n:
-            out.append(f'<rect x="{x + 1.5:.1f}" y="{top + plot_h - bh:.1f}" width="{bw - 3:.1f}" '
-                       f'height="{bh:.1f}" rx="2" class="{cls}"><title>{i:02d}:00 - {n}</title></rect>')
+            out.append(
+                f'<rect x="{x + 1.5:.1f}" y="{top + plot_h - bh:.1f}" width="{bw - 3:.1f}" '
+                f'height="{bh:.1f}" rx="2" class="{cls}"><title>{i:02d}:00 - {n}</title></rect>'
+            )
         if i % 3 == 0:
             out.append(f'<text x="{x + bw / 2:.1f}" y="{h - 6}" text-anchor="middle" class="axis">{i:02d}</text>')
     out.append("</svg>")
@@ -177,6 +197,7 @@ def hours_chart_svg(hours: list[int], current_hour: int | None = None) -> Markup
 
 
 # --- handlers --------------------------------------------------------------------------------
+
 
 async def mobile_page(request: web.Request) -> web.Response:
     app = request.app[APPLIANCE]
@@ -191,9 +212,15 @@ async def mobile_page(request: web.Request) -> web.Response:
     if request.method == "GET" and not request.query.get("r"):
         await queries.record_visit(app.store, play["play_id"])
     ctx = {
-        "play": play, "ad": ad_details(play["details"]), "token": play["token"],
-        "rated": rated, "flash": request.query.get("r", ""), "votes": votes,
-        "mood": mood, "mood_label": LABELS[mood] if mood else None, "mask": mask,
+        "play": play,
+        "ad": ad_details(play["details"]),
+        "token": play["token"],
+        "rated": rated,
+        "flash": request.query.get("r", ""),
+        "votes": votes,
+        "mood": mood,
+        "mood_label": LABELS[mood] if mood else None,
+        "mask": mask,
         "min_votes": queries.MIN_VOTES,
     }
     resp = render(request, "mobile.html", ctx)
@@ -213,8 +240,9 @@ async def mobile_rate(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="value must be like or dislike")
 
     def back(flash: str) -> web.Response:
-        return web.Response(status=303, headers={
-            "Location": f"/m/{play['token']}?r={flash}#rate", "Cache-Control": "no-store"})
+        return web.Response(
+            status=303, headers={"Location": f"/m/{play['token']}?r={flash}#rate", "Cache-Control": "no-store"}
+        )
 
     # One vote per play per phone: the phone is the signed cookie its page view was given (a
     # client that sends none, or a forged one, is not counted); and an address may vote only
@@ -251,35 +279,50 @@ async def emoticon_image(request: web.Request) -> web.Response:
     if mood not in MOOD_DISPLAY_ORDER:
         raise web.HTTPNotFound()
     mask = request.query.get("mask") == "1"
-    return web.Response(text=emoticon_svg(mood, mask, 128), content_type="image/svg+xml",
-                        headers={"Cache-Control": "public, max-age=86400"})
+    return web.Response(
+        text=emoticon_svg(mood, mask, 128),
+        content_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 async def rankings_page(request: web.Request) -> web.Response:
     app = request.app[APPLIANCE]
     ranked, pending = await queries.rankings(app.store)
-    return render(request, "rankings.html", {"ranked": ranked, "pending": pending,
-                                             "min_votes": queries.MIN_VOTES,
-                                             "back": _back(request)})
+    return render(
+        request,
+        "rankings.html",
+        {"ranked": ranked, "pending": pending, "min_votes": queries.MIN_VOTES, "back": _back(request)},
+    )
 
 
 async def today_page(request: web.Request) -> web.Response:
     app = request.app[APPLIANCE]
     t = await queries.today(app.store)
     import datetime as dt
-    ctx = {"t": t, "mood_chart": mood_chart_svg(t["moods"]),
-           "hours_chart": hours_chart_svg(t["hours"], dt.datetime.now().hour),
-           "location": app.config.device.location, "back": _back(request)}
+
+    ctx = {
+        "t": t,
+        "mood_chart": mood_chart_svg(t["moods"]),
+        "hours_chart": hours_chart_svg(t["hours"], dt.datetime.now().hour),
+        "location": app.config.device.location,
+        "back": _back(request),
+    }
     return render(request, "today.html", ctx)
 
 
 async def privacy_page(request: web.Request) -> web.Response:
     cfg = request.app[APPLIANCE].config
-    return render(request, "privacy.html", {
-        "retention_days": cfg.privacy.retention_days,
-        "camera_preview": cfg.web.camera_preview,
-        "age_gate_min_age": cfg.ads.age_gate_min_age,
-        "back": _back(request)})
+    return render(
+        request,
+        "privacy.html",
+        {
+            "retention_days": cfg.privacy.retention_days,
+            "camera_preview": cfg.web.camera_preview,
+            "age_gate_min_age": cfg.ads.age_gate_min_age,
+            "back": _back(request),
+        },
+    )
 
 
 async def mobile_index(request: web.Request) -> web.Response:
@@ -294,8 +337,9 @@ def _back(request: web.Request) -> str:
 
 async def favicon(request: web.Request) -> web.FileResponse:
     """Browsers ask every site for /favicon.ico; pages also link the SVG one."""
-    return web.FileResponse(STATIC / "favicon.ico", headers={"Cache-Control": "public, max-age=86400",
-                                                             "Content-Type": "image/x-icon"})
+    return web.FileResponse(
+        STATIC / "favicon.ico", headers={"Cache-Control": "public, max-age=86400", "Content-Type": "image/x-icon"}
+    )
 
 
 def setup(app: web.Application) -> None:

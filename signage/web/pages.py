@@ -24,12 +24,15 @@ HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 
-PAGE_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self'; connect-src 'self'; frame-src 'self'; media-src 'self'; "
-            "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'")
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; connect-src 'self'; frame-src 'self'; media-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+)
 
 
 # --- rendering -------------------------------------------------------------------------------
+
 
 def _static_url(name: str) -> str:
     p = STATIC / name
@@ -42,18 +45,31 @@ def _static_url(name: str) -> str:
 
 @lru_cache(maxsize=1)
 def _env() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-                             autoescape=jinja2.select_autoescape(["html", "svg"]),
-                             trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=jinja2.select_autoescape(["html", "svg"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.globals["static_url"] = _static_url
     return env
 
 
-def render(request: web.Request | None, name: str, ctx: dict[str, Any] | None = None, *,
-           status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def render(
+    request: web.Request | None,
+    name: str,
+    ctx: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> web.Response:
     html = _env().get_template(name).render(**(ctx or {}))
-    h = {"Content-Security-Policy": PAGE_CSP, "X-Content-Type-Options": "nosniff",
-         "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
+    h = {
+        "Content-Security-Policy": PAGE_CSP,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Cache-Control": "no-store",
+    }
     h.update(headers or {})
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8", headers=h)
 
@@ -71,8 +87,9 @@ def _wants_html(request: web.Request) -> bool:
 
 
 @web.middleware
-async def friendly_errors(request: web.Request,
-                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def friendly_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPNotFound:

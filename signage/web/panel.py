@@ -36,8 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NOTICE = ("This screen uses a camera to estimate age, gender and mood to choose what plays. "
-          "No images are stored.")
+NOTICE = "This screen uses a camera to estimate age, gender and mood to choose what plays. No images are stored."
 STATUS_EVERY_S = 2.0
 PANEL_SOURCE_DEVICE = "panel"
 
@@ -57,10 +56,15 @@ def log_plan(appliance: Appliance) -> QrPlan:
     """Say at start which QR mode is in force, and warn in one line when phones on mobile data
     cannot open a QR code (called once the server listens and its address is known)."""
     plan = plan_for(appliance)
-    log.info("QR codes: mode %s (%s)", plan.mode, {
-        "public": f"this screen's pages at {plan.base_url}",
-        "landing": "advertisers' landing pages with utm_* parameters; rating on the panel",
-        "lan": f"this screen's pages at its LAN address {plan.base_url}"}[plan.mode])
+    log.info(
+        "QR codes: mode %s (%s)",
+        plan.mode,
+        {
+            "public": f"this screen's pages at {plan.base_url}",
+            "landing": "advertisers' landing pages with utm_* parameters; rating on the panel",
+            "lan": f"this screen's pages at its LAN address {plan.base_url}",
+        }[plan.mode],
+    )
     if plan.warning():
         log.warning("%s", plan.warning())
     return plan
@@ -79,8 +83,11 @@ def panel_state(appliance: Appliance, state: dict[str, Any]) -> dict[str, Any]:
         out["qr_mode"] = plan.mode
         out["qr_url"] = url
         if url:
-            title = ("Scan for the advertiser's offer" if plan.mode == "landing"
-                     else "Scan to rate this ad and see its details")
+            title = (
+                "Scan for the advertiser's offer"
+                if plan.mode == "landing"
+                else "Scan to rate this ad and see its details"
+            )
             out["qr_svg"] = qr_svg(url, title=title, ecc="L")  # long URLs: fewer, larger modules
     return out
 
@@ -89,10 +96,18 @@ def faces_message(data: dict[str, Any]) -> dict[str, Any]:
     """The audience model's `audience.frame` event -> the overlay's list: id (a small number
     that only tells emoji apart between frames, never a session id), normalised box
     (x, y, w, h), mood, mask."""
-    return {"at": data["at"], "faces": [
-        {"id": str(f["id"]), "box": [round(float(v), 4) for v in f["box"]],
-         "mood": f["mood"] or "neutral", "mask": bool(f["mask"])}
-        for f in data["faces"]]}
+    return {
+        "at": data["at"],
+        "faces": [
+            {
+                "id": str(f["id"]),
+                "box": [round(float(v), 4) for v in f["box"]],
+                "mood": f["mood"] or "neutral",
+                "mask": bool(f["mask"]),
+            }
+            for f in data["faces"]
+        ],
+    }
 
 
 def status_line(appliance: Appliance) -> dict[str, Any]:
@@ -112,25 +127,37 @@ def status_line(appliance: Appliance) -> dict[str, Any]:
 
 # --- handlers --------------------------------------------------------------------------------
 
+
 async def panel_page(request: web.Request) -> web.Response:
     app = request.app[APPLIANCE]
     plan = plan_for(app)
     web_cfg = app.config.web
     preview_on = bool(web_cfg.camera_preview)
-    return render(request, "panel.html", {
-        "notice": NOTICE,
-        "privacy_qr": Markup(qr_svg(plan.privacy_url, title="Privacy details")),
-        "privacy_url": plan.privacy_url,
-        "qr_mode": plan.mode,
-        "status_overlay": web_cfg.status_overlay,
-        "camera_preview": preview_on,
-        # the page's own secret: /api/panel/* answers only requests that carry it
-        "config_json": Markup(json.dumps({"statusOverlay": web_cfg.status_overlay,
-                                          "cameraPreview": PREVIEW_PATH if preview_on else None,
-                                          "qrMode": plan.mode, "stripSide": web_cfg.strip_side,
-                                          "stripSize": web_cfg.strip_size,
-                                          "panelKey": request.app[PANEL_KEYS].issue()})),
-    })
+    return render(
+        request,
+        "panel.html",
+        {
+            "notice": NOTICE,
+            "privacy_qr": Markup(qr_svg(plan.privacy_url, title="Privacy details")),
+            "privacy_url": plan.privacy_url,
+            "qr_mode": plan.mode,
+            "status_overlay": web_cfg.status_overlay,
+            "camera_preview": preview_on,
+            # the page's own secret: /api/panel/* answers only requests that carry it
+            "config_json": Markup(
+                json.dumps(
+                    {
+                        "statusOverlay": web_cfg.status_overlay,
+                        "cameraPreview": PREVIEW_PATH if preview_on else None,
+                        "qrMode": plan.mode,
+                        "stripSide": web_cfg.strip_side,
+                        "stripSize": web_cfg.strip_size,
+                        "panelKey": request.app[PANEL_KEYS].issue(),
+                    }
+                )
+            ),
+        },
+    )
 
 
 async def panel_ws(request: web.Request) -> web.StreamResponse:
@@ -213,11 +240,13 @@ async def panel_rate(request: web.Request) -> web.Response:
     app = request.app[APPLIANCE]
     body = await _panel_body(request)
     value = body.get("value")
-    value = {"like": 1, "dislike": -1, 1: 1, -1: -1}.get(value) if isinstance(value, (str, int)) \
-        and not isinstance(value, bool) else None
+    value = (
+        {"like": 1, "dislike": -1, 1: 1, -1: -1}.get(value)
+        if isinstance(value, (str, int)) and not isinstance(value, bool)
+        else None
+    )
     play_id = body.get("play_id")
-    if value is None or not isinstance(play_id, int) or isinstance(play_id, bool) \
-            or not 0 < play_id <= MAX_PLAY_ID:
+    if value is None or not isinstance(play_id, int) or isinstance(play_id, bool) or not 0 < play_id <= MAX_PLAY_ID:
         raise web.HTTPBadRequest(text='expected {"play_id": <int>, "value": "like"|"dislike"}')
     state = app.player.current()
     on_screen = state.get("play_id") == play_id and state.get("state") in ("ad", "rating")

@@ -39,8 +39,7 @@ def encode_preview(image: Any, max_side: int = PREVIEW_MAX_SIDE) -> bytes:
     h, w = image.shape[:2]
     scale = min(1.0, max_side / float(max(h, w)))
     if scale < 1.0:
-        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
-                           interpolation=cv2.INTER_AREA)
+        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     ok, buf = cv2.imencode(".jpg", image, [int(cv2.IMWRITE_JPEG_QUALITY), 70])
     if not ok:
         raise ValueError("JPEG encoding failed")

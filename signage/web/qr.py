@@ -48,17 +48,17 @@ def qr_svg(data: str, *, dark: str = "#000", light: str = "#fff", title: str = "
                 parts.append(f"M{start} {y}h{x - start}v1h-{x - start}z")
             else:
                 x += 1
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {n} {n}" '
-            f'shape-rendering="crispEdges" role="img" aria-label="{_esc(title)}">'
-            f'<title>{_esc(title)}</title>'
-            f'<rect width="{n}" height="{n}" fill="{light}"/>'
-            f'<path fill="{dark}" d="{"".join(parts)}"/></svg>')
-
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {n} {n}" '
+        f'shape-rendering="crispEdges" role="img" aria-label="{_esc(title)}">'
+        f"<title>{_esc(title)}</title>"
+        f'<rect width="{n}" height="{n}" fill="{light}"/>'
+        f'<path fill="{dark}" d="{"".join(parts)}"/></svg>'
+    )
 
 
 def _esc(s: str) -> str:
-    return (s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;"))
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 # --- where the QR codes point ----------------------------------------------------------------
@@ -72,7 +72,7 @@ _PRIVATE_SUFFIXES = (".local", ".lan", ".home", ".internal", ".localdomain", ".h
 
 
 def resolve_mode(qr_mode: str, public_url: str) -> str:
-    """"auto" -> "public" with a public address, else "landing"; other modes as configured."""
+    """ "auto" -> "public" with a public address, else "landing"; other modes as configured."""
     if qr_mode == "auto":
         return "public" if public_url else "landing"
     return qr_mode
@@ -96,8 +96,9 @@ def campaign_url(landing_url: str, campaign: str, token: str) -> str:
     parts = urlsplit(landing_url)
     ours = {"utm_source": UTM_SOURCE, "utm_medium": UTM_MEDIUM, "utm_campaign": campaign, "utm_content": token}
     kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ours]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(kept + list(ours.items())),
-                       parts.fragment))
+    return urlunsplit(
+        (parts.scheme, parts.netloc, parts.path or "/", urlencode(kept + list(ours.items())), parts.fragment)
+    )
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class QrPlan:
     """Where this screen's QR codes point. `base_url` is where its own pages are (public_url in
     "public" mode, else the LAN address the server listens at)."""
 
-    mode: str        # "public" | "landing" | "lan"
+    mode: str  # "public" | "landing" | "lan"
     base_url: str
 
     @property
@@ -127,15 +128,25 @@ class QrPlan:
         """One line for the operator when a QR code points where phones on mobile data cannot go."""
         if not self.private:
             return ""
-        which = ("the privacy QR code (ad QR codes go to the advertisers' own sites)" if self.mode == "landing"
-                 else "the QR codes")
-        return (f"{which} point at {self.base_url}, a private address: phones on mobile data cannot open "
-                f"it. Fix: set web.public_url to an https:// address that reaches this screen (a reverse "
-                f"proxy or tunnel; README, 'QR codes that work on mobile data')")
+        which = (
+            "the privacy QR code (ad QR codes go to the advertisers' own sites)"
+            if self.mode == "landing"
+            else "the QR codes"
+        )
+        return (
+            f"{which} point at {self.base_url}, a private address: phones on mobile data cannot open "
+            f"it. Fix: set web.public_url to an https:// address that reaches this screen (a reverse "
+            f"proxy or tunnel; README, 'QR codes that work on mobile data')"
+        )
 
     def status(self) -> dict[str, Any]:
-        return {"mode": self.mode, "base_url": self.base_url, "privacy_url": self.privacy_url,
-                "private": self.private, "warning": self.warning()}
+        return {
+            "mode": self.mode,
+            "base_url": self.base_url,
+            "privacy_url": self.privacy_url,
+            "private": self.private,
+            "warning": self.warning(),
+        }
 
 
 def qr_plan(qr_mode: str, public_url: str, base_url: str) -> QrPlan:

@@ -13,6 +13,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def api_status(request: web.Request) -> web.Response:
     from .panel import plan_for  # where the QR codes point: the operator checks it here
+
     appliance = request.app[APPLIANCE]
     return web.json_response({**await appliance.status(), "qr": plan_for(appliance).status()})
 

@@ -35,17 +35,29 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "docs" / "screenshots"
 HEALING = REPO / "assets" / "healing"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                  "--autoplay-policy=no-user-gesture-required", "--hide-scrollbars"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--autoplay-policy=no-user-gesture-required",
+    "--hide-scrollbars",
+]
 #: seconds each photo stays before the photos source moves on (and re-lists its folder): how
 #: quickly a change made by `LiveServer.show()` reaches the camera
 PHOTO_SECONDS = 1.0
 
 
 def chromium_executable() -> str | None:
-    for name in (os.environ.get("SIGNAGE_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                 shutil.which("chromium-browser")):
+    for name in (
+        os.environ.get("SIGNAGE_CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if name and Path(name).exists():
             return name
     return None
@@ -69,8 +81,10 @@ def wait_for(fn: Callable[[], Any], timeout: float = 30.0, what: str = "conditio
 
 # --- the server ------------------------------------------------------------------------------
 
+
 def _font(size: int):
     from PIL import ImageFont
+
     for p in ("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf",):
         if Path(p).exists():
             return ImageFont.truetype(p, size)
@@ -116,13 +130,16 @@ def make_test_ads(root: Path, duration: int = 6) -> Path:
     d.text((90, 220), "Sunrise\nBakery", font=_font(150), fill=(60, 25, 15))
     d.text((96, 640), "Warm croissants from 7 am", font=_font(58), fill=(70, 35, 20))
     img.save(a / "creative-portrait.png", optimize=True)
-    (a / "ad.toml").write_text(textwrap.dedent("""
+    (a / "ad.toml").write_text(
+        textwrap.dedent("""
         title = "Sunrise Bakery"
         advertiser = "Sunrise Bakery Ltd"
         media = "creative.png"
         media_portrait = "creative-portrait.png"
         duration = {duration}
-    """).format(duration=duration) + common + textwrap.dedent("""
+    """).format(duration=duration)
+        + common
+        + textwrap.dedent("""
         [mobile]
         description = "Croissants, sourdough and cinnamon buns baked on site every morning."
         address = "12 Harbour Street"
@@ -130,10 +147,12 @@ def make_test_ads(root: Path, duration: int = 6) -> Path:
         website = "https://sunrise-bakery.example"
         map_url = "https://www.openstreetmap.org/search?query=12%20Harbour%20Street"
         coupon = "SUNRISE2FOR1"
-    """))
+    """)
+    )
     b = ads / "green-wave-bikes"
     b.mkdir()
-    (b / "creative.html").write_text(textwrap.dedent("""\
+    (b / "creative.html").write_text(
+        textwrap.dedent("""\
         <!doctype html><html><head><meta charset="utf-8"><style>
         html,body{margin:0;height:100%;overflow:hidden;font-family:system-ui,"DejaVu Sans",sans-serif}
         body{display:grid;place-items:center;background:linear-gradient(135deg,#0b6e4f,#08a045 55%,#c7f9cc);color:#fff}
@@ -142,13 +161,17 @@ def make_test_ads(root: Path, duration: int = 6) -> Path:
         @keyframes r{to{transform:rotate(360deg)}}
         </style></head><body><div class="c"><div class="w">&#x2699;</div><h1>Green Wave Bikes</h1>
         <p>City e-bikes &middot; first ride free</p></div></body></html>
-    """))
-    (b / "ad.toml").write_text(textwrap.dedent("""
+    """)
+    )
+    (b / "ad.toml").write_text(
+        textwrap.dedent("""
         title = "Green Wave Bikes"
         advertiser = "Green Wave"
         media = "creative.html"
         duration = {duration}
-    """).format(duration=duration) + common + textwrap.dedent("""
+    """).format(duration=duration)
+        + common
+        + textwrap.dedent("""
         [mobile]
         description = "Electric city bikes at 40 stations. Your first 30-minute ride is free."
         address = "Station 1, Central Park Gate"
@@ -156,9 +179,9 @@ def make_test_ads(root: Path, duration: int = 6) -> Path:
         website = "https://greenwave.example"
         landing_url = "https://greenwave.example/first-ride?lang=en"
         coupon = "FIRSTRIDE"
-    """))
+    """)
+    )
     return ads
-
 
 
 class LiveServer:
@@ -232,30 +255,38 @@ class LiveServer:
 
     def wait_people(self, at_least: int = 1, timeout: float = 60.0) -> list[dict[str, Any]]:
         """Poll until vision has found at least this many people in front of the screen."""
-        return wait_for(lambda: (lambda p: p if len(p) >= at_least else None)(self.people()),
-                        timeout, f"vision to find {at_least}+ people")
+        return wait_for(
+            lambda: (lambda p: p if len(p) >= at_least else None)(self.people()),
+            timeout,
+            f"vision to find {at_least}+ people",
+        )
 
     def wait_nobody(self, timeout: float = 60.0) -> dict[str, Any]:
         """Poll until vision has analysed frames of the current photos and sees nobody."""
+
         def check():
             s = self.status()
             looking = s["camera"]["state"] == "running" and s["vision"]["frames_analysed"] > 0
             return s if looking and s["audience"]["present"] == 0 and s["vision"]["faces"] == 0 else None
+
         return wait_for(check, timeout, "vision to see nobody")
 
     # -- the server side ------------------------------------------------------------------------
     def restart_web(self, down_s: float = 2.0) -> None:
         """Stop the web server (every WebSocket drops) and start it again on the same port,
         as after a restart of the process's server side."""
+
         async def _restart():
             from aiohttp import web
 
             from signage.web.server import create_app
+
             await self.runner.cleanup()
             await asyncio.sleep(down_s)
             self.runner = web.AppRunner(create_app(self.appliance), shutdown_timeout=1.0)
             await self.runner.setup()
             await web.TCPSite(self.runner, "127.0.0.1", self.config.web.port).start()
+
         self.run(_restart(), 30)
 
     def run(self, coro, timeout: float = 30):
@@ -265,6 +296,7 @@ class LiveServer:
         async def _stop():
             await self.runner.cleanup()
             await self.appliance.stop()
+
         try:
             self.run(_stop(), 30)
         finally:
@@ -277,8 +309,7 @@ class LiveServer:
         return con
 
 
-def start_live(root: Path, first_photos: list[Path], *, ad_seconds: int = 6,
-               **sections: dict[str, Any]) -> LiveServer:
+def start_live(root: Path, first_photos: list[Path], *, ad_seconds: int = 6, **sections: dict[str, Any]) -> LiveServer:
     """The real appliance on the `photos` camera source, showing `first_photos`, with two ads of
     our own and the repository's healing scenes; `sections` add to or override the config."""
     from signage.config import config_from_dict
@@ -306,14 +337,18 @@ def start_live(root: Path, first_photos: list[Path], *, ad_seconds: int = 6,
 
 # --- fixtures --------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
     exe = chromium_executable()
     # A missing browser fails the browser tests (it does not skip them: CI must not pass
     # without running them); `-m "not browser"` leaves them out on purpose.
     if exe is None:
-        pytest.fail("Debian chromium is not installed (apt-get install -y chromium); "
-                    "the browser tests need it (or run: -m 'not browser')", pytrace=False)
+        pytest.fail(
+            "Debian chromium is not installed (apt-get install -y chromium); "
+            "the browser tests need it (or run: -m 'not browser')",
+            pytrace=False,
+        )
     return exe
 
 
@@ -323,6 +358,7 @@ def browser(chromium):
     running in the thread while it is open, and an asyncio test that a parallel worker or a
     shuffled order runs after a browser module must find no loop running."""
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
         try:
@@ -335,11 +371,13 @@ def browser(chromium):
 def live(tmp_path_factory, photos, no_face_photo) -> LiveServer:
     """The panel tests' appliance: it starts in front of a picture with nobody in it
     (healing); the tests bring people with `live.show(...)`."""
-    server = start_live(tmp_path_factory.mktemp("live"), [no_face_photo],
-                        player={"rating_seconds": 7.0, "healing_min_seconds": 2.0,
-                                "idle_healing_seconds": 60.0, "poll_seconds": 0.1},
-                        # a shop whose guest Wi-Fi reaches the screen: the QR opens our phone pages
-                        web={"qr_mode": "lan"})
+    server = start_live(
+        tmp_path_factory.mktemp("live"),
+        [no_face_photo],
+        player={"rating_seconds": 7.0, "healing_min_seconds": 2.0, "idle_healing_seconds": 60.0, "poll_seconds": 0.1},
+        # a shop whose guest Wi-Fi reaches the screen: the QR opens our phone pages
+        web={"qr_mode": "lan"},
+    )
     try:
         yield server
     finally:
@@ -357,24 +395,31 @@ def shot() -> Callable[[Any, str], Path]:
         else:
             page_or_el.screenshot(path=str(path))
         return path
+
     return take
 
 
 # --- reading what is on screen -----------------------------------------------------------------
+
 
 def zbar_decode(png: bytes) -> list[str]:
     """Every QR code zbarimg (Debian zbar-tools) finds in a screenshot, as a phone would read it;
     None when zbarimg is not installed."""
     import subprocess
     import tempfile
+
     exe = shutil.which("zbarimg")
     if exe is None:
         return None
     with tempfile.NamedTemporaryFile(suffix=".png") as f:
         f.write(png)
         f.flush()
-        out = subprocess.run([exe, "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", f.name],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [exe, "--quiet", "--raw", "-Sdisable", "-Sqrcode.enable", f.name],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     return [line for line in out.stdout.splitlines() if line.strip()]
 
 

@@ -29,16 +29,25 @@ PEOPLE = "2008_001009"
 @pytest.fixture(scope="module")
 def admin_live(tmp_path_factory, photos):
     server = start_live(
-        tmp_path_factory.mktemp("admin-live"), [photos(PEOPLE)], ad_seconds=3,
+        tmp_path_factory.mktemp("admin-live"),
+        [photos(PEOPLE)],
+        ad_seconds=3,
         device={"id": "lobby-screen-1", "location": "Main lobby"},
-        player={"rating_seconds": 1.0, "healing_min_seconds": 1.0, "idle_healing_seconds": 60.0,
-                "poll_seconds": 0.1},
-        admin={"password_hash": hash_password(PASSWORD, iterations=2000)})
+        player={"rating_seconds": 1.0, "healing_min_seconds": 1.0, "idle_healing_seconds": 60.0, "poll_seconds": 0.1},
+        admin={"password_hash": hash_password(PASSWORD, iterations=2000)},
+    )
     try:
         # let the player run: a few complete ad plays with the audience vision found
-        wait_for(lambda: server.db().execute(
-            "SELECT COUNT(*) FROM plays WHERE kind='ad' AND ended_at IS NOT NULL AND impressions > 0"
-        ).fetchone()[0] >= 2, timeout=90, what="two ad plays with impressions")
+        wait_for(
+            lambda: (
+                server.db()
+                .execute("SELECT COUNT(*) FROM plays WHERE kind='ad' AND ended_at IS NOT NULL AND impressions > 0")
+                .fetchone()[0]
+                >= 2
+            ),
+            timeout=90,
+            what="two ad plays with impressions",
+        )
         yield server
     finally:
         server.stop()
@@ -75,8 +84,11 @@ def test_wrong_password_then_login_and_live_view(admin_live, page, shot):
     assert page.locator(".alert").inner_text() == "Wrong password."
     login(page, url)
     assert page.url.endswith("/admin")
-    wait_for(lambda: page.locator("#people-now").inner_text().strip() not in ("", "–", "0"), timeout=20,
-             what="people now on the live view")
+    wait_for(
+        lambda: page.locator("#people-now").inner_text().strip() not in ("", "–", "0"),
+        timeout=20,
+        what="people now on the live view",
+    )
     assert page.locator("#camera-state").count() == 1
     shot(page, "admin-live")
 
@@ -93,10 +105,13 @@ def test_report_matches_sql_and_csv_downloads(admin_live, page, shot, tmp_path):
     con = admin_live.db()
     row = con.execute(
         "SELECT COUNT(DISTINCT p.id) FROM plays p WHERE p.kind='ad' AND p.started_at >= ? AND p.started_at < ?",
-        (since, since + 86400)).fetchone()
+        (since, since + 86400),
+    ).fetchone()
     imp = con.execute(
         "SELECT COUNT(*) FROM exposures x JOIN plays p ON p.id = x.play_id WHERE p.kind='ad' "
-        "AND p.started_at >= ? AND p.started_at < ? AND x.present_s >= 1 - 1e-9", (since, since + 86400)).fetchone()
+        "AND p.started_at >= ? AND p.started_at < ? AND x.present_s >= 1 - 1e-9",
+        (since, since + 86400),
+    ).fetchone()
     # the player keeps playing between the page and the check: the page must not exceed the
     # file, and the file may be at most a couple of plays ahead
     assert 1 <= shown_plays <= row[0] <= shown_plays + 3
@@ -158,17 +173,26 @@ def test_create_ad_with_upload_becomes_eligible_then_pause_stops_it(admin_live, 
     # and the next decisions never pick it
     n0 = admin_live.db().execute("SELECT COALESCE(MAX(id), 0) FROM plays").fetchone()[0]
     # two more ads are decided with the people still there (each ad lasts 3 s)
-    wait_for(lambda: admin_live.db().execute(
-        "SELECT COUNT(*) FROM plays WHERE kind='ad' AND id > ?", (n0,)).fetchone()[0] >= 2,
-        timeout=60, what="two more ad decisions")
-    picked = admin_live.db().execute(
-        "SELECT COUNT(*) FROM plays p JOIN ads a ON a.id = p.ad_id WHERE a.slug='harbour-cafe' AND p.id > ?",
-        (n0,)).fetchone()[0]
+    wait_for(
+        lambda: (
+            admin_live.db().execute("SELECT COUNT(*) FROM plays WHERE kind='ad' AND id > ?", (n0,)).fetchone()[0] >= 2
+        ),
+        timeout=60,
+        what="two more ad decisions",
+    )
+    picked = (
+        admin_live.db()
+        .execute(
+            "SELECT COUNT(*) FROM plays p JOIN ads a ON a.id = p.ad_id WHERE a.slug='harbour-cafe' AND p.id > ?", (n0,)
+        )
+        .fetchone()[0]
+    )
     assert picked == 0
 
 
 async def _eligibility(player, slug, rules):
     from signage.ads.selection import eligibility
+
     ad = player.ads.get(slug)
     if ad is None:
         return ["not loaded"]
@@ -185,12 +209,23 @@ def test_refusals_with_status_and_message(admin_live, page):
     r = req.post(url + "/admin/ads/sunrise-bakery/pause", form={}, max_redirects=0)
     assert r.status == 403 and "security token (CSRF) is missing or wrong" in r.text()
     # uploads
-    base = {"csrf_token": csrf, "slug": "upload-test", "title": "T", "duration": "3", "cpm": "1", "budget": "10",
-            "start": "2020-01-01", "end": "2099-12-31"}
+    base = {
+        "csrf_token": csrf,
+        "slug": "upload-test",
+        "title": "T",
+        "duration": "3",
+        "cpm": "1",
+        "budget": "10",
+        "start": "2020-01-01",
+        "end": "2099-12-31",
+    }
 
     def post(name, data, mime="image/png"):
-        return req.post(url + "/admin/ads/new", max_redirects=0,
-                        multipart={**base, "media": {"name": name, "mimeType": mime, "buffer": data}})
+        return req.post(
+            url + "/admin/ads/new",
+            max_redirects=0,
+            multipart={**base, "media": {"name": name, "mimeType": mime, "buffer": data}},
+        )
 
     r = post("big.png", b"\x89PNG\r\n\x1a\n" + b"0" * (10 * 1024 * 1024 + 1))
     assert r.status == 413 and "too large" in r.text()

@@ -27,13 +27,16 @@ def demo_server(tmp_path_factory, no_face_photo):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cfg = config_from_dict({
-        "camera": {"source": "photos", "photos_dir": str(pdir), "photo_seconds": 1.0, "fps": 5.0},
-        "vision": {"models_dir": str(REPO / "models"), "analysis_fps": 2.0},
-        "ads": {"dir": str(REPO / "assets" / "ads"), "healing_dir": str(REPO / "assets" / "healing")},
-        "web": {"host": "127.0.0.1", "port": port},
-        "storage": {"data_dir": str(root / "data")},
-    }, base_dir=root)
+    cfg = config_from_dict(
+        {
+            "camera": {"source": "photos", "photos_dir": str(pdir), "photo_seconds": 1.0, "fps": 5.0},
+            "vision": {"models_dir": str(REPO / "models"), "analysis_fps": 2.0},
+            "ads": {"dir": str(REPO / "assets" / "ads"), "healing_dir": str(REPO / "assets" / "healing")},
+            "web": {"host": "127.0.0.1", "port": port},
+            "storage": {"data_dir": str(root / "data")},
+        },
+        base_dir=root,
+    )
     server = LiveServer(cfg)
     server.show(no_face_photo)
     server.start()
@@ -55,7 +58,8 @@ def test_demo_video_ad_plays_in_chromium(browser, demo_server):
         page.goto(demo_server.url + "/privacy")  # any page of the appliance: same origin
         for path in videos:
             url = f"/media/ads/{path.parent.name}/{path.name}"
-            result = page.evaluate("""async (url) => {
+            result = page.evaluate(
+                """async (url) => {
                 const v = document.createElement('video');
                 v.muted = true; v.playsInline = true; v.preload = 'auto';
                 document.body.appendChild(v);
@@ -71,7 +75,9 @@ def test_demo_video_ad_plays_in_chromium(browser, demo_server):
                 const out = {state, w, h, d, t0, t1: v.currentTime, paused: v.paused};
                 v.pause(); v.remove();
                 return out;
-            }""", url)
+            }""",
+                url,
+            )
             assert result["state"] >= 2, (url, result)  # HAVE_CURRENT_DATA or better
             assert (result["w"], result["h"]) == (1280, 720), (url, result)
             assert 8 <= result["d"] <= 12, (url, result)

@@ -37,8 +37,10 @@ def shown(page) -> str:
 def watch(page, base: str) -> dict:
     seen = {"errors": [], "external": []}
     page.on("pageerror", lambda e: seen["errors"].append(str(e)))
-    page.on("request", lambda r: seen["external"].append(r.url)
-            if not r.url.startswith((base, "data:", "blob:", "about:")) else None)
+    page.on(
+        "request",
+        lambda r: seen["external"].append(r.url) if not r.url.startswith((base, "data:", "blob:", "about:")) else None,
+    )
     return seen
 
 
@@ -63,7 +65,8 @@ def overlay(page) -> list[dict]:
         "(() => { const box = document.getElementById('faces').getBoundingClientRect();"
         " return [...document.querySelectorAll('.face:not(.gone)')].map(e => {const r = e.getBoundingClientRect();"
         " return {x: r.x + r.width / 2 - box.x, y: r.y + r.height / 2 - box.y, mood: e.dataset.mood,"
-        " bw: box.width, bh: box.height, size: r.width}}) })()")
+        " bw: box.width, bh: box.height, size: r.width}}) })()"
+    )
 
 
 def overlay_matches(page, live, width: int = 0, height: int = 0, tol: float = 40.0):
@@ -78,13 +81,20 @@ def overlay_matches(page, live, width: int = 0, height: int = 0, tol: float = 40
         return None
     pairs = []
     width, height = faces[0]["bw"], faces[0]["bh"]
+
     def clamp(v: float, half: float, extent: float) -> float:
         return min(max(v, half), extent - half)
+
     for p in people:
         b = p["box"]
         ex, ey = (1 - (b["x"] + b["w"] / 2)) * width, (b["y"] + b["h"] / 2) * height
-        near = [f for f in faces if abs(f["x"] - clamp(ex, f["size"] / 2, width)) < tol
-                and abs(f["y"] - clamp(ey, f["size"] / 2, height)) < tol and f["mood"] == p["mood"]]
+        near = [
+            f
+            for f in faces
+            if abs(f["x"] - clamp(ex, f["size"] / 2, width)) < tol
+            and abs(f["y"] - clamp(ey, f["size"] / 2, height)) < tol
+            and f["mood"] == p["mood"]
+        ]
         if len(near) != 1:
             return None
         pairs.append((p, near[0]))
@@ -100,8 +110,9 @@ def test_panel_healing_ad_rating_landscape(browser, live, shot, photos, no_face_
     live.wait_nobody()
     page.goto(live.url + "/panel")
     wait_for(lambda: shown(page).startswith("healing:"), 30, "a healing scene on screen")
-    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth && "
-                         "document.documentElement.scrollHeight <= innerHeight"), "scrollbars"
+    assert page.evaluate(
+        "document.documentElement.scrollWidth <= innerWidth && document.documentElement.scrollHeight <= innerHeight"
+    ), "scrollbars"
     assert page.evaluate("getComputedStyle(document.body).cursor") == "none"
     notice = page.locator(".privacy-notice")
     assert notice.is_visible()
@@ -117,8 +128,11 @@ def test_panel_healing_ad_rating_landscape(browser, live, shot, photos, no_face_
     live.show(photos(PEOPLE))
     people = live.wait_people(3)
     wait_for(lambda: shown(page).startswith("ad:"), 60, "an ad on screen")
-    pairs = wait_for(lambda: overlay_matches(page, live, 1920, 1080), 20,
-                     f"one emoji over each of the {len(people)} faces vision found")
+    pairs = wait_for(
+        lambda: overlay_matches(page, live, 1920, 1080),
+        20,
+        f"one emoji over each of the {len(people)} faces vision found",
+    )
     assert {p["mood"] for p, _ in pairs} >= {"happy"}
     assert page.locator("video[src*=camera], img[src*=camera]").count() == 0  # never the camera image
     page.wait_for_timeout(900)
@@ -139,8 +153,10 @@ def test_panel_healing_ad_rating_landscape(browser, live, shot, photos, no_face_
     page.tap("#btn-like")
     wait_for(lambda: page.locator("#rating-thanks").is_visible(), 10, "the thank-you")
     with live.db() as con:
-        rows = [dict(r) for r in con.execute(
-            "SELECT value, source, device FROM ratings WHERE play_id = ?", (rating["play_id"],))]
+        rows = [
+            dict(r)
+            for r in con.execute("SELECT value, source, device FROM ratings WHERE play_id = ?", (rating["play_id"],))
+        ]
     assert rows == [{"value": 1, "source": "panel", "device": "panel"}]
     wait_for(lambda: state(page) == "healing", 30, "back to healing after the rating")
     assert not seen["errors"], seen["errors"]
@@ -149,8 +165,9 @@ def test_panel_healing_ad_rating_landscape(browser, live, shot, photos, no_face_
 
 
 def phone(browser):
-    return browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
-                               is_mobile=True, has_touch=True)
+    return browser.new_context(
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
 
 
 def an_ad_play(live, photos) -> dict:
@@ -161,8 +178,10 @@ def an_ad_play(live, photos) -> dict:
 
     def newest():
         with live.db() as con:
-            row = con.execute("SELECT p.id, p.token, a.title FROM plays p JOIN ads a ON a.id = p.ad_id "
-                              "WHERE p.kind = 'ad' AND p.token IS NOT NULL ORDER BY p.id DESC LIMIT 1").fetchone()
+            row = con.execute(
+                "SELECT p.id, p.token, a.title FROM plays p JOIN ads a ON a.id = p.ad_id "
+                "WHERE p.kind = 'ad' AND p.token IS NOT NULL ORDER BY p.id DESC LIMIT 1"
+            ).fetchone()
         return row and {"url": f"{live.appliance.base_url}/m/{row[1]}", "play_id": row[0], "title": row[2]}
 
     return wait_for(newest, 90, "an ad play in the database")
@@ -191,8 +210,9 @@ def test_mobile_page_details_and_one_rating_per_device(browser, live, shot, phot
     shot(page, "mobile-ad-rated", full_page=True)
 
     with live.db() as con:
-        mobile = con.execute("SELECT value FROM ratings WHERE play_id = ? AND source = 'mobile'",
-                             (SHARED["play_id"],)).fetchall()
+        mobile = con.execute(
+            "SELECT value FROM ratings WHERE play_id = ? AND source = 'mobile'", (SHARED["play_id"],)
+        ).fetchall()
     assert [r[0] for r in mobile] == [1]
     # Other phones may each vote once: that gives the rankings page something to rank.
     for value in ("like", "dislike", "like"):
@@ -203,8 +223,9 @@ def test_mobile_page_details_and_one_rating_per_device(browser, live, shot, phot
         p2.wait_for_url(re.compile(r".*\?r=thanks"))
         other.close()
     with live.db() as con:
-        n = con.execute("SELECT COUNT(*) FROM ratings WHERE play_id = ? AND source = 'mobile'",
-                        (SHARED["play_id"],)).fetchone()[0]
+        n = con.execute(
+            "SELECT COUNT(*) FROM ratings WHERE play_id = ? AND source = 'mobile'", (SHARED["play_id"],)
+        ).fetchone()[0]
     assert n == 4
 
     png = page.request.get(SHARED["url"] + "/emoticon.png?download=1")
@@ -237,9 +258,11 @@ def test_panel_portrait_each_state(browser, live, shot, photos):
     deadline = time.monotonic() + 90
     while taken != end_states and time.monotonic() < deadline:
         s = state(page)
-        ok = (s == "healing" and shown(page).startswith("healing:")) or \
-             (s == "ad" and shown(page).startswith("ad:")) or \
-             (s == "rating" and page.locator("#rating").is_visible())
+        ok = (
+            (s == "healing" and shown(page).startswith("healing:"))
+            or (s == "ad" and shown(page).startswith("ad:"))
+            or (s == "rating" and page.locator("#rating").is_visible())
+        )
         if s in end_states - taken and ok:
             page.wait_for_timeout(900)
             if state(page) == s:
@@ -262,8 +285,11 @@ def test_panel_rides_out_a_server_restart(browser, live):  # any state will do
     live.restart_web(down_s=2.5)
     # while the server was down the panel kept its picture (a visible, opaque layer)
     assert page.evaluate("document.querySelectorAll('#stage .layer.in').length") >= 1
-    wait_for(lambda: page.evaluate("window.panel.connected") and page.evaluate("window.panel.messages") > messages + 1,
-             30, "the panel to reconnect by itself and get live messages again")
+    wait_for(
+        lambda: page.evaluate("window.panel.connected") and page.evaluate("window.panel.messages") > messages + 1,
+        30,
+        "the panel to reconnect by itself and get live messages again",
+    )
     ctx.close()
 
 
@@ -275,15 +301,30 @@ def test_a_media_file_that_fails_is_skipped_and_reported(browser, live, photos):
     page.goto(live.url + "/panel")
     wait_for(lambda: shown(page) not in ("", "fallback"), 30, "something on screen")
     before = shown(page)
-    broken = {"state": "ad", "play_id": 999999, "ad": {"slug": "missing-ad", "title": "Missing",
-              "media_url": "/media/ads/missing-ad/creative.png", "media_type": "image", "duration_s": 3}}
+    broken = {
+        "state": "ad",
+        "play_id": 999999,
+        "ad": {
+            "slug": "missing-ad",
+            "title": "Missing",
+            "media_url": "/media/ads/missing-ad/creative.png",
+            "media_type": "image",
+            "duration_s": 3,
+        },
+    }
     # Published straight on the real hub, as the player would: the file does not exist.
     live.loop.call_soon_threadsafe(live.appliance.hub.publish, "player.state", broken)
-    wait_for(lambda: "/media/ads/missing-ad/creative.png" in page.evaluate("window.panel.failures"), 15,
-             "the failure to be reported")
+    wait_for(
+        lambda: "/media/ads/missing-ad/creative.png" in page.evaluate("window.panel.failures"),
+        15,
+        "the failure to be reported",
+    )
     # Nothing went black or froze: a picture is still showing, and the next real state plays.
     assert page.evaluate("document.querySelectorAll('#stage .layer.in').length") >= 1
     assert not shown(page).startswith("ad:999999")
-    wait_for(lambda: shown(page) != before and not shown(page).startswith("ad:999999"), 40,
-             "the player's next item to replace it")
+    wait_for(
+        lambda: shown(page) != before and not shown(page).startswith("ad:999999"),
+        40,
+        "the player's next item to replace it",
+    )
     ctx.close()

@@ -24,7 +24,10 @@ from .test_panel_browser import PEOPLE, decode_qr, shown, state
 
 pytestmark = pytest.mark.browser
 
-LANDING = {"sunrise-bakery": "https://sunrise-bakery.example", "green-wave-bikes": "https://greenwave.example/first-ride?lang=en"}
+LANDING = {
+    "sunrise-bakery": "https://sunrise-bakery.example",
+    "green-wave-bikes": "https://greenwave.example/first-ride?lang=en",
+}
 
 #: what lies over (or next to) the creative: none of it may overlap the creative's content
 OVERLAYS = ["#strip-ad", "#privacy", "#mirror", "#faces", "#caption", "#rating"]
@@ -32,9 +35,12 @@ OVERLAYS = ["#strip-ad", "#privacy", "#mirror", "#faces", "#caption", "#rating"]
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory, photos):
-    server = start_live(tmp_path_factory.mktemp("shop"), [photos(PEOPLE)], ad_seconds=2,
-                        player={"rating_seconds": 1.5, "healing_min_seconds": 0.5,
-                                "idle_healing_seconds": 60.0, "poll_seconds": 0.1})
+    server = start_live(
+        tmp_path_factory.mktemp("shop"),
+        [photos(PEOPLE)],
+        ad_seconds=2,
+        player={"rating_seconds": 1.5, "healing_min_seconds": 0.5, "idle_healing_seconds": 60.0, "poll_seconds": 0.1},
+    )
     try:
         server.wait_people(1)
         yield server
@@ -61,7 +67,8 @@ def far_away(png: bytes, scale: float) -> bytes:
 def boxes(page) -> dict:
     """The creative's content box (its layer minus a safe zone the strip may cover) and the boxes
     of everything else on screen, in CSS pixels."""
-    return page.evaluate("""(sels) => {
+    return page.evaluate(
+        """(sels) => {
         const r = e => { const b = e.getBoundingClientRect(); return {x: b.x, y: b.y, w: b.width, h: b.height}; };
         const layer = document.querySelector('#stage .layer.in:not(.old)[data-kind=ad]');
         let content = null;
@@ -79,7 +86,9 @@ def boxes(page) -> dict:
         for (const sel of sels) for (const e of document.querySelectorAll(sel)) if (visible(e)) over.push({sel, ...r(e)});
         return {content, over, state: window.panel.state && window.panel.state.state, shown: window.panel.shown,
                 media: layer ? (layer.querySelector('img,iframe,video') || {}).src || '' : ''};
-    }""", OVERLAYS)
+    }""",
+        OVERLAYS,
+    )
 
 
 def overlap(a: dict, b: dict) -> float:
@@ -89,9 +98,16 @@ def overlap(a: dict, b: dict) -> float:
 
 
 def wait_ad_on_screen(page, timeout=60):
-    return wait_for(lambda: state(page) == "ad" and shown(page).startswith("ad:") and
-                    page.evaluate("document.body.dataset.state") == "ad" and
-                    page.evaluate("!document.getElementById('strip-ad').hidden"), timeout, "an ad on screen")
+    return wait_for(
+        lambda: (
+            state(page) == "ad"
+            and shown(page).startswith("ad:")
+            and page.evaluate("document.body.dataset.state") == "ad"
+            and page.evaluate("!document.getElementById('strip-ad').hidden")
+        ),
+        timeout,
+        "an ad on screen",
+    )
 
 
 def test_the_ads_qr_shows_while_it_plays_and_opens_the_advertisers_page(browser, shop, shot):
@@ -133,16 +149,19 @@ def test_the_ads_qr_shows_while_it_plays_and_opens_the_advertisers_page(browser,
         page.wait_for_timeout(200)
         rs = page.evaluate("window.panel.state")
         rating_png = page.screenshot()
-        box = page.evaluate("(() => { const b = document.getElementById('rating-qr').getBoundingClientRect();"
-                            " return {x: b.x, y: b.y, w: b.width, h: b.height}; })()")
+        box = page.evaluate(
+            "(() => { const b = document.getElementById('rating-qr').getBoundingClientRect();"
+            " return {x: b.x, y: b.y, w: b.width, h: b.height}; })()"
+        )
         like = page.locator("#btn-like").is_visible()
         after = page.evaluate("window.panel.state")
         if after["state"] == "rating" and after["play_id"] == rs["play_id"] and box["w"]:
             break
     rating_url = rs["qr_url"]
     assert rating_url == campaign_url(LANDING[rs["ad"]["slug"]], rs["ad"]["slug"], rs["token"])
-    crop = Image.open(io.BytesIO(rating_png)).crop((int(box["x"]), int(box["y"]), int(box["x"] + box["w"]),
-                                                    int(box["y"] + box["h"])))
+    crop = Image.open(io.BytesIO(rating_png)).crop(
+        (int(box["x"]), int(box["y"]), int(box["x"] + box["w"]), int(box["y"] + box["h"]))
+    )
     out = io.BytesIO()
     crop.save(out, "PNG")
     assert rating_url in qr_text(out.getvalue())
@@ -191,8 +210,11 @@ def test_nothing_covers_the_creative_and_must_read_text_is_large(browser, shop, 
     wait_for(lambda: state(page) == "rating" and page.locator("#rating").is_visible(), 30, "the rating screen")
     kicker = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.rating-kicker')).fontSize)")
     assert kicker >= 0.03 * short, kicker
-    b = wait_for(lambda: (lambda b: b if any(o["sel"] == "#rating" for o in b["over"]) else None)(boxes(page)),
-                 30, "the rating screen's boxes")
+    b = wait_for(
+        lambda: (lambda b: b if any(o["sel"] == "#rating" for o in b["over"]) else None)(boxes(page)),
+        30,
+        "the rating screen's boxes",
+    )
     rating = next(o for o in b["over"] if o["sel"] == "#rating")
     for o in b["over"]:
         if o["sel"] in (".face:not(.gone)", "#strip-ad", "#privacy"):
@@ -207,8 +229,14 @@ def test_a_creatives_safe_zone_may_lie_under_the_strip_and_nothing_else(browser,
     page = ctx.new_page()
     page.goto(shop.url + "/panel")
     wait_for(lambda: page.evaluate("window.panel.connected") and shown(page) != "fallback", 30, "a connected panel")
-    ad = {"slug": "sunrise-bakery", "title": "Sunrise Bakery", "media_url": "/media/ads/sunrise-bakery/creative.png",
-          "media_type": "image", "duration_s": 2, "safe_zone": {"side": "right", "size": 0.2}}
+    ad = {
+        "slug": "sunrise-bakery",
+        "title": "Sunrise Bakery",
+        "media_url": "/media/ads/sunrise-bakery/creative.png",
+        "media_type": "image",
+        "duration_s": 2,
+        "safe_zone": {"side": "right", "size": 0.2},
+    }
     sent = {"at": 0.0}
 
     def under_strip():
@@ -216,15 +244,21 @@ def test_a_creatives_safe_zone_may_lie_under_the_strip_and_nothing_else(browser,
         # again every few seconds, should the player's own next state have come first
         if time.monotonic() - sent["at"] > 4 and not shown(page).startswith("ad:999997:"):
             sent["at"] = time.monotonic()
-            shop.loop.call_soon_threadsafe(shop.appliance.hub.publish, "player.state",
-                                           {"state": "ad", "play_id": 999997, "token": "T" * 22, "ad": ad})
+            shop.loop.call_soon_threadsafe(
+                shop.appliance.hub.publish,
+                "player.state",
+                {"state": "ad", "play_id": 999997, "token": "T" * 22, "ad": ad},
+            )
         if not shown(page).startswith("ad:999997:"):
             return None
         b = boxes(page)
-        layer = page.evaluate("(() => { const l = document.querySelector('#stage .layer.in:not(.old)[data-kind=ad]');"
-                              " return l ? {under: l.classList.contains('under'), w: l.getBoundingClientRect().width,"
-                              " over: document.getElementById('strip').classList.contains('over')} : null })()")
+        layer = page.evaluate(
+            "(() => { const l = document.querySelector('#stage .layer.in:not(.old)[data-kind=ad]');"
+            " return l ? {under: l.classList.contains('under'), w: l.getBoundingClientRect().width,"
+            " over: document.getElementById('strip').classList.contains('over')} : null })()"
+        )
         return (b, layer) if layer and b["content"] else None
+
     b, layer = wait_for(under_strip, 40, "the safe-zone ad on screen")
     assert layer["under"] and layer["over"] and layer["w"] == 1920  # the whole screen
     assert abs(b["content"]["w"] - 0.8 * 1920) < 1
@@ -237,11 +271,17 @@ def test_a_creatives_safe_zone_may_lie_under_the_strip_and_nothing_else(browser,
     def second():
         if time.monotonic() - sent["at"] > 4 and not shown(page).startswith("ad:999996:"):
             sent["at"] = time.monotonic()
-            shop.loop.call_soon_threadsafe(shop.appliance.hub.publish, "player.state",
-                                           {"state": "ad", "play_id": 999996, "token": "U" * 22, "ad": ad})
+            shop.loop.call_soon_threadsafe(
+                shop.appliance.hub.publish,
+                "player.state",
+                {"state": "ad", "play_id": 999996, "token": "U" * 22, "ad": ad},
+            )
         return shown(page).startswith("ad:999996:")
+
     wait_for(second, 40, "the second ad")
-    assert not page.evaluate("document.querySelector('#stage .layer[data-key^=\"ad:999996\"]').classList.contains('under')")
+    assert not page.evaluate(
+        "document.querySelector('#stage .layer[data-key^=\"ad:999996\"]').classList.contains('under')"
+    )
     ctx.close()
 
 
@@ -249,7 +289,7 @@ def frame_problem(png: bytes, area: dict) -> str:
     """'' for a good frame; else why it is black or blank (the creative area alone)."""
     img = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32)
     x, y, w, h = (int(area[k]) for k in ("x", "y", "w", "h"))
-    crop = img[y:y + h, x:x + w]
+    crop = img[y : y + h, x : x + w]
     if crop.mean() < 16:
         return f"black (mean {crop.mean():.1f})"
     if crop.std() < 2.0:
@@ -261,6 +301,7 @@ def test_no_black_or_blank_frame_at_ten_transitions(browser, shop):
     """Every frame Chromium paints (its screencast, as a screen recorder sees it) while the panel
     goes through ten media transitions: none may be black or blank in the creative area."""
     import base64
+
     ctx = browser.new_context(viewport={"width": 960, "height": 540})
     page = ctx.new_page()
     page.goto(shop.url + "/panel")
@@ -272,6 +313,7 @@ def test_no_black_or_blank_frame_at_ten_transitions(browser, shop):
     def on_frame(ev):
         frames.append(base64.b64decode(ev["data"]))
         cdp.send("Page.screencastFrameAck", {"sessionId": ev["sessionId"]})
+
     cdp.on("Page.screencastFrame", on_frame)
     start = page.evaluate("window.panel.swaps")
     cdp.send("Page.startScreencast", {"format": "png", "everyNthFrame": 1})
@@ -290,6 +332,7 @@ def test_no_black_or_blank_frame_at_ten_transitions(browser, shop):
 
 def test_an_outage_shows_a_calm_scene_without_qr_codes_then_resumes(browser, shop, shot):
     import threading
+
     ctx = browser.new_context(viewport={"width": 1280, "height": 720})
     page = ctx.new_page()
     page.goto(shop.url + "/panel")
@@ -309,22 +352,31 @@ def test_an_outage_shows_a_calm_scene_without_qr_codes_then_resumes(browser, sho
         shot(page, "panel-outage")
     finally:
         down.join(60)
-    wait_for(lambda: page.evaluate("window.panel.connected") and not page.evaluate("window.panel.offline"), 30,
-             "the panel to reconnect")
+    wait_for(
+        lambda: page.evaluate("window.panel.connected") and not page.evaluate("window.panel.offline"),
+        30,
+        "the panel to reconnect",
+    )
     wait_for(lambda: shown(page) != "calm" and page.locator("#privacy-qr").is_visible(), 30, "live content again")
     ctx.close()
 
 
-PHONE = dict(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True,
-             bypass_csp=True)  # axe is injected as a script
+PHONE = dict(
+    viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True, has_touch=True, bypass_csp=True
+)  # axe is injected as a script
 
 
 def test_phone_pages_and_panel_have_no_serious_accessibility_violations(browser, shop, shot):
     ctx = browser.new_context(**PHONE)
     page = ctx.new_page()
     with shop.db() as con:
-        token = wait_for(lambda: con.execute("SELECT token FROM plays WHERE kind = 'ad' AND token IS NOT NULL "
-                                             "ORDER BY id DESC").fetchone(), 30, "an ad play")[0]
+        token = wait_for(
+            lambda: con.execute(
+                "SELECT token FROM plays WHERE kind = 'ad' AND token IS NOT NULL ORDER BY id DESC"
+            ).fetchone(),
+            30,
+            "an ad play",
+        )[0]
     found = {}
     for path in (f"/m/{token}", f"/m/{token}?r=thanks", "/m/", "/rankings", "/today", "/privacy", "/m/no-such-token"):
         page.goto(shop.url + path)

@@ -49,11 +49,20 @@ IMAGE_MAX = 10 * 1024 * 1024
 VIDEO_MAX = 50 * 1024 * 1024
 BUNDLE_MAX = 20 * 1024 * 1024
 FIELD_MAX = 16 * 1024
-UPLOAD_TYPES = {".png": "image", ".jpg": "image", ".jpeg": "image", ".webp": "image", ".gif": "image",
-                ".mp4": "video", ".webm": "video", ".zip": "HTML bundle"}
+UPLOAD_TYPES = {
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".webp": "image",
+    ".gif": "image",
+    ".mp4": "video",
+    ".webm": "video",
+    ".zip": "HTML bundle",
+}
 UPLOAD_LIMITS = {"image": IMAGE_MAX, "video": VIDEO_MAX, "HTML bundle": BUNDLE_MAX}
-WHAT_TO_UPLOAD = ("Upload an image (PNG, JPEG, WebP, GIF), a video (MP4, WebM) or an HTML creative as a zip "
-                  "with an index.html.")
+WHAT_TO_UPLOAD = (
+    "Upload an image (PNG, JPEG, WebP, GIF), a video (MP4, WebM) or an HTML creative as a zip with an index.html."
+)
 SAFE_NAME = re.compile(r"[^a-z0-9._-]+")
 MAX_DAYPARTS = 6
 DAY_NAMES_ALL = ["daily"]
@@ -70,14 +79,17 @@ class AdFormError(Exception):
 
 # --- uploads -----------------------------------------------------------------------------------
 
+
 def safe_media_name(raw: str) -> str:
     """A file name we are willing to store, or AdFormError(400) for names that try to leave the folder."""
     name = (raw or "").strip()
     if not name:
         raise AdFormError(400, "The uploaded file has no name.")
     if "/" in name or "\\" in name or ".." in name or "\x00" in name or name.startswith("."):
-        raise AdFormError(400, f'Refused file name "{name[:80]}": a media file name must not contain folders, '
-                               f'"..", or start with a dot.')
+        raise AdFormError(
+            400,
+            f'Refused file name "{name[:80]}": a media file name must not contain folders, "..", or start with a dot.',
+        )
     stem, dot, ext = name.rpartition(".")
     ext = "." + ext.lower() if dot else ""
     if ext not in UPLOAD_TYPES:
@@ -118,7 +130,9 @@ def _verify_image(path: Path) -> None:
             im.verify()
         with Image.open(path) as im:
             if im.width * im.height > 40_000_000:
-                raise AdFormError(413, f"The image is too large ({im.width}x{im.height} pixels); at most 40 megapixels.")
+                raise AdFormError(
+                    413, f"The image is too large ({im.width}x{im.height} pixels); at most 40 megapixels."
+                )
     except AdFormError:
         raise
     except Exception:
@@ -173,7 +187,7 @@ async def _read_multipart(request: web.Request, staging: Path) -> tuple[dict[str
         elif name in FILE_FIELDS:
             await part.release()
         else:
-            value = (await part.read(decode=True))[:FIELD_MAX + 1]
+            value = (await part.read(decode=True))[: FIELD_MAX + 1]
             if len(value) > FIELD_MAX:
                 raise AdFormError(413, f"The field {name!r} is too long.")
             text = value.decode("utf-8", "replace")
@@ -198,8 +212,11 @@ async def _receive_media(part: Any, staging: Path, portrait: bool = False) -> Pa
     kind = UPLOAD_TYPES[ext]
     if portrait:
         if kind == "HTML bundle":
-            raise AdFormError(415, "Portrait creative: upload an image or a video. An HTML creative lays itself out "
-                                   "for the screen's shape (see its portrait preview on the ad page).")
+            raise AdFormError(
+                415,
+                "Portrait creative: upload an image or a video. An HTML creative lays itself out "
+                "for the screen's shape (see its portrait preview on the ad page).",
+            )
         fname = "portrait-" + fname  # never the same name as the landscape creative
     limit = UPLOAD_LIMITS[kind]
     staging.mkdir(parents=True, exist_ok=True)
@@ -210,13 +227,15 @@ async def _receive_media(part: Any, staging: Path, portrait: bool = False) -> Pa
         while chunk := await part.read_chunk(256 * 1024):
             if first:
                 if not _same_kind(ext, sniff(chunk[:16])):
-                    raise AdFormError(415, f'"{part.filename}" is not a real {ext[1:].upper()} file '
-                                           f"(its content does not match its name). {WHAT_TO_UPLOAD}")
+                    raise AdFormError(
+                        415,
+                        f'"{part.filename}" is not a real {ext[1:].upper()} file '
+                        f"(its content does not match its name). {WHAT_TO_UPLOAD}",
+                    )
                 first = False
             size += len(chunk)
             if size > limit:
-                raise AdFormError(413, f"The file is too large: {kind}s may be at most "
-                                       f"{limit // (1024 * 1024)} MB.")
+                raise AdFormError(413, f"The file is too large: {kind}s may be at most {limit // (1024 * 1024)} MB.")
             fh.write(chunk)
     if size == 0:
         raise AdFormError(400, "The uploaded file is empty.")
@@ -275,8 +294,9 @@ def parse_dayparts(fields: dict[str, Any]) -> list[dict[str, Any]]:
         if end == "00:00" and start != "00:00":
             end = "24:00"  # "until midnight" typed as 00:00
         if start == end or (start == "00:00" and end == "00:00"):
-            raise AdFormError(400, f"Daypart {i + 1}: from and until are the same time; leave both empty for the "
-                                   f"whole day.")
+            raise AdFormError(
+                400, f"Daypart {i + 1}: from and until are the same time; leave both empty for the whole day."
+            )
         days = DAY_NAMES_ALL if len(days) == 7 else days
         out.append({"days": list(days), "start": start, "end": end})
     return out
@@ -300,6 +320,7 @@ def daypart_rows(dayparts: Any) -> list[dict[str, Any]]:
 
 def build_toml(fields: dict[str, Any], media: str, media_portrait: str = "") -> str:
     """ad.toml text from the form (the inventory validates it afterwards)."""
+
     def date_or_error(key: str, label: str) -> str:
         raw = str(fields.get(key, "")).strip()
         try:
@@ -333,12 +354,21 @@ def build_toml(fields: dict[str, Any], media: str, media_portrait: str = "") -> 
         f"end = {date_or_error('end', 'Flight end')}",
     ]
     for dp in parse_dayparts(fields):
-        lines += ["", "[[dayparts]]", f"days = {json.dumps(dp['days'])}", f"start = {_toml_str(dp['start'])}",
-                  f"end = {_toml_str(dp['end'])}"]
+        lines += [
+            "",
+            "[[dayparts]]",
+            f"days = {json.dumps(dp['days'])}",
+            f"start = {_toml_str(dp['start'])}",
+            f"end = {_toml_str(dp['end'])}",
+        ]
     side = str(fields.get("safe_zone_side", "")).strip()
     if side:
-        lines += ["", "[safe_zone]", f"side = {_toml_str(side)}",
-                  f"size = {_num(fields, 'safe_zone_size', 'Safe zone size', 0.2):g}"]
+        lines += [
+            "",
+            "[safe_zone]",
+            f"side = {_toml_str(side)}",
+            f"size = {_num(fields, 'safe_zone_size', 'Safe zone size', 0.2):g}",
+        ]
     mobile = [(k, str(fields.get(k, "")).strip()) for k in inventory.MOBILE_KEYS]
     mobile = [(k, v) for k, v in mobile if v]
     if mobile:
@@ -350,26 +380,58 @@ def form_values(spec: Any | None) -> dict[str, Any]:
     """The edit form's values from a loaded AdSpec (or defaults for a new ad)."""
     if spec is None:
         today = date.today()
-        return {"slug": "", "title": "", "advertiser": "", "media": "", "duration": 15, "age_restricted": False,
-                "uplifting": False, "frequency_cap": 2, "priority": 0, "moods": [], "age_groups": [],
-                "genders": [], "cpm": 10, "budget": 100, "start": today.isoformat(),
-                "end": today.replace(year=today.year + 1).isoformat() if not (today.month == 2 and today.day == 29)
-                else today.replace(year=today.year + 1, day=28).isoformat(), "dayparts": daypart_rows([]),
-                "media_portrait": "", "safe_zone_side": "", "safe_zone_size": "0.2",
-                **{k: "" for k in inventory.MOBILE_KEYS}}
-    return {"slug": spec.slug, "title": spec.title, "advertiser": spec.advertiser, "media": spec.media,
-            "duration": f"{spec.duration_s:g}", "age_restricted": spec.age_restricted, "uplifting": spec.uplifting,
-            "frequency_cap": spec.freq_cap, "priority": spec.priority, "moods": list(spec.moods),
-            "age_groups": list(spec.age_groups), "genders": list(spec.genders), "cpm": f"{spec.cpm:g}",
-            "budget": f"{spec.budget:g}", "start": spec.start_date.isoformat() if spec.start_date else "",
-            "end": spec.end_date.isoformat() if spec.end_date else "", "dayparts": daypart_rows(spec.dayparts),
-            "media_portrait": spec.media_portrait,
-            "safe_zone_side": spec.safe_zone[0] if spec.safe_zone else "",
-            "safe_zone_size": f"{spec.safe_zone[1]:g}" if spec.safe_zone else "0.2",
-            **{k: spec.details.get(k, "") for k in inventory.MOBILE_KEYS}}
+        return {
+            "slug": "",
+            "title": "",
+            "advertiser": "",
+            "media": "",
+            "duration": 15,
+            "age_restricted": False,
+            "uplifting": False,
+            "frequency_cap": 2,
+            "priority": 0,
+            "moods": [],
+            "age_groups": [],
+            "genders": [],
+            "cpm": 10,
+            "budget": 100,
+            "start": today.isoformat(),
+            "end": today.replace(year=today.year + 1).isoformat()
+            if not (today.month == 2 and today.day == 29)
+            else today.replace(year=today.year + 1, day=28).isoformat(),
+            "dayparts": daypart_rows([]),
+            "media_portrait": "",
+            "safe_zone_side": "",
+            "safe_zone_size": "0.2",
+            **{k: "" for k in inventory.MOBILE_KEYS},
+        }
+    return {
+        "slug": spec.slug,
+        "title": spec.title,
+        "advertiser": spec.advertiser,
+        "media": spec.media,
+        "duration": f"{spec.duration_s:g}",
+        "age_restricted": spec.age_restricted,
+        "uplifting": spec.uplifting,
+        "frequency_cap": spec.freq_cap,
+        "priority": spec.priority,
+        "moods": list(spec.moods),
+        "age_groups": list(spec.age_groups),
+        "genders": list(spec.genders),
+        "cpm": f"{spec.cpm:g}",
+        "budget": f"{spec.budget:g}",
+        "start": spec.start_date.isoformat() if spec.start_date else "",
+        "end": spec.end_date.isoformat() if spec.end_date else "",
+        "dayparts": daypart_rows(spec.dayparts),
+        "media_portrait": spec.media_portrait,
+        "safe_zone_side": spec.safe_zone[0] if spec.safe_zone else "",
+        "safe_zone_size": f"{spec.safe_zone[1]:g}" if spec.safe_zone else "0.2",
+        **{k: spec.details.get(k, "") for k in inventory.MOBILE_KEYS},
+    }
 
 
 # --- applying a change -------------------------------------------------------------------------
+
 
 def _ads_dir(appliance: Any) -> Path:
     d = Path(appliance.config.ads.dir)
@@ -398,13 +460,19 @@ async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
                 slug = await _free_slug(appliance, ads_dir, slug_from_title(str(fields.get("title", ""))))
                 fields["slug"] = slug
             if not inventory.SLUG_RE.match(slug):
-                raise AdFormError(400, f'Slug "{slug[:64]}": use lower-case letters, digits and "-", starting '
-                                       f"with a letter or digit (at most 64).")
+                raise AdFormError(
+                    400,
+                    f'Slug "{slug[:64]}": use lower-case letters, digits and "-", starting '
+                    f"with a letter or digit (at most 64).",
+                )
             if (ads_dir / slug).exists():
                 raise AdFormError(409, f'An ad "{slug}" already exists; choose another slug.')
             if await inventory.ad_status(appliance.store, slug) is not None:
-                raise AdFormError(409, f'The slug "{slug}" belonged to an ad that was deleted (its history stays in '
-                                       f"the reports); choose another slug.")
+                raise AdFormError(
+                    409,
+                    f'The slug "{slug}" belonged to an ad that was deleted (its history stays in '
+                    f"the reports); choose another slug.",
+                )
             if uploaded is None:
                 raise AdFormError(400, "Choose a media file for the new ad. " + WHAT_TO_UPLOAD)
         else:
@@ -454,8 +522,15 @@ async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
         except inventory.AdInvalid as exc:
             raise AdFormError(400, "The ad was not saved: " + exc.short) from None
         old_media = str(fields.get("current_media", "")).strip()
-        if not creating and uploaded is not None and not bundle_upload and old_media and old_media != media \
-                and "/" not in old_media and (target / old_media).is_file():
+        if (
+            not creating
+            and uploaded is not None
+            and not bundle_upload
+            and old_media
+            and old_media != media
+            and "/" not in old_media
+            and (target / old_media).is_file()
+        ):
             (target / old_media).unlink()  # replaced; plays keep referring to the ad, not the file
         final = ads_dir / slug
         if creating:
@@ -476,8 +551,9 @@ async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
         message = exc.message
         if exc.fields is not None:  # the file was refused: a browser never keeps a chosen file
             message += " Everything else you typed is kept below; choose the file again."
-        return render(request, "ad_form.html", status=exc.status, error=message, ad=values,
-                      creating=creating, **_choices(request))
+        return render(
+            request, "ad_form.html", status=exc.status, error=message, ad=values, creating=creating, **_choices(request)
+        )
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
     return redirect(f"/admin/ads?saved={slug}")
@@ -485,9 +561,17 @@ async def _save(request: web.Request, slug: str | None) -> web.StreamResponse:
 
 def _choices(request: web.Request) -> dict[str, Any]:
     """What every render of the ad form needs besides the ad (an edit adds its status now)."""
-    return {"moods": MOODS, "age_groups": AGE_GROUPS, "genders": GENDERS, "day_names": DAY_NAMES,
-            "currency": request.app[APPLIANCE].config.ads.currency, "labels": ad_status.REASON_LABELS,
-            "now_status": None, "ad_state": None, "status_label": None}
+    return {
+        "moods": MOODS,
+        "age_groups": AGE_GROUPS,
+        "genders": GENDERS,
+        "day_names": DAY_NAMES,
+        "currency": request.app[APPLIANCE].config.ads.currency,
+        "labels": ad_status.REASON_LABELS,
+        "now_status": None,
+        "ad_state": None,
+        "status_label": None,
+    }
 
 
 def typed_values(fields: dict[str, Any]) -> dict[str, Any]:
@@ -497,10 +581,15 @@ def typed_values(fields: dict[str, Any]) -> dict[str, Any]:
         values[k] = _list(fields, k)
     values["age_restricted"] = bool(fields.get("age_restricted"))
     values["uplifting"] = bool(fields.get("uplifting"))
-    values["dayparts"] = [{"days": [d for d in _list(fields, f"dp{i}_days") if d in DAY_NAMES],
-                           "start": str(fields.get(f"dp{i}_start", "")), "end": str(fields.get(f"dp{i}_end", ""))}
-                          for i in range(MAX_DAYPARTS)
-                          if f"dp{i}_start" in fields or f"dp{i}_days" in fields]
+    values["dayparts"] = [
+        {
+            "days": [d for d in _list(fields, f"dp{i}_days") if d in DAY_NAMES],
+            "start": str(fields.get(f"dp{i}_start", "")),
+            "end": str(fields.get(f"dp{i}_end", "")),
+        }
+        for i in range(MAX_DAYPARTS)
+        if f"dp{i}_start" in fields or f"dp{i}_days" in fields
+    ]
     if not values["dayparts"]:
         values["dayparts"] = daypart_rows([])
     # an edit keeps pointing at the creatives it had (the form sends them as current_*)
@@ -510,8 +599,9 @@ def typed_values(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def slug_from_title(title: str) -> str:
-    """"Harbour Café — Spring 2027!" -> "harbour-cafe-spring-2027" (ASCII, at most 64)."""
+    """ "Harbour Café — Spring 2027!" -> "harbour-cafe-spring-2027" (ASCII, at most 64)."""
     import unicodedata
+
     ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")[:64].rstrip("-")
     return slug or "ad"
@@ -528,19 +618,27 @@ async def _free_slug(appliance: Any, ads_dir: Path, base: str) -> str:
 
 # --- handlers -----------------------------------------------------------------------------------
 
+
 async def statuses_now(appliance: Any, records: list[inventory.AdRecord]) -> dict[str, ad_status.AdNow]:
     """Each ad's status now by the decision's own rules: the people present now (frequency cap,
     age gate), the visitors of the last hour (matching audience), the player's media skips."""
     now = appliance.clock.now()
     present = appliance.player.viewers(now)
     seen = {v.session_id for v in present}
-    recent = [v for v in ad_status.visitors_as_viewers(await public.recent_visitors(appliance.store, now - 3600))
-              if v.session_id not in seen]
+    recent = [
+        v
+        for v in ad_status.visitors_as_viewers(await public.recent_visitors(appliance.store, now - 3600))
+        if v.session_id not in seen
+    ]
     skip = appliance.player.status()["skipped"]
     when = datetime.fromtimestamp(now)
-    return {r.slug: ad_status.ad_now(r.state, when, appliance.player.rules, present=present,
-                                     last_hour=present + recent, skip=skip)
-            for r in records if r.state.status != "deleted"}
+    return {
+        r.slug: ad_status.ad_now(
+            r.state, when, appliance.player.rules, present=present, last_hour=present + recent, skip=skip
+        )
+        for r in records
+        if r.state.status != "deleted"
+    }
 
 
 @admin_route
@@ -550,11 +648,18 @@ async def ads_list(request: web.Request) -> web.Response:
     stats = await public.ad_delivery_by_slug(appliance.store)
     _, invalid = await asyncio.get_running_loop().run_in_executor(None, inventory.scan, _ads_dir(appliance))
     saved = request.query.get("saved")
-    return render(request, "ads.html", ads=records, stats=stats, invalid=invalid,
-                  now=await statuses_now(appliance, records), currency=appliance.config.ads.currency,
-                  labels=ad_status.REASON_LABELS,
-                  present=len(appliance.player.viewers()),
-                  message=f'Saved "{saved}". It counts from the next decision.' if saved else None)
+    return render(
+        request,
+        "ads.html",
+        ads=records,
+        stats=stats,
+        invalid=invalid,
+        now=await statuses_now(appliance, records),
+        currency=appliance.config.ads.currency,
+        labels=ad_status.REASON_LABELS,
+        present=len(appliance.player.viewers()),
+        message=f'Saved "{saved}". It counts from the next decision.' if saved else None,
+    )
 
 
 @admin_route
@@ -581,9 +686,18 @@ async def ad_edit(request: web.Request) -> web.Response:
     status = await inventory.ad_status(appliance.store, slug)
     record = next((r for r in await inventory.load_ads(appliance.store) if r.slug == slug), None)
     now_status = (await statuses_now(appliance, [record])).get(slug) if record else None
-    return render(request, "ad_form.html", ad=form_values(spec), creating=False,
-                  **{**_choices(request), "now_status": now_status, "ad_state": record.state if record else None,
-                     "status_label": status or "active"})
+    return render(
+        request,
+        "ad_form.html",
+        ad=form_values(spec),
+        creating=False,
+        **{
+            **_choices(request),
+            "now_status": now_status,
+            "ad_state": record.state if record else None,
+            "status_label": status or "active",
+        },
+    )
 
 
 @admin_route(multipart=True)

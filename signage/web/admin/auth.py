@@ -27,8 +27,14 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 __all__ = [
-    "HASH_PREFIX", "hash_password", "verify_password", "AdminSession", "SessionStore",
-    "LoginThrottle", "COOKIE", "LOGIN_CSRF_COOKIE",
+    "HASH_PREFIX",
+    "hash_password",
+    "verify_password",
+    "AdminSession",
+    "SessionStore",
+    "LoginThrottle",
+    "COOKIE",
+    "LOGIN_CSRF_COOKIE",
 ]
 
 HASH_PREFIX = "pbkdf2_sha256"
@@ -47,6 +53,7 @@ FAILURE_WINDOW_S = 300.0
 
 
 # --- password hashing -------------------------------------------------------------------------
+
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii").rstrip("=")
@@ -84,13 +91,18 @@ def verify_password(password: str, encoded: str) -> bool:
 def hash_is_well_formed(encoded: str) -> bool:
     try:
         prefix, iters, salt_b64, hash_b64 = encoded.split("$")
-        return (prefix == HASH_PREFIX and int(iters) >= MIN_ITERATIONS and bool(_unb64(salt_b64))
-                and len(_unb64(hash_b64)) == 32)
+        return (
+            prefix == HASH_PREFIX
+            and int(iters) >= MIN_ITERATIONS
+            and bool(_unb64(salt_b64))
+            and len(_unb64(hash_b64)) == 32
+        )
     except (ValueError, TypeError):
         return False
 
 
 # --- sessions ---------------------------------------------------------------------------------
+
 
 @dataclass
 class AdminSession:
@@ -116,8 +128,13 @@ class SessionStore:
     def create(self, remote: str = "") -> AdminSession:
         now = self.clock()
         self._purge(now)
-        sess = AdminSession(token=secrets.token_urlsafe(32), csrf=secrets.token_urlsafe(32),
-                            created_at=now, expires_at=now + self.lifetime_s, remote=remote)
+        sess = AdminSession(
+            token=secrets.token_urlsafe(32),
+            csrf=secrets.token_urlsafe(32),
+            created_at=now,
+            expires_at=now + self.lifetime_s,
+            remote=remote,
+        )
         self._by_token[sess.token] = sess
         return sess
 
@@ -181,6 +198,7 @@ async def check_password_async(password: str, encoded: str) -> bool:
 
 # --- CSRF -------------------------------------------------------------------------------------
 
+
 def same_origin(request: web.Request) -> bool:
     """False when the browser says the request came from another site (Origin or Referer)."""
     origin = request.headers.get("Origin")
@@ -193,6 +211,7 @@ def same_origin(request: web.Request) -> bool:
         return False
     try:
         from yarl import URL
+
         u = URL(origin)
     except ValueError:
         return False

@@ -79,9 +79,11 @@ def set_password_in_text(text: str, password_hash: str) -> str:
     if out and not out.endswith("\n"):
         out += newline
     sep = newline if out.strip() else ""
-    return (f"{out}{sep}[admin]{newline}"
-            f"# Salted hash written by `python -m signage set-password`; empty = admin pages disabled.{newline}"
-            f"{value}{newline}")
+    return (
+        f"{out}{sep}[admin]{newline}"
+        f"# Salted hash written by `python -m signage set-password`; empty = admin pages disabled.{newline}"
+        f"{value}{newline}"
+    )
 
 
 def _line_end(line: str, default: str) -> str:
@@ -173,20 +175,32 @@ def _cmd_set_password(args: argparse.Namespace, config: Any = None) -> int:
     except OSError as exc:
         print(f"signage: set-password: cannot write {path}: {exc.strerror}", file=sys.stderr)
         return 2
-    print(f"{path}: admin password set (salted PBKDF2-SHA256 hash). A running signage uses it from the next "
-          f"login at /admin, without a restart; admins already logged in stay logged in.")
+    print(
+        f"{path}: admin password set (salted PBKDF2-SHA256 hash). A running signage uses it from the next "
+        f"login at /admin, without a restart; admins already logged in stay logged in."
+    )
     return 0
 
 
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "set-password", help="set the admin password (writes a salted hash into config.toml)",
+        "set-password",
+        help="set the admin password (writes a salted hash into config.toml)",
         description="Ask for a new admin password and write its salted hash into the config file as "
-                    "admin.password_hash, keeping the rest of the file as it is.")
-    p.add_argument("--config", dest="config_path", default=argparse.SUPPRESS, metavar="PATH",
-                   help="config file to update (created when missing; default: ./config.toml)")
-    p.add_argument("--password-stdin", action="store_true",
-                   help="read the password from the first line of standard input (for scripts)")
+        "admin.password_hash, keeping the rest of the file as it is.",
+    )
+    p.add_argument(
+        "--config",
+        dest="config_path",
+        default=argparse.SUPPRESS,
+        metavar="PATH",
+        help="config file to update (created when missing; default: ./config.toml)",
+    )
+    p.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input (for scripts)",
+    )
     p.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_set_password, needs_config=False)
 

@@ -44,15 +44,18 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = TEMPLATES_DIR / "_static"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+
 def setup_command(config_file: Path | None) -> str:
     """The set-password command line for this appliance, pasteable in any folder."""
     return signage_command("set-password", config_file=config_file, with_cd=True)
 
 
 def setup_hint(config_file: Path | None) -> str:
-    return ("Admin pages are switched off because no admin password is set. On the appliance, run "
-            f"`{setup_command(config_file)}` (it writes a salted hash into the config file); "
-            "this page then asks for the password, without a restart.")
+    return (
+        "Admin pages are switched off because no admin password is set. On the appliance, run "
+        f"`{setup_command(config_file)}` (it writes a salted hash into the config file); "
+        "this page then asks for the password, without a restart."
+    )
 
 
 class AdminState:
@@ -79,7 +82,8 @@ class AdminState:
             loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
             autoescape=jinja2.select_autoescape(["html", "svg", "xml"], default=True),
             undefined=jinja2.StrictUndefined,  # a typo in a template is an error, not an empty string
-            trim_blocks=True, lstrip_blocks=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
         )
         self.jinja.filters["num"] = fmt_num
         self.jinja.filters["money"] = fmt_money
@@ -113,8 +117,7 @@ class AdminState:
         try:
             cfg = await asyncio.get_running_loop().run_in_executor(None, load_config, self.config_file)
         except ConfigError as exc:
-            log.warning("admin: %s changed but cannot be read (%s); keeping the password in use",
-                        self.config_file, exc)
+            log.warning("admin: %s changed but cannot be read (%s); keeping the password in use", self.config_file, exc)
             return
         if cfg.admin.password_hash != self.password_hash:
             self.password_hash = cfg.admin.password_hash
@@ -129,6 +132,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 # --- formatting filters -----------------------------------------------------------------------
+
 
 def fmt_num(v: Any, digits: int = 0) -> str:
     if v is None or isinstance(v, jinja2.Undefined):
@@ -183,6 +187,7 @@ def fmt_bytes(v: Any) -> str:
 
 # --- rendering --------------------------------------------------------------------------------
 
+
 def render(request: web.Request, template: str, status: int = 200, **ctx: Any) -> web.Response:
     state = request.app[ADMIN_STATE]
     appliance = request.app[APPLIANCE]
@@ -207,8 +212,11 @@ def redirect(location: str) -> web.Response:
 
 def wants_json(request: web.Request) -> bool:
     accept = request.headers.get("Accept", "")
-    return (request.path.endswith(".json") or request.path.startswith("/api/")
-            or ("application/json" in accept and "text/html" not in accept))
+    return (
+        request.path.endswith(".json")
+        or request.path.startswith("/api/")
+        or ("application/json" in accept and "text/html" not in accept)
+    )
 
 
 def refuse(request: web.Request, status: int, message: str, **extra: Any) -> web.Response:
@@ -218,8 +226,14 @@ def refuse(request: web.Request, status: int, message: str, **extra: Any) -> web
     return render(request, "error.html", status=status, status_code=status, error=message)
 
 
-def login_page(request: web.Request, status: int, *, error: str | None = None,
-               message: str | None = None, next_path: str = "/admin") -> web.Response:
+def login_page(
+    request: web.Request,
+    status: int,
+    *,
+    error: str | None = None,
+    message: str | None = None,
+    next_path: str = "/admin",
+) -> web.Response:
     import secrets
 
     from .auth import LOGIN_CSRF_COOKIE
@@ -227,12 +241,19 @@ def login_page(request: web.Request, status: int, *, error: str | None = None,
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
     if wants_json(request):
         resp: web.Response = web.json_response(
-            {"error": error or message or "log in first", "login": "/admin/login"}, status=status)
+            {"error": error or message or "log in first", "login": "/admin/login"}, status=status
+        )
     else:
-        resp = render(request, "login.html", status=status, login_csrf=token, error=error,
-                      message=message, next_path=safe_next(next_path))
-    resp.set_cookie(LOGIN_CSRF_COOKIE, token, path="/admin", httponly=True, samesite="Strict",
-                    secure=request.secure)
+        resp = render(
+            request,
+            "login.html",
+            status=status,
+            login_csrf=token,
+            error=error,
+            message=message,
+            next_path=safe_next(next_path),
+        )
+    resp.set_cookie(LOGIN_CSRF_COOKIE, token, path="/admin", httponly=True, samesite="Strict", secure=request.secure)
     return resp
 
 
@@ -258,8 +279,9 @@ NOT_LOGGED_IN = {
     "unknown": "Your session has ended (you logged out, or the appliance restarted). Please log in again.",
     "expired": "Your session has expired. Please log in again.",
 }
-CSRF_MESSAGE = ("The form's security token (CSRF) is missing or wrong, so nothing was changed. "
-                "Reload the page and try again.")
+CSRF_MESSAGE = (
+    "The form's security token (CSRF) is missing or wrong, so nothing was changed. Reload the page and try again."
+)
 CROSS_SITE_MESSAGE = "Refused: this request came from another site, so nothing was changed."
 
 
@@ -314,13 +336,14 @@ def security_headers(request: web.Request, response: web.StreamResponse) -> None
     """Strict headers on every admin/API response: no framing, no sniffing, no caching,
     no external requests at all (charts are inline SVG, scripts and styles are ours)."""
     p = request.path
-    if not (p.startswith("/admin") or p == "/api/report" or p.startswith("/api/report/")
-            or p == "/api/decision/last"):
+    if not (p.startswith("/admin") or p == "/api/report" or p.startswith("/api/report/") or p == "/api/decision/last"):
         return
     h = response.headers
-    h.setdefault("Content-Security-Policy",
-                 "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
-                 "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+    h.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    )
     h.setdefault("X-Frame-Options", "DENY")
     h.setdefault("X-Content-Type-Options", "nosniff")
     h.setdefault("Referrer-Policy", "same-origin")  # not no-referrer: that makes POST Origin "null"

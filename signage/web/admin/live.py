@@ -33,8 +33,10 @@ async def live_data(appliance: Appliance) -> dict[str, Any]:
         "mood_mix": _round_mix(audience["mood_mix"]),
         "age_group_mix": _round_mix(audience["age_group_mix"]),
         "gender_mix": _round_mix(audience["gender_mix"]),
-        "people": [{k: p[k] for k in ("mood", "age_group", "gender", "frontal", "dwell_s", "attention_s")}
-                   for p in audience["people"]],
+        "people": [
+            {k: p[k] for k in ("mood", "age_group", "gender", "frontal", "dwell_s", "attention_s")}
+            for p in audience["people"]
+        ],
     }
     return {
         "at": time.time(),
@@ -52,8 +54,7 @@ async def live_data(appliance: Appliance) -> dict[str, Any]:
     }
 
 
-STATE_LABELS = {"ad": "Ad", "rating": "Rating prompt after an ad", "healing": "Calm scene (no ad)",
-                None: "Nothing yet"}
+STATE_LABELS = {"ad": "Ad", "rating": "Rating prompt after an ad", "healing": "Calm scene (no ad)", None: "Nothing yet"}
 
 
 async def technician_view(request: web.Request) -> dict[str, Any]:
@@ -67,9 +68,14 @@ async def technician_view(request: web.Request) -> dict[str, Any]:
     uptime = data.get("uptime_s") or 0
     if dropped is None and vision and uptime >= 10:
         dropped = float(vision.get("frames_dropped") or 0) / uptime * 60.0  # since the start, until measured
-    items = health.judge(data, dropped_per_min=dropped, lag_ms=state.loop_lag.worst_ms,
-                         data_dir=appliance.config.storage.data_dir,
-                         flush_s=appliance.config.storage.flush_seconds, now=data["at"])
+    items = health.judge(
+        data,
+        dropped_per_min=dropped,
+        lag_ms=state.loop_lag.worst_ms,
+        data_dir=appliance.config.storage.data_dir,
+        flush_s=appliance.config.storage.flush_seconds,
+        now=data["at"],
+    )
     data["health"] = [h.to_dict() for h in items]
     data["overall"] = health.overall(items)
     playing = data.get("playing") or {}
@@ -96,6 +102,7 @@ async def live_fragment(request: web.Request) -> web.Response:
 @admin_route
 async def live_json(request: web.Request) -> web.Response:
     from .core import dumps
+
     return web.Response(text=dumps(await technician_view(request)), content_type="application/json")
 
 
@@ -104,6 +111,7 @@ async def decision_last(request: web.Request) -> web.Response:
     """`GET /api/decision/last`: the player's latest ad decision, explained (candidates with
     their CPM, pacing and budget). Admin only: it is commercial data."""
     from .core import dumps
+
     decision = request.app[APPLIANCE].player.last_decision()
     if not decision:
         return web.json_response({"error": "no decision yet"}, status=404)

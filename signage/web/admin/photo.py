@@ -54,6 +54,7 @@ def _get_analyzer(app: web.Application) -> Any:
     holder = app[_ANALYZER]
     if "analyzer" not in holder:
         from ...vision.analyzer import FaceAnalyzer
+
         holder["analyzer"] = FaceAnalyzer(appliance.config.vision)
     return holder["analyzer"]
 
@@ -71,11 +72,13 @@ def header_size(data: bytes) -> tuple[int, int]:
             with Image.open(io.BytesIO(data)) as im:
                 return int(im.width), int(im.height)
     except Image.DecompressionBombError:
-        raise PhotoError(413, "The photo is too large (its header declares a huge image); "
-                              "at most 40 megapixels.") from None
+        raise PhotoError(
+            413, "The photo is too large (its header declares a huge image); at most 40 megapixels."
+        ) from None
     except (OSError, ValueError, SyntaxError):  # Pillow's words for an unreadable header
-        raise PhotoError(415, "The photo could not be decoded (damaged or unsupported). "
-                              "Upload a JPEG, PNG or WebP image.") from None
+        raise PhotoError(
+            415, "The photo could not be decoded (damaged or unsupported). Upload a JPEG, PNG or WebP image."
+        ) from None
 
 
 def decode_image(data: bytes) -> Any:
@@ -85,8 +88,12 @@ def decode_image(data: bytes) -> Any:
     if not data:
         raise PhotoError(400, "The file is empty. Choose a photo (JPEG, PNG or WebP).")
     head = data[:16]
-    known = (head.startswith(b"\xff\xd8\xff") or head.startswith(b"\x89PNG\r\n\x1a\n")
-             or (head[:4] == b"RIFF" and head[8:12] == b"WEBP") or head.startswith(b"BM"))
+    known = (
+        head.startswith(b"\xff\xd8\xff")
+        or head.startswith(b"\x89PNG\r\n\x1a\n")
+        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+        or head.startswith(b"BM")
+    )
     if not known:
         raise PhotoError(415, "This file is not a photo the check can read. Upload a JPEG, PNG or WebP image.")
     # The size in the header, before decoding: a small file can declare a huge image (a 1 MB
@@ -96,7 +103,9 @@ def decode_image(data: bytes) -> Any:
         raise PhotoError(413, f"The photo is too large ({width}x{height} pixels); at most 40 megapixels.")
     bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise PhotoError(415, "The photo could not be decoded (damaged or unsupported). Upload a JPEG, PNG or WebP image.")
+        raise PhotoError(
+            415, "The photo could not be decoded (damaged or unsupported). Upload a JPEG, PNG or WebP image."
+        )
     if bgr.shape[0] * bgr.shape[1] > MAX_PIXELS:
         raise PhotoError(413, f"The photo is too large ({bgr.shape[1]}x{bgr.shape[0]} pixels); at most 40 megapixels.")
     return bgr
@@ -116,14 +125,15 @@ def draw(bgr: Any, faces: list[Any]) -> bytes:
         colour = (60, 200, 60) if f.frontal else (0, 170, 255)
         cv2.rectangle(img, (x, y), (x + bw, y + bh), colour, thick)
         if f.landmarks is not None:
-            for (lx, ly) in f.landmarks.reshape(-1, 2):
+            for lx, ly in f.landmarks.reshape(-1, 2):
                 cv2.circle(img, (int(round(lx)), int(round(ly))), max(2, thick + 1), (255, 80, 40), -1)
         label = f"#{i + 1} {f.emotion} · {f.age_group} · {f.gender}".replace("·", "|")
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font, max(1, thick - 1))
         ty = y - 6 if y - th - 8 > 0 else y + bh + th + 6
         cv2.rectangle(img, (x, ty - th - 4), (x + tw + 6, ty + base), colour, -1)
-        cv2.putText(img, label, (x + 3, ty - 2), cv2.FONT_HERSHEY_SIMPLEX, font, (20, 20, 20),
-                    max(1, thick - 1), cv2.LINE_AA)
+        cv2.putText(
+            img, label, (x + 3, ty - 2), cv2.FONT_HERSHEY_SIMPLEX, font, (20, 20, 20), max(1, thick - 1), cv2.LINE_AA
+        )
     ok, buf = cv2.imencode(".jpg", img, [int(cv2.IMWRITE_JPEG_QUALITY), 88])
     if not ok:
         raise PhotoError(500, "Could not draw the result.")
@@ -136,7 +146,8 @@ def analyse_photo(analyzer: Any, data: bytes) -> dict[str, Any]:
     faces = analyzer.analyze(bgr)
     drawn = draw(bgr, faces)
     return {
-        "width": int(bgr.shape[1]), "height": int(bgr.shape[0]),
+        "width": int(bgr.shape[1]),
+        "height": int(bgr.shape[0]),
         "faces": [f.to_json() | {"frontal": f.frontal} for f in faces],
         "image": "data:image/jpeg;base64," + base64.b64encode(drawn).decode("ascii"),
     }
@@ -147,8 +158,9 @@ async def _read_upload(request: web.Request) -> bytes:
     try:
         return await _read_multipart(request)
     except MULTIPART_ERRORS:
-        raise PhotoError(400, "The upload arrived damaged (not a well-formed form). Choose the photo "
-                              "and send the form again.") from None
+        raise PhotoError(
+            400, "The upload arrived damaged (not a well-formed form). Choose the photo and send the form again."
+        ) from None
 
 
 async def _read_multipart(request: web.Request) -> bytes:
@@ -173,8 +185,9 @@ async def _read_multipart(request: web.Request) -> bytes:
             while chunk := await part.read_chunk(64 * 1024):
                 size += len(chunk)
                 if size > MAX_PHOTO_BYTES:
-                    raise PhotoError(413, f"The photo is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB. "
-                                          f"Use a smaller photo.")
+                    raise PhotoError(
+                        413, f"The photo is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB. Use a smaller photo."
+                    )
                 chunks.append(chunk)
             data = b"".join(chunks)
         else:
@@ -227,9 +240,16 @@ def emoticon_of(face: dict[str, Any]) -> dict[str, Any]:
     p_mask = face.get("mask")
     mask = p_mask is not None and float(p_mask) >= MASK_THRESHOLD
     query = f"mood={mood}&mask={int(mask)}"
-    return {"mood": mood, "label": LABELS[mood], "mask": mask, "mask_estimated": p_mask is not None,
-            "mask_p": p_mask, "svg": Markup(emoticon_svg(mood, mask, 160)),
-            "svg_url": f"/admin/photo/emoticon.svg?{query}", "png_url": f"/admin/photo/emoticon.png?{query}"}
+    return {
+        "mood": mood,
+        "label": LABELS[mood],
+        "mask": mask,
+        "mask_estimated": p_mask is not None,
+        "mask_p": p_mask,
+        "svg": Markup(emoticon_svg(mood, mask, 160)),
+        "svg_url": f"/admin/photo/emoticon.svg?{query}",
+        "png_url": f"/admin/photo/emoticon.png?{query}",
+    }
 
 
 @admin_route

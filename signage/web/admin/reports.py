@@ -27,23 +27,43 @@ def _charts(report: dict[str, Any]) -> dict[str, Any]:
     per_day = report["per_day"]
     day_labels = [d["day"][5:] for d in per_day]
     out = {
-        "per_day": charts.bar_chart("Impressions (OTS) per day", day_labels,
-                                    [d["impressions"] for d in per_day], chart_id="chart-per-day",
-                                    every=max(1, len(per_day) // 14)),
-        "per_hour": charts.bar_chart("Impressions (OTS) per hour of day",
-                                     [f"{h['hour']:02d}" for h in report["per_hour"]],
-                                     [h["impressions"] for h in report["per_hour"]], chart_id="chart-per-hour",
-                                     every=2, colour=charts.PALETTE[1]),
+        "per_day": charts.bar_chart(
+            "Impressions (OTS) per day",
+            day_labels,
+            [d["impressions"] for d in per_day],
+            chart_id="chart-per-day",
+            every=max(1, len(per_day) // 14),
+        ),
+        "per_hour": charts.bar_chart(
+            "Impressions (OTS) per hour of day",
+            [f"{h['hour']:02d}" for h in report["per_hour"]],
+            [h["impressions"] for h in report["per_hour"]],
+            chart_id="chart-per-hour",
+            every=2,
+            colour=charts.PALETTE[1],
+        ),
     }
     aud = report["audience"]
     n = aud.get("sessions", 0)
-    out["age"] = charts.share_bars("Audience by age group (sessions)", aud.get("age_group_mix", {}),
-                                   chart_id="chart-age", note=f"{n} sessions in the period")
-    out["gender"] = charts.share_bars("Audience by gender (sessions)", aud.get("gender_mix", {}),
-                                      chart_id="chart-gender", note=f"{n} sessions in the period")
-    out["mood"] = charts.share_bars("Mood mix (sessions, dominant mood)", aud.get("mood_mix", {}),
-                                    chart_id="chart-mood", colours=charts.MOOD_COLOURS,
-                                    note=f"{n} sessions in the period")
+    out["age"] = charts.share_bars(
+        "Audience by age group (sessions)",
+        aud.get("age_group_mix", {}),
+        chart_id="chart-age",
+        note=f"{n} sessions in the period",
+    )
+    out["gender"] = charts.share_bars(
+        "Audience by gender (sessions)",
+        aud.get("gender_mix", {}),
+        chart_id="chart-gender",
+        note=f"{n} sessions in the period",
+    )
+    out["mood"] = charts.share_bars(
+        "Mood mix (sessions, dominant mood)",
+        aud.get("mood_mix", {}),
+        chart_id="chart-mood",
+        colours=charts.MOOD_COLOURS,
+        note=f"{n} sessions in the period",
+    )
     return out
 
 
@@ -55,12 +75,21 @@ async def reports_page(request: web.Request) -> web.Response:
     except ValueError as exc:
         return refuse(request, 400, str(exc))
     report = await build_report(appliance.store, appliance.config, period)
-    return render(request, "reports.html", report=report, period=period, charts=_charts(report),
-                  segments=list(SEGMENTS), csv_tables=list(CSV_TABLES), currency=appliance.config.ads.currency)
+    return render(
+        request,
+        "reports.html",
+        report=report,
+        period=period,
+        charts=_charts(report),
+        segments=list(SEGMENTS),
+        csv_tables=list(CSV_TABLES),
+        currency=appliance.config.ads.currency,
+    )
 
 
-def _csv_response(rows: Iterable[Mapping[str, Any]], columns: tuple[str, ...], filename: str,
-                  currency: str) -> web.Response:
+def _csv_response(
+    rows: Iterable[Mapping[str, Any]], columns: tuple[str, ...], filename: str, currency: str
+) -> web.Response:
     """A plain CSV: the header is the first line (spreadsheets and `csv` readers need nothing
     else); what the file covers is in its name (device, table, period) and the currency is a
     column of its own."""
@@ -69,9 +98,13 @@ def _csv_response(rows: Iterable[Mapping[str, Any]], columns: tuple[str, ...], f
     w.writerow(columns)
     for r in rows:
         w.writerow([currency if c == "currency" else _csv_cell(r.get(c)) for c in columns])
-    return web.Response(body=buf.getvalue().encode("utf-8"), headers={
-        "Content-Type": "text/csv; charset=utf-8",
-        "Content-Disposition": f'attachment; filename="{filename}"'})
+    return web.Response(
+        body=buf.getvalue().encode("utf-8"),
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )
 
 
 def _csv_cell(v: Any) -> Any:
@@ -87,8 +120,9 @@ async def reports_csv(request: web.Request) -> web.Response:
     appliance = request.app[APPLIANCE]
     table = request.query.get("table", "ads")
     if table not in CSV_TABLES or table == "plays":
-        return refuse(request, 400, f"table={table!r}: unknown; choose one of "
-                                    f"{', '.join(t for t in CSV_TABLES if t != 'plays')}")
+        return refuse(
+            request, 400, f"table={table!r}: unknown; choose one of {', '.join(t for t in CSV_TABLES if t != 'plays')}"
+        )
     try:
         period = _period(request)
     except ValueError as exc:
@@ -96,8 +130,9 @@ async def reports_csv(request: web.Request) -> web.Response:
     report = await build_report(appliance.store, appliance.config, period)
     dev = appliance.config.device
     name = f"signage-{dev.id}-{table}-{period.first.isoformat()}-{period.last.isoformat()}.csv"
-    return _csv_response(table_rows(report, table), CSV_TABLES[table], _safe_filename(name),
-                         appliance.config.ads.currency)
+    return _csv_response(
+        table_rows(report, table), CSV_TABLES[table], _safe_filename(name), appliance.config.ads.currency
+    )
 
 
 def _safe_filename(name: str) -> str:
@@ -113,8 +148,9 @@ async def plays_view(request: web.Request) -> web.Response:
     except ValueError as exc:
         return refuse(request, 400, str(exc) if "date" in str(exc) else "page must be a whole number")
     kind = request.query.get("kind", "ad")
-    data = await plays_page(appliance.store, period, page=page, kind=kind,
-                            min_exposure_s=appliance.config.audience.min_exposure_s)
+    data = await plays_page(
+        appliance.store, period, page=page, kind=kind, min_exposure_s=appliance.config.audience.min_exposure_s
+    )
     return render(request, "plays.html", plays=data, period=period, kind=kind, currency=appliance.config.ads.currency)
 
 
@@ -129,8 +165,14 @@ async def plays_csv(request: web.Request) -> web.Response:
     rows: list[dict[str, Any]] = []
     page = 1
     while True:
-        data = await plays_page(appliance.store, period, page=page, per_page=1000, kind=kind,
-                                min_exposure_s=appliance.config.audience.min_exposure_s)
+        data = await plays_page(
+            appliance.store,
+            period,
+            page=page,
+            per_page=1000,
+            kind=kind,
+            min_exposure_s=appliance.config.audience.min_exposure_s,
+        )
         rows.extend(data["rows"])
         if page >= data["pages"]:
             break

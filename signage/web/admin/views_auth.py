@@ -64,8 +64,9 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     if wait <= 0 and state.password_checks >= MAX_PASSWORD_CHECKS:
         wait = 1.0
     if wait > 0:
-        resp = login_page(request, 429, error=f"Too many login attempts. Try again in {int(wait) + 1} seconds.",
-                          next_path=nxt)
+        resp = login_page(
+            request, 429, error=f"Too many login attempts. Try again in {int(wait) + 1} seconds.", next_path=nxt
+        )
         resp.headers["Retry-After"] = str(int(wait) + 1)
         return resp
     state.throttle.failed(remote)
@@ -82,8 +83,15 @@ async def login_post(request: web.Request) -> web.StreamResponse:
     sess = state.sessions.create(remote)
     log.info("admin login from %s", remote)
     resp = redirect(nxt)
-    resp.set_cookie(COOKIE, sess.token, path="/", httponly=True, samesite="Strict",
-                    secure=request.secure, max_age=int(state.sessions.lifetime_s))
+    resp.set_cookie(
+        COOKIE,
+        sess.token,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        max_age=int(state.sessions.lifetime_s),
+    )
     resp.del_cookie(LOGIN_CSRF_COOKIE, path="/admin")
     return resp
 
