@@ -5,7 +5,8 @@ each test puts in front of the camera what it needs, so they pass in any order: 
 picture with nobody in it: healing), people arrive (a group photo: an ad, emoji over the faces
 vision found), the rating screen (QR decodes to the play's page, a tap stores a rating), the
 phone page of an ad play (details, one rating per device), the portrait layout, a server restart
-the panel rides out, and a media file that fails. Screenshots go to docs/screenshots/.
+the panel rides out, and a media file that fails. Screenshots go to docs/screenshots/ with
+SIGNAGE_UPDATE_SCREENSHOTS=1 (else to a temporary folder).
 """
 
 from __future__ import annotations
