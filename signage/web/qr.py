@@ -129,12 +129,12 @@ class QrPlan:
         if not self.private:
             return ""
         which = (
-            "the privacy QR code (ad QR codes go to the advertisers' own sites)"
+            "the privacy QR code (ad QR codes go to the advertisers' own sites) points"
             if self.mode == "landing"
-            else "the QR codes"
+            else "the QR codes point"
         )
         return (
-            f"{which} point at {self.base_url}, a private address: phones on mobile data cannot open "
+            f"{which} at {self.base_url}, a private address: phones on mobile data cannot open "
             f"it. Fix: set web.public_url to an https:// address that reaches this screen (a reverse "
             f"proxy or tunnel; README, 'QR codes that work on mobile data')"
         )
