@@ -346,25 +346,9 @@ def ad_fields(csrf: str, **extra: str) -> dict[str, str]:
 
 
 def ad_form(csrf: str, **extra: str) -> aiohttp.FormData:
-    from datetime import date, timedelta
-
+    """The ad form's fields (`ad_fields`) as multipart, with a small real image as its media."""
     f = aiohttp.FormData(default_to_multipart=True)
-    f.add_field("csrf_token", csrf)
-    fields = {
-        "slug": "fuzz-ad",
-        "title": "Fuzz",
-        "advertiser": "Fuzz Co",
-        "duration": "8",
-        "frequency_cap": "2",
-        "priority": "0",
-        "cpm": "12",
-        "budget": "300",
-        "start": (date.today() - timedelta(days=1)).isoformat(),
-        "end": (date.today() + timedelta(days=30)).isoformat(),
-        "dayparts": "",
-        "description": "x",
-    }
-    fields.update(extra)
+    fields = ad_fields(csrf, **extra)
     for k, v in fields.items():
         f.add_field(k, v)
     f.add_field("media", io.BytesIO(huge_png(16, 16)), filename="poster.png", content_type="image/png")
