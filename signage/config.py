@@ -88,8 +88,8 @@ class VisionConfig:
     )
     age_gender_precision: str = opt(
         "fp32",
-        "age/gender classifier weights (int8: age MAE within "
-        "0.2 year, gender within 0.5 point of fp32, same on x86 and arm64)",
+        "age/gender classifier weights (int8: age MAE within 0.2 year, gender within 0.5 point "
+        "of fp32 on arm64 and on x86 with VNNI; x86 without VNNI loads fp32, its int8 saturates)",
         choices=("fp32", "int8"),
     )
     mask: bool = opt(False, "also estimate a face mask (needs the mask model)")
@@ -346,6 +346,8 @@ class SystemdEnvironment:
     notify_socket: str = ""
     #: WatchdogSec in seconds, 0 when the unit has no watchdog (or it is meant for another pid)
     watchdog_s: float = 0.0
+    #: the unit's RuntimeDirectory= (a tmpfs under /run, emptied at boot), "" when it has none
+    runtime_dir: str = ""
 
 
 def systemd_environment() -> SystemdEnvironment:
@@ -354,7 +356,8 @@ def systemd_environment() -> SystemdEnvironment:
     usec = os.environ.get("WATCHDOG_USEC", "")
     pid = os.environ.get("WATCHDOG_PID", "")
     watchdog = int(usec) / 1e6 if usec.isdigit() and (not pid or pid == str(os.getpid())) else 0.0
-    return SystemdEnvironment(os.environ.get("NOTIFY_SOCKET", ""), watchdog)
+    runtime_dir = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]  # the first, if several
+    return SystemdEnvironment(os.environ.get("NOTIFY_SOCKET", ""), watchdog, runtime_dir)
 
 
 # --- loading and checking ------------------------------------------------------------------

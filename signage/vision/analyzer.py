@@ -7,6 +7,7 @@ and by the ``analyze``/``eval`` commands (``analyze`` and ``analyze_crop``).
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -29,7 +30,9 @@ from .detector import Detection, FaceDetector, RetinaFaceDetector
 from .geometry import head_pose, square_crop
 from .mask import MaskClassifier, mask_crop
 from ..config import VisionConfig
-from .models import load_model, model_filename, read_manifest
+from .models import load_model, model_filename, read_manifest, usable_precision
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Attributes", "FaceResult", "FaceAnalyzer"]
 
@@ -156,9 +159,16 @@ class FaceAnalyzer:
             )
         self.detector: FaceDetector = detector
         self.emotion = EmotionClassifier(load_model(models_dir, "emotion", config.emotion_precision, manifest))
-        self.age_gender = AgeGenderClassifier(
-            load_model(models_dir, "age_gender", config.age_gender_precision, manifest)
-        )
+        #: what was loaded: int8 age/gender falls back to fp32 where int8 saturates
+        self.age_gender_precision = usable_precision("age_gender", config.age_gender_precision)
+        if self.age_gender_precision != config.age_gender_precision:
+            log.warning(
+                "vision.age_gender_precision = %s: on this x86 CPU (no VNNI) onnxruntime's int8 "
+                "kernels saturate and the age estimate is years off; using fp32 (int8 is fine on "
+                "the Pi's arm64 and on x86 CPUs with VNNI)",
+                config.age_gender_precision,
+            )
+        self.age_gender = AgeGenderClassifier(load_model(models_dir, "age_gender", self.age_gender_precision, manifest))
         self.mask: MaskClassifier | None = None
         if config.mask:
             self.mask = MaskClassifier(load_model(models_dir, "mask", "fp32", manifest))
@@ -172,7 +182,7 @@ class FaceAnalyzer:
         names = [
             model_filename("detector", config.detector_precision),
             model_filename("emotion", config.emotion_precision),
-            model_filename("age_gender", config.age_gender_precision),
+            model_filename("age_gender", usable_precision("age_gender", config.age_gender_precision)),
         ]
         if config.mask:
             names.append(model_filename("mask", "fp32"))

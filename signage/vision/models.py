@@ -16,6 +16,8 @@ several sessions in a small thread pool (``session.run`` releases the GIL).
 from __future__ import annotations
 
 import json
+import platform
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,8 @@ __all__ = [
     "check_model_file",
     "load_model",
     "session_options",
+    "int8_saturates",
+    "usable_precision",
 ]
 
 REBUILD_HINT = "rebuild with: .venv/bin/python scripts/build_models.py"
@@ -60,6 +64,28 @@ def model_filename(kind: str, precision: str) -> str:
     if precision not in ("fp32", "int8"):
         raise ModelError(f"{stem}: unknown precision {precision!r} (use fp32 or int8)")
     return f"{stem}.{precision}.onnx"
+
+
+def int8_saturates() -> bool:
+    """True on an x86 CPU without VNNI. There onnxruntime runs our int8 models (int8 weights,
+    uint8 activations) with AVX2's 16-bit multiply-add, which saturates: measured on an AMD EPYC
+    (AVX2, no VNNI), the int8 age model was 2.6 years off fp32 on average and up to 8 years on
+    one face. With VNNI (32-bit accumulation) and on the Pi's arm64 it follows fp32."""
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return False
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False  # cannot tell: trust the configuration
+    return re.search(r"\b(avx512_vnni|avx_vnni)\b", cpuinfo) is None
+
+
+def usable_precision(kind: str, precision: str) -> str:
+    """The precision to load for `kind`: the configured one, except int8 age/gender on a CPU
+    where int8 saturates (measured off by years there), which loads fp32 instead."""
+    if kind == "age_gender" and precision == "int8" and int8_saturates():
+        return "fp32"
+    return precision
 
 
 @dataclass(frozen=True)
