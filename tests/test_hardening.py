@@ -137,6 +137,9 @@ async def test_2_one_client_cannot_hold_unbounded_panel_sockets(app):
         await asyncio.sleep(0.5)
         ws = await http.ws_connect(url)  # slots come back when sockets close
         await ws.close()
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused_cross_site:
+            await http.ws_connect(url, headers={"Origin": "http://evil.example"})
+        assert refused_cross_site.value.status == 403  # another site's page holds no panel socket
         feeds = []
         try:
             for _ in range(10):
@@ -260,6 +263,64 @@ async def test_5_one_vote_per_play_per_phone(app):
             async with phone.post(rate, data={"value": "dislike"}, allow_redirects=False) as r:
                 assert r.status == 303
     assert count(app, "SELECT COUNT(*) FROM ratings WHERE play_id = ?", play_id) <= 20
+
+
+async def test_5_a_restart_keeps_one_vote_per_phone_and_the_panels_key(tmp_path, photos):
+    """Items 4 and 5 across a restart: the signing secret was made afresh at every start, so
+    after a restart (power cut, watchdog, update) every phone could vote again on the same
+    play, and the open panel's key was refused; and a client loading /panel in a loop pushed
+    the kiosk's key out of the bounded list of valid keys."""
+    cfg = write_config(tmp_path, [photos("astronaut")])
+    first = RunningApp(cfg, tmp_path / "data")
+    try:
+        ad = await next_ad(first.base)
+        token, play_id = ad["token"], ad["play_id"]
+        phone = aiohttp.ClientSession(cookie_jar=jar())
+        async with aiohttp.ClientSession() as kiosk:
+            key = await panel_key(kiosk, first.base)
+            for _ in range(40):  # someone else loads /panel over and over
+                await panel_key(kiosk, first.base)
+            async with kiosk.post(
+                first.base + "/api/panel/media-failed",
+                json={"kind": "ad", "id": "no-such-ad"},
+                headers={"X-Panel-Key": key, "Origin": first.base},
+            ) as r:
+                assert r.status == 200, "the kiosk's key was pushed out by other page loads"
+        async with phone.get(f"{first.base}/m/{token}") as r:
+            assert r.status == 200
+        async with phone.post(f"{first.base}/m/{token}/rate", data={"value": "like"}, allow_redirects=False) as r:
+            assert r.status == 303
+        code, _, err = first.terminate()
+        assert code == 0, err
+    finally:
+        if first.proc.poll() is None:
+            first.kill()
+    assert (tmp_path / "data" / "web-secret").stat().st_mode & 0o077 == 0  # owner only
+    second = RunningApp(cfg, tmp_path / "data")
+    try:
+        async with aiohttp.ClientSession() as kiosk:
+            async with kiosk.post(
+                second.base + "/api/panel/media-failed",
+                json={"kind": "ad", "id": "no-such-ad"},
+                headers={"X-Panel-Key": key, "Origin": second.base},
+            ) as r:
+                assert r.status == 200, "the open panel's key was refused after a restart"
+        # the same phone (its cookie from before the restart) on the same play
+        async with phone.get(f"{second.base}/m/{token}") as r:
+            assert r.status == 200
+        async with phone.post(f"{second.base}/m/{token}/rate", data={"value": "dislike"}, allow_redirects=False) as r:
+            assert r.status == 303
+        await phone.close()
+        second.terminate()
+    finally:
+        if second.proc.poll() is None:
+            second.kill()
+    con = sqlite3.connect(tmp_path / "data" / "signage.db")
+    try:
+        votes = con.execute("SELECT value FROM ratings WHERE play_id = ?", (play_id,)).fetchall()
+    finally:
+        con.close()
+    assert votes == [(1,)], votes  # the first vote (like) only
 
 
 # --- item 6: login ------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ phone may share).
 * WebSockets are bounded per route and per client address (`SocketLimits`).
 * `RateLimit` counts events per key (an address) in a sliding window, for votes; it keeps at
   most `max_keys` keys so a spray of addresses cannot grow it.
-* `PanelKeys`: the secret each /panel page load gets; `/api/panel/*` needs one of them and a
+* `PanelKeys`: the signed key each /panel page load gets; `/api/panel/*` needs one and a
   same-origin request, so a curl or another site cannot silence ads.
 * Anything a malformed request still makes a handler raise at parse level (RecursionError,
   OverflowError, UnicodeError) is answered 400 by `errors_middleware`; the log line is bounded
@@ -18,6 +18,8 @@ phone may share).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import json
 import logging
@@ -237,30 +239,33 @@ VOTE_LIMIT = web.AppKey("vote_limit", RateLimit)
 
 
 class PanelKeys:
-    """Secrets handed to the pages the kiosks load; the newest `keep` stay valid (a kiosk that
-    reloads gets a new one; old ones age out, so the set stays bounded)."""
+    """Keys handed to the pages the kiosks load: a random nonce and its HMAC under a key derived
+    from the persisted web secret (signage.web.secret). Checking one needs no list, so any
+    number of pages may hold a key, a restart leaves them valid, and a client that loads /panel
+    in a loop cannot push the kiosk's key out of a bounded set."""
 
-    def __init__(self, keep: int = 16) -> None:
-        self.keep = keep
-        self._keys: OrderedDict[str, None] = OrderedDict()
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def _mac(self, nonce: str) -> str:
+        digest = hmac.new(self._key, nonce.encode("ascii"), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:18]).decode("ascii")
 
     def issue(self) -> str:
-        key = secrets.token_urlsafe(24)
-        self._keys[key] = None
-        while len(self._keys) > self.keep:
-            self._keys.popitem(last=False)
-        return key
+        nonce = secrets.token_urlsafe(12)
+        return f"{nonce}.{self._mac(nonce)}"
 
     def valid(self, key: str | None) -> bool:
-        if not key:
+        if not key or len(key) > 128 or not key.isascii():
             return False
-        return any(hmac.compare_digest(key, k) for k in self._keys)
+        nonce, _, mac = key.partition(".")
+        return bool(nonce) and hmac.compare_digest(mac, self._mac(nonce))
 
 
 PANEL_KEYS = web.AppKey("panel_keys", PanelKeys)
 
 
-def setup(app: web.Application) -> None:
+def setup(app: web.Application, panel_key: bytes) -> None:
     app[BODY_LIMITS] = BodyLimits()
-    app[PANEL_KEYS] = PanelKeys()
+    app[PANEL_KEYS] = PanelKeys(panel_key)
     app.middlewares.append(body_limit_middleware)

@@ -342,8 +342,9 @@ async def favicon(request: web.Request) -> web.FileResponse:
     )
 
 
-def setup(app: web.Application) -> None:
-    app[DEVICE_SECRET] = secrets.token_bytes(32)
+def setup(app: web.Application, device_key: bytes) -> None:
+    # kept across restarts (signage.web.secret): a restart must not let every phone vote again
+    app[DEVICE_SECRET] = device_key
     app[VOTE_LIMIT] = RateLimit(events=VOTES_PER_ADDRESS, window_s=VOTES_WINDOW_S)
     app.router.add_get("/favicon.ico", favicon)
     app.router.add_get("/m/", mobile_index)

@@ -161,6 +161,8 @@ async def panel_page(request: web.Request) -> web.Response:
 
 
 async def panel_ws(request: web.Request) -> web.StreamResponse:
+    if not same_origin(request):  # another site's page must not hold a panel socket
+        return web.json_response({"error": "cross-site WebSocket refused"}, status=403)
     limits = request.app[PANEL_SOCKETS]
     address = client_address(request)
     refused = limits.admit(address)

@@ -9,6 +9,7 @@ from . import admin, api, guard, media, metrics, mobile, pages, panel, preview, 
 from .admin.ads import VIDEO_MAX
 from .admin.photo import MAX_PHOTO_BYTES
 from .keys import APPLIANCE
+from .secret import derive, load_secret
 
 
 def create_app(appliance: Appliance) -> web.Application:
@@ -16,7 +17,8 @@ def create_app(appliance: Appliance) -> web.Application:
     # for everything that is not an upload) and checked before the body is read
     app = web.Application(client_max_size=VIDEO_MAX + 1024 * 1024)
     app[APPLIANCE] = appliance
-    guard.setup(app)  # body limits per route, checked before a body is read
+    secret = load_secret(appliance.config.storage.data_dir)
+    guard.setup(app, panel_key=derive(secret, "panel-key"))  # body limits per route, checked before a body is read
     app[guard.BODY_LIMITS].set("/admin/photo", MAX_PHOTO_BYTES + 256 * 1024)
     app[guard.BODY_LIMITS].set("/admin/ads/", VIDEO_MAX + 1024 * 1024)
     status.setup(app)  # /api/status, /healthz
@@ -24,7 +26,8 @@ def create_app(appliance: Appliance) -> web.Application:
     # inside the 500 page: unparseable input is a 400, a database that cannot write a 503
     app.middlewares.append(guard.errors_middleware)
     panel.setup(app)  # /panel, /ws/panel, /api/panel/*
-    mobile.setup(app)  # /m/<token>, /rankings, /today, /privacy, /emoticon/*
+    # /m/<token>, /rankings, /today, /privacy, /emoticon/*
+    mobile.setup(app, device_key=derive(secret, "device-cookie"))
     media.setup(app)  # /media/*
     preview.setup(app)  # /api/camera/preview.jpg, only when web.camera_preview is on
     metrics.setup(app)  # /metrics (public: anonymous aggregates)
