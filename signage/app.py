@@ -10,20 +10,22 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from .audience import Audience, Clock, RealClock
 from .camera import Camera, FrameSource
-from .config import Config, systemd_environment
+from .config import Config, SystemdEnvironment, systemd_environment
 from .events import Hub
 from .fleet.link import FleetLink, prepare_store
 from .player import Player
 from .retention import Retention
 from .stats import StageHistograms
 from .store import Store
-from .supervision import LoopLag, Watchdog
+from .supervision import LoopLag, RestartBackoff, Watchdog, sd_notify
+from .tasks import cancel_and_wait
 from .vision.analyzer import FaceAnalyzer
 from .vision.models import ModelError
 from .vision.pipeline import VisionPipeline, VisionResult
@@ -198,6 +200,8 @@ async def serve(config: Config, *, ready: asyncio.Future[str] | None = None) -> 
     status: 0, or EXIT_UNSAVED when writes did not reach the database."""
     from .web.server import create_app
 
+    systemd = systemd_environment()
+    backoff = await _back_off_after_early_exits(config, systemd)
     appliance = Appliance(config)
     await appliance.start()
     try:
@@ -235,8 +239,9 @@ async def serve(config: Config, *, ready: asyncio.Future[str] | None = None) -> 
     )
     if ready is not None and not ready.done():
         ready.set_result(base)
-    watchdog = Watchdog(systemd_environment(), appliance.health_problems)
+    watchdog = Watchdog(systemd, appliance.health_problems)
     watchdog.ready(f"serving {base}")
+    proven = asyncio.create_task(_mark_stable_later(backoff), name="restart-backoff") if backoff else None
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -249,6 +254,7 @@ async def serve(config: Config, *, ready: asyncio.Future[str] | None = None) -> 
         await stop.wait()
     finally:
         log.info("shutting down")
+        await cancel_and_wait(proven)
         await watchdog.stopping()
         await runner.cleanup()  # closes sockets and WebSockets
         await appliance.stop()
@@ -268,4 +274,37 @@ async def serve(config: Config, *, ready: asyncio.Future[str] | None = None) -> 
             file=sys.stderr,
             flush=True,
         )
-    return EXIT_UNSAVED if store.unsaved_at_close else 0
+    if store.unsaved_at_close:
+        return EXIT_UNSAVED
+    if backoff:
+        backoff.stable()  # a clean stop is no crash: the next start waits not
+    return 0
+
+
+async def _back_off_after_early_exits(config: Config, systemd: SystemdEnvironment) -> RestartBackoff | None:
+    """Under systemd, wait before starting when the last runs ended early (RestartBackoff)."""
+    if not systemd.notify_socket:
+        return None  # run by hand or by a test: start at once
+    state_dir = Path(systemd.runtime_dir) if systemd.runtime_dir else Path(config.storage.data_dir)
+    backoff = RestartBackoff(state_dir / "restart-backoff.json")
+    delay = backoff.starting()
+    if delay > 0:
+        log.warning(
+            "the last %d run(s) ended within %d minutes of starting: waiting %.0f s before starting again",
+            backoff.early_runs,
+            RestartBackoff.STABLE_S // 60,
+            delay,
+        )
+        # keep systemd's start timeout from running out while we wait
+        sd_notify(
+            f"EXTEND_TIMEOUT_USEC={int((delay + 180) * 1e6)}\nSTATUS=waiting {delay:.0f} s after "
+            f"{backoff.early_runs} early exit(s)",
+            systemd.notify_socket,
+        )
+        await asyncio.sleep(delay)
+    return backoff
+
+
+async def _mark_stable_later(backoff: RestartBackoff) -> None:
+    await asyncio.sleep(RestartBackoff.STABLE_S)
+    backoff.stable()

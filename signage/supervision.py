@@ -8,16 +8,27 @@ the last minute are in `/api/status` and `/metrics`.
 protocol: "READY=1", "WATCHDOG=1", "STATUS=...", "STOPPING=1"). `Watchdog` pings systemd
 every half `WatchdogSec`, but only while the appliance says it is healthy; when it is not (or
 the loop is blocked, so the ping task cannot run) systemd kills and restarts the unit.
+
+`RestartBackoff` makes the delay between restarts grow when runs keep ending early: systemd 252
+(Debian and Raspberry Pi OS Bookworm) restarts at a fixed `RestartSec` (`RestartSteps=` came in
+254) and, with a start limit, gives up for good -- a dark screen until someone comes. So the
+unit restarts forever and the appliance itself waits 3 s, 6 s, 12 s ... at most 5 minutes
+before starting again after a run that ended within `STABLE_S` of its start. A run that lasted
+that long, or a clean stop, resets the count; so does a reboot (the state lives in the unit's
+RuntimeDirectory, a tmpfs).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import socket
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .config import SystemdEnvironment
@@ -25,7 +36,7 @@ from .tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LoopLag", "Watchdog", "sd_notify"]
+__all__ = ["LoopLag", "RestartBackoff", "Watchdog", "sd_notify"]
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -141,3 +152,55 @@ class Watchdog:
             except Exception:  # a broken check must not ping: log it and let systemd act
                 log.exception("watchdog health check failed")
             await asyncio.sleep(period)
+
+
+class RestartBackoff:
+    """A growing wait before starting again after runs that ended early (see the module doc).
+
+    The state file holds how many runs in a row ended early and whether the current run has
+    proved itself: `starting()` counts the previous run as early unless it was marked `stable()`.
+    """
+
+    #: a run this long (or a clean stop) counts as healthy and resets the count
+    STABLE_S = 600.0
+
+    def __init__(self, path: Path, base_s: float = 3.0, max_s: float = 300.0) -> None:
+        self.path = path
+        self.base_s = base_s
+        self.max_s = max_s
+        self.early_runs = 0
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            state = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.warning("restart back-off state %s unreadable (%s): starting without delay", self.path, exc)
+            return None
+        return state if isinstance(state, dict) else None
+
+    def _write(self, state: dict[str, Any]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(json.dumps(state), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError as exc:  # a full or read-only disk must not stop the start
+            log.warning("cannot write restart back-off state %s: %s", self.path, exc.strerror or exc)
+
+    def starting(self) -> float:
+        """Record this start; the seconds to wait before going on (0 after a healthy run)."""
+        state = self._read()
+        early = state is not None and not state.get("stable", False)
+        previous = state.get("early_runs", 0) if state else 0
+        self.early_runs = (int(previous) + 1) if early and isinstance(previous, int) else 0
+        self._write({"early_runs": self.early_runs, "stable": False, "started": time.time()})
+        if self.early_runs == 0:
+            return 0.0
+        return min(self.max_s, self.base_s * 2 ** min(self.early_runs - 1, 20))
+
+    def stable(self) -> None:
+        """This run is healthy (it lasted STABLE_S, or stops cleanly): the next start waits not."""
+        self.early_runs = 0
+        self._write({"early_runs": 0, "stable": True, "started": time.time()})

@@ -11,7 +11,7 @@ import time
 from apprun import RunningApp, write_config
 from signage.config import SystemdEnvironment
 from signage.logs import RepeatFilter
-from signage.supervision import LoopLag, Watchdog
+from signage.supervision import LoopLag, RestartBackoff, Watchdog
 
 
 def _notify_socket(path) -> socket.socket:
@@ -97,3 +97,66 @@ def test_a_repeated_log_line_is_bounded_and_counted():
     assert f.filter(later) and "995 more like this" in later.getMessage()
     other = logging.LogRecord("signage.web", logging.WARNING, __file__, 1, "another problem", (), None)
     assert f.filter(other)
+
+
+# --- restart back-off ---------------------------------------------------------------------------
+
+
+def test_restart_backoff_grows_after_early_exits_and_resets_after_a_healthy_run(tmp_path, caplog):
+    state = tmp_path / "run" / "restart-backoff.json"
+
+    def start() -> float:
+        return RestartBackoff(state).starting()
+
+    assert start() == 0  # first start since boot
+    assert [start() for _ in range(9)] == [3, 6, 12, 24, 48, 96, 192, 300, 300]  # each run died early
+    RestartBackoff(state).stable()  # a run that lasted, or a clean stop
+    assert start() == 0
+    assert start() == 3
+    state.write_text("{not json")
+    with caplog.at_level(logging.WARNING):
+        assert start() == 0
+    assert "unreadable" in caplog.text
+
+
+def test_restart_backoff_never_stops_a_start_when_its_state_cannot_be_written(tmp_path, caplog):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")  # works as root too, unlike a chmod
+    backoff = RestartBackoff(blocker / "restart-backoff.json")
+    with caplog.at_level(logging.WARNING):
+        assert backoff.starting() == 0
+        backoff.stable()
+    assert "cannot write restart back-off state" in caplog.text
+
+
+def test_the_appliance_waits_longer_after_each_early_exit_under_systemd(tmp_path, photos):
+    """systemd 252 restarts at a fixed RestartSec and, with a start limit, gives up for good;
+    the unit now restarts forever and the appliance waits longer after each early exit."""
+    sock = _notify_socket(tmp_path / "notify")
+    env = {"NOTIFY_SOCKET": str(tmp_path / "notify"), "RUNTIME_DIRECTORY": str(tmp_path / "run")}
+    cfg = write_config(tmp_path, [photos("astronaut")])
+    try:
+        app = RunningApp(cfg, tmp_path / "data", env=env)
+        app.kill()  # a crash soon after the start
+        _received(sock, time.time() + 0.5)
+        t0 = time.monotonic()
+        app = RunningApp(cfg, tmp_path / "data", env=env)
+        try:
+            assert time.monotonic() - t0 >= 3.0
+            got = _received(sock, time.time() + 1)
+            assert any(m.startswith("EXTEND_TIMEOUT_USEC=") and "waiting 3 s after 1 early exit" in m for m in got)
+            assert "waiting 3 s before starting again" in app.stderr()
+            code, _, err = app.terminate()  # a clean stop resets the count
+            assert code == 0, err
+        finally:
+            if app.proc.poll() is None:
+                app.kill()
+        app = RunningApp(cfg, tmp_path / "data", env=env)
+        try:
+            assert "before starting again" not in app.stderr()
+            app.terminate()
+        finally:
+            if app.proc.poll() is None:
+                app.kill()
+    finally:
+        sock.close()
