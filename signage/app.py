@@ -195,11 +195,18 @@ def public_base_url(config: Config, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+#: see serve(): how long the event loop may wait for the GIL held by a vision thread
+GIL_SWITCH_S = 0.001
+
+
 async def serve(config: Config, *, ready: asyncio.Future[str] | None = None) -> int:
     """Run the appliance until SIGTERM/SIGINT, then shut down cleanly. Returns the exit
     status: 0, or EXIT_UNSAVED when writes did not reach the database."""
     from .web.server import create_app
 
+    # A thread that wants the GIL waits up to this long for the holder to let go (default 5 ms);
+    # the vision threads hold it in short bursts, so 1 ms keeps the loop's wait short too.
+    sys.setswitchinterval(GIL_SWITCH_S)
     systemd = systemd_environment()
     backoff = await _back_off_after_early_exits(config, systemd)
     appliance = Appliance(config)

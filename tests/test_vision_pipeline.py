@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from signage.config import VisionConfig
+from signage.threadprio import BACKGROUND_NICE
 from signage.vision.analyzer import Attributes
 from signage.vision.classifiers import EMOTIONS
 from signage.vision.pipeline import VisionPipeline, VisionResult
@@ -42,11 +44,13 @@ class FakeAnalyzer:
 
     def __init__(self):
         self.detect_threads: set[str] = set()
+        self.detect_nice: set[int] = set()
         self.classified = 0
         self.batches: list[int] = []
 
     def detect(self, bgr, long_side=None):
         self.detect_threads.add(threading.current_thread().name)
+        self.detect_nice.add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         return [face(200, 150, 120), face(400, 150, 120)]
 
     def classify_boxes(self, bgr, boxes, whole=False):
@@ -100,6 +104,8 @@ async def test_pipeline_hands_results_to_the_loop_thread_and_paces():
     # callbacks ran on the event loop's thread, inference on the worker
     assert seen == {loop_thread}
     assert an.detect_threads == {"vision-pipeline"}
+    # inference runs below the loop's CPU priority, so a busy core serves the loop first
+    assert an.detect_nice == {os.getpriority(os.PRIO_PROCESS, 0) + BACKGROUND_NICE}
     frames = [r for r in results if r.seq >= 0]
     # paced to ~20 fps (camera gives 50)
     assert 12 <= len(frames) <= 24

@@ -30,6 +30,7 @@ from .detector import Detection, FaceDetector, RetinaFaceDetector
 from .geometry import head_pose, square_crop
 from .mask import MaskClassifier, mask_crop
 from ..config import VisionConfig
+from ..threadprio import lower_this_thread
 from .models import load_model, model_filename, read_manifest, usable_precision
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,11 @@ class FaceAnalyzer:
         if config.mask:
             self.mask = MaskClassifier(load_model(models_dir, "mask", "fp32", manifest))
         workers = int(config.workers)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vision-infer") if workers > 1 else None
+        self._pool = (
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vision-infer", initializer=lower_this_thread)
+            if workers > 1
+            else None
+        )
 
     @staticmethod
     def model_files(config: VisionConfig | None = None) -> list[str]:

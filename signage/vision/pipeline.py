@@ -26,6 +26,7 @@ from typing import Any, Callable, Protocol
 import numpy as np
 
 from ..config import VisionConfig
+from ..threadprio import lower_this_thread
 from .analyzer import FaceAnalyzer
 from .tracker import Tracker, TrackSnapshot
 
@@ -175,6 +176,7 @@ class VisionPipeline:
 
     # -- work ------------------------------------------------------------------------------------
     def _run(self) -> None:
+        lower_this_thread()  # inference yields the CPU to the event loop (signage.threadprio)
         period = 1.0 / self.fps_target if self.fps_target > 0 else 0.0
         next_due = time.monotonic()
         while not self._stop.is_set():
