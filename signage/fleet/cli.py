@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..config import default_config
+
 __all__ = ["register"]
 
 
@@ -27,14 +29,24 @@ def register(subparsers: Any) -> None:
         "policies, and apply central retention (idempotent; run daily)",
     )
     init.add_argument("--database-url", required=True, metavar="URL", help="an administrator's URL")
+    # the screens' own defaults (one definition, in signage.config): the centre applies the same
+    # retention and the same impression and watcher thresholds unless told otherwise
+    screen = default_config()
     init.add_argument(
         "--retention-days",
         type=int,
-        default=30,
-        help="delete per-session records older than this, as privacy.retention_days (30)",
+        default=screen.privacy.retention_days,
+        help="delete per-session records older than this, as privacy.retention_days (%(default)s)",
     )
-    init.add_argument("--min-exposure-s", type=float, default=1.0, help="as audience.min_exposure_s (1.0)")
-    init.add_argument("--watcher-s", type=float, default=1.0, help="as audience.watcher_s (1.0)")
+    init.add_argument(
+        "--min-exposure-s",
+        type=float,
+        default=screen.audience.min_exposure_s,
+        help="as audience.min_exposure_s (%(default)s)",
+    )
+    init.add_argument(
+        "--watcher-s", type=float, default=screen.audience.watcher_s, help="as audience.watcher_s (%(default)s)"
+    )
     init.set_defaults(func=cmd_init_db, needs_config=False)
 
     add = sub.add_parser("add-screen", help="create a screen's login role; prints its database URL")
