@@ -242,7 +242,7 @@ async def run(args: argparse.Namespace) -> int:
     t0 = time.time()
     print(
         f"{'t':>7} {'rss_mb':>7} {'fds':>5} {'lag_p50':>8} {'lag_p99':>8} {'requests':>9} {'4xx':>5} "
-        f"{'5xx':>4} {'conn_err':>8} {'plays':>6} {'db_pending':>10} {'db_error':>8}",
+        f"{'5xx':>4} {'conn_err':>8} {'plays':>6} {'db_pending':>10} {'db_error':>8} {'load1':>6}",
         flush=True,
     )
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
@@ -269,13 +269,15 @@ async def run(args: argparse.Namespace) -> int:
                 "plays": status.get("player", {}).get("plays"),
                 "db_pending": db.get("pending_writes"),
                 "db_error": bool(db.get("error")),
+                # the machine's 1-minute load average: lag figures mean little on a busy machine
+                "load1": round(os.getloadavg()[0], 2),
             }
             rows.append(row)
             print(
                 f"{row['t']:>6}s {row['rss_mb']:>7.1f} {fds:>5} {row['lag_p50_ms']!s:>8} "
                 f"{row['lag_p99_ms']!s:>8} {row['requests']:>9} {row['4xx']:>5} {row['5xx']:>4} "
                 f"{row['connection_errors']:>8} {row['plays']!s:>6} {row['db_pending']!s:>10} "
-                f"{'yes' if row['db_error'] else 'no':>8}",
+                f"{'yes' if row['db_error'] else 'no':>8} {row['load1']:>6.2f}",
                 flush=True,
             )
     load.stop.set()
