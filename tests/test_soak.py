@@ -33,7 +33,7 @@ def test_a_short_soak_prints_figures_and_a_verdict():
     assert len(rows) >= 5, out
     header = next(line.split() for line in out.splitlines() if line.lstrip().startswith("t "))
     assert header[:6] == ["t", "rss_mb", "fds", "lag_p50", "lag_p99", "requests"] and header[-1] == "load1"
-    last = dict(zip(header, rows[-1]))
+    last = dict(zip(header, rows[-1], strict=True))
     assert float(last["rss_mb"]) > 50 and int(last["fds"]) > 5
     assert float(last["lag_p99"]) >= float(last["lag_p50"]) >= 0
     assert int(last["requests"]) > 20 and last["5xx"] == "0" and last["db_error"] == "no"
