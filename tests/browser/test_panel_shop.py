@@ -30,7 +30,17 @@ LANDING = {
 }
 
 #: what lies over (or next to) the creative: none of it may overlap the creative's content
-OVERLAYS = ["#strip", "#strip-ad", "#privacy", "#privacy-qr-box", ".privacy-notice", "#mirror", "#faces", "#caption", "#rating"]
+OVERLAYS = [
+    "#strip",
+    "#strip-ad",
+    "#privacy",
+    "#privacy-qr-box",
+    ".privacy-notice",
+    "#mirror",
+    "#faces",
+    "#caption",
+    "#rating",
+]
 
 #: text a shopper must read from 3 m, in the strip during an ad and on the rating screen
 MUST_READ_AD = ["#ad-qr-label", ".privacy-more", ".privacy-notice"]
