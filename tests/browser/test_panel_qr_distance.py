@@ -17,7 +17,8 @@ The model, stated so that the threshold means something:
   average of the light that falls on it (box downscale), then a mild Gaussian blur of 0.5 camera
   pixels (lens, focus, a steady hand).
 Both QR codes must read from 1 to 2 m (the ad's) and at 1.5 m (the privacy QR), and neither may
-read from 6 m: a model that read everything would prove nothing.
+read from 6 m: a model that read everything would prove nothing. And the ad's code in the box it
+had before (15 % of the short side) reads at arm's length but not from 2 m.
 """
 
 from __future__ import annotations
@@ -144,4 +145,25 @@ def test_a_phone_reads_the_ads_qr_from_two_metres_and_the_privacy_qr_from_one_an
         # ... and the model can fail: three times as far, neither code reads
         for found in reads_at(png, 6.0):
             assert not found, (mode, found)
+    if mode == "landing":
+        # the threshold means something: the ad's code in the box it had before (15 % of the short
+        # side: 3 px a module for a landing URL) reads at arm's length but not from 2 m
+        page.evaluate(
+            "document.documentElement.style.setProperty('--ad-qr', '15vmin'); dispatchEvent(new Event('resize'))"
+        )
+        for _ in range(10):
+            wait_ad_on_screen(page)
+            page.wait_for_timeout(700)
+            st, size = page.evaluate(
+                "[window.panel.state, document.getElementById('ad-qr').getBoundingClientRect().width]"
+            )
+            png = page.screenshot()
+            if page.evaluate("window.panel.state.play_id") == st["play_id"]:
+                break
+            wait_for(lambda: page.evaluate("window.panel.state.state") != "ad", 30, "the ad to end")
+        assert size <= 0.15 * 1080, size
+        url = expected_ad_url(mode, server, st)
+        assert all(url in found for found in reads_at(png, 0.6))  # a valid code, at arm's length
+        # (from 0.8-1.5 m some sub-pixel shifts read it, some do not)
+        assert not any(url in found for found in reads_at(png, 2.0))
     ctx.close()
