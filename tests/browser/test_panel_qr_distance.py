@@ -2,7 +2,7 @@
 
 The real appliance (photos camera source with people in front of it, real models, real SQLite)
 in each QR mode -- `web.public_url` set ("public"), the advertisers' landing pages ("landing"),
-this screen's LAN pages ("lan") -- and the panel in headless Chromium at 1920x1080. Its
+this screen's LAN pages ("lan") -- and the panel in headless Chromium at 1920x1080 (and 1080x1920). Its
 screenshots are turned into what a phone camera records at a given distance, then decoded with
 zbarimg (or OpenCV's reader when zbarimg is missing), as a phone would read them.
 
@@ -166,4 +166,27 @@ def test_a_phone_reads_the_ads_qr_from_two_metres_and_the_privacy_qr_from_one_an
         assert all(url in found for found in reads_at(png, 0.6))  # a valid code, at arm's length
         # (from 0.8-1.5 m some sub-pixel shifts read it, some do not)
         assert not any(url in found for found in reads_at(png, 2.0))
+    ctx.close()
+
+
+def test_on_a_portrait_screen_too(browser, screen):
+    """The same 55" panel turned upright (its pixels are as large): the strip below the creative."""
+    mode, server = screen
+    ctx = browser.new_context(viewport={"width": 1080, "height": 1920})
+    page = ctx.new_page()
+    page.goto(server.url + "/panel")
+    for _ in range(10):
+        wait_ad_on_screen(page)
+        page.wait_for_timeout(700)
+        st = page.evaluate("window.panel.state")
+        png = page.screenshot()
+        if page.evaluate("window.panel.state.play_id") == st["play_id"] and st.get("qr_url"):
+            break
+        wait_for(lambda: page.evaluate("window.panel.state.state") != "ad", 30, "the ad to end")
+    assert page.evaluate("document.body.dataset.strip") == "bottom"
+    url = expected_ad_url(mode, server, st)
+    for found in reads_at(png, 2.0):
+        assert url in found, (mode, found, url)
+    for found in reads_at(png, 1.5):
+        assert server.status()["qr"]["privacy_url"] in found, (mode, found)
     ctx.close()
