@@ -61,6 +61,18 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
 
 
+#: random bytes in an ad play's QR token: 64 bits (11 URL-safe characters). The token only opens
+#: the play's phone page (details, one rating per device) during the retention period, so 2**64
+#: is far beyond guessing; it is short because every character in a QR code costs modules, and
+#: fewer, larger modules scan from further away. (Tokens of older plays, 22 characters, still work.)
+TOKEN_BYTES = 8
+
+
+def play_token() -> str:
+    """A new, unguessable QR token for an ad play (also its `utm_content` in landing mode)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
 class _Play:
     def __init__(
         self,
@@ -301,7 +313,7 @@ class Player:
 
     async def _ad_phase(self, ad: AdRecord) -> None:
         now = self.clock.now()
-        token = secrets.token_urlsafe(16)
+        token = play_token()
         play = self._open_play("ad", ad=ad, token=token)
         self._recent_ad_plays[token] = {
             "play_id": play.id,

@@ -48,6 +48,22 @@ async def test_mobile_page_shows_the_ads_details(env):
     assert await env.store.scalar("SELECT COUNT(*) FROM mobile_visits") == 1
 
 
+async def test_todays_short_tokens_and_older_long_ones_both_open_their_play(env):
+    """Play tokens are 11 characters since the QR codes got shorter; the 22-character tokens of
+    older plays (on phones, in advertisers' analytics) still open their page."""
+    import secrets
+
+    from signage.player import play_token
+
+    new, old = play_token(), secrets.token_urlsafe(16)
+    assert len(new) == 11 and len(old) == 22
+    await add_ad_play(env.store, token=new)
+    await add_ad_play(env.store, token=old)
+    for token in (new, old):
+        r = await env.client.get(f"/m/{token}")
+        assert r.status == 200 and "Cafe Corner" in await r.text(), token
+
+
 @pytest.mark.parametrize(
     "path",
     ["/m/unknown_token_123456", "/m/x", "/m/..%2f..%2fetc", "/m/tok_abcdefghijklmnop/emoticon.png", "/no/such/page"],

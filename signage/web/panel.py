@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 
 NOTICE = "This screen uses a camera to estimate age, gender and mood to choose what plays. No images are stored."
 STATUS_EVERY_S = 2.0
+#: error correction of the QR codes on the screen: L. A screen is not a printed label that gets
+#: scratched or creased, and the lowest level means the fewest (so the largest) modules: what
+#: lets a phone read the code from 1-2 m (tests/browser/test_panel_qr_distance.py)
+SCREEN_ECC = "L"
 PANEL_SOURCE_DEVICE = "panel"
 
 
@@ -88,7 +92,7 @@ def panel_state(appliance: Appliance, state: dict[str, Any]) -> dict[str, Any]:
                 if plan.mode == "landing"
                 else "Scan to rate this ad and see its details"
             )
-            out["qr_svg"] = qr_svg(url, title=title, ecc="L")  # long URLs: fewer, larger modules
+            out["qr_svg"] = qr_svg(url, title=title, ecc=SCREEN_ECC)
     return out
 
 
@@ -138,7 +142,7 @@ async def panel_page(request: web.Request) -> web.Response:
         "panel.html",
         {
             "notice": NOTICE,
-            "privacy_qr": Markup(qr_svg(plan.privacy_url, title="Privacy details")),
+            "privacy_qr": Markup(qr_svg(plan.privacy_url, title="Privacy details", ecc=SCREEN_ECC)),
             "privacy_url": plan.privacy_url,
             "qr_mode": plan.mode,
             "status_overlay": web_cfg.status_overlay,

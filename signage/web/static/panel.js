@@ -33,19 +33,39 @@
                    offline: false, swaps: 0, area: area, strip: strip };
 
   // --- layout ------------------------------------------------------------------------------
+  // The strip's thickness: web.strip_size, widened (up to STRIP_MAX of the screen) until all it
+  // may hold -- the ad's QR code and its call to action, the mirror, the privacy QR code and the
+  // notice, in large type -- fits without clipping. Measured once per screen size with the ad's
+  // part shown (body.measure), so the creative area does not change between ads and scenes.
+  var STRIP_MAX = 0.42;
+  function setStrip(side, t) {
+    var st = document.documentElement.style;
+    ["top", "right", "bottom", "left"].forEach(function (k) { st.setProperty("--s-" + k, (k === side ? t : 0) + "px"); });
+    st.setProperty("--strip", t + "px");
+  }
+  function stripOverflows(vertical) {
+    // a side strip is fixed in height (text wraps to its width); a bottom or top strip in width
+    return stripEl.scrollHeight > stripEl.clientHeight + 1 || (vertical && stripEl.scrollWidth > stripEl.clientWidth + 1);
+  }
   function layout() {
     var W = window.innerWidth, H = window.innerHeight, side = cfg.stripSide || "auto";
     if (side === "auto") side = W >= H ? "right" : "bottom";
     var vertical = side === "left" || side === "right";
-    var t = Math.round((vertical ? W : H) * (cfg.stripSize || 17) / 100);
+    var full = vertical ? W : H, most = Math.round(full * STRIP_MAX);
+    var t = Math.round(full * (cfg.stripSize || 17) / 100);
     document.body.dataset.strip = side;
-    var st = document.documentElement.style;
-    ["top", "right", "bottom", "left"].forEach(function (k) { st.setProperty("--s-" + k, (k === side ? t : 0) + "px"); });
-    st.setProperty("--strip", t + "px");
+    document.body.classList.add("measure");
+    setStrip(side, t);
+    while (t < most && stripOverflows(vertical)) {
+      t = Math.min(most, t + Math.max(2, Math.round(full / 200)));
+      setStrip(side, t);
+    }
+    document.body.classList.remove("measure");
     strip.side = side; strip.size = t;
     area.x = side === "left" ? t : 0; area.y = side === "top" ? t : 0;
     area.w = vertical ? W - t : W; area.h = vertical ? H : H - t;
     crispQr($("privacy-qr"));
+    if ($("ad-qr").querySelector("svg")) crispQr($("ad-qr"));
     placeFaces();
   }
   // during an ad and its rating screen the emoji live in the strip's mirror box: nothing
@@ -274,25 +294,25 @@
   }
 
   // A QR code drawn with whole screen pixels per module (no modules of uneven width): the
-  // largest size not above the box's CSS size. Phones read it from further away.
+  // largest size that fits the box's CSS size (never larger: the strip is measured with the box).
+  // The box sizes (panel.css) give a 41-module code (a landing URL with campaign parameters) 6
+  // pixels a module on a 1080p screen: what a phone reads from 2 m.
   function crispQr(box) {
     box.style.width = ""; box.style.height = "";
     var svg = box.querySelector("svg");
     if (!svg || !svg.viewBox || !svg.viewBox.baseVal) return;
-    var n = svg.viewBox.baseVal.width, target = box.clientWidth;
-    var per = Math.round(target / n);
-    if (per * n > 1.15 * target) per = Math.floor(target / n);
-    if (n > 0 && per >= 2) { box.style.width = box.style.height = (per * n) + "px"; }
+    var n = svg.viewBox.baseVal.width, per = Math.floor(box.clientWidth / n);
+    if (n > 0 && per >= 1) { box.style.width = box.style.height = (per * n) + "px"; }
   }
 
   // the ad's QR code (and the "Advertisement" label) in the strip while the ad plays
   function showStripQr(st) {
     stripAd.hidden = !st;
     $("ad-qr").innerHTML = st && st.qr_svg ? st.qr_svg : "";   // server-made SVG
-    if (st && st.qr_svg) crispQr($("ad-qr"));
     $("ad-qr").dataset.url = st && st.qr_url || "";
     $("ad-qr").hidden = !(st && st.qr_svg);
     $("ad-qr-label").hidden = !(st && st.qr_svg);
+    if (st && st.qr_svg) crispQr($("ad-qr"));   // once shown: a hidden box has no size
     placeFaces();
   }
 
