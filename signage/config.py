@@ -213,7 +213,8 @@ class WebConfig:
     )
     strip_size: float = opt(
         17.0,
-        "thickness of that strip in % of the screen's width (side strip) or height (top/bottom strip)",
+        "least thickness of that strip in % of the screen's width (side strip) or height "
+        "(top/bottom strip); the panel grows it until its QR codes and text fit",
         min=12,
         max=35,
     )
