@@ -326,10 +326,22 @@ class FerWorker:
         self._log.close()
 
 
-def compare_fer(single, photo: Path, worker: FerWorker, rounds: int, per_round: int, warmup: int = 5) -> dict[str, Any]:
+def compare_fer(
+    single: Any,
+    photo: Path,
+    worker: FerWorker,
+    rounds: int,
+    per_round: int,
+    warmup: int = 5,
+    variants: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Interleaved rounds on one photo: ours (detect + emotion + age/gender, one thread) against
     fer's detect_emotions (emotion only, one thread).  Ratio = median of the per-round ratios of
-    median milliseconds; the order alternates (ours first in odd rounds, fer first in even)."""
+    median milliseconds; the order alternates (ours first in odd rounds, fer first in even).
+
+    variants: other settings of ours ({name: analyser}), timed in the same rounds right after
+    ours, so that their ratio to fer is measured under the same load."""
+    variants = variants or {}
     import cv2
 
     from signage.bench import _ms, _read, percentile, summary
@@ -347,6 +359,12 @@ def compare_fer(single, photo: Path, worker: FerWorker, rounds: int, per_round: 
         ours_all: list[float] = []
         fer_all: list[float] = []
         ours_cpu = fer_cpu = 0.0
+        var_ms: dict[str, list[float]] = {k: [] for k in variants}
+        var_cpu: dict[str, float] = {k: 0.0 for k in variants}
+        var_ratio: dict[str, list[float]] = {k: [] for k in variants}
+        for an in variants.values():
+            for _ in range(warmup):
+                an.analyze(img)
         for r in range(rounds):
             order = ("ours", "fer") if r % 2 == 0 else ("fer", "ours")
             row: dict[str, Any] = {"round": r + 1, "first": order[0]}
@@ -359,14 +377,26 @@ def compare_fer(single, photo: Path, worker: FerWorker, rounds: int, per_round: 
                         single.analyze(img)
                         ms.append(_ms(t0, time.perf_counter()))
                     ours_cpu += time.process_time() - c0
-                    row["ours_ms"] = round(percentile(ms, 50), 2)
+                    row["ours_ms"] = round(percentile(ms, 50) or 0.0, 2)
                     ours_all += ms
+                    for name, an in variants.items():
+                        ms = []
+                        c0 = time.process_time()
+                        for _ in range(per_round):
+                            t0 = time.perf_counter()
+                            an.analyze(img)
+                            ms.append(_ms(t0, time.perf_counter()))
+                        var_cpu[name] += time.process_time() - c0
+                        var_ms[name] += ms
+                        row[f"{name} ms"] = round(percentile(ms, 50) or 0.0, 2)
                 else:
                     ans = worker.call({"cmd": "run", "key": "one", "n": per_round})
                     fer_cpu += ans["cpu_s"]
-                    row["fer_ms"] = round(percentile(ans["ms"], 50), 2)
+                    row["fer_ms"] = round(percentile(ans["ms"], 50) or 0.0, 2)
                     fer_all += ans["ms"]
             row["ratio"] = round(row["fer_ms"] / row["ours_ms"], 2)
+            for name in variants:
+                var_ratio[name].append(row["fer_ms"] / row[f"{name} ms"])
             rows.append(row)
     finally:
         cv2.setNumThreads(prev_threads)
@@ -395,8 +425,17 @@ def compare_fer(single, photo: Path, worker: FerWorker, rounds: int, per_round: 
             "versions": worker.versions,
             "warmup_ms": round(percentile(warm["ms"], 50), 2),
         },
+        "variants": {
+            name: {
+                "ms": summary(var_ms[name]),
+                "cpu_ms_per_image": round(var_cpu[name] / n * 1000, 2),
+                "ratio_median": round(percentile(var_ratio[name], 50) or 0.0, 2),
+                "cpu_ratio": round(fer_cpu / var_cpu[name], 2) if var_cpu[name] > 0 else None,
+            }
+            for name in variants
+        },
         "per_round": rows,
-        "ratio_median": round(percentile([r["ratio"] for r in rows], 50), 2),
+        "ratio_median": round(percentile([r["ratio"] for r in rows], 50) or 0.0, 2),
         "cpu_ratio": round(fer_cpu / ours_cpu, 2) if ours_cpu > 0 else None,
         "ratio_min": round(min(r["ratio"] for r in rows), 2),
         "ratio_max": round(max(r["ratio"] for r in rows), 2),
