@@ -226,6 +226,26 @@ def _fer_worker_main() -> int:
                     continue
                 images[msg["key"]] = img
                 send({"ok": True, "shape": list(img.shape)})
+            elif cmd == "emotions":
+                # fer's emotion scores of the largest face of each image; when fer finds no face,
+                # the whole image is the face (what our eval does too), so both are judged on
+                # every image
+                out = []
+                for path in msg["paths"]:
+                    img = cv2.imread(path, cv2.IMREAD_COLOR)
+                    if img is None:
+                        out.append(None)
+                        continue
+                    faces = detector.detect_emotions(img)
+                    found = bool(faces)
+                    if not faces:
+                        faces = detector.detect_emotions(img, face_rectangles=[(0, 0, img.shape[1], img.shape[0])])
+                    if not faces:
+                        out.append(None)
+                        continue
+                    best = max(faces, key=lambda f: f["box"][2] * f["box"][3])
+                    out.append({"scores": best.get("emotions", {}), "found": found})
+                send({"results": out})
             elif cmd == "run":
                 img = images[msg["key"]]
                 ms: list[float] = []
@@ -324,6 +344,42 @@ class FerWorker:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self._log.close()
+
+
+#: dev sets with emotion labels that fer's accuracy is measured on (the bench's accuracy step)
+FER_EMOTION_SETS = ("ckplus48", "ferplus_test_balanced", "muxspace_crowd")
+
+
+def fer_dev_accuracy(worker: FerWorker, eval_dir: Path, step: int) -> dict[str, Any]:
+    """fer's 7-class macro recall on every ``step``-th image of the emotion dev sets, named as
+    our figures are (signage.vision.evaluate.figures), so both sit side by side."""
+    import csv
+
+    import numpy as np
+
+    from signage.vision.classifiers import EMOTIONS
+    from signage.vision.evaluate import emotion_metrics
+
+    out: dict[str, Any] = {"step": step}
+    for name in FER_EMOTION_SETS:
+        folder = eval_dir / name
+        if not (folder / "manifest.csv").is_file():
+            continue
+        with open(folder / "manifest.csv", newline="", encoding="utf-8") as fh:
+            # the rows our own figures use (evaluate_folder's every step-th row), labelled ones
+            rows = [r for r in list(csv.DictReader(fh))[::step] if (r.get("emotion") or "").strip()]
+        answer = worker.call({"cmd": "emotions", "paths": [str(folder / r["path"]) for r in rows]}, timeout=3600)
+        true, scores, missed = [], [], 0
+        for r, res in zip(rows, answer["results"], strict=True):
+            if res is None:
+                continue
+            true.append(r["emotion"].strip().lower())
+            scores.append([float(res["scores"].get(e, 0.0)) for e in EMOTIONS])
+            missed += 0 if res["found"] else 1
+        m = emotion_metrics(true, np.array(scores).reshape(-1, len(EMOTIONS)), EMOTIONS)
+        if m["mean_recall"] is not None:
+            out[name] = {"emotion 7-class macro recall %": 100 * m["mean_recall"], "no face found": missed}
+    return out
 
 
 def compare_fer(

@@ -802,7 +802,7 @@ def render(report: dict[str, Any]) -> str:
                     "1x",
                     fer["fer"]["faces"],
                     fer["fer"]["emotion"],
-                    "not measured here (../shared/docs/models.md: fer 62.9 vs face-api 71.7 on a held-back posed set)",
+                    accuracy_text(acc.get("fer")) if acc.get("fer") else "not measured (no dev sets)",
                 ]
             )
             out.append(
@@ -865,6 +865,24 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": r >= 8.0,
             }
         )
+        acc = report.get("accuracy") or {}
+        keys = ("ckplus48", "ferplus_test_balanced", "muxspace_crowd")
+        figure = "emotion 7-class macro recall %"
+
+        def mean_recall(a: dict[str, Any] | None) -> float | None:
+            vals = [a[k][figure] for k in keys if a and figure in a.get(k, {})]
+            return sum(vals) / len(vals) if len(vals) == len(keys) else None
+
+        ours, theirs = mean_recall(acc.get("configured")), mean_recall(acc.get("fer"))
+        if ours is not None and theirs is not None:
+            out.append(
+                {
+                    "name": "emotion accuracy vs fer (mean 7-class recall, CK+ FER+ muxspace, same images)",
+                    "measured": f"ours {ours:.1f}, fer {theirs:.1f}",
+                    "goal": "equal or better",
+                    "met": ours >= theirs,
+                }
+            )
     else:
         out.append({"name": "one-face analysis vs fer", "measured": "not run", "goal": ">= 8x", "met": None})
     video = (report.get("live") or {}).get("video") or {}
@@ -1354,6 +1372,13 @@ def run_bench(args: argparse.Namespace, config, log: Callable[[str], None] = pri
                             variants={"full-size detection only": full_only},
                         ),
                     }
+                if eval_dir is not None and eval_dir.is_dir():
+                    step = args.eval_every or (20 if quick else 3)
+                    log(f"[bench] fer's dev-set accuracy (1 image in {step}) ...")
+                    try:
+                        accuracy["fer"] = peer.fer_dev_accuracy(worker, eval_dir, step)
+                    except Exception as exc:
+                        accuracy["fer"] = {"error": _err(exc)}
                 # "others" here includes the fer worker itself: report what is left after it
                 fer_cores = fer["fer"]["cpu_ms_per_image"] * plan.fer_rounds * plan.fer_per_round / 1000
                 others["fer"] = (

@@ -3,6 +3,14 @@
 ``FaceAnalyzer`` owns the checked models (created once) and is used both by the live pipeline
 (which calls ``detect`` and ``classify`` separately, to classify only the tracks that need it)
 and by the ``analyze``/``eval`` commands (``analyze`` and ``analyze_crop``).
+
+A still image (``analyze``, ``detect_photo``) is detected at the resolution its faces need
+(``RetinaFaceDetector.detect_photo``): a first pass at ``detect_reduced_long_side`` /
+``detect_long_side`` of the full resolution; when every face it finds is at least
+``detect_reduced_min_face_px`` in the full-size input, each face is measured again on a small
+window of that input (the full-size pass's boxes, for a fraction of its work); otherwise, or
+when nothing is found, the full-size pass.  ``detect_reduced_long_side = 0`` turns it off.  The
+live pipeline has its own policy for frames (``pipeline.VisionPipeline.detector_input``).
 """
 
 from __future__ import annotations
@@ -201,7 +209,8 @@ class FaceAnalyzer:
         return self.detector.detect(bgr, long_side)
 
     def detect_photo(self, bgr: np.ndarray) -> list[Detection]:
-        """Faces in one still image, at the resolution its faces need (see the module docstring)."""
+        """Faces in one still image, at the resolution its faces need (see the module docstring);
+        a detector plugin other than RetinaFace detects at its configured size."""
         cfg = self.config
         reduced, full = int(cfg.detect_reduced_long_side), int(cfg.detect_long_side)
         if not reduced or reduced >= full or not isinstance(self.detector, RetinaFaceDetector):

@@ -22,7 +22,12 @@ that fills such a picture ends up about ``long_side / (1 + 2 * small_pad)`` pixe
 the anchors' range (the largest anchor is 512 px; a 350 px portrait enlarged to 640 without the
 border gave boxes 14 % too small and cost 8 points of emotion recall on ``muxspace_crowd``), with
 context around it like a face in a photo.  Camera frames (640x480) are at ``long_side`` already
-and are not padded.  An earlier rule analysed 320-640 px images at their own size: cheaper, but it
+and are not padded.
+
+Still images (``detect_photo``): a reduced first pass finds the faces; when they are all large,
+each is measured again on a window of the full-size input around it (``prepare_window``: the
+full-size input's pixels in that window, on the same 32-pixel grid, so the anchors and hence the
+boxes are the full-size pass's), and the rest of the full-size input is never made.  An earlier rule analysed 320-640 px images at their own size: cheaper, but it
 lost on held-back portraits (issue 14).
 """
 
