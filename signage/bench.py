@@ -6,7 +6,10 @@ packages; nothing is committed):
 * per-stage milliseconds (detect, crop/preprocess, emotion, age/gender) and end to end, median and
   p90, on frames holding exactly 1, 3 and 8 faces (the 3- and 8-face frames are 640x480 mosaics
   tiled from real face photos; the detector must find exactly that many faces in each);
-* fp32 against int8 for each model;
+* fp32 against int8 for each model; the whole chain at each setting of ``chain_settings``
+  (precisions; photos detected with the reduced first pass or at full size only), each beside
+  its dev-set accuracy (``--eval-dir``, default ../shared/eval), so that a faster, less accurate
+  setting shows as such;
 * the live pipeline's frames per second on the ``video`` source (a 640x480 30 fps file made in a
   temporary folder from real photos, 3 faces) and on the ``photos`` source, with CPU seconds per
   analysed frame and the event-loop lag (p50/p99 overshoot of a 5 ms sleep) meanwhile; each live
@@ -15,7 +18,8 @@ packages; nothing is committed):
 * peak RSS (VmHWM) of the live-pipeline process, of this process and of the fer worker;
 * the published ``fer`` package (``FER(mtcnn=True).detect_emotions``) on the same one-face photo,
   in its own virtual environment, ours and fer in interleaved rounds on one thread: that peer
-  machinery is repository tooling, ``scripts/bench_fer.py``, loaded from there when present.
+  machinery is repository tooling, ``scripts/bench_fer.py``, loaded from there when present;
+  fer's own emotion accuracy is measured on the same dev-set images as ours.
 
 It prints a table and writes JSON (``--json-out``, default ``bench-results.json``).  It is a
 benchmark, not a test: it never fails on a slow figure, and a part that cannot run (no fer venv,
@@ -626,8 +630,9 @@ def render(report: dict[str, Any]) -> str:
     if stages:
         out.append("")
         out.append(
-            "Per frame, milliseconds median / p90 (640x480; stages on 1 thread; "
-            "end-to-end = FaceAnalyzer.analyze, 1 thread and with the worker pool)" + _others(report, "stages")
+            "Per frame, milliseconds median / p90 (640x480; stages on 1 thread, detect = analyze's photo "
+            "detection; end-to-end = FaceAnalyzer.analyze, 1 thread and with the worker pool)"
+            + _others(report, "stages")
         )
         rows = []
         for n, s in stages.items():
