@@ -226,6 +226,26 @@ def _fer_worker_main() -> int:
                     continue
                 images[msg["key"]] = img
                 send({"ok": True, "shape": list(img.shape)})
+            elif cmd == "emotions":
+                # fer's emotion scores of the largest face of each image; when fer finds no face,
+                # the whole image is the face (what our eval does too), so both are judged on
+                # every image
+                out = []
+                for path in msg["paths"]:
+                    img = cv2.imread(path, cv2.IMREAD_COLOR)
+                    if img is None:
+                        out.append(None)
+                        continue
+                    faces = detector.detect_emotions(img)
+                    found = bool(faces)
+                    if not faces:
+                        faces = detector.detect_emotions(img, face_rectangles=[(0, 0, img.shape[1], img.shape[0])])
+                    if not faces:
+                        out.append(None)
+                        continue
+                    best = max(faces, key=lambda f: f["box"][2] * f["box"][3])
+                    out.append({"scores": best.get("emotions", {}), "found": found})
+                send({"results": out})
             elif cmd == "run":
                 img = images[msg["key"]]
                 ms: list[float] = []
@@ -326,10 +346,58 @@ class FerWorker:
         self._log.close()
 
 
-def compare_fer(single, photo: Path, worker: FerWorker, rounds: int, per_round: int, warmup: int = 5) -> dict[str, Any]:
+#: dev sets with emotion labels that fer's accuracy is measured on (the bench's accuracy step)
+FER_EMOTION_SETS = ("ckplus48", "ferplus_test_balanced", "muxspace_crowd")
+
+
+def fer_dev_accuracy(worker: FerWorker, eval_dir: Path, step: int) -> dict[str, Any]:
+    """fer's 7-class macro recall on every ``step``-th image of the emotion dev sets, named as
+    our figures are (signage.vision.evaluate.figures), so both sit side by side."""
+    import csv
+
+    import numpy as np
+
+    from signage.vision.classifiers import EMOTIONS
+    from signage.vision.evaluate import emotion_metrics
+
+    out: dict[str, Any] = {"step": step}
+    for name in FER_EMOTION_SETS:
+        folder = eval_dir / name
+        if not (folder / "manifest.csv").is_file():
+            continue
+        with open(folder / "manifest.csv", newline="", encoding="utf-8") as fh:
+            # the rows our own figures use (evaluate_folder's every step-th row), labelled ones
+            rows = [r for r in list(csv.DictReader(fh))[::step] if (r.get("emotion") or "").strip()]
+        answer = worker.call({"cmd": "emotions", "paths": [str(folder / r["path"]) for r in rows]}, timeout=3600)
+        true, scores, missed = [], [], 0
+        for r, res in zip(rows, answer["results"], strict=True):
+            if res is None:
+                continue
+            true.append(r["emotion"].strip().lower())
+            scores.append([float(res["scores"].get(e, 0.0)) for e in EMOTIONS])
+            missed += 0 if res["found"] else 1
+        m = emotion_metrics(true, np.array(scores).reshape(-1, len(EMOTIONS)), EMOTIONS)
+        if m["mean_recall"] is not None:
+            out[name] = {"emotion 7-class macro recall %": 100 * m["mean_recall"], "no face found": missed}
+    return out
+
+
+def compare_fer(
+    single: Any,
+    photo: Path,
+    worker: FerWorker,
+    rounds: int,
+    per_round: int,
+    warmup: int = 5,
+    variants: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Interleaved rounds on one photo: ours (detect + emotion + age/gender, one thread) against
     fer's detect_emotions (emotion only, one thread).  Ratio = median of the per-round ratios of
-    median milliseconds; the order alternates (ours first in odd rounds, fer first in even)."""
+    median milliseconds; the order alternates (ours first in odd rounds, fer first in even).
+
+    variants: other settings of ours ({name: analyser}), timed in the same rounds right after
+    ours, so that their ratio to fer is measured under the same load."""
+    variants = variants or {}
     import cv2
 
     from signage.bench import _ms, _read, percentile, summary
@@ -347,6 +415,12 @@ def compare_fer(single, photo: Path, worker: FerWorker, rounds: int, per_round: 
         ours_all: list[float] = []
         fer_all: list[float] = []
         ours_cpu = fer_cpu = 0.0
+        var_ms: dict[str, list[float]] = {k: [] for k in variants}
+        var_cpu: dict[str, float] = {k: 0.0 for k in variants}
+        var_ratio: dict[str, list[float]] = {k: [] for k in variants}
+        for an in variants.values():
+            for _ in range(warmup):
+                an.analyze(img)
         for r in range(rounds):
             order = ("ours", "fer") if r % 2 == 0 else ("fer", "ours")
             row: dict[str, Any] = {"round": r + 1, "first": order[0]}
@@ -359,14 +433,26 @@ def compare_fer(single, photo: Path, worker: FerWorker, rounds: int, per_round: 
                         single.analyze(img)
                         ms.append(_ms(t0, time.perf_counter()))
                     ours_cpu += time.process_time() - c0
-                    row["ours_ms"] = round(percentile(ms, 50), 2)
+                    row["ours_ms"] = round(percentile(ms, 50) or 0.0, 2)
                     ours_all += ms
+                    for name, an in variants.items():
+                        ms = []
+                        c0 = time.process_time()
+                        for _ in range(per_round):
+                            t0 = time.perf_counter()
+                            an.analyze(img)
+                            ms.append(_ms(t0, time.perf_counter()))
+                        var_cpu[name] += time.process_time() - c0
+                        var_ms[name] += ms
+                        row[f"{name} ms"] = round(percentile(ms, 50) or 0.0, 2)
                 else:
                     ans = worker.call({"cmd": "run", "key": "one", "n": per_round})
                     fer_cpu += ans["cpu_s"]
-                    row["fer_ms"] = round(percentile(ans["ms"], 50), 2)
+                    row["fer_ms"] = round(percentile(ans["ms"], 50) or 0.0, 2)
                     fer_all += ans["ms"]
             row["ratio"] = round(row["fer_ms"] / row["ours_ms"], 2)
+            for name in variants:
+                var_ratio[name].append(row["fer_ms"] / row[f"{name} ms"])
             rows.append(row)
     finally:
         cv2.setNumThreads(prev_threads)
@@ -395,8 +481,17 @@ def compare_fer(single, photo: Path, worker: FerWorker, rounds: int, per_round: 
             "versions": worker.versions,
             "warmup_ms": round(percentile(warm["ms"], 50), 2),
         },
+        "variants": {
+            name: {
+                "ms": summary(var_ms[name]),
+                "cpu_ms_per_image": round(var_cpu[name] / n * 1000, 2),
+                "ratio_median": round(percentile(var_ratio[name], 50) or 0.0, 2),
+                "cpu_ratio": round(fer_cpu / var_cpu[name], 2) if var_cpu[name] > 0 else None,
+            }
+            for name in variants
+        },
         "per_round": rows,
-        "ratio_median": round(percentile([r["ratio"] for r in rows], 50), 2),
+        "ratio_median": round(percentile([r["ratio"] for r in rows], 50) or 0.0, 2),
         "cpu_ratio": round(fer_cpu / ours_cpu, 2) if ours_cpu > 0 else None,
         "ratio_min": round(min(r["ratio"] for r in rows), 2),
         "ratio_max": round(max(r["ratio"] for r in rows), 2),

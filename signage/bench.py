@@ -6,7 +6,10 @@ packages; nothing is committed):
 * per-stage milliseconds (detect, crop/preprocess, emotion, age/gender) and end to end, median and
   p90, on frames holding exactly 1, 3 and 8 faces (the 3- and 8-face frames are 640x480 mosaics
   tiled from real face photos; the detector must find exactly that many faces in each);
-* fp32 against int8 for each model;
+* fp32 against int8 for each model; the whole chain at each setting of ``chain_settings``
+  (precisions; photos detected with the reduced first pass or at full size only), each beside
+  its dev-set accuracy (``--eval-dir``, default ../shared/eval), so that a faster, less accurate
+  setting shows as such;
 * the live pipeline's frames per second on the ``video`` source (a 640x480 30 fps file made in a
   temporary folder from real photos, 3 faces) and on the ``photos`` source, with CPU seconds per
   analysed frame and the event-loop lag (p50/p99 overshoot of a 5 ms sleep) meanwhile; each live
@@ -15,7 +18,8 @@ packages; nothing is committed):
 * peak RSS (VmHWM) of the live-pipeline process, of this process and of the fer worker;
 * the published ``fer`` package (``FER(mtcnn=True).detect_emotions``) on the same one-face photo,
   in its own virtual environment, ours and fer in interleaved rounds on one thread: that peer
-  machinery is repository tooling, ``scripts/bench_fer.py``, loaded from there when present.
+  machinery is repository tooling, ``scripts/bench_fer.py``, loaded from there when present;
+  fer's own emotion accuracy is measured on the same dev-set images as ours.
 
 It prints a table and writes JSON (``--json-out``, default ``bench-results.json``).  It is a
 benchmark, not a test: it never fails on a slow figure, and a part that cannot run (no fer venv,
@@ -36,6 +40,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -357,7 +362,8 @@ def classifier_inputs(analyzer, frame, boxes, kind: str) -> list:
 
 
 def time_stages(single, pooled, frame, reps: int, warmup: int = 3) -> dict[str, Any]:
-    """Per-stage ms (single-threaded analyser, stages run one after the other as in analyze())
+    """Per-stage ms (single-threaded analyser, stages run one after the other as in analyze(),
+    whose detection is ``detect_photo``: a reduced first pass, full size when faces are small)
     and end-to-end ms of analyze() with one thread and with the configured worker pool,
     interleaved rep by rep.  ``cpu_ms_median``: this thread's CPU time of the 1-thread parts
     (steadier than wall-clock time on a busy machine)."""
@@ -368,7 +374,7 @@ def time_stages(single, pooled, frame, reps: int, warmup: int = 3) -> dict[str, 
     clock, tclock = time.perf_counter, time.thread_time
     for i in range(warmup + reps):
         t0, c0 = clock(), tclock()
-        dets = single.detect(frame)
+        dets = single.detect_photo(frame)
         t1, c1 = clock(), tclock()
         boxes = [d.box for d in dets]
         emo_in = classifier_inputs(single, frame, boxes, "emotion")
@@ -393,22 +399,45 @@ def time_stages(single, pooled, frame, reps: int, warmup: int = 3) -> dict[str, 
     return {
         "faces": faces,
         **{k: summary(v) for k, v in out.items()},
-        "cpu_ms_median": {k: round(percentile(v, 50), 2) for k, v in cpu.items()},
+        "cpu_ms_median": {k: round(percentile(v, 50) or 0.0, 2) for k, v in cpu.items()},
     }
 
 
-def precision_mixes(config) -> dict[str, dict[str, str]]:
-    """The whole-chain precision settings compared for speed and accuracy."""
+#: the vision settings every chain setting spells out (a setting = these fields of config.vision)
+SETTING_FIELDS = ("detector_precision", "emotion_precision", "age_gender_precision", "detect_reduced_long_side")
+
+
+def chain_settings(config: Any) -> dict[str, dict[str, Any]]:
+    """The whole-chain settings compared for speed and accuracy: the configured one, the same
+    without the photo fast path (every image detected at full size), all fp32 and all int8."""
     v = config.vision
+    configured = {k: getattr(v, k) for k in SETTING_FIELDS}
+    fast = int(v.detect_reduced_long_side)
     return {
-        "configured": dict(
-            detector_precision=v.detector_precision,
-            emotion_precision=v.emotion_precision,
-            age_gender_precision=v.age_gender_precision,
+        "configured": configured,
+        "full-size detection only": {**configured, "detect_reduced_long_side": 0},
+        "all fp32": dict(
+            detector_precision="fp32",
+            emotion_precision="fp32",
+            age_gender_precision="fp32",
+            detect_reduced_long_side=fast,
         ),
-        "all fp32": dict(detector_precision="fp32", emotion_precision="fp32", age_gender_precision="fp32"),
-        "all int8": dict(detector_precision="int8", emotion_precision="int8", age_gender_precision="int8"),
+        "all int8": dict(
+            detector_precision="int8",
+            emotion_precision="int8",
+            age_gender_precision="int8",
+            detect_reduced_long_side=fast,
+        ),
     }
+
+
+def setting_text(s: dict[str, Any]) -> str:
+    """'det fp32 / emo fp32 / a+g fp32, photos: 320 px first' for one chain setting."""
+    fast = int(s.get("detect_reduced_long_side") or 0)
+    return (
+        f"det {s.get('detector_precision')} / emo {s.get('emotion_precision')} / a+g {s.get('age_gender_precision')}, "
+        + (f"{fast} px first pass" if fast else "full size only")
+    )
 
 
 # --- accuracy beside speed --------------------------------------------------------------------------
@@ -471,8 +500,12 @@ def accuracy_text(acc: dict[str, Any] | None) -> str:
     return ", ".join(parts) + (f" (1 image in {acc['step']})" if acc.get("step", 1) > 1 else "")
 
 
-def time_precisions(config, frames: dict[int, dict[str, Any]], reps: int, warmup: int = 3) -> dict[str, Any]:
-    """fp32 against int8: each model alone, and the whole chain with a few precision mixes."""
+def time_precisions(
+    config: Any, frames: dict[int, dict[str, Any]], photo: Any, reps: int, warmup: int = 3
+) -> dict[str, Any]:
+    """fp32 against int8: each model alone; and the whole chain (FaceAnalyzer.analyze, 1 thread)
+    at each of ``chain_settings`` on the 3-face frame and on the one-face photo (as it is, the
+    image the fer comparison uses)."""
     from signage.vision.classifiers import AgeGenderClassifier, EmotionClassifier
     from signage.vision.detector import RetinaFaceDetector
     from signage.vision.models import load_model, read_manifest
@@ -500,16 +533,17 @@ def time_precisions(config, frames: dict[int, dict[str, Any]], reps: int, warmup
         emo = EmotionClassifier(load_model(v.models_dir, "emotion", prec, manifest))
         ag = AgeGenderClassifier(load_model(v.models_dir, "age_gender", prec, manifest))
         runners[prec] = {
-            "detector (640x480, 3 faces)": (lambda d=det: d.detect(frame3)),
-            "emotion (1 face)": (lambda e=emo: e.classify(emo8[:1])),
-            "emotion (8 faces, one batch)": (lambda e=emo: e.classify(emo8)),
-            "age_gender (1 face)": (lambda a=ag: a.classify(ag8[:1])),
-            "age_gender (8 faces, one batch)": (lambda a=ag: a.classify(ag8)),
+            "detector (640x480, 3 faces)": partial(det.detect, frame3),
+            "emotion (1 face)": partial(emo.classify, emo8[:1]),
+            "emotion (8 faces, one batch)": partial(emo.classify, emo8),
+            "age_gender (1 face)": partial(ag.classify, ag8[:1]),
+            "age_gender (8 faces, one batch)": partial(ag.classify, ag8),
         }
-    mixes = precision_mixes(config)
+    mixes = chain_settings(config)
     chains = {name: make_analyzer(config, workers=1, **mix) for name, mix in mixes.items()}
     samples: dict[str, dict[str, list[float]]] = {p: {k: [] for k in runners[p]} for p in runners}
     chain_samples: dict[str, list[float]] = {k: [] for k in chains}
+    photo_samples: dict[str, list[float]] = {k: [] for k in chains}
     for i in range(warmup + reps):
         for prec in ("fp32", "int8") if i % 2 == 0 else ("int8", "fp32"):
             for name, fn in runners[prec].items():
@@ -520,8 +554,11 @@ def time_precisions(config, frames: dict[int, dict[str, Any]], reps: int, warmup
         for name, an in chains.items():
             t0 = time.perf_counter()
             an.analyze(frame3)
+            t1 = time.perf_counter()
+            an.analyze(photo)
             if i >= warmup:
-                chain_samples[name].append(_ms(t0, time.perf_counter()))
+                chain_samples[name].append(_ms(t0, t1))
+                photo_samples[name].append(_ms(t1, time.perf_counter()))
     for an in chains.values():
         an.close()
     models = {}
@@ -534,7 +571,10 @@ def time_precisions(config, frames: dict[int, dict[str, Any]], reps: int, warmup
         }
     return {
         "models": models,
-        "chain_3_faces": {name: {**mixes[name], "ms": summary(s)} for name, s in chain_samples.items()},
+        "chain_3_faces": {
+            name: {**mixes[name], "ms": summary(s), "photo_ms": summary(photo_samples[name])}
+            for name, s in chain_samples.items()
+        },
     }
 
 
@@ -590,8 +630,9 @@ def render(report: dict[str, Any]) -> str:
     if stages:
         out.append("")
         out.append(
-            "Per frame, milliseconds median / p90 (640x480; stages on 1 thread; "
-            "end-to-end = FaceAnalyzer.analyze, 1 thread and with the worker pool)" + _others(report, "stages")
+            "Per frame, milliseconds median / p90 (640x480; stages on 1 thread, detect = analyze's photo "
+            "detection; end-to-end = FaceAnalyzer.analyze, 1 thread and with the worker pool)"
+            + _others(report, "stages")
         )
         rows = []
         for n, s in stages.items():
@@ -628,18 +669,22 @@ def render(report: dict[str, Any]) -> str:
         rows = [
             [
                 name,
-                f"det {c['detector_precision']} / emo {c['emotion_precision']} / a+g {c['age_gender_precision']}",
+                setting_text(c),
                 _mp(c["ms"]),
+                _mp(c["photo_ms"]) if "photo_ms" in c else "-",
                 accuracy_text(acc.get(name)),
             ]
             for name, c in prec["chain_3_faces"].items()
         ]
+        out.append("")
+        out.append("Whole chain (FaceAnalyzer.analyze, 1 thread) at each setting, with that setting's dev-set accuracy")
         out.append(
             _table(
                 [
-                    "whole chain, 3-face frame",
-                    "precisions",
-                    "ms median / p90",
+                    "setting",
+                    "precisions, detection of a photo",
+                    "3-face frame ms",
+                    "1-face photo ms",
                     "dev-set accuracy (emotion 7-class macro recall %)",
                 ],
                 rows,
@@ -727,30 +772,60 @@ def render(report: dict[str, Any]) -> str:
                 f"{fer['rounds']} interleaved rounds x {fer['images_per_round']} images, both on 1 thread"
                 + _others(report, "fer")
             )
+            acc = report.get("accuracy") or {}
             rows = [
                 [
-                    "ours: detect + emotion + age + gender",
+                    "ours (configured): detect + emotion + age + gender",
                     _mp(fer["ours"]["ms"]),
                     _f(fer["ours"]["cpu_ms_per_image"], 2),
+                    _f(fer["ratio_median"], 2, "x"),
+                    _f(fer.get("cpu_ratio"), 2, "x"),
                     fer["ours"]["faces"],
                     fer["ours"]["emotion"],
-                ],
+                    accuracy_text(acc.get("configured")),
+                ]
+            ]
+            for name, var in (fer.get("variants") or {}).items():
+                rows.append(
+                    [
+                        f"ours, {name}",
+                        _mp(var["ms"]),
+                        _f(var["cpu_ms_per_image"], 2),
+                        _f(var["ratio_median"], 2, "x"),
+                        _f(var.get("cpu_ratio"), 2, "x"),
+                        "",
+                        "",
+                        accuracy_text(acc.get(name)),
+                    ]
+                )
+            rows.append(
                 [
                     "fer: MTCNN + emotion (emotion only)",
                     _mp(fer["fer"]["ms"]),
                     _f(fer["fer"]["cpu_ms_per_image"], 2),
+                    "1x",
+                    "1x",
                     fer["fer"]["faces"],
                     fer["fer"]["emotion"],
-                ],
-            ]
-            out.append(_table(["per image", "ms median / p90", "CPU ms", "faces", "emotion"], rows))
-            out.append(f"  fer: {fer['fer'].get('what')}")
-            out.append(
-                "  ours at this setting: "
-                + accuracy_text((report.get("accuracy") or {}).get("configured"))
-                + "; fer's own accuracy is not measured here (../shared/docs/models.md: fer 62.9 vs "
-                "face-api 71.7 on a held-back posed set)"
+                    accuracy_text(acc.get("fer")) if acc.get("fer") else "not measured (no dev sets)",
+                ]
             )
+            out.append(
+                _table(
+                    [
+                        "per image",
+                        "ms median / p90",
+                        "CPU ms",
+                        "fer/ours (wall)",
+                        "fer/ours (CPU)",
+                        "faces",
+                        "emotion",
+                        "dev-set accuracy",
+                    ],
+                    rows,
+                )
+            )
+            out.append(f"  fer: {fer['fer'].get('what')}")
             out.append("  per-round ratio fer/ours: " + ", ".join(_f(r["ratio"], 2) for r in fer["per_round"]))
             out.append(
                 f"  speed ratio (median of rounds, wall clock): ours is {_f(fer['ratio_median'], 2)}x "
@@ -795,6 +870,24 @@ def evaluate_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": r >= 8.0,
             }
         )
+        acc = report.get("accuracy") or {}
+        keys = ("ckplus48", "ferplus_test_balanced", "muxspace_crowd")
+        figure = "emotion 7-class macro recall %"
+
+        def mean_recall(a: dict[str, Any] | None) -> float | None:
+            vals = [a[k][figure] for k in keys if a and figure in a.get(k, {})]
+            return sum(vals) / len(vals) if len(vals) == len(keys) else None
+
+        ours, theirs = mean_recall(acc.get("configured")), mean_recall(acc.get("fer"))
+        if ours is not None and theirs is not None:
+            out.append(
+                {
+                    "name": "emotion accuracy vs fer (mean 7-class recall, CK+ FER+ muxspace, same images)",
+                    "measured": f"ours {ours:.1f}, fer {theirs:.1f}",
+                    "goal": "equal or better",
+                    "met": ours >= theirs,
+                }
+            )
     else:
         out.append({"name": "one-face analysis vs fer", "measured": "not run", "goal": ">= 8x", "met": None})
     video = (report.get("live") or {}).get("video") or {}
@@ -880,13 +973,13 @@ def make_video(frame, path: Path, seconds: int = VIDEO_SECONDS, fps: int = 30) -
     h, w = frame.shape[:2]
     for suffix, fourcc in ((".mp4", "mp4v"), (".avi", "MJPG")):
         out_path = path.with_suffix(suffix)
-        writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter_fourcc(*fourcc), float(fps), (w, h))
+        writer = cv2.VideoWriter(str(out_path), cv2.VideoWriter.fourcc(*fourcc), float(fps), (w, h))
         if not writer.isOpened():
             continue
         for i in range(seconds * fps):
             t = i / fps
             dx, dy = 12 * np.sin(2 * np.pi * t / 4.0), 5 * np.sin(2 * np.pi * t / 3.0)
-            m = np.float32([[1, 0, dx], [0, 1, dy]])
+            m = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
             writer.write(cv2.warpAffine(frame, m, (w, h), borderMode=cv2.BORDER_REPLICATE))
         writer.release()
         cap = cv2.VideoCapture(str(out_path))
@@ -1142,7 +1235,7 @@ def run_bench(args: argparse.Namespace, config, log: Callable[[str], None] = pri
     log(f"[bench] fp32 against int8 ({plan.precision_reps} runs each) ...")
     with OtherLoad() as load:
         try:
-            report["precision"] = time_precisions(config, frames, plan.precision_reps)
+            report["precision"] = time_precisions(config, frames, _read(paths[ONE_FACE_PHOTO]), plan.precision_reps)
         except Exception as exc:
             report["precision"] = {"error": _err(exc)}
     others["precision"] = load.cores
@@ -1154,7 +1247,7 @@ def run_bench(args: argparse.Namespace, config, log: Callable[[str], None] = pri
     else:
         step = args.eval_every or (20 if quick else 3)
         measured: dict[tuple, dict[str, Any]] = {}
-        for name, mix in precision_mixes(config).items():
+        for name, mix in chain_settings(config).items():
             key = tuple(sorted(mix.items()))
             if key in measured:  # the configured mix is usually "all fp32": measured once
                 accuracy[name] = measured[key]
@@ -1268,13 +1361,29 @@ def run_bench(args: argparse.Namespace, config, log: Callable[[str], None] = pri
         else:
             log(f"[bench] fer comparison ({plan.fer_rounds} rounds x {plan.fer_per_round} images) ...")
             worker = None
+            # the same chain without the photo fast path, timed in the same rounds
+            full_only = make_analyzer(config, workers=1, **chain_settings(config)["full-size detection only"])
             try:
                 worker = peer.FerWorker(py, peer.FER_VENV / "worker.log")
                 with OtherLoad() as load:
                     fer = {
                         "available": True,
-                        **peer.compare_fer(single, paths[ONE_FACE_PHOTO], worker, plan.fer_rounds, plan.fer_per_round),
+                        **peer.compare_fer(
+                            single,
+                            paths[ONE_FACE_PHOTO],
+                            worker,
+                            plan.fer_rounds,
+                            plan.fer_per_round,
+                            variants={"full-size detection only": full_only},
+                        ),
                     }
+                if eval_dir is not None and eval_dir.is_dir():
+                    step = args.eval_every or (20 if quick else 3)
+                    log(f"[bench] fer's dev-set accuracy (1 image in {step}) ...")
+                    try:
+                        accuracy["fer"] = peer.fer_dev_accuracy(worker, eval_dir, step)
+                    except Exception as exc:
+                        accuracy["fer"] = {"error": _err(exc)}
                 # "others" here includes the fer worker itself: report what is left after it
                 fer_cores = fer["fer"]["cpu_ms_per_image"] * plan.fer_rounds * plan.fer_per_round / 1000
                 others["fer"] = (
@@ -1283,6 +1392,7 @@ def run_bench(args: argparse.Namespace, config, log: Callable[[str], None] = pri
             except Exception as exc:
                 fer["note"] = f"the fer run failed: {exc}"
             finally:
+                full_only.close()
                 if worker is not None:
                     worker.close()
     report["fer"] = fer

@@ -144,7 +144,17 @@ def test_speed_figures_come_with_their_accuracy():
                         "detector_precision": "fp32",
                         "emotion_precision": "fp32",
                         "age_gender_precision": "fp32",
+                        "detect_reduced_long_side": 320,
                         "ms": {"median": 9.0, "p90": 10.0},
+                        "photo_ms": {"median": 5.5, "p90": 6.0},
+                    },
+                    "full-size detection only": {
+                        "detector_precision": "fp32",
+                        "emotion_precision": "fp32",
+                        "age_gender_precision": "fp32",
+                        "detect_reduced_long_side": 0,
+                        "ms": {"median": 12.0, "p90": 13.0},
+                        "photo_ms": {"median": 14.0, "p90": 15.0},
                     },
                     "all int8": {
                         "detector_precision": "int8",
@@ -158,4 +168,55 @@ def test_speed_figures_come_with_their_accuracy():
         }
     )
     assert "FER+ 70.1" in text and "no model" in text
+    assert "320 px first pass" in text and "full size only" in text and "5.50 / 6.00" in text
     assert bench.accuracy_text(None) == "n/a"
+
+
+def test_chain_settings_compare_the_photo_fast_path():
+    from signage.config import default_config
+
+    config = default_config()
+    settings = bench.chain_settings(config)
+    assert settings["configured"]["detect_reduced_long_side"] == config.vision.detect_reduced_long_side > 0
+    assert settings["full-size detection only"]["detect_reduced_long_side"] == 0
+    assert {k for k, v in settings.items() if v["detector_precision"] == "int8"} == {"all int8"}
+    # each setting is a valid change of the vision config (the accuracy and speed runs build it)
+    for changes in settings.values():
+        assert bench.vision_config(config, **changes).detect_reduced_long_side == changes["detect_reduced_long_side"]
+
+
+def test_fer_table_shows_each_setting_with_its_ratio_and_accuracy():
+    acc = {"step": 3, "ferplus_test_balanced": {"emotion 7-class macro recall %": 70.1}}
+    slow = {"step": 3, "ferplus_test_balanced": {"emotion 7-class macro recall %": 70.3}}
+    summ = {"median": 6.0, "p90": 7.0}
+    text = bench.render(
+        {
+            "meta": {},
+            "accuracy": {"configured": acc, "full-size detection only": slow},
+            "fer": {
+                "available": True,
+                "photo": "astronaut.png",
+                "image_shape": [512, 512, 3],
+                "rounds": 2,
+                "images_per_round": 3,
+                "ours": {"ms": summ, "cpu_ms_per_image": 5.0, "faces": 1, "emotion": "happy"},
+                "fer": {"ms": {"median": 60.0, "p90": 70.0}, "cpu_ms_per_image": 55.0, "faces": 1, "emotion": "happy"},
+                "variants": {
+                    "full-size detection only": {
+                        "ms": {"median": 15.0, "p90": 16.0},
+                        "cpu_ms_per_image": 14.0,
+                        "ratio_median": 4.0,
+                        "cpu_ratio": 3.9,
+                    }
+                },
+                "per_round": [{"ratio": 10.0}, {"ratio": 9.0}],
+                "ratio_median": 9.5,
+                "ratio_min": 9.0,
+                "ratio_max": 10.0,
+                "cpu_ratio": 11.0,
+            },
+            "notes": [],
+        }
+    )
+    assert "9.50x" in text and "11.00x" in text and "4.00x" in text and "3.90x" in text
+    assert "FER+ 70.1" in text and "FER+ 70.3" in text

@@ -415,3 +415,60 @@ def test_live_pipeline_with_reduced_detection_keeps_every_face_full_detection_fi
         assert (iou(np.array(full), np.array(tracks)).max(axis=1) >= 0.5).all(), name
         reduced_frames += pipe.status()["frames_reduced_detection"]
     assert reduced_frames > 0
+
+
+def test_photo_detection_at_the_resolution_the_faces_need(vcfg, photos):
+    """detect_photo (analyze's detection): large faces are found by the reduced first pass and
+    measured again on grid-aligned windows of the full-size input -- the boxes full-size detection
+    gives, every face of min_face_px and above; photos with small faces go to the full-size pass."""
+    from signage.vision.detector import iou
+
+    det = RetinaFaceDetector(
+        load_model(MODELS, "detector", "fp32"),
+        long_side=vcfg.detect_long_side,
+        score=vcfg.detect_score,
+        nms_iou=vcfg.nms_iou,
+        min_face_px=vcfg.min_face_px,
+    )
+    ways = {}
+    for name in ("astronaut", "sample6", "t1", "sample1", "tom_hanks"):
+        img = _img(photos(name))
+        full = det.detect(img)
+        fast, how = det.detect_photo(img, vcfg.detect_reduced_long_side, vcfg.detect_reduced_min_face_px)
+        ways[name] = how
+        assert len(fast) == len(full), name
+        ov = iou(np.array([d.box for d in full]), np.array([d.box for d in fast]))
+        assert (ov.max(axis=1) >= 0.93).all(), (name, ov.max(axis=1))
+    assert ways["astronaut"] == ways["sample6"] == "refined"  # large faces: windows only
+    assert ways["t1"] == "full"  # small faces: the full-size pass
+    # a face filling a small picture (as in the dev crop sets): the same box as full-size detection
+    crop = cv2.resize(_img(photos("astronaut"))[40:200, 150:300], (64, 64), interpolation=cv2.INTER_AREA)
+    (full_box,), (fast_box,) = [d.box for d in det.detect(crop)], [d.box for d in det.detect_photo(crop, 320, 64)[0]]
+    assert iou(full_box, fast_box)[0, 0] >= 0.93
+    # the fast path off (first pass at the full size): the full-size pass
+    assert det.detect_photo(_img(photos("astronaut")), vcfg.detect_long_side, 64)[1] == "full"
+
+
+def test_prepare_window_is_a_window_of_the_full_input(photos):
+    """A window of the full-size input made from the image alone holds that input's pixels."""
+    from signage.vision.detector import input_geometry, prepare_input, prepare_window
+
+    img = _img(photos("astronaut"))  # 512 px: the full-size input has a border
+    h, w = img.shape[:2]
+    full = prepare_input(img, 640)
+    pad, k = input_geometry(h, w, 640)
+    origin = (round(pad * w * k), round(pad * h * k))
+    assert full.offset == (float(origin[0]), float(origin[1])) and full.scale == pytest.approx(k)
+    win = prepare_window(img, (96, 64, 256, 192), k, (float(origin[0]), float(origin[1])))
+    assert win.blob.shape == (1, 3, 192, 256)
+    part = full.blob[:, :, 64:256, 96:352]
+    # the same pixels up to resampling at the cut (a grey level or two)
+    assert np.abs(win.blob[:, :, 4:-4, 4:-4] - part[:, :, 4:-4, 4:-4]).mean() < 1.0
+    # image -> input mapping: a point maps to the same input pixel in both, shifted by the window
+    x, y = 200.0, 120.0
+    fx, fy = x * full.scale + full.offset[0], y * full.scale + full.offset[1]
+    wx, wy = x * win.scale + win.offset[0], y * win.scale + win.offset[1]
+    assert (fx - wx, fy - wy) == pytest.approx((96, 64))
+    # outside the image: the mean colour, exactly zero after the subtraction
+    corner = prepare_window(img, (0, 0, 64, 64), k, (float(origin[0]), float(origin[1])))
+    assert np.abs(corner.blob[:, :, :32, :32]).max() == 0

@@ -3,6 +3,14 @@
 ``FaceAnalyzer`` owns the checked models (created once) and is used both by the live pipeline
 (which calls ``detect`` and ``classify`` separately, to classify only the tracks that need it)
 and by the ``analyze``/``eval`` commands (``analyze`` and ``analyze_crop``).
+
+A still image (``analyze``, ``detect_photo``) is detected at the resolution its faces need
+(``RetinaFaceDetector.detect_photo``): a first pass at ``detect_reduced_long_side`` /
+``detect_long_side`` of the full resolution; when every face it finds is at least
+``detect_reduced_min_face_px`` in the full-size input, each face is measured again on a small
+window of that input (the full-size pass's boxes, for a fraction of its work); otherwise, or
+when nothing is found, the full-size pass.  ``detect_reduced_long_side = 0`` turns it off.  The
+live pipeline has its own policy for frames (``pipeline.VisionPipeline.detector_input``).
 """
 
 from __future__ import annotations
@@ -81,8 +89,16 @@ class FaceResult:
 
     @classmethod
     def build(
-        cls, det: Detection | None, attrs: Attributes, box_xywh=None, frontal_limits: tuple[float, float] = (20.0, 20.0)
+        cls,
+        det: Detection | None,
+        attrs: Attributes,
+        box_xywh: Sequence[float] | None = None,
+        frontal_limits: tuple[float, float] = (20.0, 20.0),
     ) -> "FaceResult":
+        yaw: float | None
+        pitch: float | None
+        lms: np.ndarray | None
+        frontal: bool | None
         if det is not None:
             box = det.xywh
             yaw, pitch, _ = head_pose(det.landmarks)
@@ -90,7 +106,10 @@ class FaceResult:
             score: float | None = det.score
             frontal = abs(yaw) <= frontal_limits[0] and abs(pitch) <= frontal_limits[1]
         else:
-            box = tuple(float(v) for v in box_xywh)
+            if box_xywh is None or len(box_xywh) != 4:
+                raise ValueError("FaceResult.build needs a detection or a box (x, y, w, h)")
+            x, y, w, h = (float(v) for v in box_xywh)
+            box = (x, y, w, h)
             yaw = pitch = None
             lms = None
             score = None
@@ -98,14 +117,14 @@ class FaceResult:
         e = {k: float(v) for k, v in zip(EMOTIONS, attrs.emotion_probs)}
         g = {k: float(v) for k, v in zip(GENDERS, attrs.gender_probs)}
         groups = attrs.age_group_probs
-        gender = max(g, key=g.get)
+        gender = max(g, key=g.__getitem__)
         return cls(
             box=box,
             score=score,
             landmarks=lms,
             yaw=yaw,
             pitch=pitch,
-            emotion=max(e, key=e.get),
+            emotion=max(e, key=e.__getitem__),
             emotion_scores=e,
             age=float(attrs.age),
             age_group=age_group(attrs.age),
@@ -159,6 +178,8 @@ class FaceAnalyzer:
                 min_face_px=int(config.min_face_px),
             )
         self.detector: FaceDetector = detector
+        #: how detect_photo found the faces of the images it was given: {"full" | "refined": count}
+        self.photo_paths: dict[str, int] = {}
         self.emotion = EmotionClassifier(load_model(models_dir, "emotion", config.emotion_precision, manifest))
         #: what was loaded: int8 age/gender falls back to fp32 where int8 saturates
         self.age_gender_precision = usable_precision("age_gender", config.age_gender_precision)
@@ -202,6 +223,17 @@ class FaceAnalyzer:
     def detect(self, bgr: np.ndarray, long_side: int | None = None) -> list[Detection]:
         return self.detector.detect(bgr, long_side)
 
+    def detect_photo(self, bgr: np.ndarray) -> list[Detection]:
+        """Faces in one still image, at the resolution its faces need (see the module docstring);
+        a detector plugin other than RetinaFace detects at its configured size."""
+        cfg = self.config
+        reduced, full = int(cfg.detect_reduced_long_side), int(cfg.detect_long_side)
+        if not reduced or reduced >= full or not isinstance(self.detector, RetinaFaceDetector):
+            return self.detect(bgr)
+        dets, how = self.detector.detect_photo(bgr, reduced, float(cfg.detect_reduced_min_face_px))
+        self.photo_paths[how] = self.photo_paths.get(how, 0) + 1
+        return dets
+
     def _crops(self, bgr: np.ndarray, boxes: Sequence, kind: str) -> list[np.ndarray]:
         return [square_crop(bgr, b, CROP_FACTOR[kind], INPUT_SIZE[kind], CROP_FILL[kind]) for b in boxes]
 
@@ -244,7 +276,7 @@ class FaceAnalyzer:
     # -- whole images ----------------------------------------------------------------------
     def analyze(self, bgr: np.ndarray) -> list[FaceResult]:
         """Every face in the image, largest first."""
-        dets = self.detect(bgr)
+        dets = self.detect_photo(bgr)
         return self.results(bgr, dets)
 
     def results(self, bgr: np.ndarray, dets: Sequence[Detection]) -> list[FaceResult]:

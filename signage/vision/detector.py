@@ -22,7 +22,12 @@ that fills such a picture ends up about ``long_side / (1 + 2 * small_pad)`` pixe
 the anchors' range (the largest anchor is 512 px; a 350 px portrait enlarged to 640 without the
 border gave boxes 14 % too small and cost 8 points of emotion recall on ``muxspace_crowd``), with
 context around it like a face in a photo.  Camera frames (640x480) are at ``long_side`` already
-and are not padded.  An earlier rule analysed 320-640 px images at their own size: cheaper, but it
+and are not padded.
+
+Still images (``detect_photo``): a reduced first pass finds the faces; when they are all large,
+each is measured again on a window of the full-size input around it (``prepare_window``: the
+full-size input's pixels in that window, on the same 32-pixel grid, so the anchors and hence the
+boxes are the full-size pass's), and the rest of the full-size input is never made.  An earlier rule analysed 320-640 px images at their own size: cheaper, but it
 lost on held-back portraits (issue 14).
 """
 
@@ -46,6 +51,9 @@ __all__ = [
     "nms",
     "iou",
     "prepare_input",
+    "input_geometry",
+    "prepare_window",
+    "REFINE_CONTEXT",
 ]
 
 MEAN_BGR = (104.0, 117.0, 123.0)
@@ -151,13 +159,27 @@ class Prepared:
     offset: tuple[float, float]
 
 
-def prepare_input(bgr: np.ndarray, long_side: int, small_pad: float = 0.25) -> Prepared:
-    """Scale (and, for an image smaller than long_side, pad first) into a mean-filled canvas of multiples of 32."""
-    h, w = bgr.shape[:2]
-    pad = small_pad if max(h, w) < long_side else 0.0
+def input_geometry(
+    height: int, width: int, long_side: int, small_pad: float = 0.25, pad_below: int | None = None
+) -> tuple[float, float]:
+    """(pad, scale) of prepare_input: the border (a fraction of the image's size on each side)
+    and the factor from image pixels to detector-input pixels.
+
+    The border is added when the image is smaller than ``pad_below`` (default: ``long_side``).
+    A reduced-size pass gives ``pad_below`` = the full-size input's long side, so that it sees
+    the same picture as the full-size pass, at a lower resolution."""
+    limit = long_side if pad_below is None else pad_below
+    pad = small_pad if max(height, width) < limit else 0.0
     # size of the (virtually) padded picture, in source pixels
-    ph, pw = h * (1 + 2 * pad), w * (1 + 2 * pad)
-    scale = long_side / max(ph, pw)
+    ph, pw = height * (1 + 2 * pad), width * (1 + 2 * pad)
+    return pad, long_side / max(ph, pw)
+
+
+def prepare_input(bgr: np.ndarray, long_side: int, small_pad: float = 0.25, pad_below: int | None = None) -> Prepared:
+    """Scale (and, for an image smaller than pad_below -- default long_side -- pad first) into a
+    mean-filled canvas of multiples of 32."""
+    h, w = bgr.shape[:2]
+    pad, scale = input_geometry(h, w, long_side, small_pad, pad_below)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     ox, oy = round(pad * w * scale), round(pad * h * scale)
     cw = int(math.ceil((nw + 2 * ox) / 32) * 32)
@@ -168,8 +190,55 @@ def prepare_input(bgr: np.ndarray, long_side: int, small_pad: float = 0.25) -> P
     # maker does subtraction and HWC -> NCHW in one pass: ~0.6 ms at 640x480 where the same in
     # numpy took ~9 ms, most of the detector's non-model time
     canvas = cv2.copyMakeBorder(resized, oy, ch - nh - oy, ox, cw - nw - ox, cv2.BORDER_CONSTANT, value=MEAN_BGR)
-    blob = cv2.dnn.blobFromImage(canvas, 1.0, None, MEAN_BGR, swapRB=False, crop=False)
+    blob = cv2.dnn.blobFromImage(canvas, 1.0, (cw, ch), MEAN_BGR, swapRB=False, crop=False)
     return Prepared(blob=blob, scale=scale, offset=(float(ox), float(oy)))
+
+
+#: window around a face for the refining pass of detect_photo, as a multiple of the face box side
+REFINE_CONTEXT = 1.6
+#: the refined box must overlap the first pass's box at least this much
+REFINE_MIN_IOU = 0.4
+
+
+def _check_image(bgr: np.ndarray) -> None:
+    if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or min(bgr.shape[:2]) < 2:
+        raise ValueError("detect() needs a BGR image of shape (H, W, 3)")
+
+
+def _side(d: Detection) -> float:
+    x1, y1, x2, y2 = (float(v) for v in d.box)
+    return min(x2 - x1, y2 - y1)
+
+
+def prepare_window(
+    bgr: np.ndarray, window: tuple[int, int, int, int], scale: float, origin: tuple[float, float]
+) -> Prepared:
+    """A window of the full-size pass's input, made without making that input.
+
+    ``window`` is (x, y, width, height) in pixels of the full-size input (multiples of 32, so
+    that the window's anchors lie where the full-size pass's do and its boxes agree with that
+    pass's); ``scale`` and ``origin`` map the image into that input (input = image * scale +
+    origin).  What lies outside the image is the mean colour, as in the full-size input."""
+    h, w = bgr.shape[:2]
+    wx, wy, ww, wh = window
+    ox, oy = origin
+    # image pixels that fall into the window
+    l, t = max(0, int(math.floor((wx - ox) / scale))), max(0, int(math.floor((wy - oy) / scale)))
+    r, b = min(w, int(math.ceil((wx + ww - ox) / scale))), min(h, int(math.ceil((wy + wh - oy) / scale)))
+    canvas = np.empty((wh, ww, 3), np.uint8)
+    canvas[:] = np.array(MEAN_BGR, np.uint8)
+    if r > l and b > t:
+        nw, nh = max(1, round((r - l) * scale)), max(1, round((b - t) * scale))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        roi = bgr[t:b, l:r]
+        resized = cv2.resize(roi, (nw, nh), interpolation=interp) if (nw, nh) != (r - l, b - t) else roi
+        px, py = round(l * scale + ox - wx), round(t * scale + oy - wy)
+        cx0, cy0 = max(0, px), max(0, py)
+        cx1, cy1 = min(ww, px + nw), min(wh, py + nh)
+        if cx1 > cx0 and cy1 > cy0:
+            canvas[cy0:cy1, cx0:cx1] = resized[cy0 - py : cy1 - py, cx0 - px : cx1 - px]
+    blob = cv2.dnn.blobFromImage(canvas, 1.0, (ww, wh), MEAN_BGR, swapRB=False, crop=False)
+    return Prepared(blob=blob, scale=scale, offset=(float(ox - wx), float(oy - wy)))
 
 
 class RetinaFaceDetector:
@@ -201,10 +270,68 @@ class RetinaFaceDetector:
             pri = self._priors[(h, w)] = make_priors(h, w)
         return pri
 
+    def input_scale(self, height: int, width: int) -> float:
+        """Image pixels -> pixels of this detector's full-size input, for an image of that size."""
+        return input_geometry(height, width, self.long_side, self.small_pad)[1]
+
     def detect(self, bgr: np.ndarray, long_side: int | None = None) -> list[Detection]:
-        if bgr is None or bgr.ndim != 3 or bgr.shape[2] != 3 or min(bgr.shape[:2]) < 2:
-            raise ValueError("detect() needs a BGR image of shape (H, W, 3)")
-        prep = prepare_input(bgr, self.long_side if long_side is None else int(long_side), self.small_pad)
+        _check_image(bgr)
+        side = self.long_side if long_side is None else int(long_side)
+        prep = prepare_input(bgr, side, self.small_pad, pad_below=max(side, self.long_side))
+        return self._infer(prep, bgr.shape[0], bgr.shape[1])
+
+    def detect_photo(self, bgr: np.ndarray, first_long_side: int, min_face_px: float) -> tuple[list[Detection], str]:
+        """Faces in one still image at the resolution they need, and which way they were found.
+
+        1. A first pass at ``first_long_side / long_side`` of the full-size pass's resolution
+           (a quarter of its work at 320 against 640; less for a small image, whose full-size
+           input has a border of ``small_pad`` that this pass leaves out).
+        2. When it finds nothing, or a face smaller than ``min_face_px`` pixels of the full-size
+           input (a smaller one may then be missed at the reduced size), the full-size pass
+           decides ("full").
+        3. Otherwise each face's box is measured again at the full-size pass's scale on a window
+           of ``REFINE_CONTEXT`` times the face around it ("refined"): boxes from the reduced
+           input are 2-7 % shorter and twice as noisy, which cost 1-3 points of emotion recall
+           and a point of gender accuracy on the dev sets (models/README.md); the windows give
+           the full pass's boxes for a fraction of its input.  When the windows together would
+           cover the full-size input, or one does not find its face again, the full pass is run.
+        """
+        _check_image(bgr)
+        h, w = bgr.shape[:2]
+        pad, k = input_geometry(h, w, self.long_side, self.small_pad)
+        # the first pass sees the image at first_long_side / long_side of the full-size pass's
+        # resolution, without the border a small image gets there (only the windows need it)
+        first_side = round(max(h, w) * k * first_long_side / self.long_side)
+        first = self._infer(prepare_input(bgr, max(32, first_side), 0.0), h, w) if first_side < max(h, w) * k else []
+        if not first or min(_side(d) for d in first) * k < min_face_px:
+            return self.detect(bgr), "full"
+        # the full-size input: image * k + origin, on a canvas of multiples of 32
+        ox, oy = round(pad * w * k), round(pad * h * k)
+        cw = int(math.ceil((max(1, round(w * k)) + 2 * ox) / 32) * 32)
+        ch = int(math.ceil((max(1, round(h * k)) + 2 * oy) / 32) * 32)
+        windows = []
+        for d in first:
+            x1, y1, x2, y2 = (float(v) * k for v in d.box)
+            half = REFINE_CONTEXT * max(x2 - x1, y2 - y1) / 2
+            cx, cy = (x1 + x2) / 2 + ox, (y1 + y2) / 2 + oy
+            l, t = max(0, int((cx - half) // 32) * 32), max(0, int((cy - half) // 32) * 32)
+            r = min(cw, int(math.ceil((cx + half) / 32)) * 32)
+            b = min(ch, int(math.ceil((cy + half) / 32)) * 32)
+            windows.append((l, t, max(32, r - l), max(32, b - t)))
+        if sum(ww * wh for _, _, ww, wh in windows) >= cw * ch:
+            return self.detect(bgr), "full"
+        out: list[Detection] = []
+        for d, win in zip(first, windows):
+            found = self._infer(prepare_window(bgr, win, k, (float(ox), float(oy))), h, w)
+            best = max(found, key=lambda f: float(iou(f.box, d.box)[0, 0]), default=None)
+            if best is None or float(iou(best.box, d.box)[0, 0]) < REFINE_MIN_IOU:
+                return self.detect(bgr), "full"
+            out.append(best)
+        keep = nms(np.array([d.box for d in out]), np.array([d.score for d in out]), self.nms_iou)
+        return [out[i] for i in keep], "refined"
+
+    def _infer(self, prep: Prepared, h: int, w: int) -> list[Detection]:
+        """Run the network on a prepared input; detections in image pixels (image h x w)."""
         out = self.model.run(prep.blob)
         loc, conf, landm = out["loc"][0], out["conf"][0], out["landmarks"][0]
         priors = self._priors_for(prep.blob.shape[2], prep.blob.shape[3])
@@ -219,7 +346,6 @@ class RetinaFaceDetector:
         boxes = (boxes - np.array([ox, oy, ox, oy], np.float32)) / prep.scale
         lms = (lms - np.array([ox, oy], np.float32)) / prep.scale
         keep = nms(boxes, scores[sel], self.nms_iou)
-        h, w = bgr.shape[:2]
         dets = []
         for i in keep:
             b = boxes[i]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -167,9 +167,15 @@ def evaluate_folder(
     has_labels = any(r.get("emotion") or r.get("age") or r.get("gender") for r in rows)
 
     report: dict[str, Any] = {"folder": str(folder), "images": len(rows), "unreadable": 0}
-    em_true, em_scores, em_seq = [], [], []
+    em_true: list[str] = []
+    em_scores: list[np.ndarray] = []
+    em_seq: list[str] = []
     records: list[dict[str, Any]] = []
-    ages_true, ages_pred, g_true, g_pred, g_age = [], [], [], [], []
+    ages_true: list[float] = []
+    ages_pred: list[float] = []
+    g_true: list[str] = []
+    g_pred: list[str] = []
+    g_age: list[float | None] = []
     fallback = 0
     det_matched = det_total = det_fp = 0
     t_img = []
@@ -181,7 +187,7 @@ def evaluate_folder(
             continue
         t0 = time.perf_counter()
         if row["path"] in boxes or (boxes and not has_labels):
-            dets = analyzer.detect(img)
+            dets = analyzer.detect_photo(img)
             gt = boxes.get(row["path"], [])
             gts = np.array([g[0] for g in gt], np.float64).reshape(-1, 4)
             ign = np.array([g[1] for g in gt], bool)
@@ -194,7 +200,7 @@ def evaluate_folder(
                 continue
         if not has_labels:
             continue
-        dets = analyzer.detect(img)
+        dets = analyzer.detect_photo(img)
         h, w = img.shape[:2]
         if dets:
             best = max(dets, key=lambda d: d.area)
@@ -256,7 +262,7 @@ def evaluate_folder(
     if g_true:
         gt_arr, gp_arr = np.array(g_true), np.array(g_pred)
         ok = gt_arr == gp_arr
-        adult_mask = np.array([(a is not None and a >= 20) for a in g_age], bool)
+        adult_mask = np.array([a is not None and a >= 20 for a in g_age], dtype=np.bool_)
         report["gender"] = {"n": len(ok), "accuracy": float(ok.mean())}
         if adult_mask.size == ok.size and adult_mask.any():
             report["gender"]["adult_accuracy"] = float(ok[adult_mask].mean())
@@ -275,7 +281,17 @@ def evaluate_folder(
     return report
 
 
-def _collect(row, attrs: Attributes, em_true, em_scores, ages_true, ages_pred, g_true, g_pred, g_age) -> None:
+def _collect(
+    row: dict[str, str],
+    attrs: Attributes,
+    em_true: list[str],
+    em_scores: list[np.ndarray],
+    ages_true: list[float],
+    ages_pred: list[float],
+    g_true: list[str],
+    g_pred: list[str],
+    g_age: list[float | None],
+) -> None:
     e = (row.get("emotion") or "").strip().lower()
     if e:
         em_true.append(e)
@@ -437,7 +453,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     ]
     widths = [max(len(str(x[i])) for x in [head] + body) for i in range(len(head))]
 
-    def line(cells: list[Any]) -> str:
+    def line(cells: Sequence[Any]) -> str:
         return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     out = [line(head), line(["-" * w for w in widths])] + [line(b) for b in body]
@@ -507,7 +523,13 @@ def age_gate_report(
             rows = list(csv.DictReader(fh))
         if name in ADULT_SETS:
             seen: set[str] = set()
-            rows = [r for r in rows if not (r.get("sequence") in seen or seen.add(r.get("sequence") or r["path"]))]
+            first = []
+            for r in rows:  # one frame per CK+ sequence
+                key = r.get("sequence") or r["path"]
+                if key not in seen:
+                    seen.add(key)
+                    first.append(r)
+            rows = first
         elif not rows or not rows[0].get("age"):
             continue
         for r in rows[:limit] if limit else rows:

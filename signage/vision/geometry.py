@@ -85,8 +85,10 @@ def square_crop(image: np.ndarray, box, factor: float, size: int, fill: int | st
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     side = max(1.0, factor * max(x2 - x1, y2 - y1))
     sx, sy = cx - side / 2, cy - side / 2  # square's top-left, image coordinates
-    if fill != CLIP:
+    if not isinstance(fill, str):
         return _warp(image, sx, sy, side, size, fill)
+    if fill != CLIP:
+        raise ValueError(f"unknown crop fill {fill!r} (a grey level, None or {CLIP!r})")
     h, w = image.shape[:2]
     l, t, r, b = max(sx, 0.0), max(sy, 0.0), min(sx + side, float(w)), min(sy + side, float(h))
     if r - l < 1.0 or b - t < 1.0:

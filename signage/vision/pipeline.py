@@ -220,6 +220,8 @@ class VisionPipeline:
             )
 
     def _deliver(self, result: VisionResult) -> bool:
+        if self.loop is None:  # start() sets it before the worker runs
+            return False
         try:
             self.loop.call_soon_threadsafe(self.callback, result)
             return True
@@ -254,11 +256,14 @@ class VisionPipeline:
 
     def process(self, frame: FrameLike) -> VisionResult:
         """Analyse one frame (the worker calls this; tests may call it directly)."""
+        analyzer = self.analyzer
+        if analyzer is None:
+            raise RuntimeError("VisionPipeline.process needs the analyser: call start() or pass analyzer=")
         image = frame.image
         ts = float(frame.timestamp)
         t0 = time.perf_counter()
         long_side = self.detector_input(ts)
-        dets = self.analyzer.detect(image, long_side)
+        dets = analyzer.detect(image, long_side)
         if long_side is None:
             self._last_full_ts = ts
         else:
@@ -268,7 +273,7 @@ class VisionPipeline:
         due = self.tracker.due_for_classification(ts)
         t2 = time.perf_counter()
         if due:
-            attrs = self.analyzer.classify_boxes(image, [t.box for t in due])
+            attrs = analyzer.classify_boxes(image, [t.box for t in due])
             for t, a in zip(due, attrs):
                 self.tracker.apply(t, a, ts)
         t3 = time.perf_counter()

@@ -46,7 +46,7 @@ CENTRE_REACH = 0.75  # centre-distance match: within this fraction of the track 
 def _label(probs: dict[str, float] | None, threshold: float) -> str | None:
     if not probs:
         return None
-    best = max(probs, key=probs.get)
+    best = max(probs, key=probs.__getitem__)
     return best if probs[best] >= threshold else UNCERTAIN
 
 
