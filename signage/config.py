@@ -99,13 +99,15 @@ class VisionConfig:
     min_face_px: int = opt(24, "faces smaller than this (pixels, box side) are ignored", min=4, max=1024)
     detect_reduced_long_side: int = opt(
         320,
-        "live pipeline: detector input long side while every tracked face is large (0 = always detect_long_side)",
+        "detector input long side while every face is large: in the live pipeline while every tracked "
+        "face is, for a photo as its first pass (0 = always detect_long_side)",
         min=0,
         max=2048,
     )
     detect_reduced_min_face_px: int = opt(
         64,
-        "live pipeline: the reduced input is used only while every track's face is at least this big (pixels)",
+        "the reduced input is used only while every face (a track's, or one the photo's first pass "
+        "found) is at least this big (pixels)",
         min=16,
         max=1024,
     )
