@@ -247,3 +247,22 @@ async def test_a_play_being_written_by_the_flush_running_now_is_found_not_404(tm
         assert r.status == 200
         assert await queries.ad_play_started_at(env.store, 900) is not None
         await flushing
+
+
+def test_every_template_is_compiled_at_start_and_a_broken_one_fails_there(tmp_path):
+    """Compiling a template took up to 20 ms on the event loop of the first request for it
+    (a 27 ms loop-lag spike in scripts/soak); now pages.setup compiles them all at start."""
+    import jinja2
+    import pytest
+
+    from signage.web.pages import TEMPLATES, _env, compile_templates
+
+    env = _env()
+    names = sorted(p.name for p in TEMPLATES.glob("*.html"))
+    assert compile_templates(env) == len(names) >= 8
+    cached = {key[1] for key in env.cache.keys()}  # jinja keys its cache by (loader, name)
+    assert set(names) <= cached
+    (tmp_path / "ok.html").write_text("<p>{{ x }}</p>")
+    (tmp_path / "broken.html").write_text("{% if %}")
+    with pytest.raises(jinja2.TemplateSyntaxError):
+        compile_templates(jinja2.Environment(loader=jinja2.FileSystemLoader(str(tmp_path))))

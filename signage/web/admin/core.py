@@ -25,6 +25,7 @@ from aiohttp import web
 from ...commands import signage_command
 from ...config import ConfigError, load_config
 from ..keys import APPLIANCE
+from ..pages import compile_templates
 from .auth import (
     COOKIE,
     CSRF_FIELD,
@@ -93,6 +94,7 @@ class AdminState:
         self.jinja.filters["bytes"] = fmt_bytes
         self.jinja.filters["ago"] = ago
         self.jinja.filters["human"] = human_key
+        compile_templates(self.jinja)  # at start, not on the loop when the first page is asked for
 
     @property
     def configured(self) -> bool:
