@@ -447,3 +447,32 @@ async def test_create_app_registers_the_panel_and_mobile_routes(env):
     for p in ("/panel", "/ws/panel", "/m/{token}", "/privacy", "/rankings", "/today", "/media/ads/{slug}/{tail}"):
         assert p in paths, p
     assert "/api/decision/last" in paths  # registered by the admin area, behind its login
+
+
+async def test_a_new_plays_qr_is_drawn_once_and_off_the_event_loop():
+    """Drawing a campaign URL's QR takes ~17 ms of pure Python here (more on a Pi), once per
+    play; done on the loop it stalled every request in flight (a 20 ms loop-lag spike in
+    scripts/soak). Five panels that get the same new play wait for one drawing in a thread."""
+    import secrets
+
+    from signage.web.panel import SCREEN_ECC, screen_qr
+    from signage.web.qr import qr_svg
+
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    url = "https://shop.example/offer?utm_source=signage&utm_content=" + secrets.token_urlsafe(8)
+    misses = qr_svg.cache_info().misses
+    running = asyncio.create_task(ticker())
+    try:
+        svgs = await asyncio.gather(*(screen_qr(url, "Scan") for _ in range(5)))
+    finally:
+        running.cancel()
+    assert qr_svg.cache_info().misses == misses + 1  # drawn once for the five
+    assert len(set(svgs)) == 1 and svgs[0] == qr_svg(url, title="Scan", ecc=SCREEN_ECC)
+    assert ticks > 50, ticks  # the loop kept running while it was drawn

@@ -74,7 +74,24 @@ def log_plan(appliance: Appliance) -> QrPlan:
     return plan
 
 
-def panel_state(appliance: Appliance, state: dict[str, Any]) -> dict[str, Any]:
+#: QR codes being drawn now, so the panels that get the same new play wait for one drawing
+_drawing: dict[tuple[str, str], asyncio.Future[str]] = {}
+
+
+async def screen_qr(url: str, title: str) -> str:
+    """The SVG of a screen QR code, drawn in a worker thread: the qrcode package is pure Python
+    and takes ~17 ms for a campaign URL here (several times that on a Pi), once per play, which
+    on the event loop was a lag spike for every request in flight (scripts/soak)."""
+    key = (url, title)
+    drawing = _drawing.get(key)
+    if drawing is None:
+        drawing = asyncio.ensure_future(asyncio.to_thread(qr_svg, url, title=title, ecc=SCREEN_ECC))
+        _drawing[key] = drawing
+        drawing.add_done_callback(lambda _: _drawing.pop(key, None))
+    return await asyncio.shield(drawing)  # one panel leaving must not cancel the others' wait
+
+
+async def panel_state(appliance: Appliance, state: dict[str, Any]) -> dict[str, Any]:
     """What the panel needs of a player state: ad and rating states get their QR link and code
     (per `web.qr_mode`); the decision's reasons stay on the server."""
     out = {k: v for k, v in state.items() if k not in PRIVATE_STATE_KEYS}
@@ -92,7 +109,7 @@ def panel_state(appliance: Appliance, state: dict[str, Any]) -> dict[str, Any]:
                 if plan.mode == "landing"
                 else "Scan to rate this ad and see its details"
             )
-            out["qr_svg"] = qr_svg(url, title=title, ecc=SCREEN_ECC)
+            out["qr_svg"] = await screen_qr(url, title)
     return out
 
 
@@ -142,7 +159,7 @@ async def panel_page(request: web.Request) -> web.Response:
         "panel.html",
         {
             "notice": NOTICE,
-            "privacy_qr": Markup(qr_svg(plan.privacy_url, title="Privacy details", ecc=SCREEN_ECC)),
+            "privacy_qr": Markup(await screen_qr(plan.privacy_url, "Privacy details")),
             "privacy_url": plan.privacy_url,
             "qr_mode": plan.mode,
             "status_overlay": web_cfg.status_overlay,
@@ -192,7 +209,7 @@ async def _panel_ws(request: web.Request) -> web.WebSocketResponse:
         await send("hello", {"status_overlay": app.config.web.status_overlay})
         state = app.player.current()
         if state:
-            await send("state", panel_state(app, state))
+            await send("state", await panel_state(app, state))
         last_faces = app.hub.last("audience.frame")
         if last_faces and time.time() - last_faces.at < 2:
             await send("faces", faces_message(last_faces.data))
@@ -210,7 +227,7 @@ async def _panel_ws(request: web.Request) -> web.WebSocketResponse:
             except TimeoutError:
                 continue
             if ev.topic == "player.state":
-                await send("state", panel_state(app, ev.data))
+                await send("state", await panel_state(app, ev.data))
             elif ev.topic == "audience.frame":
                 await send("faces", faces_message(ev.data))
 
