@@ -382,6 +382,17 @@ def fer_dev_accuracy(worker: FerWorker, eval_dir: Path, step: int) -> dict[str, 
     return out
 
 
+def _time_analyze(analyzer: Any, img: Any, times: int) -> tuple[list[float], float]:
+    """`analyzer.analyze(img)` `times` times: wall ms of each, and the CPU seconds of all."""
+    ms = []
+    c0 = time.process_time()
+    for _ in range(times):
+        t0 = time.perf_counter()
+        analyzer.analyze(img)
+        ms.append((time.perf_counter() - t0) * 1000.0)
+    return ms, time.process_time() - c0
+
+
 def compare_fer(
     single: Any,
     photo: Path,
@@ -400,7 +411,7 @@ def compare_fer(
     variants = variants or {}
     import cv2
 
-    from signage.bench import _ms, _read, percentile, summary
+    from signage.bench import _read, percentile, summary
 
     img = _read(photo)
     worker.call({"cmd": "load", "key": "one", "path": str(photo)})
@@ -426,23 +437,13 @@ def compare_fer(
             row: dict[str, Any] = {"round": r + 1, "first": order[0]}
             for who in order:
                 if who == "ours":
-                    ms = []
-                    c0 = time.process_time()
-                    for _ in range(per_round):
-                        t0 = time.perf_counter()
-                        single.analyze(img)
-                        ms.append(_ms(t0, time.perf_counter()))
-                    ours_cpu += time.process_time() - c0
+                    ms, cpu = _time_analyze(single, img, per_round)
+                    ours_cpu += cpu
                     row["ours_ms"] = round(percentile(ms, 50) or 0.0, 2)
                     ours_all += ms
                     for name, an in variants.items():
-                        ms = []
-                        c0 = time.process_time()
-                        for _ in range(per_round):
-                            t0 = time.perf_counter()
-                            an.analyze(img)
-                            ms.append(_ms(t0, time.perf_counter()))
-                        var_cpu[name] += time.process_time() - c0
+                        ms, cpu = _time_analyze(an, img, per_round)
+                        var_cpu[name] += cpu
                         var_ms[name] += ms
                         row[f"{name} ms"] = round(percentile(ms, 50) or 0.0, 2)
                 else:
