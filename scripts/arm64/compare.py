@@ -8,15 +8,19 @@ of `analyze --json` runs on arm64 with the same runs on the host, and the run-ti
                                                >= 1 frame is analysed; exit 1 on timeout
 
 Tolerances (fp32, arm64 vs host): same number of faces, boxes within 2 px, same emotion / age
-group / gender labels, every probability within 0.02 and the age within 0.5 years.  Why: on the
+group / gender labels, every probability within 0.03 and the age within 0.5 years.  Why: on the
 same input tensors the fp32 models agree to 2e-5 (different summation order of NEON and AVX-512
 kernels; models/README.md).  The whole pipeline adds image resampling (OpenCV's NEON and AVX
 paths may round a pixel differently) and box arithmetic before the crops: a box that moves by a
 fraction of a pixel is cut and resampled a little differently, which on the registry photos moved
 an age by 0.3 years (the 112-px tom_hanks crop, upscaled for the detector), an age-group
-probability by 0.013 and an emotion probability by 0.002 (the dog face in dogs.jpg).  0.02 / 0.5 y
-leave room for that and stay far below any decision the appliance takes; the labels must be
-equal (a label may differ only where the host's own top-2 margin is below twice the tolerance).
+probability by 0.013 and an emotion probability by 0.002 (the dog face in dogs.jpg).  On an
+AVX2-only host (AMD EPYC, no AVX-512 or VNNI: other fp32 kernels again) with photos detected in
+two passes (a 320 px first pass, then full-resolution windows: one more resampling step), one
+probability moved by 0.0221 with every label, age group and gender equal and boxes within 1 px.
+0.03 / 0.5 y leave room for that and stay far below any decision the appliance takes; the labels
+must be equal (a label may differ only where the host's own top-2 margin is below twice the
+tolerance).
 
 int8 is reported per model: arm64 int8 vs host int8, and arm64 int8 vs arm64 fp32 (what
 quantization costs on the Pi).  Both must stay within INT8_LIMITS (derived from the dev-set
@@ -37,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 PRECISION_KEYS = ("detector_precision", "emotion_precision", "age_gender_precision")
-PROB_TOL = 0.02
+PROB_TOL = 0.03
 AGE_TOL = 0.5
 BOX_TOL = 2
 #: int8 vs fp32 on the photo set, per model: at most this share of faces with another label,
