@@ -24,6 +24,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from ..threadprio import background_command
+
 log = logging.getLogger(__name__)
 
 __all__ = ["THUMB_SIZE", "RENDER_SIZE", "PreviewError", "content_key", "thumbnail", "find_chromium"]
@@ -152,7 +154,11 @@ def _chromium_render(chromium: str, page: Path, size: tuple[int, int]):
         with _chromium_lock:
             try:
                 proc = subprocess.run(
-                    cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=CHROMIUM_TIMEOUT_S, check=False
+                    background_command(cmd),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    timeout=CHROMIUM_TIMEOUT_S,
+                    check=False,
                 )
             except subprocess.TimeoutExpired:
                 raise PreviewError(f"{page.name}: Chromium took more than {CHROMIUM_TIMEOUT_S:g} s") from None
