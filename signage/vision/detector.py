@@ -175,17 +175,44 @@ def input_geometry(
     return pad, long_side / max(ph, pw)
 
 
-def prepare_input(bgr: np.ndarray, long_side: int, small_pad: float = 0.25, pad_below: int | None = None) -> Prepared:
+def quick_shrink(bgr: np.ndarray, nw: int, nh: int) -> np.ndarray:
+    """bgr reduced to nw x nh, area-averaged by a whole factor, then bilinear for the rest.
+
+    OpenCV's area resize is fast only for a whole factor: 512 -> 187 px took 1.1 ms, 1920x1280
+    -> 427x285 8.5 ms, against 0.08 ms for 512 -> 256. Here the image is first area-averaged by
+    the largest whole factor f the target allows (cut to multiples of f first: at most f - 1
+    pixels of the right and bottom edges go, well under a face), then bilinear interpolation
+    does the rest, a factor between 1/2 and 1, where it samples no more than the 2x2 pixels each
+    output pixel covers. For the photo path's first pass, which only has to find the faces (their
+    boxes are measured again at full resolution): ~0.2 ms instead of 1.1-8.5 ms."""
+    h, w = bgr.shape[:2]
+    f = int(min(w / nw, h / nh))
+    if f >= 2:
+        hc, wc = h - h % f, w - w % f
+        bgr = cv2.resize(bgr[:hc, :wc], (wc // f, hc // f), interpolation=cv2.INTER_AREA)
+    if bgr.shape[:2] == (nh, nw):
+        return bgr
+    return cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_LINEAR)
+
+
+def prepare_input(
+    bgr: np.ndarray, long_side: int, small_pad: float = 0.25, pad_below: int | None = None, *, quick: bool = False
+) -> Prepared:
     """Scale (and, for an image smaller than pad_below -- default long_side -- pad first) into a
-    mean-filled canvas of multiples of 32."""
+    mean-filled canvas of multiples of 32. quick: reduce with ``quick_shrink`` (a first pass
+    that only finds faces) instead of the exact area average."""
     h, w = bgr.shape[:2]
     pad, scale = input_geometry(h, w, long_side, small_pad, pad_below)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     ox, oy = round(pad * w * scale), round(pad * h * scale)
     cw = int(math.ceil((nw + 2 * ox) / 32) * 32)
     ch = int(math.ceil((nh + 2 * oy) / 32) * 32)
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(bgr, (nw, nh), interpolation=interp) if (nw, nh) != (w, h) else bgr
+    if (nw, nh) == (w, h):
+        resized = bgr
+    elif quick and scale < 1:
+        resized = quick_shrink(bgr, nw, nh)
+    else:
+        resized = cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     # border and padding in the mean colour (exactly zero after the subtraction); OpenCV's blob
     # maker does subtraction and HWC -> NCHW in one pass: ~0.6 ms at 640x480 where the same in
     # numpy took ~9 ms, most of the detector's non-model time
@@ -302,7 +329,11 @@ class RetinaFaceDetector:
         # the first pass sees the image at first_long_side / long_side of the full-size pass's
         # resolution, without the border a small image gets there (only the windows need it)
         first_side = round(max(h, w) * k * first_long_side / self.long_side)
-        first = self._infer(prepare_input(bgr, max(32, first_side), 0.0), h, w) if first_side < max(h, w) * k else []
+        first = (
+            self._infer(prepare_input(bgr, max(32, first_side), 0.0, quick=True), h, w)
+            if first_side < max(h, w) * k
+            else []
+        )
         if not first or min(_side(d) for d in first) * k < min_face_px:
             return self.detect(bgr), "full"
         # the full-size input: image * k + origin, on a canvas of multiples of 32
