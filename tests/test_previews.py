@@ -140,3 +140,34 @@ def test_thumbnail_chromium_gets_only_idle_cpu_time(tmp_path):
     browsers = {pid: policy for pid, (comm, policy) in seen.items() if "chrom" in comm}
     assert browsers, f"no Chromium process was seen while the thumbnail was made: {seen}"
     assert set(browsers.values()) == {5}, f"Chromium processes not all SCHED_IDLE: {seen}"
+
+
+@pytest.mark.slow
+def test_a_failed_chromium_render_is_tried_again_later(tmp_path):
+    """A render that fails (here: a "browser" that exits without a screenshot, as a Chromium out
+    of time on a busy Pi does) gives the plain card, but is not cached for good: within
+    RETRY_FAILED_AFTER_S the card stands in, after it Chromium is tried again."""
+    import os
+    import time
+
+    from signage.ads.previews import RETRY_FAILED_AFTER_S
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip("Debian chromium is not installed")
+    d = _copy(tmp_path, "bloom-skincare")
+    cache = tmp_path / "thumbs"
+    broken = shutil.which("false")
+    assert broken
+    # the same cache key as a working Chromium: the key records only that one is installed
+    card, how = thumbnail(d, "creative.html", "html", cache, chromium=broken)
+    assert how == "fallback" and card.is_file()
+    again, how = thumbnail(d, "creative.html", "html", cache, chromium=chromium)
+    assert (again, how) == (card, "fallback")  # not retried at once: one Chromium run per failure window
+    old = time.time() - RETRY_FAILED_AFTER_S - 1
+    os.utime(card, (old, old))
+    out, how = thumbnail(d, "creative.html", "html", cache, chromium=chromium)
+    assert how == "chromium" and out != card and not card.exists()
+    r, g, b = _mean(out)
+    assert r > 200 and r > g + 20  # the creative's page
+    assert thumbnail(d, "creative.html", "html", cache, chromium=chromium) == (out, "chromium")  # cached

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from ..threadprio import background_command
@@ -37,6 +38,10 @@ RENDER_SIZE = {"landscape": (1920, 1080), "portrait": (1080, 1920)}
 #: bump when the rendering changes, so cached thumbnails are made again
 RENDERER_VERSION = "1"
 CHROMIUM_TIMEOUT_S = 60.0
+#: a Chromium render that failed is tried again after this long; meanwhile the plain card stands
+#: in. Chromium runs in the idle scheduling class, so on a Pi kept busy (the kiosk's video, the
+#: vision threads) it can run out of time; such a failure must not stay on the ads list for good.
+RETRY_FAILED_AFTER_S = 600.0
 #: one Chromium at a time: a Pi has little memory to spare next to the panel's own browser
 _chromium_lock = threading.Lock()
 
@@ -217,8 +222,11 @@ def thumbnail(
     key = content_key(folder, media, media_type, orientation, "chromium" if chromium else "card")
     out = Path(cache_dir) / f"{key}.jpg"
     note = Path(cache_dir) / f"{key}.how"
+    failed = Path(cache_dir) / f"{key}.failed.jpg"
     if out.is_file():
         return out, note.read_text().strip() if note.is_file() else "cached"
+    if failed.is_file() and time.time() - failed.stat().st_mtime < RETRY_FAILED_AFTER_S:
+        return failed, "fallback"
     size = RENDER_SIZE.get(orientation, RENDER_SIZE["landscape"])
     img, how = None, media_type
     if media_type == "image":
@@ -232,11 +240,16 @@ def thumbnail(
             try:
                 img, how = _chromium_render(chromium, src, size), "chromium"
             except PreviewError as exc:
-                log.warning("preview of %s/%s: %s; using a plain card", folder.name, media, exc)
-                img, how = (
-                    _card(title or folder.name, ["HTML creative: " + media, "preview failed: see the log"], size),
-                    "fallback",
+                log.warning(
+                    "preview of %s/%s: %s; using a plain card, Chromium is tried again in %.0f minutes",
+                    folder.name,
+                    media,
+                    exc,
+                    RETRY_FAILED_AFTER_S / 60,
                 )
+                card = _card(title or folder.name, ["HTML creative: " + media, "preview failed: see the log"], size)
+                _save(card, failed)  # not under the key: the render is tried again later
+                return failed, "fallback"
         else:
             img, how = (
                 _card(
@@ -248,4 +261,5 @@ def thumbnail(
             )
     _save(img, out)
     note.write_text(how)
+    failed.unlink(missing_ok=True)
     return out, how
