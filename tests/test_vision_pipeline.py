@@ -53,6 +53,9 @@ class FakeAnalyzer:
         self.detect_nice.add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         return [face(200, 150, 120), face(400, 150, 120)]
 
+    def detect_near(self, bgr, long_side, faces):
+        return self.detect(bgr, long_side)
+
     def classify_boxes(self, bgr, boxes, whole=False):
         self.batches.append(len(boxes))
         self.classified += len(boxes)
@@ -189,9 +192,15 @@ class RecordingAnalyzer(FakeAnalyzer):
         self.faces = faces
         self.inputs: list = []
 
+        self.near: list = []  # the known faces given with each reduced frame
+
     def detect(self, bgr, long_side=None):
         self.inputs.append(long_side)
         return list(self.faces)
+
+    def detect_near(self, bgr, long_side, faces):
+        self.near.append([tuple(round(v) for v in b) for b in faces])
+        return self.detect(bgr, long_side)
 
 
 def test_detector_input_is_reduced_only_while_every_tracked_face_is_large_and_settled():
@@ -224,6 +233,9 @@ def test_detector_input_is_reduced_only_while_every_tracked_face_is_large_and_se
     pipe.process(Frame(img, 12.375, 19))
     assert an.inputs[-1] is None
     assert pipe.status()["frames_reduced_detection"] == an.inputs.count(320) == 5
+    # every reduced frame looked only around the faces the tracks held
+    assert len(an.near) == 5 and all(len(known) in (1, 2) for known in an.near)
+    assert an.near[0] == [tuple(round(v) for v in f.box) for f in [face(200, 150, 120), face(400, 150, 120)]]
 
 
 def test_reduced_detection_can_be_switched_off():

@@ -223,6 +223,14 @@ class FaceAnalyzer:
     def detect(self, bgr: np.ndarray, long_side: int | None = None) -> list[Detection]:
         return self.detector.detect(bgr, long_side)
 
+    def detect_near(self, bgr: np.ndarray, long_side: int, faces: Sequence[Sequence[float]]) -> list[Detection]:
+        """Faces around the known ``faces`` (boxes) at the input size ``long_side`` (the live
+        pipeline's reduced frames, where every face is tracked and settled); a detector plugin
+        other than RetinaFace detects the whole frame."""
+        if isinstance(self.detector, RetinaFaceDetector):
+            return self.detector.detect_near(bgr, long_side, faces)
+        return self.detect(bgr, long_side)
+
     def detect_photo(self, bgr: np.ndarray) -> list[Detection]:
         """Faces in one still image, at the resolution its faces need (see the module docstring);
         a detector plugin other than RetinaFace detects at its configured size."""

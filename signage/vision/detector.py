@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Sequence, runtime_checkable
 
 import cv2
 import numpy as np
@@ -221,6 +221,10 @@ def prepare_input(
     return Prepared(blob=blob, scale=scale, offset=(float(ox), float(oy)))
 
 
+#: detect_near: room around the tracked faces, per side, as a multiple of the largest face's side
+NEAR_MARGIN = 0.5
+#: detect_near runs the whole input when its window would be at least this share of it
+NEAR_MAX_SHARE = 0.8
 #: window around a face for the refining pass of detect_photo, as a multiple of the face box side
 REFINE_CONTEXT = 1.6
 #: the refined box must overlap the first pass's box at least this much
@@ -306,6 +310,35 @@ class RetinaFaceDetector:
         side = self.long_side if long_side is None else int(long_side)
         prep = prepare_input(bgr, side, self.small_pad, pad_below=max(side, self.long_side))
         return self._infer(prep, bgr.shape[0], bgr.shape[1])
+
+    def detect_near(
+        self, bgr: np.ndarray, long_side: int, faces: Sequence[Sequence[float]], margin: float = NEAR_MARGIN
+    ) -> list[Detection]:
+        """What ``detect(bgr, long_side)`` finds around the known ``faces`` (boxes x1, y1, x2, y2
+        in image pixels), for a fraction of its work: only one window of that input is made and
+        run -- the box around all the faces, grown on every side by ``margin`` times the largest
+        face's side (room to move between two analysed frames), cut on the input's 32-pixel grid
+        so that the window's anchors lie where the whole input's do and its boxes are that
+        input's boxes. When the window would be most of the input, the whole input is run."""
+        _check_image(bgr)
+        if not len(faces):
+            return self.detect(bgr, long_side)
+        h, w = bgr.shape[:2]
+        side = int(long_side)
+        pad, k = input_geometry(h, w, side, self.small_pad, max(side, self.long_side))
+        ox, oy = round(pad * w * k), round(pad * h * k)
+        cw = int(math.ceil((max(1, round(w * k)) + 2 * ox) / 32) * 32)
+        ch = int(math.ceil((max(1, round(h * k)) + 2 * oy) / 32) * 32)
+        boxes = np.asarray(faces, np.float64).reshape(-1, 4)
+        grow = margin * float(np.max(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])))
+        x1, y1 = boxes[:, 0].min() - grow, boxes[:, 1].min() - grow
+        x2, y2 = boxes[:, 2].max() + grow, boxes[:, 3].max() + grow
+        l, t = max(0, int((x1 * k + ox) // 32) * 32), max(0, int((y1 * k + oy) // 32) * 32)
+        r = min(cw, int(math.ceil((x2 * k + ox) / 32)) * 32)
+        b = min(ch, int(math.ceil((y2 * k + oy) / 32)) * 32)
+        if r <= l or b <= t or (r - l) * (b - t) >= NEAR_MAX_SHARE * cw * ch:
+            return self.detect(bgr, side)
+        return self._infer(prepare_window(bgr, (l, t, r - l, b - t), k, (float(ox), float(oy))), h, w)
 
     def detect_photo(self, bgr: np.ndarray, first_long_side: int, min_face_px: float) -> tuple[list[Detection], str]:
         """Faces in one still image at the resolution they need, and which way they were found.

@@ -263,7 +263,12 @@ class VisionPipeline:
         ts = float(frame.timestamp)
         t0 = time.perf_counter()
         long_side = self.detector_input(ts)
-        dets = analyzer.detect(image, long_side)
+        # a reduced frame is one where every face is tracked, settled and large: look only
+        # around them (new faces are the full-size pass's, at least every detect_full_every_s)
+        if long_side is None:
+            dets = analyzer.detect(image, None)
+        else:
+            dets = analyzer.detect_near(image, long_side, self.tracker.boxes())
         if long_side is None:
             self._last_full_ts = ts
         else:

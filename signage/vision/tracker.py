@@ -310,6 +310,10 @@ class Tracker:
                 return False
         return True
 
+    def boxes(self) -> list[tuple[float, float, float, float]]:
+        """The boxes (x1, y1, x2, y2) of the open tracks' faces, as last seen."""
+        return [(float(t.box[0]), float(t.box[1]), float(t.box[2]), float(t.box[3])) for t in self.tracks]
+
     def apply(self, track: Track, attrs: Attributes, ts: float) -> None:
         """Blend one classifier result into the track's smoothed probabilities."""
         a = self.alpha

@@ -108,6 +108,29 @@ def expected_ad_url(mode: str, server, st: dict) -> str:
     return f"{server.appliance.base_url}/m/{token}"
 
 
+#: the ad's QR code is on screen in full: drawn, laid out, and no fade (of it or of anything it
+#: sits in) still running -- a screenshot taken during the strip's cross-fade shows a paler code
+QR_SHOWN_JS = """(() => {
+  const q = document.getElementById('ad-qr');
+  if (!q || q.hidden || !q.querySelector('svg') || q.getBoundingClientRect().width < 1) return false;
+  for (let e = q; e; e = e.parentElement) {
+    const cs = getComputedStyle(e);
+    if (parseFloat(cs.opacity) < 1) return false;
+    if (cs.visibility === 'hidden') return false;
+  }
+  return document.getAnimations().every(
+    a => a.playState !== 'running' || !(a.effect && a.effect.target && a.effect.target.contains(q)));
+})()"""
+
+
+def wait_ad_and_qr_shown(page) -> None:
+    """An ad on screen with its QR code shown in full (on a loaded machine the cross-fade and
+    the code's drawing can outlast a fixed wait: the portrait test once shot a pale code)."""
+    wait_ad_on_screen(page)
+    wait_for(lambda: page.evaluate(QR_SHOWN_JS), 15, "the ad's QR code shown in full")
+    page.wait_for_timeout(100)  # and painted
+
+
 def test_a_phone_reads_the_ads_qr_from_two_metres_and_the_privacy_qr_from_one_and_a_half(browser, screen):
     mode, server = screen
     status = server.status()["qr"]
@@ -122,8 +145,7 @@ def test_a_phone_reads_the_ads_qr_from_two_metres_and_the_privacy_qr_from_one_an
     for _ in range(30):
         if len(captured) == 2:
             break
-        wait_ad_on_screen(page)
-        page.wait_for_timeout(700)  # the cross-fade has run
+        wait_ad_and_qr_shown(page)
         st = page.evaluate("window.panel.state")
         png = page.screenshot()
         after = page.evaluate("window.panel.state")
@@ -152,8 +174,7 @@ def test_a_phone_reads_the_ads_qr_from_two_metres_and_the_privacy_qr_from_one_an
             "document.documentElement.style.setProperty('--ad-qr', '15vmin'); dispatchEvent(new Event('resize'))"
         )
         for _ in range(10):
-            wait_ad_on_screen(page)
-            page.wait_for_timeout(700)
+            wait_ad_and_qr_shown(page)
             st, size = page.evaluate(
                 "[window.panel.state, document.getElementById('ad-qr').getBoundingClientRect().width]"
             )
@@ -176,8 +197,7 @@ def test_on_a_portrait_screen_too(browser, screen):
     page = ctx.new_page()
     page.goto(server.url + "/panel")
     for _ in range(10):
-        wait_ad_on_screen(page)
-        page.wait_for_timeout(700)
+        wait_ad_and_qr_shown(page)
         st = page.evaluate("window.panel.state")
         png = page.screenshot()
         if page.evaluate("window.panel.state.play_id") == st["play_id"] and st.get("qr_url"):
