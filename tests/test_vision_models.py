@@ -50,6 +50,17 @@ def _img(path: Path) -> np.ndarray:
     return img
 
 
+def _fp32_detector(vcfg: VisionConfig) -> RetinaFaceDetector:
+    """The fp32 detector as the configuration sets it up (a fresh session: tests may wrap it)."""
+    return RetinaFaceDetector(
+        load_model(MODELS, "detector", "fp32"),
+        long_side=vcfg.detect_long_side,
+        score=vcfg.detect_score,
+        nms_iou=vcfg.nms_iou,
+        min_face_px=vcfg.min_face_px,
+    )
+
+
 def test_astronaut_one_happy_adult_frontal_face(analyzer, photos):
     faces = analyzer.analyze(_img(photos("astronaut")))
     assert len(faces) == 1
@@ -424,13 +435,7 @@ def test_detection_near_known_faces_gives_the_whole_inputs_boxes_for_less(vcfg, 
     from signage.camera import letterbox
     from signage.vision.detector import iou
 
-    det = RetinaFaceDetector(
-        load_model(MODELS, "detector", "fp32"),
-        long_side=vcfg.detect_long_side,
-        score=vcfg.detect_score,
-        nms_iou=vcfg.nms_iou,
-        min_face_px=vcfg.min_face_px,
-    )
+    det = _fp32_detector(vcfg)
     shapes: list[tuple[int, ...]] = []
     run = det.model.run
 
@@ -474,13 +479,7 @@ def test_photo_detection_at_the_resolution_the_faces_need(vcfg, photos):
     gives, every face of min_face_px and above; photos with small faces go to the full-size pass."""
     from signage.vision.detector import iou
 
-    det = RetinaFaceDetector(
-        load_model(MODELS, "detector", "fp32"),
-        long_side=vcfg.detect_long_side,
-        score=vcfg.detect_score,
-        nms_iou=vcfg.nms_iou,
-        min_face_px=vcfg.min_face_px,
-    )
+    det = _fp32_detector(vcfg)
     ways = {}
     for name in ("astronaut", "sample6", "t1", "sample1", "tom_hanks"):
         img = _img(photos(name))
