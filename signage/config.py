@@ -99,15 +99,15 @@ class VisionConfig:
     min_face_px: int = opt(24, "faces smaller than this (pixels, box side) are ignored", min=4, max=1024)
     detect_reduced_long_side: int = opt(
         320,
-        "detector input long side while every face is large: in the live pipeline while every tracked "
-        "face is, for a photo as its first pass (0 = always detect_long_side)",
+        "detector input long side of a photo's first pass, used when every face is large "
+        "(0 = always detect_long_side; also switches off the live pipeline's windows around tracked faces)",
         min=0,
         max=2048,
     )
     detect_reduced_min_face_px: int = opt(
         64,
-        "the reduced input is used only while every face (a track's, or one the photo's first pass "
-        "found) is at least this big (pixels)",
+        "faces are searched for only around where they were (live), or measured on windows (photos), "
+        "while every face is at least this big (pixels)",
         min=16,
         max=1024,
     )
@@ -115,7 +115,13 @@ class VisionConfig:
         0.5, "live pipeline: a full-size detection at least this often, to find new small faces", min=0.0, max=60
     )
     analysis_fps: float = opt(10.0, "frames analysed per second (at most)", min=0.2, max=60)
-    classify_every_s: float = opt(1.0, "seconds between classifier runs on one track", min=0.05, max=60)
+    classify_every_s: float = opt(
+        1.0,
+        "seconds between classifier runs on one track (live: on the first full-size frame after that, "
+        "see detect_full_every_s)",
+        min=0.05,
+        max=60,
+    )
     smoothing_alpha: float = opt(0.3, "weight of a new estimate in a track's running average", min=0.01, max=1.0)
     uncertain_below: float = opt(0.4, "a smoothed label less probable than this is 'uncertain'", min=0.0, max=1.0)
     frontal_yaw_deg: float = opt(20.0, "head yaw within +/- this counts as watching", min=1, max=90)

@@ -53,8 +53,8 @@ class FakeAnalyzer:
         self.detect_nice.add(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
         return [face(200, 150, 120), face(400, 150, 120)]
 
-    def detect_near(self, bgr, long_side, faces):
-        return self.detect(bgr, long_side)
+    def detect_tracked(self, bgr, faces):
+        return self.detect(bgr)
 
     def classify_boxes(self, bgr, boxes, whole=False):
         self.batches.append(len(boxes))
@@ -70,6 +70,7 @@ class FakeAnalyzer:
 Cfg = VisionConfig(
     analysis_fps=20.0,
     classify_every_s=0.25,
+    detect_full_every_s=0.25,  # the classifiers run on full-size frames
     smoothing_alpha=0.3,
     uncertain_below=0.4,
     frontal_yaw_deg=20.0,
@@ -185,25 +186,31 @@ def test_process_directly_with_made_up_frames():
 
 
 class RecordingAnalyzer(FakeAnalyzer):
-    """FakeAnalyzer whose faces can change, recording the detector input asked for each frame."""
+    """FakeAnalyzer whose faces can change, recording how each frame was searched: "full" or
+    "tracked" (windows around the known faces), and the times the classifiers ran."""
 
     def __init__(self, faces):
         super().__init__()
         self.faces = faces
-        self.inputs: list = []
-
-        self.near: list = []  # the known faces given with each reduced frame
+        self.inputs: list[str] = []
+        self.near: list = []  # the known faces given with each tracked frame
+        self.classified_at: list[int] = []  # index of the frame (in inputs) of each classifier run
 
     def detect(self, bgr, long_side=None):
-        self.inputs.append(long_side)
+        self.inputs.append("full")
         return list(self.faces)
 
-    def detect_near(self, bgr, long_side, faces):
+    def detect_tracked(self, bgr, faces):
+        self.inputs.append("tracked")
         self.near.append([tuple(round(v) for v in b) for b in faces])
-        return self.detect(bgr, long_side)
+        return list(self.faces)
+
+    def classify_boxes(self, bgr, boxes, whole=False):
+        self.classified_at.append(len(self.inputs) - 1)
+        return super().classify_boxes(bgr, boxes, whole)
 
 
-def test_detector_input_is_reduced_only_while_every_tracked_face_is_large_and_settled():
+def test_full_size_detection_only_when_something_could_be_missed():
     cfg = VisionConfig(
         classify_every_s=1.0,
         confirm_hits=3,
@@ -217,24 +224,29 @@ def test_detector_input_is_reduced_only_while_every_tracked_face_is_large_and_se
     step = 0.125  # 8 fps: exact binary fractions
     for k in range(8):  # 1 s
         pipe.process(Frame(img, 10.0 + k * step, k))
-    # tentative tracks (frames 0-2) at full size; then reduced, with a full pass every 0.5 s
-    assert an.inputs == [None, None, None, 320, 320, 320, None, 320]
-    # at 11.0 s the classifiers are due again (every 1 s): a full-size frame for their crops
+    # tentative tracks (frames 0-2) at full size; then their windows, with a full pass every 0.5 s
+    assert an.inputs == ["full"] * 3 + ["tracked"] * 3 + ["full", "tracked"]
+    assert an.classified_at == [0]  # new tracks, at once
+    # at 11.0 s the classifiers are due again (every 1 s); their crops need full-size boxes, so
+    # they wait for the next full pass, at 11.25 s
     pipe.process(Frame(img, 11.0, 8))
-    assert an.inputs[-1] is None
+    pipe.process(Frame(img, 11.125, 9))
+    pipe.process(Frame(img, 11.25, 10))
+    assert an.inputs[8:] == ["tracked", "tracked", "full"]
+    assert an.classified_at == [0, 10]
     # a small face (40 px) arrives: once it is tracked, the detector stays at full size
     an.faces = [face(200, 150, 120), face(450, 300, 40)]
-    for k in range(9, 17):
+    for k in range(11, 19):
         pipe.process(Frame(img, 10.0 + k * step, k))
-    assert an.inputs[9:] == [320] + [None] * 7
-    # a track that was not found is searched for at full size
+    assert an.inputs[11:] == ["tracked"] + ["full"] * 7
+    # a track that was not found is searched for at full size (until it is closed)
     an.faces = [face(200, 150, 120)]
-    pipe.process(Frame(img, 12.25, 18))
     pipe.process(Frame(img, 12.375, 19))
-    assert an.inputs[-1] is None
-    assert pipe.status()["frames_reduced_detection"] == an.inputs.count(320) == 5
-    # every reduced frame looked only around the faces the tracks held
-    assert len(an.near) == 5 and all(len(known) in (1, 2) for known in an.near)
+    pipe.process(Frame(img, 12.5, 20))
+    assert an.inputs[-2:] == ["full", "full"]
+    assert pipe.status()["frames_reduced_detection"] == an.inputs.count("tracked") == 7
+    # every tracked frame looked only around the faces the tracks held
+    assert all(len(known) in (1, 2) for known in an.near)
     assert an.near[0] == [tuple(round(v) for v in f.box) for f in [face(200, 150, 120), face(400, 150, 120)]]
 
 
@@ -245,4 +257,4 @@ def test_reduced_detection_can_be_switched_off():
     )
     for k in range(8):
         pipe.process(Frame(np.zeros((480, 640, 3), np.uint8), float(k) / 10, k))
-    assert an.inputs == [None] * 8
+    assert an.inputs == ["full"] * 8

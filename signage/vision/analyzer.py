@@ -10,7 +10,7 @@ A still image (``analyze``, ``detect_photo``) is detected at the resolution its 
 ``detect_reduced_min_face_px`` in the full-size input, each face is measured again on a small
 window of that input (the full-size pass's boxes, for a fraction of its work); otherwise, or
 when nothing is found, the full-size pass.  ``detect_reduced_long_side = 0`` turns it off.  The
-live pipeline has its own policy for frames (``pipeline.VisionPipeline.detector_input``).
+live pipeline has its own policy for frames (``pipeline.VisionPipeline.full_detection_due``).
 """
 
 from __future__ import annotations
@@ -223,13 +223,13 @@ class FaceAnalyzer:
     def detect(self, bgr: np.ndarray, long_side: int | None = None) -> list[Detection]:
         return self.detector.detect(bgr, long_side)
 
-    def detect_near(self, bgr: np.ndarray, long_side: int, faces: Sequence[Sequence[float]]) -> list[Detection]:
-        """Faces around the known ``faces`` (boxes) at the input size ``long_side`` (the live
-        pipeline's reduced frames, where every face is tracked and settled); a detector plugin
-        other than RetinaFace detects the whole frame."""
+    def detect_tracked(self, bgr: np.ndarray, faces: Sequence[Sequence[float]]) -> list[Detection]:
+        """The known ``faces`` (boxes) found again in a new frame, each in a small window around
+        where it was (the live pipeline's frames between two full-size passes). A detector
+        plugin other than RetinaFace detects the whole frame."""
         if isinstance(self.detector, RetinaFaceDetector):
-            return self.detector.detect_near(bgr, long_side, faces)
-        return self.detect(bgr, long_side)
+            return self.detector.detect_tracked(bgr, faces)
+        return self.detect(bgr)
 
     def detect_photo(self, bgr: np.ndarray) -> list[Detection]:
         """Faces in one still image, at the resolution its faces need (see the module docstring);

@@ -159,6 +159,29 @@ class Prepared:
     offset: tuple[float, float]
 
 
+@dataclass(frozen=True)
+class FullInput:
+    """Where an image lies in the detector's full-size input: input = image * scale + origin,
+    on a canvas of width x height (multiples of 32)."""
+
+    scale: float
+    origin: tuple[float, float]
+    width: int
+    height: int
+
+    def window_around(self, box: Sequence[float] | np.ndarray, context: float) -> tuple[int, int, int, int]:
+        """(x, y, width, height) of the input, on its 32-pixel grid, that holds a square of
+        ``context`` times the face's side (box in image pixels) around the face's centre."""
+        k, (ox, oy) = self.scale, self.origin
+        x1, y1, x2, y2 = (float(v) * k for v in box[:4])
+        half = context * max(x2 - x1, y2 - y1) / 2
+        cx, cy = (x1 + x2) / 2 + ox, (y1 + y2) / 2 + oy
+        l, t = max(0, int((cx - half) // 32) * 32), max(0, int((cy - half) // 32) * 32)
+        r = min(self.width, int(math.ceil((cx + half) / 32)) * 32)
+        b = min(self.height, int(math.ceil((cy + half) / 32)) * 32)
+        return l, t, max(32, r - l), max(32, b - t)
+
+
 def input_geometry(
     height: int, width: int, long_side: int, small_pad: float = 0.25, pad_below: int | None = None
 ) -> tuple[float, float]:
@@ -221,9 +244,13 @@ def prepare_input(
     return Prepared(blob=blob, scale=scale, offset=(float(ox), float(oy)))
 
 
-#: detect_near: room around the tracked faces, per side, as a multiple of the largest face's side
-NEAR_MARGIN = 0.5
-#: detect_near runs the whole input when its window would be at least this share of it
+#: detect_tracked: a tracked face's side in its window, in detector-input pixels: the size of
+#: one of the network's anchors (48 px, between two anchors, lost faces on the registry photos)
+NEAR_FACE_PX = 64
+#: detect_tracked: side of each tracked face's window (a multiple of 32, the network's largest
+#: stride): 1.5 times the face
+NEAR_WINDOW_PX = 96
+#: detect_tracked runs the full-size input when its windows would be at least this share of it
 NEAR_MAX_SHARE = 0.8
 #: window around a face for the refining pass of detect_photo, as a multiple of the face box side
 REFINE_CONTEXT = 1.6
@@ -242,7 +269,10 @@ def _side(d: Detection) -> float:
 
 
 def prepare_window(
-    bgr: np.ndarray, window: tuple[int, int, int, int], scale: float, origin: tuple[float, float]
+    bgr: np.ndarray,
+    window: tuple[int, int, int, int],
+    scale: float,
+    origin: tuple[float, float],
 ) -> Prepared:
     """A window of the full-size pass's input, made without making that input.
 
@@ -311,34 +341,45 @@ class RetinaFaceDetector:
         prep = prepare_input(bgr, side, self.small_pad, pad_below=max(side, self.long_side))
         return self._infer(prep, bgr.shape[0], bgr.shape[1])
 
-    def detect_near(
-        self, bgr: np.ndarray, long_side: int, faces: Sequence[Sequence[float]], margin: float = NEAR_MARGIN
-    ) -> list[Detection]:
-        """What ``detect(bgr, long_side)`` finds around the known ``faces`` (boxes x1, y1, x2, y2
-        in image pixels), for a fraction of its work: only one window of that input is made and
-        run -- the box around all the faces, grown on every side by ``margin`` times the largest
-        face's side (room to move between two analysed frames), cut on the input's 32-pixel grid
-        so that the window's anchors lie where the whole input's do and its boxes are that
-        input's boxes. When the window would be most of the input, the whole input is run."""
+    def detect_tracked(self, bgr: np.ndarray, faces: Sequence[Sequence[float]]) -> list[Detection]:
+        """The known ``faces`` (boxes x1, y1, x2, y2 in image pixels) found again in a new
+        frame, for a small part of a full-size pass's work: each is looked for in a
+        ``NEAR_WINDOW_PX`` square centred on where it was, at the scale that makes it
+        ``NEAR_FACE_PX`` wide (never finer than the full-size input), which leaves room of a
+        quarter of its size on every side to move between two analysed frames. The windows all
+        have one size and run as one batch. When they would be most of the full-size input, the
+        full-size pass is run instead.
+
+        The boxes are for following the faces (IoU 0.75-0.95 with a full-size pass's on the
+        registry photos, models/README.md), not for the classifiers' crops. A face that moved
+        out of its window is not found: the live pipeline then searches the whole frame."""
         _check_image(bgr)
-        if not len(faces):
-            return self.detect(bgr, long_side)
+        boxes = np.asarray(faces, np.float64).reshape(-1, 4)
         h, w = bgr.shape[:2]
-        side = int(long_side)
-        pad, k = input_geometry(h, w, side, self.small_pad, max(side, self.long_side))
+        full = self._full_input(h, w)
+        if not len(boxes) or len(boxes) * NEAR_WINDOW_PX**2 >= NEAR_MAX_SHARE * full.width * full.height:
+            return self.detect(bgr)
+        # one affine warp per window does the cut, the scaling and the mean-coloured border at
+        # once (bilinear: these boxes only follow a face); one blob for the batch
+        side = NEAR_WINDOW_PX
+        crops, preps = [], []
+        for x1, y1, x2, y2 in boxes:
+            s = min(full.scale, NEAR_FACE_PX / max(1.0, x2 - x1, y2 - y1))
+            tx, ty = side / 2 - (x1 + x2) / 2 * s, side / 2 - (y1 + y2) / 2 * s
+            m = np.array([[s, 0.0, tx], [0.0, s, ty]], np.float64)
+            crops.append(cv2.warpAffine(bgr, m, (side, side), flags=cv2.INTER_LINEAR, borderValue=MEAN_BGR))
+            preps.append((s, (tx, ty)))
+        blob = cv2.dnn.blobFromImages(crops, 1.0, (side, side), MEAN_BGR, swapRB=False, crop=False)
+        out = self.model.run(blob)
+        found = [self._candidates(out, i, blob.shape[2:], s, off) for i, (s, off) in enumerate(preps)]
+        return self._keep(found, h, w)
+
+    def _full_input(self, h: int, w: int) -> "FullInput":
+        pad, k = input_geometry(h, w, self.long_side, self.small_pad)
         ox, oy = round(pad * w * k), round(pad * h * k)
         cw = int(math.ceil((max(1, round(w * k)) + 2 * ox) / 32) * 32)
         ch = int(math.ceil((max(1, round(h * k)) + 2 * oy) / 32) * 32)
-        boxes = np.asarray(faces, np.float64).reshape(-1, 4)
-        grow = margin * float(np.max(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])))
-        x1, y1 = boxes[:, 0].min() - grow, boxes[:, 1].min() - grow
-        x2, y2 = boxes[:, 2].max() + grow, boxes[:, 3].max() + grow
-        l, t = max(0, int((x1 * k + ox) // 32) * 32), max(0, int((y1 * k + oy) // 32) * 32)
-        r = min(cw, int(math.ceil((x2 * k + ox) / 32)) * 32)
-        b = min(ch, int(math.ceil((y2 * k + oy) / 32)) * 32)
-        if r <= l or b <= t or (r - l) * (b - t) >= NEAR_MAX_SHARE * cw * ch:
-            return self.detect(bgr, side)
-        return self._infer(prepare_window(bgr, (l, t, r - l, b - t), k, (float(ox), float(oy))), h, w)
+        return FullInput(scale=k, origin=(float(ox), float(oy)), width=cw, height=ch)
 
     def detect_photo(self, bgr: np.ndarray, first_long_side: int, min_face_px: float) -> tuple[list[Detection], str]:
         """Faces in one still image at the resolution they need, and which way they were found.
@@ -369,24 +410,13 @@ class RetinaFaceDetector:
         )
         if not first or min(_side(d) for d in first) * k < min_face_px:
             return self.detect(bgr), "full"
-        # the full-size input: image * k + origin, on a canvas of multiples of 32
-        ox, oy = round(pad * w * k), round(pad * h * k)
-        cw = int(math.ceil((max(1, round(w * k)) + 2 * ox) / 32) * 32)
-        ch = int(math.ceil((max(1, round(h * k)) + 2 * oy) / 32) * 32)
-        windows = []
-        for d in first:
-            x1, y1, x2, y2 = (float(v) * k for v in d.box)
-            half = REFINE_CONTEXT * max(x2 - x1, y2 - y1) / 2
-            cx, cy = (x1 + x2) / 2 + ox, (y1 + y2) / 2 + oy
-            l, t = max(0, int((cx - half) // 32) * 32), max(0, int((cy - half) // 32) * 32)
-            r = min(cw, int(math.ceil((cx + half) / 32)) * 32)
-            b = min(ch, int(math.ceil((cy + half) / 32)) * 32)
-            windows.append((l, t, max(32, r - l), max(32, b - t)))
-        if sum(ww * wh for _, _, ww, wh in windows) >= cw * ch:
+        full = self._full_input(h, w)
+        windows = [full.window_around(d.box, REFINE_CONTEXT) for d in first]
+        if sum(ww * wh for _, _, ww, wh in windows) >= full.width * full.height:
             return self.detect(bgr), "full"
         out: list[Detection] = []
         for d, win in zip(first, windows):
-            found = self._infer(prepare_window(bgr, win, k, (float(ox), float(oy))), h, w)
+            found = self._infer(prepare_window(bgr, win, full.scale, full.origin), h, w)
             best = max(found, key=lambda f: float(iou(f.box, d.box)[0, 0]), default=None)
             if best is None or float(iou(best.box, d.box)[0, 0]) < REFINE_MIN_IOU:
                 return self.detect(bgr), "full"
@@ -397,21 +427,42 @@ class RetinaFaceDetector:
     def _infer(self, prep: Prepared, h: int, w: int) -> list[Detection]:
         """Run the network on a prepared input; detections in image pixels (image h x w)."""
         out = self.model.run(prep.blob)
-        loc, conf, landm = out["loc"][0], out["conf"][0], out["landmarks"][0]
-        priors = self._priors_for(prep.blob.shape[2], prep.blob.shape[3])
+        return self._keep([self._candidates(out, 0, prep.blob.shape[2:], prep.scale, prep.offset)], h, w)
+
+    def _candidates(
+        self,
+        out: dict[str, np.ndarray],
+        i: int,
+        input_hw: tuple[int, ...],
+        scale: float,
+        offset: tuple[float, float],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes (N, 4), scores (N,) and landmarks (N, 5, 2) in image pixels of the faces above
+        the score threshold in item i of a network output for inputs of input_hw (height,
+        width), where input = image * scale + offset."""
+        loc, conf, landm = out["loc"][i], out["conf"][i], out["landmarks"][i]
+        priors = self._priors_for(int(input_hw[0]), int(input_hw[1]))
         if priors.shape[0] != loc.shape[0]:
             raise RuntimeError(f"detector output has {loc.shape[0]} anchors, expected {priors.shape[0]}")
         scores = conf[:, 1]
         sel = np.nonzero(scores >= self.score)[0]
-        if sel.size == 0:
-            return []
         boxes, lms = decode(loc[sel], landm[sel], priors[sel])
-        ox, oy = prep.offset
-        boxes = (boxes - np.array([ox, oy, ox, oy], np.float32)) / prep.scale
-        lms = (lms - np.array([ox, oy], np.float32)) / prep.scale
-        keep = nms(boxes, scores[sel], self.nms_iou)
+        ox, oy = offset
+        boxes = (boxes - np.array([ox, oy, ox, oy], np.float32)) / scale
+        lms = (lms - np.array([ox, oy], np.float32)) / scale
+        return boxes, scores[sel], lms
+
+    def _keep(self, found: list[tuple[np.ndarray, np.ndarray, np.ndarray]], h: int, w: int) -> list[Detection]:
+        """Non-maximum suppression over the candidates of one or more inputs (best score first),
+        then the size and image-bounds checks."""
+        found = [f for f in found if len(f[1])]
+        if not found:
+            return []
+        boxes = np.concatenate([f[0] for f in found])
+        scores = np.concatenate([f[1] for f in found])
+        lms = np.concatenate([f[2] for f in found])
         dets = []
-        for i in keep:
+        for i in nms(boxes, scores, self.nms_iou):
             b = boxes[i]
             side = min(b[2] - b[0], b[3] - b[1])
             if side < self.min_face_px:
@@ -420,6 +471,6 @@ class RetinaFaceDetector:
             if b[2] <= 0 or b[3] <= 0 or b[0] >= w or b[1] >= h:
                 continue
             dets.append(
-                Detection(box=b.astype(np.float32), score=float(scores[sel][i]), landmarks=lms[i].astype(np.float32))
+                Detection(box=b.astype(np.float32), score=float(scores[i]), landmarks=lms[i].astype(np.float32))
             )
         return dets

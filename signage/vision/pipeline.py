@@ -235,24 +235,24 @@ class VisionPipeline:
             self._errors += 1
             self._last_error = msg
 
-    def detector_input(self, ts: float) -> int | None:
-        """The detector's input long side for the frame at ts: None (the full detect_long_side)
-        or the reduced one.
+    def full_detection_due(self, ts: float) -> bool:
+        """Whether the frame at ts needs the detector's full-size pass over the whole frame.
 
-        The reduced input (320 px: a quarter of the detector's work) is enough while every face
-        in front of the screen is large.  The full input is used whenever something could be
-        missed or mismeasured at the reduced size: at least every ``detect_full_every_s`` (a new
-        face far away), while a track is tentative (it needs consecutive hits to be confirmed) or
-        was not found in the last frame (search at full size before giving up on it), while any
-        face is smaller than ``detect_reduced_min_face_px``, and when a track is due for the
-        classifiers (their crops come from full-size boxes)."""
+        Otherwise every face in front of the screen is tracked, settled and large, and it is
+        enough to find each again in a small window around where it was (``detect_tracked``:
+        about a tenth of the full pass's work for three faces). The full pass is used whenever
+        something could be missed: at least every ``detect_full_every_s`` (a new face anywhere,
+        however small), while a track is tentative (it needs consecutive hits to be confirmed)
+        or was not found in the last frame (it may have moved out of its window), and while any
+        face is smaller than ``detect_reduced_min_face_px``. ``detect_reduced_long_side = 0``
+        switches the windows off."""
         cfg = self.config
         reduced = int(cfg.detect_reduced_long_side)
         if not reduced or reduced >= int(cfg.detect_long_side):
-            return None
+            return True
         if self._last_full_ts is None or ts - self._last_full_ts >= float(cfg.detect_full_every_s):
-            return None
-        return reduced if self.tracker.all_settled(ts, float(cfg.detect_reduced_min_face_px)) else None
+            return True
+        return not self.tracker.all_settled(float(cfg.detect_reduced_min_face_px))
 
     def process(self, frame: FrameLike) -> VisionResult:
         """Analyse one frame (the worker calls this; tests may call it directly)."""
@@ -262,20 +262,19 @@ class VisionPipeline:
         image = frame.image
         ts = float(frame.timestamp)
         t0 = time.perf_counter()
-        long_side = self.detector_input(ts)
-        # a reduced frame is one where every face is tracked, settled and large: look only
-        # around them (new faces are the full-size pass's, at least every detect_full_every_s)
-        if long_side is None:
+        if self.full_detection_due(ts):
             dets = analyzer.detect(image, None)
-        else:
-            dets = analyzer.detect_near(image, long_side, self.tracker.boxes())
-        if long_side is None:
             self._last_full_ts = ts
+            full = True
         else:
+            dets = analyzer.detect_tracked(image, self.tracker.boxes())
             self._reduced += 1
+            full = False
         t1 = time.perf_counter()
         closed = self.tracker.update(ts, dets)
-        due = self.tracker.due_for_classification(ts)
+        # the classifiers' crops are cut from full-size boxes: tracks that fell due since the
+        # last full-size frame wait for the next (at most detect_full_every_s)
+        due = self.tracker.due_for_classification(ts) if full else []
         t2 = time.perf_counter()
         if due:
             attrs = analyzer.classify_boxes(image, [t.box for t in due])

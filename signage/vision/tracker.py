@@ -295,18 +295,12 @@ class Tracker:
             if t.matched_now and (t.last_classified is None or ts - t.last_classified >= self.classify_every_s)
         ]
 
-    def all_settled(self, ts: float, min_face_px: float) -> bool:
-        """True when every open track is confirmed, was found in the last frame, has a face of
-        at least min_face_px and is not due for the classifiers at ts (an empty scene counts)."""
+    def all_settled(self, min_face_px: float) -> bool:
+        """True when every open track is confirmed, was found in the last frame and has a face
+        of at least min_face_px (an empty scene counts)."""
         for t in self.tracks:
             side = min(t.box[2] - t.box[0], t.box[3] - t.box[1])
-            if (
-                not t.confirmed
-                or not t.matched_now
-                or side < min_face_px
-                or t.last_classified is None
-                or ts - t.last_classified >= self.classify_every_s
-            ):
+            if not t.confirmed or not t.matched_now or side < min_face_px:
                 return False
         return True
 
