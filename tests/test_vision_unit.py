@@ -350,3 +350,15 @@ def test_emotion_label_map_from_faceapi_order():
 def test_detection_xywh():
     d = Detection(box=np.array([10, 20, 40, 80], np.float32), score=0.9)
     assert d.xywh == (10, 20, 30, 60) and d.area == 1800
+
+
+def test_a_first_pass_fills_its_canvas():
+    """The network runs on a canvas of multiples of 32: a first pass's long side drops to the
+    multiple of 32 below it when that costs at most 15 % of its resolution, never more."""
+    from signage.vision.detector import snug_long_side
+
+    assert snug_long_side(213) == 192  # a 512 px photo: 192x192 instead of 224x224 (-9.9 %)
+    assert snug_long_side(320) == 320  # already a multiple of 32
+    assert snug_long_side(250) == 224  # -10.4 %
+    assert snug_long_side(190) == 190  # 160 would be -15.8 %
+    assert snug_long_side(40) == 40  # 32 would be -20 %

@@ -218,6 +218,19 @@ def quick_shrink(bgr: np.ndarray, nw: int, nh: int) -> np.ndarray:
     return cv2.resize(bgr, (nw, nh), interpolation=cv2.INTER_LINEAR)
 
 
+#: snug_long_side may lower a first pass's resolution by at most this share
+SNUG_MAX_CUT = 0.15
+
+
+def snug_long_side(long_side: int) -> int:
+    """``long_side``, or the multiple of 32 below it when that is at most SNUG_MAX_CUT lower:
+    the network runs on the whole canvas (multiples of 32), so a 512 px photo's first pass at
+    213 px ran on 224x224, 10 % of it mean colour; at 192 px it runs on 192x192, 27 % less work
+    for 10 % less resolution."""
+    snug = long_side // 32 * 32
+    return snug if snug >= 32 and snug >= long_side * (1 - SNUG_MAX_CUT) else long_side
+
+
 def prepare_input(
     bgr: np.ndarray, long_side: int, small_pad: float = 0.25, pad_below: int | None = None, *, quick: bool = False
 ) -> Prepared:
@@ -404,7 +417,7 @@ class RetinaFaceDetector:
         # resolution, without the border a small image gets there (only the windows need it)
         first_side = round(max(h, w) * k * first_long_side / self.long_side)
         first = (
-            self._infer(prepare_input(bgr, max(32, first_side), 0.0, quick=True), h, w)
+            self._infer(prepare_input(bgr, max(32, snug_long_side(first_side)), 0.0, quick=True), h, w)
             if first_side < max(h, w) * k
             else []
         )
