@@ -112,7 +112,18 @@ class VisionConfig:
         max=1024,
     )
     detect_full_every_s: float = opt(
-        0.5, "live pipeline: a full-size detection at least this often, to find new small faces", min=0.0, max=60
+        1.0,
+        "live pipeline: a full-size detection at least this often, to find new faces down to min_face_px "
+        "(the classifiers run on these frames)",
+        min=0.0,
+        max=60,
+    )
+    detect_search_every_s: float = opt(
+        0.5,
+        "live pipeline: a whole-frame detection at detect_reduced_long_side at least this often, "
+        "to find new faces of about 40 px and up between two full-size ones",
+        min=0.0,
+        max=60,
     )
     analysis_fps: float = opt(10.0, "frames analysed per second (at most)", min=0.2, max=60)
     classify_every_s: float = opt(

@@ -101,8 +101,11 @@ def test_quick_run_writes_valid_json(tmp_path, monkeypatch, photo_cache):
     assert any("test: no fer venv" in n for n in report["notes"])
     assert any("no dev sets" in n for n in report["notes"]) and report["accuracy"] == {}
     assert report["peak_rss_mb"] > 0
-    assert {"video", "photos"} <= set(report["live"])
-    assert report["targets"]
+    assert {"video", "photos", bench.FULL_EVERY_FRAME} <= set(report["live"])
+    # the frame-cost saving is measured against full-size detection of the same clip, same run
+    base = report["live"][bench.FULL_EVERY_FRAME]
+    assert base["pipeline_stats"]["frames_reduced_detection"] == 0 < base["frames_analysed"]
+    assert any(t["name"].strip().startswith("the same against full-size") for t in report["targets"])
 
 
 def test_register_adds_the_bench_command():

@@ -186,8 +186,9 @@ def test_process_directly_with_made_up_frames():
 
 
 class RecordingAnalyzer(FakeAnalyzer):
-    """FakeAnalyzer whose faces can change, recording how each frame was searched: "full" or
-    "tracked" (windows around the known faces), and the times the classifiers ran."""
+    """FakeAnalyzer whose faces can change, recording how each frame was searched: "full",
+    "search" (the whole frame at the reduced size) or "tracked" (windows around the known
+    faces), and the frames the classifiers ran on."""
 
     def __init__(self, faces):
         super().__init__()
@@ -197,7 +198,7 @@ class RecordingAnalyzer(FakeAnalyzer):
         self.classified_at: list[int] = []  # index of the frame (in inputs) of each classifier run
 
     def detect(self, bgr, long_side=None):
-        self.inputs.append("full")
+        self.inputs.append("full" if long_side is None else f"search {long_side}")
         return list(self.faces)
 
     def detect_tracked(self, bgr, faces):
@@ -216,23 +217,20 @@ def test_full_size_detection_only_when_something_could_be_missed():
         confirm_hits=3,
         detect_reduced_long_side=320,
         detect_reduced_min_face_px=64,
-        detect_full_every_s=0.5,
+        detect_full_every_s=1.0,
+        detect_search_every_s=0.5,
     )
     an = RecordingAnalyzer([face(200, 150, 120), face(400, 150, 120)])
     pipe = VisionPipeline(cfg, lambda: None, lambda r: None, loop=None, analyzer=an)
     img = np.zeros((480, 640, 3), np.uint8)
     step = 0.125  # 8 fps: exact binary fractions
-    for k in range(8):  # 1 s
+    for k in range(11):  # 10.0 - 11.25 s
         pipe.process(Frame(img, 10.0 + k * step, k))
-    # tentative tracks (frames 0-2) at full size; then their windows, with a full pass every 0.5 s
-    assert an.inputs == ["full"] * 3 + ["tracked"] * 3 + ["full", "tracked"]
-    assert an.classified_at == [0]  # new tracks, at once
-    # at 11.0 s the classifiers are due again (every 1 s); their crops need full-size boxes, so
-    # they wait for the next full pass, at 11.25 s
-    pipe.process(Frame(img, 11.0, 8))
-    pipe.process(Frame(img, 11.125, 9))
-    pipe.process(Frame(img, 11.25, 10))
-    assert an.inputs[8:] == ["tracked", "tracked", "full"]
+    # tentative tracks (frames 0-2) at full size; then their windows, a whole-frame search at the
+    # reduced size every 0.5 s, and the full size every 1 s
+    assert an.inputs == ["full"] * 3 + ["tracked"] * 3 + ["search 320"] + ["tracked"] * 3 + ["full"]
+    # the classifiers ran on the new tracks at once; at 11.0 s (every 1 s) they were due again,
+    # and as their crops need full-size boxes they waited for the full pass at 11.25 s
     assert an.classified_at == [0, 10]
     # a small face (40 px) arrives: once it is tracked, the detector stays at full size
     an.faces = [face(200, 150, 120), face(450, 300, 40)]
@@ -244,8 +242,9 @@ def test_full_size_detection_only_when_something_could_be_missed():
     pipe.process(Frame(img, 12.375, 19))
     pipe.process(Frame(img, 12.5, 20))
     assert an.inputs[-2:] == ["full", "full"]
-    assert pipe.status()["frames_reduced_detection"] == an.inputs.count("tracked") == 7
+    assert pipe.status()["frames_reduced_detection"] == an.inputs.count("tracked") + an.inputs.count("search 320")
     # every tracked frame looked only around the faces the tracks held
+    assert len(an.near) == an.inputs.count("tracked") == 7
     assert all(len(known) in (1, 2) for known in an.near)
     assert an.near[0] == [tuple(round(v) for v in f.box) for f in [face(200, 150, 120), face(400, 150, 120)]]
 

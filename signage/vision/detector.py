@@ -127,26 +127,26 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     iy1 = np.maximum(a[:, None, 1], b[None, :, 1])
     ix2 = np.minimum(a[:, None, 2], b[None, :, 2])
     iy2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(ix2 - ix1, 0, None) * np.clip(iy2 - iy1, 0, None)
-    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
-    area_b = np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+    # np.maximum, not np.clip: the same here and several times faster on small arrays
+    inter = np.maximum(ix2 - ix1, 0) * np.maximum(iy2 - iy1, 0)
+    area_a = np.maximum(a[:, 2] - a[:, 0], 0) * np.maximum(a[:, 3] - a[:, 1], 0)
+    area_b = np.maximum(b[:, 2] - b[:, 0], 0) * np.maximum(b[:, 3] - b[:, 1], 0)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
     """Greedy non-maximum suppression; indices kept, best score first."""
-    order = list(np.argsort(-np.asarray(scores), kind="stable"))
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    if not len(order):
+        return []
+    overlaps = iou(np.asarray(boxes)[order], np.asarray(boxes)[order]) > iou_threshold
     keep: list[int] = []
-    boxes = np.asarray(boxes, np.float64)
-    while order:
-        i = order.pop(0)
-        keep.append(int(i))
-        if not order:
-            break
-        rest = np.array(order)
-        overlaps = iou(boxes[i : i + 1], boxes[rest])[0]
-        order = [int(j) for j, o in zip(rest, overlaps) if o <= iou_threshold]
+    gone = np.zeros(len(order), bool)
+    for rank, i in enumerate(order):
+        if not gone[rank]:
+            keep.append(int(i))
+            gone |= overlaps[rank]
     return keep
 
 
@@ -375,17 +375,17 @@ class RetinaFaceDetector:
         # one affine warp per window does the cut, the scaling and the mean-coloured border at
         # once (bilinear: these boxes only follow a face); one blob for the batch
         side = NEAR_WINDOW_PX
-        crops, preps = [], []
+        crops, scales, offsets = [], [], []
         for x1, y1, x2, y2 in boxes:
             s = min(full.scale, NEAR_FACE_PX / max(1.0, x2 - x1, y2 - y1))
             tx, ty = side / 2 - (x1 + x2) / 2 * s, side / 2 - (y1 + y2) / 2 * s
             m = np.array([[s, 0.0, tx], [0.0, s, ty]], np.float64)
             crops.append(cv2.warpAffine(bgr, m, (side, side), flags=cv2.INTER_LINEAR, borderValue=MEAN_BGR))
-            preps.append((s, (tx, ty)))
+            scales.append(s)
+            offsets.append((tx, ty))
         blob = cv2.dnn.blobFromImages(crops, 1.0, (side, side), MEAN_BGR, swapRB=False, crop=False)
         out = self.model.run(blob)
-        found = [self._candidates(out, i, blob.shape[2:], s, off) for i, (s, off) in enumerate(preps)]
-        return self._keep(found, h, w)
+        return self._keep(self._candidates(out, blob.shape[2:], scales, offsets), h, w)
 
     def _full_input(self, h: int, w: int) -> "FullInput":
         pad, k = input_geometry(h, w, self.long_side, self.small_pad)
@@ -440,40 +440,36 @@ class RetinaFaceDetector:
     def _infer(self, prep: Prepared, h: int, w: int) -> list[Detection]:
         """Run the network on a prepared input; detections in image pixels (image h x w)."""
         out = self.model.run(prep.blob)
-        return self._keep([self._candidates(out, 0, prep.blob.shape[2:], prep.scale, prep.offset)], h, w)
+        return self._keep(self._candidates(out, prep.blob.shape[2:], [prep.scale], [prep.offset]), h, w)
 
     def _candidates(
         self,
         out: dict[str, np.ndarray],
-        i: int,
         input_hw: tuple[int, ...],
-        scale: float,
-        offset: tuple[float, float],
+        scales: Sequence[float],
+        offsets: Sequence[tuple[float, float]],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes (N, 4), scores (N,) and landmarks (N, 5, 2) in image pixels of the faces above
-        the score threshold in item i of a network output for inputs of input_hw (height,
-        width), where input = image * scale + offset."""
-        loc, conf, landm = out["loc"][i], out["conf"][i], out["landmarks"][i]
+        the score threshold in a network output for a batch of inputs of input_hw (height,
+        width), where input i = image * scales[i] + offsets[i]."""
+        loc, conf, landm = out["loc"], out["conf"], out["landmarks"]
         priors = self._priors_for(int(input_hw[0]), int(input_hw[1]))
-        if priors.shape[0] != loc.shape[0]:
-            raise RuntimeError(f"detector output has {loc.shape[0]} anchors, expected {priors.shape[0]}")
-        scores = conf[:, 1]
-        sel = np.nonzero(scores >= self.score)[0]
-        boxes, lms = decode(loc[sel], landm[sel], priors[sel])
-        ox, oy = offset
-        boxes = (boxes - np.array([ox, oy, ox, oy], np.float32)) / scale
-        lms = (lms - np.array([ox, oy], np.float32)) / scale
-        return boxes, scores[sel], lms
+        if priors.shape[0] != loc.shape[1]:
+            raise RuntimeError(f"detector output has {loc.shape[1]} anchors, expected {priors.shape[0]}")
+        item, anchor = np.nonzero(conf[:, :, 1] >= self.score)
+        boxes, lms = decode(loc[item, anchor], landm[item, anchor], priors[anchor])
+        k = np.asarray(scales, np.float32)[item]
+        off = np.asarray(offsets, np.float32).reshape(-1, 2)[item]
+        boxes = (boxes - np.concatenate([off, off], axis=1)) / k[:, None]
+        lms = (lms - off[:, None, :]) / k[:, None, None]
+        return boxes, conf[item, anchor, 1], lms
 
-    def _keep(self, found: list[tuple[np.ndarray, np.ndarray, np.ndarray]], h: int, w: int) -> list[Detection]:
-        """Non-maximum suppression over the candidates of one or more inputs (best score first),
-        then the size and image-bounds checks."""
-        found = [f for f in found if len(f[1])]
-        if not found:
+    def _keep(self, found: tuple[np.ndarray, np.ndarray, np.ndarray], h: int, w: int) -> list[Detection]:
+        """Non-maximum suppression over candidates (best score first), then the size and
+        image-bounds checks."""
+        boxes, scores, lms = found
+        if not len(scores):
             return []
-        boxes = np.concatenate([f[0] for f in found])
-        scores = np.concatenate([f[1] for f in found])
-        lms = np.concatenate([f[2] for f in found])
         dets = []
         for i in nms(boxes, scores, self.nms_iou):
             b = boxes[i]

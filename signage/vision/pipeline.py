@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 #: seconds without an analysed frame after which the analysis fps reads 0
 STALE_AFTER_S = 3.0
 
+#: how a frame is searched for faces (VisionPipeline.detection_mode)
+FULL, SEARCH, TRACKED = "full", "search", "tracked"
+
 
 class FrameLike(Protocol):
     image: np.ndarray
@@ -119,6 +122,7 @@ class VisionPipeline:
         self._last_error: str | None = None
         self._last_seq: int | None = None
         self._last_full_ts: float | None = None
+        self._last_search_ts: float | None = None  # a whole-frame pass, full or reduced size
         self._reduced = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -235,24 +239,34 @@ class VisionPipeline:
             self._errors += 1
             self._last_error = msg
 
-    def full_detection_due(self, ts: float) -> bool:
-        """Whether the frame at ts needs the detector's full-size pass over the whole frame.
+    def detection_mode(self, ts: float) -> str:
+        """How the frame at ts is searched for faces: FULL, SEARCH or TRACKED.
 
-        Otherwise every face in front of the screen is tracked, settled and large, and it is
-        enough to find each again in a small window around where it was (``detect_tracked``:
-        about a tenth of the full pass's work for three faces). The full pass is used whenever
-        something could be missed: at least every ``detect_full_every_s`` (a new face anywhere,
-        however small), while a track is tentative (it needs consecutive hits to be confirmed)
-        or was not found in the last frame (it may have moved out of its window), and while any
-        face is smaller than ``detect_reduced_min_face_px``. ``detect_reduced_long_side = 0``
-        switches the windows off."""
+        FULL, the detector's full-size pass over the whole frame, finds faces down to
+        ``min_face_px`` and gives the boxes the classifiers' crops are cut from. It is used at
+        least every ``detect_full_every_s``, and whenever something could be missed or
+        mismeasured: while a track is tentative (it needs consecutive hits to be confirmed) or
+        was not found in the last frame (it may have moved out of its window), and while any
+        face is smaller than ``detect_reduced_min_face_px``.
+
+        Otherwise every face in front of the screen is tracked, settled and large: TRACKED finds
+        each again in a small window around where it was (``detect_tracked``: about a seventh
+        of the full pass's work for three faces), and at least every ``detect_search_every_s``
+        SEARCH runs the whole frame at ``detect_reduced_long_side`` (a quarter of the full
+        pass's work at 320 px) for newcomers of about 40 px and up -- anyone near the screen;
+        smaller, farther faces wait for the next full pass. ``detect_reduced_long_side = 0``
+        switches both off."""
         cfg = self.config
         reduced = int(cfg.detect_reduced_long_side)
         if not reduced or reduced >= int(cfg.detect_long_side):
-            return True
+            return FULL
         if self._last_full_ts is None or ts - self._last_full_ts >= float(cfg.detect_full_every_s):
-            return True
-        return not self.tracker.all_settled(float(cfg.detect_reduced_min_face_px))
+            return FULL
+        if not self.tracker.all_settled(float(cfg.detect_reduced_min_face_px)):
+            return FULL
+        if self._last_search_ts is None or ts - self._last_search_ts >= float(cfg.detect_search_every_s):
+            return SEARCH
+        return TRACKED
 
     def process(self, frame: FrameLike) -> VisionResult:
         """Analyse one frame (the worker calls this; tests may call it directly)."""
@@ -262,19 +276,21 @@ class VisionPipeline:
         image = frame.image
         ts = float(frame.timestamp)
         t0 = time.perf_counter()
-        if self.full_detection_due(ts):
-            dets = analyzer.detect(image, None)
-            self._last_full_ts = ts
-            full = True
-        else:
+        mode = self.detection_mode(ts)
+        if mode == TRACKED:
             dets = analyzer.detect_tracked(image, self.tracker.boxes())
+        else:
+            dets = analyzer.detect(image, None if mode == FULL else int(self.config.detect_reduced_long_side))
+            self._last_search_ts = ts
+        if mode == FULL:
+            self._last_full_ts = ts
+        else:
             self._reduced += 1
-            full = False
         t1 = time.perf_counter()
         closed = self.tracker.update(ts, dets)
         # the classifiers' crops are cut from full-size boxes: tracks that fell due since the
         # last full-size frame wait for the next (at most detect_full_every_s)
-        due = self.tracker.due_for_classification(ts) if full else []
+        due = self.tracker.due_for_classification(ts) if mode == FULL else []
         t2 = time.perf_counter()
         if due:
             attrs = analyzer.classify_boxes(image, [t.box for t in due])
