@@ -1315,41 +1315,38 @@ def run_bench(args: argparse.Namespace, config, log: Callable[[str], None] = pri
         except Exception as exc:
             live["video"] = {"error": _err(exc)}
             video = None
-        if video is not None:
-            # the same clip with the detector at full size on every frame (as before issue 14):
-            # the saving measured on this machine, in the same run
-            name = FULL_EVERY_FRAME
+        # the same clip again with one setting changed: the detector at full size on every frame
+        # (as before issue 14: the saving measured on this machine, in the same run), and the
+        # classifiers at their fastest cadence (their worst case; not in a quick run)
+        variants: list[tuple[str, str, dict[str, Any], str]] = [
+            (
+                FULL_EVERY_FRAME,
+                "full-size detection on every frame",
+                {"detect_reduced_long_side": 0},
+                "the same clip with detect_reduced_long_side = 0: every frame at full size",
+            )
+        ]
+        if not quick:
+            variants.append(
+                (
+                    "video, classify 20/s",
+                    "classifiers at their fastest cadence",
+                    {"classify_every_s": 0.05},
+                    "the same clip with classify_every_s = 0.05 (the minimum): the classifiers' worst case",
+                )
+            )
+        for name, what, changes, note in variants if video is not None else []:
             try:
-                log(f"[bench] live pipeline, full-size detection on every frame ({plan.seconds:g} s) ...")
+                log(f"[bench] live pipeline on the video source, {what} ({plan.seconds:g} s) ...")
                 live[name] = measure_live(
                     config,
                     {"source": "video", "video_path": str(video), "width": FRAME_W, "height": FRAME_H, "fps": 30.0},
                     cache_dir,
                     plan.seconds,
                     camera_only_s=camera_only_s,
-                    vision_changes={"detect_reduced_long_side": 0},
+                    vision_changes=changes,
                 )
-                live[name]["note"] = "the same clip with detect_reduced_long_side = 0: every frame at full size"
-            except Exception as exc:
-                live[name] = {"error": _err(exc)}
-        if video is not None and not quick:
-            name = "video, classify 20/s"
-            try:
-                log(
-                    f"[bench] live pipeline on the video source, classifiers at their fastest cadence "
-                    f"({plan.seconds:g} s) ..."
-                )
-                live[name] = measure_live(
-                    config,
-                    {"source": "video", "video_path": str(video), "width": FRAME_W, "height": FRAME_H, "fps": 30.0},
-                    cache_dir,
-                    plan.seconds,
-                    camera_only_s=camera_only_s,
-                    vision_changes={"classify_every_s": 0.05},
-                )
-                live[name]["note"] = (
-                    "the same clip with classify_every_s = 0.05 (the minimum): the classifiers' worst case"
-                )
+                live[name]["note"] = note
             except Exception as exc:
                 live[name] = {"error": _err(exc)}
         try:
