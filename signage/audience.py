@@ -14,7 +14,9 @@ Definitions (docs/architecture.md): OTS = a session present while a play ran for
 Exposure to a play is measured by an `ExposureMeter` the player opens at the start of a
 play and closes at its end: every frame adds, for each present session, the time since
 its previous observation (clipped to the meter's start) as *present* time, and as
-*watching* time when the face was frontal.
+*watching* time when the face was frontal. A session seen in two consecutive analysed frames
+was there in between however long the analysis took (`continuous_gap_s`): a starved worker
+on a busy Pi must not turn a crowd into zero impressions.
 
 When vision is down no results arrive: sessions time out (`session_timeout_s`) and
 nobody is present.
@@ -54,6 +56,7 @@ _SESSION_SQL = (
 )
 
 #: longest gap between two observations of a session that still counts as continuous time
+#: when the session was missing from analysed frames in between
 MAX_GAP_S = 1.5
 
 
@@ -217,6 +220,7 @@ class Audience:
         """One analysed frame (called on the event loop)."""
         now = self.clock.now()
         self.frames += 1
+        previous_frame_at = self._last_frame_at
         self._last_frame_at = now
         for track in result.tracks:
             if not track.confirmed:
@@ -234,7 +238,7 @@ class Audience:
                 prev_frontal = s.frontal
             self._update(s, track, result.width, result.height, now)
             gap = now - prev
-            if 0 < gap <= max(MAX_GAP_S, self.config.present_timeout_s):
+            if 0 < gap <= self.continuous_gap_s(seen_in_previous_frame=prev == previous_frame_at):
                 # time since the previous sighting counts as frontal only if it was
                 # frontal at both ends (a conservative reading of the samples)
                 was_frontal = track.frontal and prev_frontal
@@ -251,6 +255,18 @@ class Audience:
                 self._end(ended)
         self._frame_dirty = True
         self._maybe_publish_frame(now)
+
+    def continuous_gap_s(self, seen_in_previous_frame: bool) -> float:
+        """The longest time between two sightings of a session that counts as presence.
+
+        Seen in the previous analysed frame too, the gap is only how long the analysis took --
+        a vision worker starved of CPU (Chromium decoding video on a 4-core Pi) may take
+        seconds -- and nothing says the person left: it counts up to `session_timeout_s`, after
+        which the session would have ended anyway. Missing from analysed frames in between,
+        only a short dropout counts (`MAX_GAP_S` or `present_timeout_s`)."""
+        if seen_in_previous_frame:
+            return max(self.config.session_timeout_s, self.config.present_timeout_s, MAX_GAP_S)
+        return max(MAX_GAP_S, self.config.present_timeout_s)
 
     @staticmethod
     def _update(s: Session, track: TrackSnapshot, frame_w: int, frame_h: int, now: float) -> None:

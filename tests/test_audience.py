@@ -173,6 +173,28 @@ async def test_exposure_meter_counts_present_and_watching_time_during_a_play(mak
     assert exp[s1].present_s == pytest.approx(3.0, abs=1e-3)
 
 
+async def test_a_starved_analysis_still_counts_the_people_it_keeps_seeing(make):
+    # The CI failure this reproduces: on a busy machine the vision worker analysed a frame
+    # only every 2 s, and a 3 s play in front of seven people counted no impression.
+    aud, clock, _, _ = await make(present_timeout_s=1.5, session_timeout_s=3.0)
+    await feed(aud, clock, 1.0, lambda: frame(track(1), track(2)))
+    meter = aud.open_meter()
+    clock.t += 0.5
+    aud.on_vision(frame(track(1), track(2)))  # +0.5 s each since the play began
+    clock.t += 2.0
+    aud.on_vision(frame(track(1), track(2)))  # +2.0 s: seen in consecutive frames 2 s apart
+    clock.t += 1.0
+    aud.on_vision(frame(track(1)))  # +1.0 s for track 1; track 2 is missing here...
+    clock.t += 2.3
+    aud.on_vision(frame(track(1), track(2)))  # ...so its 3.3 s since then do not count
+    clock.t += 3.5
+    aud.on_vision(frame(track(1), track(2)))  # longer than a session may go unseen: no count
+    exp = aud.close_meter(meter)
+    s1, s2 = aud.sessions[1].id, aud.sessions[2].id
+    assert exp[s1].present_s == pytest.approx(0.5 + 2.0 + 1.0 + 2.3, abs=1e-3)
+    assert exp[s2].present_s == pytest.approx(0.5 + 2.0, abs=1e-3)
+
+
 async def test_background_reaper_runs_on_the_injected_clock(make):
     aud, clock, _, store = await make(session_timeout_s=2.0)
     aud.start()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -23,6 +25,8 @@ from .conftest import SCREENSHOTS, axe_serious, start_live, wait_for, zbar_decod
 from .test_panel_browser import PEOPLE, decode_qr, shown, state
 
 pytestmark = pytest.mark.browser
+
+T = TypeVar("T")
 
 LANDING = {
     "sunrise-bakery": "https://sunrise-bakery.example",
@@ -144,6 +148,27 @@ def wait_ad_on_screen(page, timeout=60):
     )
 
 
+def look_at_rating(page, look: Callable[[], T], tries: int = 10) -> tuple[dict, T]:
+    """The panel's state and what `look()` saw on one rating screen after its fade-in ended,
+    checked to be still that screen afterwards: the rating screens here last 1.5 s, and a loaded
+    machine is slow to take a screenshot (a look mid-fade or after the screen ended is retried)."""
+    for _ in range(tries):
+        wait_for(lambda: state(page) == "rating" and page.locator("#rating").is_visible(), 30, "the rating screen")
+        before = page.evaluate(
+            """async () => {
+                const r = document.getElementById('rating');
+                // its own fade-in only: the countdown bar inside runs as long as the screen
+                await Promise.all(r.getAnimations().map(a => a.finished.catch(() => null)));
+                return window.panel.state;
+            }"""
+        )
+        seen = look()
+        after = page.evaluate("window.panel.state")
+        if before["state"] == after["state"] == "rating" and after["play_id"] == before["play_id"]:
+            return before, seen
+    pytest.fail(f"none of {tries} rating screens lasted long enough to be looked at")
+
+
 def test_the_ads_qr_shows_while_it_plays_and_opens_the_advertisers_page(browser, shop, shot):
     ctx = browser.new_context(viewport={"width": 1920, "height": 1080})
     page = ctx.new_page()
@@ -184,19 +209,18 @@ def test_the_ads_qr_shows_while_it_plays_and_opens_the_advertisers_page(browser,
         assert expected in found, (found, expected)
         # (how far away a phone reads both codes, in every QR mode: test_panel_qr_distance.py)
     # and again on the rating screen, with the rating on the panel
-    for _ in range(10):
-        wait_for(lambda: state(page) == "rating" and page.locator("#rating").is_visible(), 30, "the rating screen")
-        page.wait_for_timeout(200)
-        rs = page.evaluate("window.panel.state")
-        rating_png = page.screenshot()
-        box = page.evaluate(
-            "(() => { const b = document.getElementById('rating-qr').getBoundingClientRect();"
-            " return {x: b.x, y: b.y, w: b.width, h: b.height}; })()"
-        )
-        like = page.locator("#btn-like").is_visible()
-        after = page.evaluate("window.panel.state")
-        if after["state"] == "rating" and after["play_id"] == rs["play_id"] and box["w"]:
-            break
+    rs, (rating_png, box, like) = look_at_rating(
+        page,
+        lambda: (
+            page.screenshot(),
+            page.evaluate(
+                "(() => { const b = document.getElementById('rating-qr').getBoundingClientRect();"
+                " return {x: b.x, y: b.y, w: b.width, h: b.height}; })()"
+            ),
+            page.locator("#btn-like").is_visible(),
+        ),
+    )
+    assert box["w"]
     rating_url = rs["qr_url"]
     assert rating_url == campaign_url(LANDING[rs["ad"]["slug"]], rs["ad"]["slug"], rs["token"])
     assert rating_url in qr_text(crop(rating_png, box))
@@ -248,9 +272,8 @@ def test_nothing_covers_the_creative_and_must_read_text_is_large(browser, shop, 
     qr = page.evaluate("document.getElementById('privacy-qr').getBoundingClientRect().width")
     assert qr >= 0.11 * short, qr
     assert "http" not in page.inner_text("#strip")
-    wait_for(lambda: state(page) == "rating" and page.locator("#rating").is_visible(), 30, "the rating screen")
-    page.wait_for_timeout(300)
-    for t in legibility(page, MUST_READ_RATING):
+    _, rating_text = look_at_rating(page, lambda: legibility(page, MUST_READ_RATING))
+    for t in rating_text:
         assert t["visible"] and t["font"] >= 0.03 * height, (t, height)
         assert not t["clipped"], t
     b = wait_for(
