@@ -430,7 +430,7 @@ def test_live_pipeline_with_reduced_detection_keeps_every_face_full_detection_fi
 
 def test_tracked_faces_are_found_again_in_small_windows(vcfg, photos):
     """detect_tracked (the live pipeline's frames between full-size passes) looks for each known
-    face in a small window around where it was, all windows in one batch: the same faces, boxes
+    face in a small window around where it was, all windows side by side in one input: the same faces, boxes
     close to the full-size pass's, also after the faces moved by a quarter of their size; with
     no known faces, or too many for windows to pay, the full-size pass is run."""
     from signage.camera import letterbox
@@ -455,7 +455,7 @@ def test_tracked_faces_are_found_again_in_small_windows(vcfg, photos):
             d = shift * float(np.min(boxes[:, 2] - boxes[:, 0]))
             shapes.clear()
             found = det.detect_tracked(frame, boxes + np.array([d, -d, d, -d]))
-            assert shapes == [(len(boxes), 3, side_px, side_px)], (name, shapes)
+            assert shapes == [(1, 3, side_px, len(boxes) * side_px)], (name, shapes)
             assert len(found) == len(whole), (name, shift)
             # measured 0.75-0.95 on these photos: the windows see each face at 64 px, and their
             # boxes only follow the faces (the classifiers' crops come from full-size frames)
