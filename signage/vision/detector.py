@@ -385,7 +385,9 @@ class RetinaFaceDetector:
             crops.append(cv2.warpAffine(bgr, m, (side, side), flags=cv2.INTER_LINEAR, borderValue=MEAN_BGR))
             scales.append(s)
             offsets.append((tx + i * side, ty))
-        blob = cv2.dnn.blobFromImage(np.hstack(crops), 1.0, None, MEAN_BGR, swapRB=False, crop=False)
+        blob = cv2.dnn.blobFromImage(
+            np.hstack(crops), 1.0, (side * len(crops), side), MEAN_BGR, swapRB=False, crop=False
+        )
         out = self.model.run(blob)
         return self._keep(self._candidates(out, blob.shape[2:], scales, offsets, strip_px=side), h, w)
 
