@@ -360,8 +360,8 @@ class RetinaFaceDetector:
         ``NEAR_WINDOW_PX`` square centred on where it was, at the scale that makes it
         ``NEAR_FACE_PX`` wide (never finer than the full-size input), which leaves room of a
         quarter of its size on every side to move between two analysed frames. The windows run
-        side by side as one strip, one network input: a fifth less of the network's time than
-        the same windows as a batch (models/README.md, "Speed"); a face belongs to the window its
+        side by side as one strip, one network input: about a tenth less of the network's time
+        than the same windows as a batch (models/README.md, "Speed"); a face belongs to the window its
         centre lies in. When the windows would be most of the full-size input, the full-size pass
         is run instead.
 
