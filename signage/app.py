@@ -129,7 +129,9 @@ class Appliance:
             await self.fleet.stop()  # unshipped rows stay in the outbox for the next start
         await self.retention.stop()
         await asyncio.to_thread(self.vision.stop)  # joins its thread: off the loop
-        await asyncio.to_thread(self.camera.stop)
+        # A reader stuck in a driver call is left behind after this; the video stand-in's reader
+        # ends with its current decode, which takes seconds on a starved CPU.
+        await asyncio.to_thread(self.camera.stop, 5.0)
         await asyncio.sleep(0)  # let the tracks the pipeline closed on stop reach the audience
         await self.player.stop()
         await self.audience.stop()

@@ -160,6 +160,34 @@ async def test_stop_is_prompt_even_when_the_source_is_empty():
     assert results == [] and stats["frames_analysed"] == 0 and stop_s < 1.0
 
 
+async def test_stop_waits_for_the_frame_being_analysed_on_a_starved_cpu():
+    """CI: on a starved machine a frame took over a second; stop() gave up after 1 s, the models
+    were closed and the process exited under a running inference: onnxruntime aborted it
+    ("terminate called without an active exception", exit -6, a crash to systemd). stop() must
+    return only once the worker is done with its frame."""
+
+    class Starved(FakeAnalyzer):
+        def __init__(self):
+            super().__init__()
+            self.started = threading.Event()
+            self.finished_at: float | None = None
+
+        def detect(self, bgr, long_side=None):
+            self.started.set()
+            time.sleep(2.5)  # one frame's inference on a CPU that other work starves
+            self.finished_at = time.monotonic()
+            return super().detect(bgr, long_side)
+
+    an = Starved()
+    pipe = VisionPipeline(Cfg, FakeCamera().latest, lambda r: None, asyncio.get_running_loop(), analyzer=an)
+    pipe.start()
+    assert await asyncio.to_thread(an.started.wait, 5.0)
+    await asyncio.to_thread(pipe.stop)
+    returned_at = time.monotonic()
+    assert not pipe.running
+    assert an.finished_at is not None and an.finished_at <= returned_at
+
+
 def test_process_directly_with_made_up_frames():
     an = FakeAnalyzer()
     pipe = VisionPipeline(Cfg, lambda: None, lambda r: None, loop=None, analyzer=an)

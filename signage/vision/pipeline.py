@@ -3,7 +3,7 @@
     pipeline = VisionPipeline(config.vision, camera.latest, on_result, loop)
     pipeline.start()          # raises ModelError before any thread starts if models are bad
     ...
-    pipeline.stop()           # joins within about a second
+    pipeline.stop()           # joins once the frame being analysed is done
 
 The worker never runs on the event loop and never touches it except through
 ``loop.call_soon_threadsafe(callback, result)``: one :class:`VisionResult` per analysed frame.
@@ -137,13 +137,23 @@ class VisionPipeline:
         self._thread = threading.Thread(target=self._run, name="vision-pipeline", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 1.0) -> None:
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the worker and wait for it to finish the frame it is analysing. The models are
+        closed only once it has: freeing an onnxruntime session under a running inference, or
+        exiting the process meanwhile, aborts the process (``terminate called without an active
+        exception``), which systemd counts as a crash. A frame takes milliseconds, but seconds on
+        a starved CPU; ``timeout`` stays below the unit's TimeoutStopSec."""
         self._stop.set()
         t = self._thread
         if t is not None:
-            t.join(timeout)
+            t.join(min(1.0, timeout))
             if t.is_alive():
-                log.warning("vision worker did not stop within %.1f s", timeout)
+                log.warning("vision worker still finishing a frame after 1 s; waiting up to %.0f s", timeout)
+                t.join(max(0.0, timeout - 1.0))
+            if t.is_alive():
+                # Leave the models open (the worker is still using them) rather than crash.
+                log.error("vision worker did not stop within %.0f s; its models stay loaded", timeout)
+                return
         self._thread = None
         if self._own_analyzer and self.analyzer is not None:
             self.analyzer.close()
