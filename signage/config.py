@@ -155,6 +155,12 @@ class AudienceConfig:
     frame_event_hz: float = opt(5.0, "most audience.frame events per second for the panel overlay", min=0.5, max=30)
 
 
+#: how long media that was only slow to load (the panel gave up after its load timeout) is
+#: skipped, at most: a starved screen or a busy network is not a broken file, and an ad an
+#: advertiser paid for must come back soon (broken media waits media_failed_skip_seconds).
+SLOW_MEDIA_SKIP_S = 60.0
+
+
 @dataclass(frozen=True)
 class PlayerConfig:
     rating_seconds: float = opt(12.0, "seconds the rating + QR screen stays after an ad", min=0, max=300)
@@ -163,7 +169,11 @@ class PlayerConfig:
     seed: int = opt(0, "seed for tie-breaking, so decisions are reproducible")
     poll_seconds: float = opt(0.5, "how often healing checks whether someone arrived", min=0.05, max=10)
     media_failed_skip_seconds: float = opt(
-        600.0, "an ad or scene whose media failed to load is skipped this long", min=0, max=86400
+        600.0,
+        f"an ad or scene whose media failed to load is skipped this long (at most {SLOW_MEDIA_SKIP_S:.0f} s"
+        " when it was only too slow)",
+        min=0,
+        max=86400,
     )
 
 

@@ -30,7 +30,7 @@ from typing import Any
 from .ads.inventory import AdRecord, SyncResult, load_ads, media_url, sync
 from .ads.selection import Decision, Rules, Viewer, decide
 from .audience import Audience, Clock, ExposureMeter, RealClock, Session, dominant, mix
-from .config import Config
+from .config import SLOW_MEDIA_SKIP_S, Config
 from .events import Hub
 from .healing import SceneLibrary, Weather, describe_time, season_of, time_of_day
 from .store import Store, StoreUnavailable
@@ -210,19 +210,24 @@ class Player:
             "weather_error": self.weather.error,
         }
 
-    def media_failed(self, kind: str, slug_or_scene: str) -> bool:
-        """The panel could not load a media file: skip it for a while; if it is on screen now,
-        end that play as not completed and move on. True if it was the current play."""
+    def media_failed(self, kind: str, slug_or_scene: str, *, slow: bool = False) -> bool:
+        """The panel could not load a media file: skip it for a while (``slow``: it did not load
+        in time, which is skipped at most SLOW_MEDIA_SKIP_S); if it is on screen now, end that
+        play as not completed and move on. True if it was the current play."""
         # Only what exists can be skipped: the skip lists stay as small as the inventory,
         # whatever a client sends.
         known = self.ads if kind == "ad" else {s.id for s in self.scenes.scenes}
         if slug_or_scene not in known:
             return False
         now = self.clock.now()
-        until = now + self.config.player.media_failed_skip_seconds
+        skip_s = self.config.player.media_failed_skip_seconds
+        if slow:
+            skip_s = min(skip_s, SLOW_MEDIA_SKIP_S)
+        until = now + skip_s
         when = datetime.fromtimestamp(now).strftime("%H:%M")
         if kind == "ad":
-            self._ad_skip[slug_or_scene] = (until, f"media failed to load at {when}")
+            why = "media too slow to load" if slow else "media failed to load"
+            self._ad_skip[slug_or_scene] = (until, f"{why} at {when}")
         else:
             self._scene_skip[slug_or_scene] = until
         p = self._play

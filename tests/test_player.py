@@ -236,6 +236,29 @@ async def test_media_failure_ends_the_play_and_skips_the_ad(tmp_path):
         assert any("media failed" in r for e in rig.player.last_decision()["excluded"] for r in e["reasons"])
 
 
+async def test_media_that_was_only_slow_to_load_comes_back_within_a_minute(tmp_path):
+    """The panel gives up on a file after its load timeout. On a starved screen that is no broken
+    file (CI: an HTML creative missed the 10 s on a loaded machine and was gone for 10 minutes): a
+    paid ad is skipped at most SLOW_MEDIA_SKIP_S, and a broken one the configured time."""
+    from signage.config import SLOW_MEDIA_SKIP_S
+
+    ads = {"heavy": ad_toml("Heavy", duration=5, cpm=50.0), "fine": ad_toml("Fine", duration=5, cpm=1.0)}
+    async with Rig(tmp_path, ads) as rig:
+        rig.people = [person(1)]
+        await rig.run(3)
+        assert rig.sequence()[-1] == ("ad", "heavy")
+        assert rig.player.media_failed("ad", "heavy", slow=True) is True
+        await rig.run(SLOW_MEDIA_SKIP_S / 2)
+        ads_played = [slug for s, slug in rig.sequence() if s == "ad"]
+        assert ads_played.count("heavy") == 1, ads_played  # skipped for a while
+        excluded = {e["slug"]: e["reasons"] for e in rig.player.last_decision()["excluded"]}
+        assert any("too slow" in r for r in excluded.get("heavy", [])), excluded
+        await rig.run(SLOW_MEDIA_SKIP_S)
+        ads_played = [slug for s, slug in rig.sequence() if s == "ad"]
+        assert ads_played.count("heavy") >= 2, ads_played  # and back within the minute
+        assert rig.config.player.media_failed_skip_seconds > 2 * SLOW_MEDIA_SKIP_S
+
+
 async def test_ratings_one_per_device(tmp_path):
     async with Rig(tmp_path, {"a": ad_toml(duration=5)}) as rig:
         rig.people = [person(1)]

@@ -341,8 +341,9 @@ async def test_panel_rating_unknown_or_old_play(env):
 async def test_media_failed_reaches_the_player(env):
     import shutil
 
-    slug = "sunny-smoothies"  # a real ad: the player skips only what it knows
-    shutil.copytree(Path(__file__).resolve().parents[1] / "assets" / "ads" / slug, env.root / "ads" / slug)
+    slug, heavy = "sunny-smoothies", "bloom-skincare"  # real ads: the player skips only what it knows
+    for s in (slug, heavy):
+        shutil.copytree(Path(__file__).resolve().parents[1] / "assets" / "ads" / s, env.root / "ads" / s)
     await env.player.sync_inventory()
     headers = await panel_headers(env.client)
     r = await env.client.post(
@@ -356,6 +357,15 @@ async def test_media_failed_reaches_the_player(env):
     assert r.status == 200 and list(env.player.status()["skipped"]) == [slug]
     r = await env.client.post("/api/panel/media-failed", headers=headers, json={"kind": "boom", "id": "x"})
     assert r.status == 400
+    # the panel's own load timeout: slow, not broken, so skipped for at most a minute
+    r = await env.client.post(
+        "/api/panel/media-failed",
+        headers=headers,
+        json={"kind": "ad", "id": heavy, "url": f"/media/ads/{heavy}/creative.html", "error": "timeout"},
+    )
+    assert r.status == 200
+    assert "too slow to load" in env.player.status()["skipped"][heavy]
+    assert "media failed to load" in env.player.status()["skipped"][slug]
 
 
 async def test_panel_states_carry_no_decision_reasons(env):

@@ -43,6 +43,9 @@ STATUS_EVERY_S = 2.0
 #: lets a phone read the code from 1-2 m (tests/browser/test_panel_qr_distance.py)
 SCREEN_ECC = "L"
 PANEL_SOURCE_DEVICE = "panel"
+#: the error panel.js reports when a media file did not load within its LOAD_TIMEOUT_MS
+#: (withTimeout): slow, not known to be broken
+PANEL_LOAD_TIMEOUT_ERROR = "timeout"
 
 
 #: player-state keys the panel never gets: the decision's reason names CPM prices and
@@ -292,8 +295,17 @@ async def panel_media_failed(request: web.Request) -> web.Response:
     kind, ident = body.get("kind"), body.get("id")
     if kind not in ("ad", "healing") or not isinstance(ident, (str, int)) or len(str(ident)) > 200:
         raise web.HTTPBadRequest(text='expected {"kind": "ad"|"healing", "id": ...}')
-    log.warning("panel could not load %s media %r (%s)", kind, ident, str(body.get("url", ""))[:200])
-    app.player.media_failed(kind, str(ident))
+    error = str(body.get("error", ""))[:200]
+    # The panel's own timeout: the file may be fine and the screen's browser starved.
+    slow = error == PANEL_LOAD_TIMEOUT_ERROR
+    log.warning(
+        "panel could not load %s media %r (%s): %s",
+        kind,
+        ident,
+        str(body.get("url", ""))[:200],
+        error or "no reason given",
+    )
+    app.player.media_failed(kind, str(ident), slow=slow)
     return web.json_response({"ok": True})
 
 
