@@ -171,3 +171,47 @@ def test_a_failed_chromium_render_is_tried_again_later(tmp_path):
     r, g, b = _mean(out)
     assert r > 200 and r > g + 20  # the creative's page
     assert thumbnail(d, "creative.html", "html", cache, chromium=chromium) == (out, "chromium")  # cached
+
+
+def _browser(tmp_path: Path, body: str) -> str:
+    """A stand-in for a misbehaving Chromium: a script that takes Chromium's arguments."""
+    path = tmp_path / "browser"
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_a_starved_render_is_waited_for_and_a_spinning_one_stopped_by_its_cpu_time(tmp_path, monkeypatch):
+    """Chromium runs in the idle scheduling class, so on a busy machine its wall time says nothing
+    about a hang (CI: every render "took more than 60 s" while the machine was busy, and the
+    console showed plain cards). It is stopped by the CPU its processes use, and by a long wall
+    limit; the whole session is killed, helpers included."""
+    import time
+
+    from signage.ads import previews
+
+    monkeypatch.setattr(previews, "CHROMIUM_CPU_BUDGET_S", 1.0)
+    monkeypatch.setattr(previews, "RETRY_FAILED_AFTER_S", 0.0)
+    d = _copy(tmp_path, "bloom-skincare")
+    # waits 3 s using no CPU (as a starved one does), then makes its screenshot
+    slow = _browser(
+        tmp_path,
+        'sleep 3\nfor a; do case "$a" in --screenshot=*) shot="${a#--screenshot=}";; esac; done\n'
+        f'cp "{ADS / "ridgeline-outfitters" / "creative.jpg"}" "$shot"\n',
+    )
+    out, how = thumbnail(d, "creative.html", "html", tmp_path / "a", chromium=slow)
+    assert how == "chromium", "a render that used no CPU was stopped"
+    # spins in a helper process, as a page in a loop does: stopped after about 1 s of CPU
+    spin = _browser(tmp_path, "sh -c 'while :; do :; done' &\necho $! > " + str(tmp_path / "helper.pid") + "\nwait\n")
+    t0 = time.monotonic()
+    card, how = thumbnail(d, "creative.html", "html", tmp_path / "b", chromium=spin)
+    assert how == "fallback" and time.monotonic() - t0 < 30
+    helper = int((tmp_path / "helper.pid").read_text())
+    time.sleep(0.2)
+    assert not Path(f"/proc/{helper}").exists() or "Z" in Path(f"/proc/{helper}/stat").read_text().split(")")[1][:3]
+    # one that neither works nor ends: the wall limit
+    monkeypatch.setattr(previews, "CHROMIUM_WALL_LIMIT_S", 2.0)
+    stuck = _browser(tmp_path, "exec sleep 600\n")
+    t0 = time.monotonic()
+    card, how = thumbnail(d, "creative.html", "html", tmp_path / "c", chromium=stuck)
+    assert how == "fallback" and time.monotonic() - t0 < 30

@@ -37,10 +37,17 @@ THUMB_SIZE = (480, 270)
 RENDER_SIZE = {"landscape": (1920, 1080), "portrait": (1080, 1920)}
 #: bump when the rendering changes, so cached thumbnails are made again
 RENDERER_VERSION = "1"
-CHROMIUM_TIMEOUT_S = 60.0
+#: Chromium runs in the idle scheduling class: it gets only CPU time nothing else wants, so on a
+#: busy machine its wall time says nothing about whether it hangs (CI: every render "took more
+#: than 60 s" while the machine was busy with other work). A render is stopped when its processes
+#: used this much CPU (a page that spins) ...
+CHROMIUM_CPU_BUDGET_S = 60.0
+#: ... or after this long in all (one that waits for ever; a starved one, too: it holds a
+#: Chromium's memory meanwhile, and the plain card stands in until the retry)
+CHROMIUM_WALL_LIMIT_S = 300.0
 #: a Chromium render that failed is tried again after this long; meanwhile the plain card stands
-#: in. Chromium runs in the idle scheduling class, so on a Pi kept busy (the kiosk's video, the
-#: vision threads) it can run out of time; such a failure must not stay on the ads list for good.
+#: in. On a Pi kept busy (the kiosk's video, the vision threads) it can run out of time; such a
+#: failure must not stay on the ads list for good.
 RETRY_FAILED_AFTER_S = 600.0
 #: one Chromium at a time: a Pi has little memory to spare next to the panel's own browser
 _chromium_lock = threading.Lock()
@@ -128,6 +135,57 @@ def _video_frame(path: Path):
         cap.release()
 
 
+def _session_cpu_s(sid: int) -> float | None:
+    """CPU seconds used so far by the live processes of session ``sid`` (Linux /proc), or None
+    where that cannot be read."""
+    proc = Path("/proc")
+    if not (proc / "self" / "stat").is_file():
+        return None
+    ticks = 0
+    for d in proc.iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            # the fields after the command name, which may hold spaces and parentheses
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # a process that ended meanwhile
+        if int(fields[3]) == sid:  # session; then utime, stime (and children's, once reaped)
+            ticks += sum(int(f) for f in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _run_budgeted(cmd: list[str], log_path: Path, name: str) -> str:
+    """Run ``cmd`` in a session of its own, within CHROMIUM_CPU_BUDGET_S of CPU and
+    CHROMIUM_WALL_LIMIT_S in all; the whole session is killed when it runs over. Its output."""
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        started = time.monotonic()
+        why = ""
+        while proc.poll() is None:
+            try:
+                proc.wait(0.5)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            cpu = _session_cpu_s(proc.pid)
+            waited = time.monotonic() - started
+            if cpu is not None and cpu > CHROMIUM_CPU_BUDGET_S:
+                why = f"Chromium used more than {CHROMIUM_CPU_BUDGET_S:g} s of CPU"
+            elif waited > CHROMIUM_WALL_LIMIT_S:
+                why = f"Chromium did not finish within {CHROMIUM_WALL_LIMIT_S:g} s" + (
+                    f" (it got {cpu:.1f} s of CPU: the machine was busy)" if cpu is not None else ""
+                )
+            if why:
+                try:
+                    os.killpg(proc.pid, 9)  # its renderer and helper processes too
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+                raise PreviewError(f"{name}: {why}")
+    return log_path.read_text("utf-8", "replace")
+
+
 def _chromium_render(chromium: str, page: Path, size: tuple[int, int]):
     from PIL import Image
 
@@ -156,19 +214,9 @@ def _chromium_render(chromium: str, page: Path, size: tuple[int, int]):
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
-        with _chromium_lock:
-            try:
-                proc = subprocess.run(
-                    background_command(cmd),
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    timeout=CHROMIUM_TIMEOUT_S,
-                    check=False,
-                )
-            except subprocess.TimeoutExpired:
-                raise PreviewError(f"{page.name}: Chromium took more than {CHROMIUM_TIMEOUT_S:g} s") from None
+        output = _run_budgeted(background_command(cmd), Path(tmp) / "chromium.log", page.name)
         if not shot.is_file():
-            tail = proc.stdout.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+            tail = output.strip().splitlines()[-1:] or ["no output"]
             raise PreviewError(f"{page.name}: Chromium made no screenshot ({tail[0][:200]})")
         with Image.open(shot) as im:
             return im.convert("RGB")
@@ -223,10 +271,16 @@ def thumbnail(
     out = Path(cache_dir) / f"{key}.jpg"
     note = Path(cache_dir) / f"{key}.how"
     failed = Path(cache_dir) / f"{key}.failed.jpg"
-    if out.is_file():
-        return out, note.read_text().strip() if note.is_file() else "cached"
-    if failed.is_file() and time.time() - failed.stat().st_mtime < RETRY_FAILED_AFTER_S:
-        return failed, "fallback"
+
+    def cached() -> tuple[Path, str] | None:
+        if out.is_file():
+            return out, note.read_text().strip() if note.is_file() else "cached"
+        if failed.is_file() and time.time() - failed.stat().st_mtime < RETRY_FAILED_AFTER_S:
+            return failed, "fallback"
+        return None
+
+    if (hit := cached()) is not None:
+        return hit
     size = RENDER_SIZE.get(orientation, RENDER_SIZE["landscape"])
     img, how = None, media_type
     if media_type == "image":
@@ -238,7 +292,11 @@ def thumbnail(
     if media_type == "html" and img is None:
         if chromium:
             try:
-                img, how = _chromium_render(chromium, src, size), "chromium"
+                with _chromium_lock:
+                    # a request that waited for the lock finds what the one before it made
+                    if (hit := cached()) is not None:
+                        return hit
+                    img, how = _chromium_render(chromium, src, size), "chromium"
             except PreviewError as exc:
                 log.warning(
                     "preview of %s/%s: %s; using a plain card, Chromium is tried again in %.0f minutes",
