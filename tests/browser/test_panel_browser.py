@@ -329,3 +329,59 @@ def test_a_media_file_that_fails_is_skipped_and_reported(browser, live, photos):
         "the player's next item to replace it",
     )
     ctx.close()
+
+
+def test_an_ad_that_loads_after_its_play_ended_does_not_cover_the_rating_screen(browser, live, no_face_photo):
+    """CI, on a starved machine: an ad's creative finished loading after its play had ended. The
+    panel then swapped it in as if it were current, hid the rating screen and put the old play's
+    QR code in the strip, under the next state (screenshots caught the previous play's code).
+    A load that a newer state overtook is dropped. Here the network is slow instead (the same
+    late load, as on a shop's Wi-Fi), and the states are published on the real hub."""
+    live.show(no_face_photo)
+    live.wait_nobody()
+    ctx = browser.new_context(viewport={"width": 960, "height": 540})
+    page = ctx.new_page()
+    page.goto(live.url + "/panel")
+    wait_for(lambda: shown(page).startswith("healing:"), 30, "a healing scene on screen")
+    cdp = ctx.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 2500, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+    page.evaluate(
+        """() => { window.samples = []; setInterval(() => window.samples.push([
+            window.panel.state.state, document.getElementById('rating').hidden,
+            document.getElementById('strip-ad').hidden]), 25); }"""
+    )
+    ad = {
+        "slug": "sunrise-bakery",
+        "title": "Sunrise Bakery",
+        "media_url": "/media/ads/sunrise-bakery/creative.png",
+        "media_type": "image",
+        "duration_s": 1,
+    }
+    now = time.time()
+    play = {"play_id": 999101, "ad": ad, "token": "late-load-01"}
+    live.loop.call_soon_threadsafe(
+        live.appliance.hub.publish, "player.state", {"state": "ad", "since": now, "ends_at": now + 1, **play}
+    )
+    page.wait_for_timeout(1000)  # the ad's play is over before its creative arrives
+    live.loop.call_soon_threadsafe(
+        live.appliance.hub.publish,
+        "player.state",
+        {"state": "rating", "since": now + 1, "ends_at": now + 30, **play},
+    )
+    wait_for(
+        lambda: page.evaluate(
+            "performance.getEntriesByType('resource').some(e => e.name.includes('sunrise-bakery/creative.png'))"
+        ),
+        30,
+        "the creative to arrive late",
+    )
+    page.wait_for_timeout(1500)  # the time its swap would take (decoding, two frames, the fade)
+    samples = page.evaluate("window.samples")
+    late = [s for s in samples if s[0] == "rating" and (s[1] or not s[2])]
+    assert not late, f"{len(late)} of {len(samples)} looks at the rating state saw it covered: {late[:3]}"
+    assert page.locator("#rating").is_visible() and not shown(page).startswith("ad:")
+    ctx.close()

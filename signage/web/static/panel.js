@@ -283,7 +283,12 @@
   function applyState(st) {
     window.panel.state = st;
     if (st.state === "ad" && st.ad) lastAd = { play_id: st.play_id, title: st.ad.title || "" };
-    if (st.state === "rating") { document.body.dataset.state = "rating"; showStripQr(null); showRating(st); return; }
+    if (st.state === "rating") {
+      // the ad's own load may still be under way (a starved screen, a slow network): its play
+      // is over, so it must not swap in over the rating screen, with its QR code, when it ends
+      loadGen++;
+      document.body.dataset.state = "rating"; showStripQr(null); showRating(st); return;
+    }
     showMedia(st, function () {
       document.body.dataset.state = st.state || "";
       hideRating();
