@@ -29,13 +29,33 @@ def _cmd_run(args: argparse.Namespace, config: Config) -> int:
 
     setup_logging(config.logging)
     try:
-        return asyncio.run(serve(config))
+        code = asyncio.run(serve(config))
     except KeyboardInterrupt:
-        pass
+        code = 0
     except StoreError as exc:
         print(f"signage: database error: {exc}", file=sys.stderr)
         return 1
-    return 0
+    _exit_past_stuck_threads(code)
+    return code
+
+
+def _exit_past_stuck_threads(code: int) -> None:
+    """After a clean stop (data flushed, database closed) a worker thread can still be inside
+    native code: an inference on a starved CPU, a camera driver call. The interpreter's teardown
+    would free onnxruntime under it and abort the process ("terminate called without an active
+    exception", exit -6: a crash to systemd, seen in CI). Nothing of ours is left to save, so
+    such a process ends at once, without that teardown."""
+    import logging
+    import os
+    import threading
+
+    stuck = [t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive()]
+    if stuck:
+        logging.getLogger("signage.app").warning("threads still busy at exit: %s; exiting without teardown", stuck)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _cmd_check_config(args: argparse.Namespace, config: Config) -> int:

@@ -112,7 +112,10 @@ class Appliance:
         self.camera.start()
         self.audience.start()
         try:
-            self.vision.start()  # checks every model file first
+            # checks every model file; loading them takes seconds on a busy Pi, off the loop
+            # (a stalled loop at start read as unhealthy and withheld the watchdog's pings)
+            await asyncio.to_thread(self.vision.load)
+            self.vision.start()
         except ModelError as exc:
             # Without eyes the screen still plays healing content and house ads: say what is
             # wrong (log, /api/status, /metrics) and keep going.
@@ -128,10 +131,10 @@ class Appliance:
         if self.fleet is not None:
             await self.fleet.stop()  # unshipped rows stay in the outbox for the next start
         await self.retention.stop()
-        await asyncio.to_thread(self.vision.stop)  # joins its thread: off the loop
-        # A reader stuck in a driver call is left behind after this; the video stand-in's reader
-        # ends with its current decode, which takes seconds on a starved CPU.
-        await asyncio.to_thread(self.camera.stop, 5.0)
+        # Both join their threads (off the loop, side by side): the frame being analysed and the
+        # frame being read finish first, which takes seconds on a starved CPU. A thread stuck
+        # longer is left behind (the command line then exits without interpreter teardown).
+        await asyncio.gather(asyncio.to_thread(self.vision.stop, 5.0), asyncio.to_thread(self.camera.stop, 5.0))
         await asyncio.sleep(0)  # let the tracks the pipeline closed on stop reach the audience
         await self.player.stop()
         await self.audience.stop()

@@ -126,23 +126,28 @@ class VisionPipeline:
         self._reduced = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
+    def load(self) -> None:
+        """Load and check every model (raises ModelError). Blocking, seconds on a busy Pi: the
+        appliance calls it in a worker thread, so its event loop keeps serving meanwhile."""
+        if self.analyzer is None:
+            self.analyzer = FaceAnalyzer(self.config)
+
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
-        if self.analyzer is None:
-            self.analyzer = FaceAnalyzer(self.config)  # ModelError surfaces here, in the caller
+        self.load()  # ModelError surfaces here, in the caller, before any thread starts
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="vision-pipeline", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 5.0) -> None:
         """Stop the worker and wait for it to finish the frame it is analysing. The models are
-        closed only once it has: freeing an onnxruntime session under a running inference, or
-        exiting the process meanwhile, aborts the process (``terminate called without an active
-        exception``), which systemd counts as a crash. A frame takes milliseconds, but seconds on
-        a starved CPU; ``timeout`` stays below the unit's TimeoutStopSec."""
+        closed only once it has: freeing an onnxruntime session under a running inference
+        aborts the process (``terminate called without an active exception``), which systemd
+        counts as a crash. A frame takes milliseconds, but seconds on a starved CPU; ``timeout``
+        keeps the whole stop well below the unit's TimeoutStopSec."""
         self._stop.set()
         t = self._thread
         if t is not None:
