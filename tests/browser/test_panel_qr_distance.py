@@ -87,8 +87,8 @@ def screen(request, tmp_path_factory, photos):
     server = start_live(
         tmp_path_factory.mktemp(f"qr-{request.param}"),
         [photos(PEOPLE)],
-        ad_seconds=5,
-        player={"rating_seconds": 1.5, "healing_min_seconds": 0.5, "idle_healing_seconds": 60.0, "poll_seconds": 0.1},
+        ad_seconds=6,
+        player={"rating_seconds": 2.0, "healing_min_seconds": 0.5, "idle_healing_seconds": 60.0, "poll_seconds": 0.1},
         web=web,
     )
     try:

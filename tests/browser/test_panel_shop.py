@@ -56,8 +56,10 @@ def shop(tmp_path_factory, photos):
     server = start_live(
         tmp_path_factory.mktemp("shop"),
         [photos(PEOPLE)],
-        ad_seconds=3,
-        player={"rating_seconds": 1.5, "healing_min_seconds": 0.5, "idle_healing_seconds": 60.0, "poll_seconds": 0.1},
+        # short, to see many states; long enough that a CI machine starved of CPU (4x slower)
+        # still takes a screenshot while one lasts
+        ad_seconds=5,
+        player={"rating_seconds": 2.5, "healing_min_seconds": 0.5, "idle_healing_seconds": 60.0, "poll_seconds": 0.1},
     )
     try:
         server.wait_people(1)
@@ -150,7 +152,7 @@ def wait_ad_on_screen(page, timeout=60):
 
 def look_at_rating(page, look: Callable[[], T], tries: int = 10) -> tuple[dict, T]:
     """The panel's state and what `look()` saw on one rating screen after its fade-in ended,
-    checked to be still that screen afterwards: the rating screens here last 1.5 s, and a loaded
+    checked to be still that screen afterwards: the rating screens here last 2.5 s, and a loaded
     machine is slow to take a screenshot (a look mid-fade or after the screen ended is retried)."""
     for _ in range(tries):
         wait_for(lambda: state(page) == "rating" and page.locator("#rating").is_visible(), 30, "the rating screen")
@@ -235,7 +237,7 @@ def test_nothing_covers_the_creative_and_must_read_text_is_large(browser, shop, 
     page.goto(shop.url + "/panel")
     short = min(width, height)
     checked, medias = 0, set()
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 150
     while checked < 6 and time.monotonic() < deadline:
         wait_ad_on_screen(page)
         page.wait_for_timeout(400)  # the fade has run; emoji have moved into the mirror
