@@ -1,5 +1,6 @@
 """Run the real appliance as a separate process, the way `./scripts/run` does."""
 
+import atexit
 import json
 import os
 import re
@@ -12,6 +13,18 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+#: every appliance process started here: any left running when the test process ends (a test
+#: that failed before it stopped them all) is killed, so it cannot eat the CPU of later runs
+_STARTED: list[subprocess.Popen] = []
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for proc in _STARTED:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def write_config(tmp_path: Path, photo_paths: list[Path], **extra: str) -> Path:
@@ -63,6 +76,7 @@ class RunningApp:
                 text=True,
                 env={**os.environ, **(env or {})},
             )
+        _STARTED.append(self.proc)
         self.base = None
         deadline = time.time() + 120
         while time.time() < deadline and self.proc.poll() is None:

@@ -56,9 +56,14 @@ def test_two_instances_run_side_by_side(tmp_path, photos):
         a, b = apps
         assert a.base != b.base
         assert a.get("/healthz")["ok"] and b.get("/healthz")["ok"]
-    finally:
         for app in apps:
-            app.terminate()
+            code, _, err = app.terminate()
+            assert code == 0, err
+    finally:
+        for app in apps:  # one that failed to stop must not leave the other running
+            if app.proc.poll() is None:
+                app.proc.kill()
+                app.proc.wait()
 
 
 def test_a_database_from_the_future_stops_start_up_with_a_clear_line(tmp_path, photos):
