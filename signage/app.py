@@ -252,6 +252,7 @@ async def serve(config: Config, *, ready: asyncio.Future[str] | None = None) -> 
     if ready is not None and not ready.done():
         ready.set_result(base)
     watchdog = Watchdog(systemd, appliance.health_problems)
+    appliance.loop_lag.restart_window()  # health is judged from serving on, not start-up
     watchdog.ready(f"serving {base}")
     proven = asyncio.create_task(_mark_stable_later(backoff), name="restart-backoff") if backoff else None
 

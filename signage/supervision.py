@@ -74,6 +74,13 @@ class LoopLag:
             self.max_s = max(self.max_s, lag)
             self.last_tick = time.monotonic()
 
+    def restart_window(self) -> None:
+        """Judge from now on: start-up work (imports, the database, templates, the first
+        decision) stalls the loop once, and with only a few seconds of samples a p99 is their
+        maximum, so one start-up stall read as an unhealthy loop and withheld the watchdog's
+        first pings on a busy machine. The worst lag ever (``max_ever_ms``) keeps it."""
+        self._samples.clear()
+
     def status(self) -> dict[str, Any]:
         values = sorted(self._samples)
         return {

@@ -18,6 +18,7 @@ def running_app(tmp_path, photos):
     yield app
     if app.proc.poll() is None:
         app.proc.kill()
+        app.proc.wait()
 
 
 def test_serves_health_and_status_then_stops_cleanly_on_sigterm(running_app):

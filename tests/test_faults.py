@@ -160,6 +160,7 @@ def test_ten_kill_9s_during_writes_lose_at_most_one_flush_window(tmp_path, photo
         finally:
             if app.proc.poll() is None:
                 app.proc.kill()
+                app.proc.wait()
     assert killed is not None
     app = RunningApp(cfg, data)
     try:
@@ -171,6 +172,7 @@ def test_ten_kill_9s_during_writes_lose_at_most_one_flush_window(tmp_path, photo
     finally:
         if app.proc.poll() is None:
             app.proc.kill()
+            app.proc.wait()
     assert ad_plays_checked >= 3
     con = sqlite3.connect(db_path)
     try:
@@ -216,6 +218,7 @@ def test_a_full_disk_keeps_the_screen_up_and_sigterm_spills_proof_of_play(tmp_pa
     finally:
         if app.proc.poll() is None:
             app.proc.kill()
+            app.proc.wait()
     assert code == 75, err  # not 0: writes did not reach the database
     assert "not in the database" in err and "written at the next start" in err
     spill = list((tmp_path / "spill").glob("signage-*.spill"))
@@ -231,6 +234,7 @@ def test_a_full_disk_keeps_the_screen_up_and_sigterm_spills_proof_of_play(tmp_pa
     finally:
         if app.proc.poll() is None:
             app.proc.kill()
+            app.proc.wait()
     con = sqlite3.connect(data / "signage.db")
     try:
         ids = {i for (i,) in con.execute("SELECT id FROM plays")}
@@ -278,6 +282,7 @@ def test_a_database_locked_by_another_process_loses_nothing(tmp_path, photos):
     finally:
         if app.proc.poll() is None:
             app.proc.kill()
+            app.proc.wait()
     con = sqlite3.connect(data / "signage.db")
     try:
         ids = {i for (i,) in con.execute("SELECT id FROM plays")}
@@ -315,6 +320,7 @@ def test_a_read_only_data_folder_shows_content_from_memory_and_says_why(tmp_path
     finally:
         if app.proc.poll() is None:
             app.proc.kill()
+            app.proc.wait()
     assert code == 75 and "not writable" in err
     # proof of play from the memory run is in the spill file, for the next writable start
     assert list((tmp_path / "spill").glob("signage-*.spill"))
@@ -338,6 +344,7 @@ def test_a_corrupt_database_is_moved_aside_and_the_screen_stays_up(tmp_path, pho
     finally:
         if app.proc.poll() is None:
             app.proc.kill()
+            app.proc.wait()
     aside = list(data.glob("signage.db.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_bytes() == junk
     con = sqlite3.connect(data / "signage.db")
@@ -368,6 +375,7 @@ def test_a_truncated_model_leaves_healing_content_and_a_clear_status(tmp_path, p
     finally:
         if app.proc.poll() is None:
             app.proc.kill()
+            app.proc.wait()
 
 
 def test_a_camera_that_vanishes_zeroes_its_figures_and_the_screen_goes_on(tmp_path, photos):
@@ -397,3 +405,4 @@ def test_a_camera_that_vanishes_zeroes_its_figures_and_the_screen_goes_on(tmp_pa
     finally:
         if app.proc.poll() is None:
             app.proc.kill()
+            app.proc.wait()

@@ -164,9 +164,16 @@ def look_at_rating(page, look: Callable[[], T], tries: int = 10) -> tuple[dict, 
                 return window.panel.state;
             }"""
         )
+        swaps = page.evaluate("window.panel.swaps")
         seen = look()
         after = page.evaluate("window.panel.state")
-        if before["state"] == after["state"] == "rating" and after["play_id"] == before["play_id"]:
+        # a server that answered no ping for 7 s (a starved machine) puts the panel in its
+        # outage scene, which hides the rating screen while the last state is still "rating"
+        shown_whole = page.evaluate(
+            "(n) => n === window.panel.swaps && !window.panel.offline && !document.getElementById('rating').hidden",
+            swaps,
+        )
+        if before["state"] == after["state"] == "rating" and after["play_id"] == before["play_id"] and shown_whole:
             return before, seen
     pytest.fail(f"none of {tries} rating screens lasted long enough to be looked at")
 
