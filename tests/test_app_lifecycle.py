@@ -85,3 +85,20 @@ def test_a_database_from_the_future_stops_start_up_with_a_clear_line(tmp_path, p
     assert proc.returncode != 0
     assert "newer than this signage release knows" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_thread_still_in_native_code_at_exit_is_left_without_teardown():
+    """After a clean stop a worker can still be inside onnxruntime or a camera driver (a starved
+    CPU): the interpreter's teardown under it aborted the process in CI (exit -6). The command
+    line then exits at once with its own status, without that teardown or a wait for the thread."""
+    code = (
+        "import threading, time\n"
+        "from signage.__main__ import _exit_past_stuck_threads\n"
+        "threading.Thread(target=time.sleep, args=(120,), name='vision-pipeline').start()\n"
+        "_exit_past_stuck_threads(3)\n"
+    )
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3, proc.stderr
+    assert time.monotonic() - t0 < 30
+    assert "threads still busy at exit: ['vision-pipeline']" in proc.stderr
