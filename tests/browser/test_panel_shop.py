@@ -185,9 +185,11 @@ def test_the_ads_qr_shows_while_it_plays_and_opens_the_advertisers_page(browser,
     assert shop.status()["qr"]["mode"] == "landing"
     captured = {}  # slug -> (state, screenshot, QR crop, QR size): one good capture of each test ad
     readme: list[bytes] = []
-    for _ in range(30):
-        if set(captured) == set(LANDING):
-            break
+    looks = []  # what each look found, for the message should an ad never be captured
+    # bounded in time, well inside pytest's 600 s: a timeout that fires while pytest formats
+    # a failure crashes the whole parallel run (CI, on a starved machine)
+    deadline = time.monotonic() + 300
+    while set(captured) != set(LANDING) and time.monotonic() < deadline:
         wait_ad_on_screen(page)
         page.wait_for_timeout(300)  # the strip's QR is in place
         # one look at the page and one screenshot (a loaded machine is slow to take them; the
@@ -198,6 +200,7 @@ def test_the_ads_qr_shows_while_it_plays_and_opens_the_advertisers_page(browser,
         )
         png = page.screenshot()
         after = page.evaluate("window.panel.state")
+        looks.append((st["ad"]["slug"], after["state"], after["play_id"] == st["play_id"], box["w"]))
         if after["state"] == "ad" and after["play_id"] == st["play_id"] and box["w"]:
             captured.setdefault(st["ad"]["slug"], (st, png, crop(png, box), box["w"]))
             if st["ad"]["slug"] == "sunrise-bakery" and not readme:
@@ -205,7 +208,7 @@ def test_the_ads_qr_shows_while_it_plays_and_opens_the_advertisers_page(browser,
                 if page.evaluate("window.panel.state.play_id") == st["play_id"]:
                     readme.append(page.screenshot())
         wait_for(lambda: state(page) != "ad", 30, "the ad to end")
-    assert set(captured) == set(LANDING), sorted(captured)
+    assert set(captured) == set(LANDING), (sorted(captured), looks[-10:])
     (SCREENSHOTS / "panel-landscape-ad-landing-qr.png").write_bytes((readme or [captured["sunrise-bakery"][1]])[0])
     for slug, (st, png, qr_png, size) in captured.items():
         # a consistent size, large enough for a phone 2 m away (test_panel_qr_distance.py): whole
