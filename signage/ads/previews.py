@@ -161,13 +161,13 @@ def _run_budgeted(cmd: list[str], log_path: Path, name: str) -> str:
     with open(log_path, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         started = time.monotonic()
-        why = ""
-        while proc.poll() is None:
+        while True:
             try:
                 proc.wait(0.5)
                 break
             except subprocess.TimeoutExpired:
                 pass
+            why = ""
             cpu = _session_cpu_s(proc.pid)
             waited = time.monotonic() - started
             if cpu is not None and cpu > CHROMIUM_CPU_BUDGET_S:

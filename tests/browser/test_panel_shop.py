@@ -201,15 +201,15 @@ def test_the_ads_qr_shows_while_it_plays_and_opens_the_advertisers_page(browser,
         png = page.screenshot()
         after = page.evaluate("window.panel.state")
         looks.append((st["ad"]["slug"], after["state"], after["play_id"] == st["play_id"], box["w"]))
-        if after["state"] == "ad" and after["play_id"] != st["play_id"] and box["w"]:
+        slug = st["ad"]["slug"]
+        if after["state"] == "ad" and after["play_id"] != st["play_id"] and after["ad"]["slug"] == slug:
             # the screenshot outlasted the play (a starved machine: the HTML ad's screenshot took
-            # longer than the ad), and the same ad plays again: it counts if it shows the QR code
+            # longer than the ad) and the same ad plays again: it counts if it shows the QR code
             # of one of the two plays, whole
-            slug = st["ad"]["slug"]
-            if after.get("ad", {}).get("slug") == slug:
-                found = qr_text(png) + [decode_qr(crop(png, box))]
-                st = next((s for s in (st, after) if campaign_url(LANDING[slug], slug, s["token"]) in found), st)
-                after = st if campaign_url(LANDING[slug], slug, st["token"]) in found else after
+            found = qr_text(png) + [decode_qr(crop(png, box))] if box["w"] else []
+            shown = [s for s in (st, after) if campaign_url(LANDING[slug], slug, s["token"]) in found]
+            if shown:
+                st = after = shown[0]
         if after["state"] == "ad" and after["play_id"] == st["play_id"] and box["w"]:
             captured.setdefault(st["ad"]["slug"], (st, png, crop(png, box), box["w"]))
             if st["ad"]["slug"] == "sunrise-bakery" and not readme:
