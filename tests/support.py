@@ -2,6 +2,7 @@
 
 * `FakeClock` -- a clock the test drives (`signage.audience.Clock`), for the audience model,
   the player and the whole appliance.
+* `HoldableClock` -- real time that a test can hold still while it looks at the panel.
 * `StillCamera` -- a camera source for `Appliance(camera_opener=...)` that can be unplugged.
 * `track()` / `vision_result()` -- the vision pipeline's own result types
   (`signage.vision.tracker.TrackSnapshot`, `signage.vision.pipeline.VisionResult`) as the
@@ -15,7 +16,8 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -64,6 +66,52 @@ class FakeClock:
             await self._settle()
         self.t = target
         await self._settle()
+
+
+class HoldableClock:
+    """Real time (Unix seconds) that a test can hold still: `with clock.held(): ...`.
+
+    While held, `now()` stands at the moment the hold began and every `sleep` waits on, so the
+    appliance keeps its state (an ad, a rating screen) however long a starved machine takes to
+    look at the panel; nothing else stops (vision, the web server, the browser). Released, time
+    goes on from where it stood: for the appliance the held span never happened. A browser test
+    checks what the panel shows in a state, and must not depend on how fast a screenshot is."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held_for = 0.0  # seconds held so far, taken out of real time
+        self._held_at: float | None = None
+        self._holds = 0  # nested holds (one per thread that looks)
+
+    def now(self) -> float:
+        with self._lock:
+            real = self._held_at if self._held_at is not None else time.time()
+            return real - self._held_for
+
+    def holding(self) -> bool:
+        with self._lock:
+            return self._held_at is not None
+
+    async def sleep(self, seconds: float) -> None:
+        end = self.now() + max(0.0, seconds)
+        while (left := end - self.now()) > 0:
+            # a hold may begin (or end) at any time: while held, look again soon
+            await asyncio.sleep(min(left, 0.05) if self.holding() else left)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            self._holds += 1
+            if self._holds == 1:
+                self._held_at = time.time()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holds -= 1
+                if self._holds == 0 and self._held_at is not None:
+                    self._held_for += time.time() - self._held_at
+                    self._held_at = None
 
 
 def track(

@@ -28,10 +28,13 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from support import HoldableClock
 
 REPO = Path(__file__).resolve().parents[2]
 # The README's screenshots are taken by these tests from the real appliance. They are written
@@ -205,6 +208,8 @@ class LiveServer:
         self.url = ""
         self.appliance: Any = None
         self._generation = 0
+        #: the appliance's time: a test holds it while it looks at a state (`held()`)
+        self.clock = HoldableClock()
 
     def _thread(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -223,7 +228,7 @@ class LiveServer:
         from signage.app import Appliance, public_base_url
         from signage.web.server import create_app
 
-        self.appliance = Appliance(self.config)
+        self.appliance = Appliance(self.config, clock=self.clock)
         await self.appliance.start()
         app = create_app(self.appliance)
         self.runner = web.AppRunner(app, shutdown_timeout=1.0)
@@ -241,6 +246,11 @@ class LiveServer:
         if self.appliance.component_errors:
             raise AssertionError(f"the appliance started with errors: {self.appliance.component_errors}")
         return self
+
+    def held(self) -> AbstractContextManager[None]:
+        """Time stands still for the appliance (its player keeps the state on screen) while the
+        test looks: a screenshot on a starved machine may take longer than a test ad lasts."""
+        return self.clock.held()
 
     # -- what the camera sees -------------------------------------------------------------------
     def show(self, *photos: Path) -> None:
@@ -280,9 +290,12 @@ class LiveServer:
         return wait_for(check, timeout, "vision to see nobody")
 
     # -- the server side ------------------------------------------------------------------------
-    def restart_web(self, down_s: float = 2.0) -> None:
+    def restart_web(
+        self, down_s: float = 2.0, went_down: threading.Event | None = None, come_back: threading.Event | None = None
+    ) -> None:
         """Stop the web server (every WebSocket drops) and start it again on the same port,
-        as after a restart of the process's server side."""
+        as after a restart of the process's server side: `down_s` later, or when the test sets
+        `come_back` (at most 120 s); `went_down` is set once the server is down."""
 
         async def _restart():
             from aiohttp import web
@@ -290,12 +303,17 @@ class LiveServer:
             from signage.web.server import create_app
 
             await self.runner.cleanup()
-            await asyncio.sleep(down_s)
+            if went_down is not None:
+                went_down.set()
+            if come_back is not None:
+                await asyncio.to_thread(come_back.wait, 120)
+            else:
+                await asyncio.sleep(down_s)
             self.runner = web.AppRunner(create_app(self.appliance), shutdown_timeout=1.0)
             await self.runner.setup()
             await web.TCPSite(self.runner, "127.0.0.1", self.config.web.port).start()
 
-        self.run(_restart(), 30)
+        self.run(_restart(), 180)
 
     def run(self, coro, timeout: float = 30):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)

@@ -123,12 +123,29 @@ QR_SHOWN_JS = """(() => {
 })()"""
 
 
-def wait_ad_and_qr_shown(page) -> None:
-    """An ad on screen with its QR code shown in full (on a loaded machine the cross-fade and
-    the code's drawing can outlast a fixed wait: the portrait test once shot a pale code)."""
+def look_at_an_ad(server, page) -> tuple[dict, bytes, float] | None:
+    """The state, a screenshot and the QR code's width of the next ad on screen with its QR code
+    shown in full (on a loaded machine the cross-fade and the code's drawing can outlast a fixed
+    wait: the portrait test once shot a pale code). The appliance's time is held while the test
+    looks, so the ad stays however long the screenshot takes; None if it ended just before."""
     wait_ad_on_screen(page)
-    wait_for(lambda: page.evaluate(QR_SHOWN_JS), 15, "the ad's QR code shown in full")
-    page.wait_for_timeout(100)  # and painted
+    with server.held():
+        wait_for(
+            lambda: page.evaluate(QR_SHOWN_JS) or page.evaluate("window.panel.state.state") != "ad",
+            15,
+            "the ad's QR code shown in full",
+        )
+        page.wait_for_timeout(100)  # and painted
+        st, size = page.evaluate("[window.panel.state, document.getElementById('ad-qr').getBoundingClientRect().width]")
+        png = page.screenshot()
+        after = page.evaluate("window.panel.state")
+    if st["state"] == after["state"] == "ad" and after["play_id"] == st["play_id"] and st.get("qr_url"):
+        return st, png, size
+    return None
+
+
+def wait_ad_end(page) -> None:
+    wait_for(lambda: page.evaluate("window.panel.state.state") != "ad", 30, "the ad to end")
 
 
 def test_a_phone_reads_the_ads_qr_from_two_metres_and_the_privacy_qr_from_one_and_a_half(browser, screen):
@@ -145,14 +162,11 @@ def test_a_phone_reads_the_ads_qr_from_two_metres_and_the_privacy_qr_from_one_an
     for _ in range(30):
         if len(captured) == 2:
             break
-        wait_ad_and_qr_shown(page)
-        st = page.evaluate("window.panel.state")
-        png = page.screenshot()
-        after = page.evaluate("window.panel.state")
-        seen.append((st["ad"]["slug"], after["state"], after["play_id"] == st["play_id"], bool(st.get("qr_url"))))
-        if after["state"] == "ad" and after["play_id"] == st["play_id"] and st.get("qr_url"):
-            captured.setdefault(st["ad"]["slug"], (st, png))
-        wait_for(lambda: page.evaluate("window.panel.state.state") != "ad", 30, "the ad to end")
+        look = look_at_an_ad(server, page)
+        seen.append(look and look[0]["ad"]["slug"])
+        if look:
+            captured.setdefault(look[0]["ad"]["slug"], look[:2])
+        wait_ad_end(page)
     assert set(captured) == set(LANDING), seen
     for st, png in captured.values():
         url = expected_ad_url(mode, server, st)
@@ -174,14 +188,12 @@ def test_a_phone_reads_the_ads_qr_from_two_metres_and_the_privacy_qr_from_one_an
             "document.documentElement.style.setProperty('--ad-qr', '15vmin'); dispatchEvent(new Event('resize'))"
         )
         for _ in range(10):
-            wait_ad_and_qr_shown(page)
-            st, size = page.evaluate(
-                "[window.panel.state, document.getElementById('ad-qr').getBoundingClientRect().width]"
-            )
-            png = page.screenshot()
-            if page.evaluate("window.panel.state.play_id") == st["play_id"]:
+            look = look_at_an_ad(server, page)
+            if look:
                 break
-            wait_for(lambda: page.evaluate("window.panel.state.state") != "ad", 30, "the ad to end")
+            wait_ad_end(page)
+        assert look, "no ad could be looked at"
+        st, png, size = look
         assert size <= 0.15 * 1080, size
         url = expected_ad_url(mode, server, st)
         assert all(url in found for found in reads_at(png, 0.6))  # a valid code, at arm's length
@@ -197,15 +209,12 @@ def test_on_a_portrait_screen_too(browser, screen):
     page = ctx.new_page()
     page.goto(server.url + "/panel")
     for _ in range(10):
-        wait_ad_and_qr_shown(page)
-        st = page.evaluate("window.panel.state")
-        png = page.screenshot()
-        # still the same ad after the screenshot (on a loaded machine the ad may end while the
-        # screenshot is taken, and the rating screen that follows keeps the play id)
-        after = page.evaluate("window.panel.state")
-        if after["state"] == "ad" and after["play_id"] == st["play_id"] and st.get("qr_url"):
+        look = look_at_an_ad(server, page)
+        if look:
             break
-        wait_for(lambda: page.evaluate("window.panel.state.state") != "ad", 30, "the ad to end")
+        wait_ad_end(page)
+    assert look, "no ad could be looked at"
+    st, png, _ = look
     assert page.evaluate("document.body.dataset.strip") == "bottom"
     url = expected_ad_url(mode, server, st)
     for found in reads_at(png, 2.0):

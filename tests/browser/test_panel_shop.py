@@ -150,29 +150,31 @@ def wait_ad_on_screen(page, timeout=60):
     )
 
 
-def look_at_rating(page, look: Callable[[], T], tries: int = 10) -> tuple[dict, T]:
+def look_at_rating(server, page, look: Callable[[], T], tries: int = 10) -> tuple[dict, T]:
     """The panel's state and what `look()` saw on one rating screen after its fade-in ended,
-    checked to be still that screen afterwards: the rating screens here last 2.5 s, and a loaded
-    machine is slow to take a screenshot (a look mid-fade or after the screen ended is retried)."""
+    checked to be still that screen afterwards. The appliance's time is held while the test
+    looks (the rating screens here last 2.5 s); a look that began as the screen ended, or
+    during the panel's outage scene, is tried again on the next rating screen."""
     for _ in range(tries):
         wait_for(lambda: state(page) == "rating" and page.locator("#rating").is_visible(), 30, "the rating screen")
-        before = page.evaluate(
-            """async () => {
-                const r = document.getElementById('rating');
-                // its own fade-in only: the countdown bar inside runs as long as the screen
-                await Promise.all(r.getAnimations().map(a => a.finished.catch(() => null)));
-                return window.panel.state;
-            }"""
-        )
-        swaps = page.evaluate("window.panel.swaps")
-        seen = look()
-        after = page.evaluate("window.panel.state")
-        # a server that answered no ping for 7 s (a starved machine) puts the panel in its
-        # outage scene, which hides the rating screen while the last state is still "rating"
-        shown_whole = page.evaluate(
-            "(n) => n === window.panel.swaps && !window.panel.offline && !document.getElementById('rating').hidden",
-            swaps,
-        )
+        with server.held():
+            before = page.evaluate(
+                """async () => {
+                    const r = document.getElementById('rating');
+                    // its own fade-in only: the countdown bar inside runs as long as the screen
+                    await Promise.all(r.getAnimations().map(a => a.finished.catch(() => null)));
+                    return window.panel.state;
+                }"""
+            )
+            swaps = page.evaluate("window.panel.swaps")
+            seen = look()
+            after = page.evaluate("window.panel.state")
+            # a server that answered no ping for 7 s (a starved machine) puts the panel in its
+            # outage scene, which hides the rating screen while the last state is still "rating"
+            shown_whole = page.evaluate(
+                "(n) => n === window.panel.swaps && !window.panel.offline && !document.getElementById('rating').hidden",
+                swaps,
+            )
         if before["state"] == after["state"] == "rating" and after["play_id"] == before["play_id"] and shown_whole:
             return before, seen
     pytest.fail(f"none of {tries} rating screens lasted long enough to be looked at")
@@ -183,42 +185,27 @@ def test_the_ads_qr_shows_while_it_plays_and_opens_the_advertisers_page(browser,
     page = ctx.new_page()
     page.goto(shop.url + "/panel")
     assert shop.status()["qr"]["mode"] == "landing"
-    captured = {}  # slug -> (state, screenshot, QR crop, QR size): one good capture of each test ad
-    readme: list[bytes] = []
+    captured = {}  # slug -> (state, screenshot, QR crop, QR size): one capture of each test ad
     looks = []  # what each look found, for the message should an ad never be captured
     # bounded in time, well inside pytest's 600 s: a timeout that fires while pytest formats
-    # a failure crashes the whole parallel run (CI, on a starved machine)
+    # a failure crashes the whole parallel run
     deadline = time.monotonic() + 300
     while set(captured) != set(LANDING) and time.monotonic() < deadline:
         wait_ad_on_screen(page)
-        page.wait_for_timeout(300)  # the strip's QR is in place
-        # one look at the page and one screenshot (a loaded machine is slow to take them; the
-        # short test ad may be over by then, which the play id tells)
-        st, box = page.evaluate(
-            "(() => { const b = document.getElementById('ad-qr').getBoundingClientRect();"
-            " return [window.panel.state, {x: b.x, y: b.y, w: b.width, h: b.height}]; })()"
-        )
-        png = page.screenshot()
-        after = page.evaluate("window.panel.state")
-        looks.append((st["ad"]["slug"], after["state"], after["play_id"] == st["play_id"], box["w"]))
-        slug = st["ad"]["slug"]
-        if after["state"] == "ad" and after["play_id"] != st["play_id"] and after["ad"]["slug"] == slug:
-            # the screenshot outlasted the play (a starved machine: the HTML ad's screenshot took
-            # longer than the ad) and the same ad plays again: it counts if it shows the QR code
-            # of one of the two plays, whole
-            found = qr_text(png) + [decode_qr(crop(png, box))] if box["w"] else []
-            shown = [s for s in (st, after) if campaign_url(LANDING[slug], slug, s["token"]) in found]
-            if shown:
-                st = after = shown[0]
-        if after["state"] == "ad" and after["play_id"] == st["play_id"] and box["w"]:
+        with shop.held():  # the ad stays on screen while it is looked at, however slow that is
+            page.wait_for_timeout(800)  # the cross-fade has run; the strip's QR is in place
+            st, box = page.evaluate(
+                "(() => { const b = document.getElementById('ad-qr').getBoundingClientRect();"
+                " return [window.panel.state, {x: b.x, y: b.y, w: b.width, h: b.height}]; })()"
+            )
+            png = page.screenshot()
+            after = page.evaluate("window.panel.state")
+        looks.append((st["state"], (st.get("ad") or {}).get("slug"), after["play_id"] == st["play_id"], box["w"]))
+        if st["state"] == after["state"] == "ad" and after["play_id"] == st["play_id"] and box["w"]:
             captured.setdefault(st["ad"]["slug"], (st, png, crop(png, box), box["w"]))
-            if st["ad"]["slug"] == "sunrise-bakery" and not readme:
-                page.wait_for_timeout(500)  # the README's picture: after the cross-fade
-                if page.evaluate("window.panel.state.play_id") == st["play_id"]:
-                    readme.append(page.screenshot())
         wait_for(lambda: state(page) != "ad", 30, "the ad to end")
-    assert set(captured) == set(LANDING), (sorted(captured), looks[-10:])
-    (SCREENSHOTS / "panel-landscape-ad-landing-qr.png").write_bytes((readme or [captured["sunrise-bakery"][1]])[0])
+    assert set(captured) == set(LANDING), (sorted(captured), looks[-10:], shop.status()["player"])
+    (SCREENSHOTS / "panel-landscape-ad-landing-qr.png").write_bytes(captured["sunrise-bakery"][1])
     for slug, (st, png, qr_png, size) in captured.items():
         # a consistent size, large enough for a phone 2 m away (test_panel_qr_distance.py): whole
         # pixels a module, at most its box (27.5 % of the short side: 6 pixels a module for the
@@ -231,6 +218,7 @@ def test_the_ads_qr_shows_while_it_plays_and_opens_the_advertisers_page(browser,
         # (how far away a phone reads both codes, in every QR mode: test_panel_qr_distance.py)
     # and again on the rating screen, with the rating on the panel
     rs, (rating_png, box, like) = look_at_rating(
+        shop,
         page,
         lambda: (
             page.screenshot(),
@@ -259,17 +247,17 @@ def test_nothing_covers_the_creative_and_must_read_text_is_large(browser, shop, 
     deadline = time.monotonic() + 150
     while checked < 6 and time.monotonic() < deadline:
         wait_ad_on_screen(page)
-        page.wait_for_timeout(400)  # the fade has run; emoji have moved into the mirror
-        b = boxes(page)
-        if b["state"] != "ad" or not b["content"]:
-            continue
+        with shop.held():  # the ad stays on screen while it is looked at
+            page.wait_for_timeout(400)  # the fade has run; emoji have moved into the mirror
+            b = boxes(page)
+            # legible from 3 m: every must-read text at >= 3 % of the screen's HEIGHT (in portrait
+            # the long side: a 55" portrait screen is 1.2 m high, 3 % = 36 mm), and whole (not clipped)
+            ad_text = legibility(page, MUST_READ_AD)
+            still = state(page) == "ad" and page.evaluate("window.panel.shown") == b["shown"]
+        if b["state"] != "ad" or not b["content"] or not still:
+            continue  # the ad ended just before the hold
         for o in b["over"]:
             assert overlap(b["content"], o) < 1.0, (o, b["content"])
-        # legible from 3 m: every must-read text at >= 3 % of the screen's HEIGHT (in portrait
-        # the long side: a 55" portrait screen is 1.2 m high, 3 % = 36 mm), and whole (not clipped)
-        ad_text = legibility(page, MUST_READ_AD)
-        if state(page) != "ad":
-            continue
         for t in ad_text:
             assert t["visible"] and t["font"] >= 0.03 * height, (t, height)
             assert not t["clipped"], t
@@ -293,15 +281,10 @@ def test_nothing_covers_the_creative_and_must_read_text_is_large(browser, shop, 
     qr = page.evaluate("document.getElementById('privacy-qr').getBoundingClientRect().width")
     assert qr >= 0.11 * short, qr
     assert "http" not in page.inner_text("#strip")
-    _, rating_text = look_at_rating(page, lambda: legibility(page, MUST_READ_RATING))
+    _, (rating_text, b) = look_at_rating(shop, page, lambda: (legibility(page, MUST_READ_RATING), boxes(page)))
     for t in rating_text:
         assert t["visible"] and t["font"] >= 0.03 * height, (t, height)
         assert not t["clipped"], t
-    b = wait_for(
-        lambda: (lambda b: b if any(o["sel"] == "#rating" for o in b["over"]) else None)(boxes(page)),
-        30,
-        "the rating screen's boxes",
-    )
     rating = next(o for o in b["over"] if o["sel"] == "#rating")
     for o in b["over"]:
         if o["sel"] in (".face:not(.gone)", "#strip", "#strip-ad", "#privacy", ".privacy-notice"):
@@ -324,51 +307,54 @@ def test_a_creatives_safe_zone_may_lie_under_the_strip_and_nothing_else(browser,
         "duration_s": 2,
         "safe_zone": {"side": "right", "size": 0.25},
     }
-    sent = {"at": 0.0}
+    # the player's time stands still: its own states do not replace the ones published here
+    with shop.held():
+        sent = {"at": 0.0}
 
-    def under_strip():
-        # published on the real hub, as the player does with what inventory read from ad.toml;
-        # again every few seconds, should the player's own next state have come first
-        if time.monotonic() - sent["at"] > 4 and not shown(page).startswith("ad:999997:"):
-            sent["at"] = time.monotonic()
-            shop.loop.call_soon_threadsafe(
-                shop.appliance.hub.publish,
-                "player.state",
-                {"state": "ad", "play_id": 999997, "token": "T" * 22, "ad": ad},
+        def under_strip():
+            # published on the real hub, as the player does with what inventory read from ad.toml
+            # (the player's own time is held meanwhile); again every few seconds, should a state the
+            # player published as the hold began have come after it
+            if time.monotonic() - sent["at"] > 4 and not shown(page).startswith("ad:999997:"):
+                sent["at"] = time.monotonic()
+                shop.loop.call_soon_threadsafe(
+                    shop.appliance.hub.publish,
+                    "player.state",
+                    {"state": "ad", "play_id": 999997, "token": "T" * 22, "ad": ad},
+                )
+            if not shown(page).startswith("ad:999997:"):
+                return None
+            b = boxes(page)
+            layer = page.evaluate(
+                "(() => { const l = document.querySelector('#stage .layer.in:not(.old)[data-kind=ad]');"
+                " return l ? {under: l.classList.contains('under'), w: l.getBoundingClientRect().width,"
+                " over: document.getElementById('strip').classList.contains('over')} : null })()"
             )
-        if not shown(page).startswith("ad:999997:"):
-            return None
-        b = boxes(page)
-        layer = page.evaluate(
-            "(() => { const l = document.querySelector('#stage .layer.in:not(.old)[data-kind=ad]');"
-            " return l ? {under: l.classList.contains('under'), w: l.getBoundingClientRect().width,"
-            " over: document.getElementById('strip').classList.contains('over')} : null })()"
+            return (b, layer) if layer and b["content"] else None
+
+        b, layer = wait_for(under_strip, 40, "the safe-zone ad on screen")
+        assert layer["under"] and layer["over"] and layer["w"] == 1920  # the whole screen
+        assert abs(b["content"]["w"] - 0.75 * 1920) < 1
+        for o in b["over"]:
+            assert overlap(b["content"], o) < 1.0, (o, b["content"])
+        # a safe zone on another side than the strip changes nothing: the creative keeps its area
+        ad["safe_zone"] = {"side": "bottom", "size": 0.3}
+        sent["at"] = 0.0
+
+        def second():
+            if time.monotonic() - sent["at"] > 4 and not shown(page).startswith("ad:999996:"):
+                sent["at"] = time.monotonic()
+                shop.loop.call_soon_threadsafe(
+                    shop.appliance.hub.publish,
+                    "player.state",
+                    {"state": "ad", "play_id": 999996, "token": "U" * 22, "ad": ad},
+                )
+            return shown(page).startswith("ad:999996:")
+
+        wait_for(second, 40, "the second ad")
+        assert not page.evaluate(
+            "document.querySelector('#stage .layer[data-key^=\"ad:999996\"]').classList.contains('under')"
         )
-        return (b, layer) if layer and b["content"] else None
-
-    b, layer = wait_for(under_strip, 40, "the safe-zone ad on screen")
-    assert layer["under"] and layer["over"] and layer["w"] == 1920  # the whole screen
-    assert abs(b["content"]["w"] - 0.75 * 1920) < 1
-    for o in b["over"]:
-        assert overlap(b["content"], o) < 1.0, (o, b["content"])
-    # a safe zone on another side than the strip changes nothing: the creative keeps its area
-    ad["safe_zone"] = {"side": "bottom", "size": 0.3}
-    sent["at"] = 0.0
-
-    def second():
-        if time.monotonic() - sent["at"] > 4 and not shown(page).startswith("ad:999996:"):
-            sent["at"] = time.monotonic()
-            shop.loop.call_soon_threadsafe(
-                shop.appliance.hub.publish,
-                "player.state",
-                {"state": "ad", "play_id": 999996, "token": "U" * 22, "ad": ad},
-            )
-        return shown(page).startswith("ad:999996:")
-
-    wait_for(second, 40, "the second ad")
-    assert not page.evaluate(
-        "document.querySelector('#stage .layer[data-key^=\"ad:999996\"]').classList.contains('under')"
-    )
     ctx.close()
 
 
@@ -424,12 +410,13 @@ def test_an_outage_shows_a_calm_scene_without_qr_codes_then_resumes(browser, sho
     page = ctx.new_page()
     page.goto(shop.url + "/panel")
     wait_ad_on_screen(page)
-    down = threading.Thread(target=shop.restart_web, kwargs={"down_s": 9.0})
-    t0 = time.monotonic()
+    went_down, come_back = threading.Event(), threading.Event()
+    down = threading.Thread(target=shop.restart_web, kwargs={"went_down": went_down, "come_back": come_back})
     down.start()
     try:
-        wait_for(lambda: page.evaluate("window.panel.offline"), 8, "the outage scene")
-        assert time.monotonic() - t0 < 8
+        assert went_down.wait(60)
+        # the panel gives up on a server that answers no ping for 7 s (a starved machine is slower)
+        wait_for(lambda: page.evaluate("window.panel.offline"), 20, "the outage scene")
         page.wait_for_timeout(800)  # the fade
         assert not page.locator("#ad-qr").is_visible() and not page.locator("#privacy-qr").is_visible()
         assert not page.locator("#rating").is_visible()
@@ -438,7 +425,8 @@ def test_an_outage_shows_a_calm_scene_without_qr_codes_then_resumes(browser, sho
         assert frame_problem(page.screenshot(), page.evaluate("window.panel.area")) == ""
         shot(page, "panel-outage")
     finally:
-        down.join(60)
+        come_back.set()  # the server is back only once the outage has been looked at
+        down.join(180)
     wait_for(
         lambda: page.evaluate("window.panel.connected") and not page.evaluate("window.panel.offline"),
         30,
@@ -478,9 +466,9 @@ def test_phone_pages_and_panel_have_no_serious_accessibility_violations(browser,
     page = ctx.new_page()
     page.goto(shop.url + "/panel")
     wait_ad_on_screen(page)
-    found["/panel (ad)"] = axe_serious(page)
-    wait_for(lambda: state(page) == "rating" and page.locator("#rating").is_visible(), 30, "the rating screen")
-    found["/panel (rating)"] = axe_serious(page)
+    with shop.held():  # each state stays on screen while axe looks at it
+        found["/panel (ad)"] = axe_serious(page)
+    _, found["/panel (rating)"] = look_at_rating(shop, page, lambda: axe_serious(page))
     ctx.close()
     bad = {k: v for k, v in found.items() if v}
     assert not bad, "\n".join(f"{k}: {v}" for k, v in bad.items())
