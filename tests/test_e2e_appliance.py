@@ -18,6 +18,9 @@ from apprun import RunningApp, write_config
 pytestmark = pytest.mark.slow
 
 RUN_SECONDS = 45
+#: long enough that a vision worker starved of CPU (CI: a frame every second or two) still sees
+#: the audience several times during each play: a play counts a person present for >= 1 s
+AD_SECONDS = 6
 
 ADS = {
     # Pays the most and targets nobody in particular: it wins wherever the age gate allows it.
@@ -38,7 +41,7 @@ def write_inventory(folder: Path, jpeg: bytes) -> None:
             f'''title = "{ad["title"]}"
 advertiser = "Test"
 media = "creative.jpg"
-duration = 3
+duration = {AD_SECONDS}
 age_restricted = {ad["age_restricted"]}
 frequency_cap = 0
 

@@ -86,6 +86,20 @@ def test_confirmed_track_survives_short_gap_and_closes_after_close_after_s():
     assert tr.snapshots() == [] and tr.update(2.3, []) == []
 
 
+def test_a_starved_worker_closes_a_track_only_after_two_missed_frames():
+    """Analysed frames 2.5 s apart (a vision worker starved of CPU): one frame that misses the
+    face is not the person leaving; a second one in a row is."""
+    tr = tracker(close_after_s=1.0)
+    for k in range(3):
+        tr.update(k * 2.5, [face(100, 100)])
+    assert tr.update(7.5, []) == []  # missing 2.5 s, one frame: kept
+    tr.update(10.0, [face(102, 100)])  # back: the same track, the same person
+    assert [s.id for s in tr.snapshots()] == [1]
+    assert tr.update(12.5, []) == []
+    closed = tr.update(15.0, [])  # two frames in a row: gone
+    assert [c.id for c in closed] == [1] and closed[0].dwell == pytest.approx(10.0)
+
+
 def test_two_faces_keep_their_ids_when_moving():
     tr = tracker()
     for k in range(6):

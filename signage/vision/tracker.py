@@ -9,7 +9,10 @@ clock is read inside, so tests can feed made-up detections at made-up times.
   new tracks.
 * A track is *confirmed* after ``confirm_hits`` consecutive detections; a tentative track that
   misses a frame is dropped (it was most likely a false detection).  A confirmed track that has
-  not been detected for ``close_after_s`` is *closed* and reported once in ``closed``.
+  not been detected for ``close_after_s``, and in at least ``CLOSE_AFTER_MISSED_FRAMES``
+  analysed frames in a row, is *closed* and reported once in ``closed``: on a vision worker
+  starved of CPU, analysed frames come seconds apart, and one missed detection must not end
+  a person's track (the audience would count them again as someone new).
 * Classification: a track needs the classifiers when it is new and then every
   ``classify_every_s`` (``due_for_classification``).  Each result is blended into the track's
   probabilities by exponential smoothing, ``p = alpha * new + (1 - alpha) * p``.  A label whose
@@ -41,6 +44,9 @@ __all__ = ["Track", "TrackSnapshot", "Tracker", "UNCERTAIN"]
 UNCERTAIN = "uncertain"
 MATCH_IOU = 0.3
 CENTRE_REACH = 0.75  # centre-distance match: within this fraction of the track box side
+#: a confirmed track is closed only once missed in this many analysed frames in a row (and for
+#: close_after_s): at the usual 5+ analysed frames a second the time decides
+CLOSE_AFTER_MISSED_FRAMES = 2
 
 
 def _label(probs: dict[str, float] | None, threshold: float) -> str | None:
@@ -126,6 +132,7 @@ class Track:
     pitch: float = 0.0
     frontal: bool = False
     hits: int = 1  # consecutive detections
+    misses: int = 0  # consecutive analysed frames without a detection
     confirmed: bool = False
     attention: float = 0.0
     last_classified: float | None = None
@@ -243,6 +250,7 @@ class Tracker:
             t.yaw, t.pitch, t.frontal = yaw, pitch, frontal
             t.last_seen = ts
             t.hits += 1
+            t.misses = 0
             t.matched_now = True
             if t.hits >= self.confirm_hits:
                 t.confirmed = True
@@ -255,7 +263,8 @@ class Tracker:
                 continue  # a tentative track that missed a frame is dropped
             else:
                 t.hits = 0
-                if ts - t.last_seen >= self.close_after_s:
+                t.misses += 1
+                if ts - t.last_seen >= self.close_after_s and t.misses >= CLOSE_AFTER_MISSED_FRAMES:
                     closed.append(t.snapshot(self.uncertain_below))
                 else:
                     keep.append(t)

@@ -244,8 +244,8 @@ def test_nothing_covers_the_creative_and_must_read_text_is_large(browser, shop, 
     page.goto(shop.url + "/panel")
     short = min(width, height)
     checked, medias = 0, set()
-    deadline = time.monotonic() + 150
-    while checked < 6 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 300  # about 40 s on a quiet machine
+    while (checked < 4 or len(medias) < 2) and time.monotonic() < deadline:
         wait_ad_on_screen(page)
         with shop.held():  # the ad stays on screen while it is looked at
             page.wait_for_timeout(400)  # the fade has run; emoji have moved into the mirror
@@ -359,7 +359,7 @@ def test_a_creatives_safe_zone_may_lie_under_the_strip_and_nothing_else(browser,
 
 
 def frame_problem(png: bytes, area: dict) -> str:
-    """'' for a good frame; else why it is black or blank (the creative area alone)."""
+    """'' for a good frame (PNG or JPEG); else why it is black or blank (the creative area alone)."""
     img = np.asarray(Image.open(io.BytesIO(png)).convert("L"), dtype=np.float32)
     x, y, w, h = (int(area[k]) for k in ("x", "y", "w", "h"))
     crop = img[y : y + h, x : x + w]
@@ -389,8 +389,11 @@ def test_no_black_or_blank_frame_at_ten_transitions(browser, shop):
 
     cdp.on("Page.screencastFrame", on_frame)
     start = page.evaluate("window.panel.swaps")
-    cdp.send("Page.startScreencast", {"format": "png", "everyNthFrame": 1})
-    deadline = time.monotonic() + 150
+    # JPEG: PNG-encoding every frame took much of a starved machine's CPU (a flat or black frame
+    # stays flat or black in a JPEG)
+    cdp.send("Page.startScreencast", {"format": "jpeg", "quality": 85, "everyNthFrame": 1})
+    # ten transitions take about a minute on a quiet machine; CI's was 4x slower
+    deadline = time.monotonic() + 420
     while page.evaluate("window.panel.swaps") < start + 10 and time.monotonic() < deadline:
         page.wait_for_timeout(100)
     page.wait_for_timeout(800)  # the last cross-fade
