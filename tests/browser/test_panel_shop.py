@@ -307,51 +307,44 @@ def test_a_creatives_safe_zone_may_lie_under_the_strip_and_nothing_else(browser,
         "duration_s": 2,
         "safe_zone": {"side": "right", "size": 0.25},
     }
+
+    def put_on_screen(play_id: int, token: str) -> None:
+        """The ad state published on the real hub, as the player does with what inventory read
+        from ad.toml; again every few seconds, should a state the player published as the hold
+        began have come after it."""
+        sent = 0.0
+
+        def on_screen() -> bool:
+            nonlocal sent
+            if time.monotonic() - sent > 4 and not shown(page).startswith(f"ad:{play_id}:"):
+                sent = time.monotonic()
+                state = {"state": "ad", "play_id": play_id, "token": token, "ad": dict(ad)}
+                shop.loop.call_soon_threadsafe(shop.appliance.hub.publish, "player.state", state)
+            return shown(page).startswith(f"ad:{play_id}:")
+
+        wait_for(on_screen, 40, f"the ad of play {play_id} on screen")
+
     # the player's time stands still: its own states do not replace the ones published here
     with shop.held():
-        sent = {"at": 0.0}
+        put_on_screen(999997, "T" * 22)
 
-        def under_strip():
-            # published on the real hub, as the player does with what inventory read from ad.toml
-            # (the player's own time is held meanwhile); again every few seconds, should a state the
-            # player published as the hold began have come after it
-            if time.monotonic() - sent["at"] > 4 and not shown(page).startswith("ad:999997:"):
-                sent["at"] = time.monotonic()
-                shop.loop.call_soon_threadsafe(
-                    shop.appliance.hub.publish,
-                    "player.state",
-                    {"state": "ad", "play_id": 999997, "token": "T" * 22, "ad": ad},
-                )
-            if not shown(page).startswith("ad:999997:"):
-                return None
-            b = boxes(page)
+        def layout():
             layer = page.evaluate(
                 "(() => { const l = document.querySelector('#stage .layer.in:not(.old)[data-kind=ad]');"
                 " return l ? {under: l.classList.contains('under'), w: l.getBoundingClientRect().width,"
                 " over: document.getElementById('strip').classList.contains('over')} : null })()"
             )
+            b = boxes(page)
             return (b, layer) if layer and b["content"] else None
 
-        b, layer = wait_for(under_strip, 40, "the safe-zone ad on screen")
+        b, layer = wait_for(layout, 40, "the safe-zone ad's layout")
         assert layer["under"] and layer["over"] and layer["w"] == 1920  # the whole screen
         assert abs(b["content"]["w"] - 0.75 * 1920) < 1
         for o in b["over"]:
             assert overlap(b["content"], o) < 1.0, (o, b["content"])
         # a safe zone on another side than the strip changes nothing: the creative keeps its area
         ad["safe_zone"] = {"side": "bottom", "size": 0.3}
-        sent["at"] = 0.0
-
-        def second():
-            if time.monotonic() - sent["at"] > 4 and not shown(page).startswith("ad:999996:"):
-                sent["at"] = time.monotonic()
-                shop.loop.call_soon_threadsafe(
-                    shop.appliance.hub.publish,
-                    "player.state",
-                    {"state": "ad", "play_id": 999996, "token": "U" * 22, "ad": ad},
-                )
-            return shown(page).startswith("ad:999996:")
-
-        wait_for(second, 40, "the second ad")
+        put_on_screen(999996, "U" * 22)
         assert not page.evaluate(
             "document.querySelector('#stage .layer[data-key^=\"ad:999996\"]').classList.contains('under')"
         )
