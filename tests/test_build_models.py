@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 EXPECTED = {
     "retinaface_mnet025.fp32.onnx": ("detector", "fp32"),
     "retinaface_mnet025.int8.onnx": ("detector", "int8"),
+    "retinaface_mnet025_near.fp32.onnx": ("detector_near", "fp32"),
     "emotion_faceapi.fp32.onnx": ("emotion", "fp32"),
     "emotion_faceapi.int8.onnx": ("emotion", "int8"),
     "age_gender_faceapi.fp32.onnx": ("age_gender", "fp32"),
@@ -200,6 +201,32 @@ def test_int8_output_heads_stay_float() -> None:
         assert node.op_type == "Gemm"
         # the Gemm's own output is float too: not followed by a QuantizeLinear
         assert not any(n.op_type == "QuantizeLinear" and node.output[0] in n.input for n in model.graph.node)
+
+
+def test_near_detector_is_the_whole_detector_without_its_stride_8_level(photos) -> None:
+    """The near model (the live pipeline's windows around tracked faces) gives exactly the whole
+    model's stride-16 and stride-32 outputs, on real photos and on strips of windows; and
+    the build derives the committed file from the committed fp32 model byte for byte."""
+    import cv2
+    import onnx
+    from modelbuild import photos as ph
+    from modelbuild import retinaface
+
+    whole, near = _session("retinaface_mnet025.fp32.onnx"), _session("retinaface_mnet025_near.fp32.onnx")
+    for name in ("t1", "astronaut"):
+        x, _ = ph.detector_input(cv2.imread(str(photos(name))))
+        for inp in (x, np.ascontiguousarray(x[:, :, 96:192, 160:448])):  # a 640x480 frame, a 288x96 strip
+            h, w = inp.shape[2:]
+            level0 = (h // 8) * (w // 8) * 2  # the stride-8 level's anchors, first in every output
+            got, want = near.run(None, {"input": inp}), whole.run(None, {"input": inp})
+            for g, full in zip(got, want, strict=True):
+                assert g.shape[1] == full.shape[1] - level0 > 0
+                np.testing.assert_allclose(g, full[:, level0:], atol=1e-5)
+    rebuilt = retinaface.near_model(onnx.load(str(MODELS / "retinaface_mnet025.fp32.onnx")))
+    assert (
+        hashlib.sha256(rebuilt.SerializeToString(deterministic=True)).hexdigest()
+        == (_manifest()["retinaface_mnet025_near.fp32.onnx"]["sha256"])
+    )
 
 
 def test_int8_age_follows_fp32_on_real_faces(photos) -> None:

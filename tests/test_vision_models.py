@@ -54,6 +54,7 @@ def _fp32_detector(vcfg: VisionConfig) -> RetinaFaceDetector:
     """The fp32 detector as the configuration sets it up (a fresh session: tests may wrap it)."""
     return RetinaFaceDetector(
         load_model(MODELS, "detector", "fp32"),
+        near_model=load_model(MODELS, "detector_near", "fp32"),
         long_side=vcfg.detect_long_side,
         score=vcfg.detect_score,
         nms_iou=vcfg.nms_iou,
@@ -178,6 +179,7 @@ def _copy_models(tmp_path: Path) -> Path:
     for name in (
         "manifest.json",
         "retinaface_mnet025.int8.onnx",
+        "retinaface_mnet025_near.fp32.onnx",
         "retinaface_mnet025.fp32.onnx",
         "emotion_faceapi.fp32.onnx",
         "age_gender_faceapi.fp32.onnx",
@@ -430,21 +432,26 @@ def test_live_pipeline_with_reduced_detection_keeps_every_face_full_detection_fi
 
 def test_tracked_faces_are_found_again_in_small_windows(vcfg, photos):
     """detect_tracked (the live pipeline's frames between full-size passes) looks for each known
-    face in a small window around where it was, all windows side by side in one input: the same faces, boxes
-    close to the full-size pass's, also after the faces moved by a quarter of their size; with
-    no known faces, or too many for windows to pay, the full-size pass is run."""
+    face in a small window around where it was, all windows side by side in one input run by the
+    near model (no stride-8 level): the same faces, boxes close to the full-size pass's, also
+    after the faces moved by a quarter of their size, and the same as the whole model gives; faces
+    too small in their windows for the near model go to the whole model; with no known faces, or
+    too many for windows to pay, the full-size pass is run."""
     from signage.camera import letterbox
     from signage.vision.detector import NEAR_WINDOW_PX, iou
 
     det = _fp32_detector(vcfg)
-    shapes: list[tuple[int, ...]] = []
-    run = det.model.run
+    assert det.near_model is not None
+    runs: list[tuple[str, tuple[int, ...]]] = []
+    for label, model in (("whole", det.model), ("near", det.near_model)):
+        run = model.run
 
-    def recording_run(x):
-        shapes.append(tuple(x.shape))
-        return run(x)
+        def recording_run(x, label=label, run=run):
+            runs.append((label, tuple(x.shape)))
+            return run(x)
 
-    det.model.run = recording_run  # type: ignore[method-assign]
+        model.run = recording_run  # type: ignore[method-assign]
+    near_model = det.near_model
     side_px = NEAR_WINDOW_PX
     for name in ("astronaut", "sample1", "sample3", "sample6"):
         frame = letterbox(_img(photos(name)), 640, 480)
@@ -453,19 +460,29 @@ def test_tracked_faces_are_found_again_in_small_windows(vcfg, photos):
         boxes = np.array([d.box for d in whole])
         for shift in (0.0, 0.25):
             d = shift * float(np.min(boxes[:, 2] - boxes[:, 0]))
-            shapes.clear()
+            runs.clear()
             found = det.detect_tracked(frame, boxes + np.array([d, -d, d, -d]))
-            assert shapes == [(1, 3, side_px, len(boxes) * side_px)], (name, shapes)
+            assert runs == [("near", (1, 3, side_px, len(boxes) * side_px))], (name, runs)
             assert len(found) == len(whole), (name, shift)
             # measured 0.75-0.95 on these photos: the windows see each face at 64 px, and their
             # boxes only follow the faces (the classifiers' crops come from full-size frames)
             assert (iou(boxes, np.array([f.box for f in found])).max(axis=1) >= 0.7).all(), (name, shift)
-    shapes.clear()
+            det.near_model = None  # the whole model on the same strip: the same boxes
+            same = det.detect_tracked(frame, boxes + np.array([d, -d, d, -d]))
+            det.near_model = near_model
+            assert np.allclose([f.box for f in found], [f.box for f in same], atol=1e-3), name
+    # a 1280x960 frame: a 70 px face is 35 px in the 640 px full-size input, and no window
+    # enlarges beyond that, so the whole model (with its 32 px anchors) runs the strip
+    big = letterbox(_img(photos("astronaut")), 1280, 960)
+    runs.clear()
+    det.detect_tracked(big, [(600, 400, 670, 480)])
+    assert runs == [("whole", (1, 3, side_px, side_px))]
+    runs.clear()
     det.detect_tracked(frame, [])
-    assert shapes == [(1, 3, 480, 640)]
-    shapes.clear()
+    assert runs == [("whole", (1, 3, 480, 640))]
+    runs.clear()
     det.detect_tracked(frame, [(x, 0, x + 60, 60) for x in range(0, 640, 20)])  # 32 faces
-    assert shapes == [(1, 3, 480, 640)]
+    assert runs == [("whole", (1, 3, 480, 640))]
 
 
 def test_photo_detection_at_the_resolution_the_faces_need(vcfg, photos):

@@ -19,6 +19,7 @@ from . import mask as maskbuild
 KINDS = ("detector", "emotion", "age_gender", "mask")
 STEMS = {
     "detector": "retinaface_mnet025",
+    "detector_near": "retinaface_mnet025_near",
     "emotion": "emotion_faceapi",
     "age_gender": "age_gender_faceapi",
     "mask": "mask_mobilenetv2",
@@ -199,8 +200,28 @@ def build_detector(cache: Path, imgs, calib_imgs) -> tuple[list[Built], Any]:
         "horizontal flips",
     )
     e8["verification"] = {"vs_fp32": delta}
+    # the near model (live pipeline's windows around tracked faces): the same numbers for the
+    # levels it keeps, checked on whole frames and on strips of windows as the pipeline makes them
+    near = retinaface.near_model(fp32)
+    near_probes = probes + [np.ascontiguousarray(x[:, :, :96, :288]) for x in probes]
+    near_diff = retinaface.verify_near(near, fp32, near_probes)
+    log(f"detector_near: vs the whole model's stride-16/32 outputs: max abs diff {near_diff:.3g}")
+    if near_diff > 1e-4:
+        raise RuntimeError(f"the near detector's outputs differ from the whole model's (max abs diff {near_diff})")
+    near_pre = {**pre, "priors": {**pre["priors"], "steps": [16, 32], "min_sizes": [[64, 128], [256, 512]]}}
+    near_pre["size"] = "any (H, W dynamic, multiples of 32); strips of 96x96 windows typical"
+    en = _entry(near, "detector_near", "fp32", labels, near_pre, src, RETINAFACE_LICENCE)
+    en["derived_from"] = f"{STEMS['detector']}.fp32.onnx without its stride-8 level (retinaface.near_model)"
+    en["verification"] = {
+        "vs_whole_model_levels_16_32_max_abs_diff": _summ(near_diff),
+        "inputs": f"{len(probes)} real photos 640x480 and a 96x288 strip of each",
+    }
     stem = STEMS["detector"]
-    return [Built(f"{stem}.fp32.onnx", fp32, e32, probes), Built(f"{stem}.int8.onnx", int8, e8, probes)], sa
+    return [
+        Built(f"{stem}.fp32.onnx", fp32, e32, probes),
+        Built(f"{stem}.int8.onnx", int8, e8, probes),
+        Built(f"{STEMS['detector_near']}.fp32.onnx", near, en, near_probes),
+    ], sa
 
 
 def _qinfo(n: int, what: str) -> dict[str, Any]:

@@ -67,3 +67,49 @@ def verify_against_original(model: onnx.ModelProto, original: bytes, images: lis
     for x in images:
         worst = max(worst, onnxutil.max_abs_diff(a.run(None, {"input": x}), b.run(None, {"input": x})))
     return worst
+
+
+#: the network's first output level (stride 8, anchors of 16 and 32 px): what the near model drops
+NEAR_DROPS_LEVEL = 0
+DOC_NEAR = (
+    "RetinaFace MobileNet-0.25 without its stride-8 level, cut from retinaface_mnet025.fp32.onnx: the "
+    "stride-16 and stride-32 outputs only (priors steps 16/32, min_sizes [[64,128],[256,512]]), for faces "
+    "of 48 px and more in the input; the same weights, the same numbers for those levels. MIT."
+)
+
+
+def near_model(fp32: onnx.ModelProto) -> onnx.ModelProto:
+    """The detector without its stride-8 output level (anchors of 16 and 32 px), for inputs in
+    which every face is large: the three outputs each concatenate one tensor per level, so the
+    first input of each concatenation is dropped and everything that fed only it is pruned. What
+    is left computes the stride-16 and stride-32 outputs exactly as the whole model does."""
+    model = onnx.ModelProto()
+    model.CopyFrom(fp32)
+    producer = {o: n for n in model.graph.node for o in n.output}
+    for name in ("loc", "conf", "landmarks"):
+        node = producer[name]
+        while node.op_type != "Concat":  # conf: Concat -> Softmax -> Reshape (its shape from the Concat)
+            node = producer[node.input[0]]
+        if len(node.input) != 3:
+            raise ValueError(f"{name}: expected a concatenation of 3 levels, found {len(node.input)} inputs")
+        del node.input[NEAR_DROPS_LEVEL]
+    pruned = onnx.utils.Extractor(model).extract_model(["input"], ["loc", "conf", "landmarks"])
+    outs = {o.name: o for o in pruned.graph.output}
+    for name, last in (("loc", 4), ("conf", 2), ("landmarks", 10)):
+        onnxutil.set_dims(outs[name], ["batch", "anchors", last])
+    onnxutil.set_dims(pruned.graph.input[0], ["batch", 3, "height", "width"])
+    del pruned.graph.value_info[:]
+    return onnxutil.finalize(pruned, DOC_NEAR)
+
+
+def verify_near(near: onnx.ModelProto, fp32: onnx.ModelProto, images: list[np.ndarray]) -> float:
+    """Max abs diff between the near model's outputs and the whole model's stride-16/32 part."""
+    a = onnxutil.session(near.SerializeToString())
+    b = onnxutil.session(fp32.SerializeToString())
+    worst = 0.0
+    for x in images:
+        h, w = x.shape[2:]
+        level0 = -(-h // 8) * -(-w // 8) * 2  # anchors of the dropped level: 2 per stride-8 cell
+        whole = [o[:, level0:] for o in b.run(None, {"input": x})]
+        worst = max(worst, onnxutil.max_abs_diff(a.run(None, {"input": x}), whole))
+    return worst

@@ -170,8 +170,15 @@ class FaceAnalyzer:
         self.frontal_limits = (float(config.frontal_yaw_deg), float(config.frontal_pitch_deg))
         if detector is None:
             det_model = load_model(models_dir, "detector", config.detector_precision, manifest)
+            # the near model is cut from the fp32 detector: an int8 detector keeps its own windows
+            near = (
+                load_model(models_dir, "detector_near", "fp32", manifest)
+                if config.detector_precision == "fp32"
+                else None
+            )
             detector = RetinaFaceDetector(
                 det_model,
+                near_model=near,
                 long_side=int(config.detect_long_side),
                 score=float(config.detect_score),
                 nms_iou=float(config.nms_iou),
@@ -207,6 +214,7 @@ class FaceAnalyzer:
         config = VisionConfig() if config is None else config
         names = [
             model_filename("detector", config.detector_precision),
+            *([model_filename("detector_near", "fp32")] if config.detector_precision == "fp32" else []),
             model_filename("emotion", config.emotion_precision),
             model_filename("age_gender", usable_precision("age_gender", config.age_gender_precision)),
         ]

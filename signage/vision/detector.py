@@ -263,6 +263,10 @@ NEAR_FACE_PX = 64
 #: detect_tracked: side of each tracked face's window (a multiple of 32, the network's largest
 #: stride): 1.5 times the face
 NEAR_WINDOW_PX = 96
+#: detect_tracked uses the near model (no stride-8 level, anchors of 64 px and up) when every
+#: face's long side is at least this big in its window: it is NEAR_FACE_PX there unless the
+#: full-size input is coarser than the image (a window never enlarges beyond it)
+NEAR_MODEL_MIN_FACE_PX = 48
 #: detect_tracked runs the full-size input when its windows would be at least this share of it
 NEAR_MAX_SHARE = 0.8
 #: window around a face for the refining pass of detect_photo, as a multiple of the face box side
@@ -322,6 +326,7 @@ class RetinaFaceDetector:
         self,
         model: LoadedModel,
         *,
+        near_model: LoadedModel | None = None,
         long_side: int = 640,
         score: float = 0.5,
         nms_iou: float = 0.4,
@@ -329,6 +334,7 @@ class RetinaFaceDetector:
         small_pad: float = 0.25,
     ):
         self.model = model
+        self.near_model = near_model
         self.long_side = int(long_side)
         self.score = float(score)
         self.nms_iou = float(nms_iou)
@@ -377,9 +383,10 @@ class RetinaFaceDetector:
         # one affine warp per window does the cut, the scaling and the mean-coloured border at
         # once (bilinear: these boxes only follow a face); window i is at x = i * side in the strip
         side = NEAR_WINDOW_PX
-        crops, scales, offsets = [], [], []
+        crops, scales, offsets, smallest = [], [], [], float("inf")
         for i, (x1, y1, x2, y2) in enumerate(boxes):
             s = min(full.scale, NEAR_FACE_PX / max(1.0, x2 - x1, y2 - y1))
+            smallest = min(smallest, s * max(x2 - x1, y2 - y1))  # its long side, as NEAR_FACE_PX
             tx, ty = side / 2 - (x1 + x2) / 2 * s, side / 2 - (y1 + y2) / 2 * s
             m = np.array([[s, 0.0, tx], [0.0, s, ty]], np.float64)
             crops.append(cv2.warpAffine(bgr, m, (side, side), flags=cv2.INTER_LINEAR, borderValue=MEAN_BGR))
@@ -388,8 +395,13 @@ class RetinaFaceDetector:
         blob = cv2.dnn.blobFromImage(
             np.hstack(crops), 1.0, (side * len(crops), side), MEAN_BGR, swapRB=False, crop=False
         )
-        out = self.model.run(blob)
-        return self._keep(self._candidates(out, blob.shape[2:], scales, offsets, strip_px=side), h, w)
+        # faces this large are found by the stride-16 level: the near model computes it (and
+        # stride 32) exactly as the whole model does, without the stride-8 level's work, 0.62x
+        # of the network time (models/README.md)
+        near = self.near_model is not None and smallest >= NEAR_MODEL_MIN_FACE_PX
+        out = (self.near_model if near and self.near_model is not None else self.model).run(blob)
+        found = self._candidates(out, blob.shape[2:], scales, offsets, strip_px=side, first_level=1 if near else 0)
+        return self._keep(found, h, w)
 
     def _full_input(self, h: int, w: int) -> "FullInput":
         pad, k = input_geometry(h, w, self.long_side, self.small_pad)
@@ -453,14 +465,19 @@ class RetinaFaceDetector:
         scales: Sequence[float],
         offsets: Sequence[tuple[float, float]],
         strip_px: int = 0,
+        first_level: int = 0,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes (N, 4), scores (N,) and landmarks (N, 5, 2) in image pixels of the faces above
         the score threshold in a network output for a batch of inputs of input_hw (height,
         width), where input i = image * scales[i] + offsets[i]. With ``strip_px``, one input
         holds windows of that width side by side, and window i = image * scales[i] + offsets[i]
-        (the offsets include the window's place in the strip)."""
+        (the offsets include the window's place in the strip). ``first_level`` 1: the output of
+        the near model, which starts at the stride-16 level."""
         loc, conf, landm = out["loc"], out["conf"], out["landmarks"]
-        priors = self._priors_for(int(input_hw[0]), int(input_hw[1]))
+        ih, iw = int(input_hw[0]), int(input_hw[1])
+        priors = self._priors_for(ih, iw)
+        if first_level:  # the stride-8 level's anchors come first: 2 per 8x8 cell
+            priors = priors[math.ceil(ih / STEPS[0]) * math.ceil(iw / STEPS[0]) * len(MIN_SIZES[0]) :]
         if priors.shape[0] != loc.shape[1]:
             raise RuntimeError(f"detector output has {loc.shape[1]} anchors, expected {priors.shape[0]}")
         item, anchor = np.nonzero(conf[:, :, 1] >= self.score)

@@ -46,6 +46,8 @@ REBUILD_HINT = "rebuild with: .venv/bin/python scripts/build_models.py"
 # kind -> file stem; the file is f"{stem}.{precision}.onnx"
 STEMS = {
     "detector": "retinaface_mnet025",
+    # the detector without its stride-8 level, for the live pipeline's windows (detector.py)
+    "detector_near": "retinaface_mnet025_near",
     "emotion": "emotion_faceapi",
     "age_gender": "age_gender_faceapi",
     "mask": "mask_mobilenetv2",
