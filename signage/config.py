@@ -73,6 +73,12 @@ class CameraConfig:
     retry_max_seconds: float = opt(30.0, "watchdog: longest wait between reconnect attempts", min=1, max=3600)
 
 
+#: a confirmed face track is closed only once it has been missed in this many analysed frames in
+#: a row (and for close_after_s): a vision worker starved of CPU analyses frames seconds apart,
+#: and one missed detection is not someone leaving (at 5+ analysed frames a second, time decides)
+CLOSE_AFTER_MISSED_FRAMES = 2
+
+
 @dataclass(frozen=True)
 class VisionConfig:
     models_dir: Path = opt(Path("models"), "folder with the ONNX models and manifest.json")
@@ -138,7 +144,12 @@ class VisionConfig:
     frontal_yaw_deg: float = opt(20.0, "head yaw within +/- this counts as watching", min=1, max=90)
     frontal_pitch_deg: float = opt(20.0, "head pitch within +/- this counts as watching", min=1, max=90)
     confirm_hits: int = opt(3, "consecutive detections that confirm a track", min=1, max=30)
-    close_after_s: float = opt(1.0, "a track missing this long is closed", min=0.1, max=60)
+    close_after_s: float = opt(
+        1.0,
+        f"a track missing this long (and from {CLOSE_AFTER_MISSED_FRAMES} analysed frames in a row) is closed",
+        min=0.1,
+        max=60,
+    )
     workers: int = opt(2, "inference worker threads", min=1, max=8)
 
 

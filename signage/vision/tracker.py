@@ -31,7 +31,7 @@ import numpy as np
 
 import dataclasses
 
-from ..config import VisionConfig
+from ..config import CLOSE_AFTER_MISSED_FRAMES, VisionConfig
 from .agegate import KEEP as AGE_SAMPLES_KEPT
 from .agegate import AgeSample
 from .analyzer import Attributes
@@ -44,9 +44,6 @@ __all__ = ["Track", "TrackSnapshot", "Tracker", "UNCERTAIN"]
 UNCERTAIN = "uncertain"
 MATCH_IOU = 0.3
 CENTRE_REACH = 0.75  # centre-distance match: within this fraction of the track box side
-#: a confirmed track is closed only once missed in this many analysed frames in a row (and for
-#: close_after_s): at the usual 5+ analysed frames a second the time decides
-CLOSE_AFTER_MISSED_FRAMES = 2
 
 
 def _label(probs: dict[str, float] | None, threshold: float) -> str | None:
