@@ -19,7 +19,8 @@ was there in between however long the analysis took (`continuous_gap_s`): a star
 on a busy Pi must not turn a crowd into zero impressions.
 
 When vision is down no results arrive: sessions time out (`session_timeout_s`) and
-nobody is present.
+nobody is present. When it runs slowly (frames seconds apart), both limits stretch to a few of
+its recent frame gaps (`PRESENT_GAPS`, `SESSION_GAPS`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ import asyncio
 import itertools
 import json
 import logging
+import statistics
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -58,6 +61,18 @@ _SESSION_SQL = (
 #: longest gap between two observations of a session that still counts as continuous time
 #: when the session was missing from analysed frames in between
 MAX_GAP_S = 1.5
+
+#: vision's pace is the median gap between the last this many analysed frames (a median: one
+#: long gap, vision down for a while, does not change it)
+PACE_FRAMES = 9
+#: the slowest pace taken into account: slower, vision is as good as down
+MAX_PACE_S = 20.0
+#: present_timeout_s and session_timeout_s are for the usual 5+ analysed frames a second. A
+#: vision worker starved of CPU (a busy Pi, Chromium decoding video) analyses frames seconds
+#: apart: a session then counts as present until this many frame gaps without a sighting, and is
+#: ended after that many -- else every person would be ended and started again between frames
+PRESENT_GAPS = 1.5
+SESSION_GAPS = 3.0
 
 
 # --- clock ----------------------------------------------------------------------------------
@@ -206,6 +221,7 @@ class Audience:
         self.sessions: dict[int, Session] = {}  # by track id, open sessions
         self._meters: list[ExposureMeter] = []
         self._last_frame_at: float | None = None
+        self._frame_gaps: deque[float] = deque(maxlen=PACE_FRAMES)
         self._last_frame_event = 0.0
         self._frame_dirty = False
         self.frames = 0
@@ -222,6 +238,8 @@ class Audience:
         self.frames += 1
         previous_frame_at = self._last_frame_at
         self._last_frame_at = now
+        if previous_frame_at is not None:
+            self._frame_gaps.append(now - previous_frame_at)
         for track in result.tracks:
             if not track.confirmed:
                 continue
@@ -261,12 +279,24 @@ class Audience:
 
         Seen in the previous analysed frame too, the gap is only how long the analysis took --
         a vision worker starved of CPU (Chromium decoding video on a 4-core Pi) may take
-        seconds -- and nothing says the person left: it counts up to `session_timeout_s`, after
+        seconds -- and nothing says the person left: it counts up to `session_limit_s()`, after
         which the session would have ended anyway. Missing from analysed frames in between,
         only a short dropout counts (`MAX_GAP_S` or `present_timeout_s`)."""
         if seen_in_previous_frame:
-            return max(self.config.session_timeout_s, self.config.present_timeout_s, MAX_GAP_S)
+            return max(self.session_limit_s(), self.config.present_timeout_s, MAX_GAP_S)
         return max(MAX_GAP_S, self.config.present_timeout_s)
+
+    def pace_s(self) -> float:
+        """How far apart vision's recent analysed frames are: the median gap (0 before two)."""
+        return min(MAX_PACE_S, statistics.median(self._frame_gaps)) if self._frame_gaps else 0.0
+
+    def present_limit_s(self) -> float:
+        """A session not seen for longer no longer counts as present now."""
+        return max(self.config.present_timeout_s, PRESENT_GAPS * self.pace_s())
+
+    def session_limit_s(self) -> float:
+        """A session not seen for longer is ended, even though vision never closed it."""
+        return max(self.config.session_timeout_s, SESSION_GAPS * self.pace_s())
 
     @staticmethod
     def _update(s: Session, track: TrackSnapshot, frame_w: int, frame_h: int, now: float) -> None:
@@ -320,8 +350,9 @@ class Audience:
     def tick(self) -> None:
         """End sessions vision forgot to close; publish a pending frame event."""
         now = self.clock.now()
+        limit = self.session_limit_s()
         for tid, s in list(self.sessions.items()):
-            if now - s.last_seen > self.config.session_timeout_s:
+            if now - s.last_seen > limit:
                 del self.sessions[tid]
                 self._end(s)
                 self._frame_dirty = True
@@ -395,7 +426,7 @@ class Audience:
 
     def present_sessions(self, now: float | None = None) -> list[Session]:
         now = self.clock.now() if now is None else now
-        limit = self.config.present_timeout_s
+        limit = self.present_limit_s()
         return [s for s in self.sessions.values() if now - s.last_seen <= limit]
 
     def snapshot(self) -> dict[str, Any]:

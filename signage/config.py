@@ -158,10 +158,18 @@ class AudienceConfig:
     min_exposure_s: float = opt(1.0, "seconds in front of a play that make an impression (OTS)", min=0.1, max=60)
     watcher_s: float = opt(1.0, "frontal seconds that make a session a watcher", min=0.1, max=60)
     present_timeout_s: float = opt(
-        1.5, "a session not seen by vision for this long no longer counts as present now", min=0.1, max=60
+        1.5,
+        "a session not seen by vision for this long no longer counts as present now (longer while "
+        "vision analyses frames seconds apart)",
+        min=0.1,
+        max=60,
     )
     session_timeout_s: float = opt(
-        3.0, "a session not seen for this long is ended even if vision never closed it (vision down)", min=0.5, max=600
+        3.0,
+        "a session not seen for this long is ended even if vision never closed it (vision down; "
+        "longer while vision analyses frames seconds apart)",
+        min=0.5,
+        max=600,
     )
     frame_event_hz: float = opt(5.0, "most audience.frame events per second for the panel overlay", min=0.5, max=30)
 

@@ -195,6 +195,35 @@ async def test_a_starved_analysis_still_counts_the_people_it_keeps_seeing(make):
     assert exp[s2].present_s == pytest.approx(0.5 + 2.0, abs=1e-3)
 
 
+async def test_a_vision_worker_seconds_between_frames_keeps_one_session_per_person(make):
+    # CI, 16 busy processes on 2 cores: the vision worker analysed a frame every few seconds,
+    # the reaper ended every session between two frames (session_timeout_s 3 s) and the next
+    # frame started it again: 63 sessions for the 7 people of one photo.
+    aud, clock, _, store = await make(present_timeout_s=1.5, session_timeout_s=3.0)
+    aud.on_vision(frame(track(1), track(2)))
+    clock.t += 5.0  # two frames tell vision's pace (until then the configured limits hold)
+    meter = None
+    for k in range(8):  # a frame every 5 s
+        aud.on_vision(frame(track(1), track(2)))
+        if k == 2:
+            meter = aud.open_meter()
+        for _ in range(20):  # the reaper's ticks between two frames
+            clock.t += 0.25
+            aud.tick()
+            assert len(aud.sessions) == 2 and aud.snapshot()["present"] == 2
+    assert aud.sessions_started == 2 and aud.pace_s() == pytest.approx(5.0)
+    exp = aud.close_meter(meter)
+    # five frame gaps since the play began, and the time since the last frame up to the close
+    assert all(e.present_s == pytest.approx(30.0, abs=1e-3) for e in exp.values()), exp
+    # and when vision stops altogether, the sessions end after three of its frame gaps
+    clock.t += 10.0
+    aud.tick()
+    assert len(aud.sessions) == 2
+    clock.t += 5.5
+    aud.tick()
+    assert not aud.sessions and len(await written(store)) == 2
+
+
 async def test_background_reaper_runs_on_the_injected_clock(make):
     aud, clock, _, store = await make(session_timeout_s=2.0)
     aud.start()
