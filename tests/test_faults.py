@@ -259,8 +259,10 @@ def test_a_database_locked_by_another_process_loses_nothing(tmp_path, photos):
     app = RunningApp(cfg, data)
     try:
         app.status_until(lambda s: s["database"]["flushed_rows"] > 0, 60, "a first flush")
-        other = sqlite3.connect(data / "signage.db", timeout=0, isolation_level=None)
-        other.execute("BEGIN EXCLUSIVE")  # a backup tool, for longer than busy_timeout (5 s)
+        # it waits for a flush under way (a starved machine is slow to finish one), as a backup
+        # tool does, then holds the lock for longer than busy_timeout (5 s)
+        other = sqlite3.connect(data / "signage.db", timeout=60, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
         try:
             first = app.get("/api/status")["player"]["play_id"]
             status = app.status_until(
