@@ -194,10 +194,13 @@ class Player:
 
     def status(self) -> dict[str, Any]:
         now = self.clock.now()
+        play = self._play
         return {
             "state": self._state.get("state"),
             "play_id": self._state.get("play_id"),
             "since": self._state.get("since"),
+            # the running play's impressions so far (what its checkpoint would record now)
+            "impressions": self._tally(play, play.meter.exposures)["impressions"] if play is not None else None,
             "ads": len(self.ads),
             "plays": self.plays_done,
             # ad decisions taken since start (one per poll while someone is settled in healing)
