@@ -75,14 +75,7 @@ class Appliance:
         self.camera = Camera(config.camera, cache_dir=config.storage.data_dir / "cache", opener=camera_opener)
         self.audience = Audience(config.audience, self.hub, self.store, self.clock)
         self.player = Player(config, self.store, self.hub, self.audience, self.clock)
-        # (ignore: vision's FrameLike protocol declares settable attributes and camera.Frame is
-        # frozen; the pipeline only reads them -- vision/pipeline.py should declare them read-only)
-        self.vision = VisionPipeline(
-            config.vision,
-            self.camera.latest,  # type: ignore[arg-type]
-            self._on_vision,
-            analyzer=analyzer,
-        )
+        self.vision = VisionPipeline(config.vision, self.camera, self._on_vision, analyzer=analyzer)
         self.stage_histograms = StageHistograms()
         self.retention = Retention(self.store, config.privacy.retention_days)
         #: fleet mode: shipper, clock watcher, content puller (None for a lone screen)

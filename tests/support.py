@@ -4,6 +4,7 @@
   the player and the whole appliance.
 * `HoldableClock` -- real time that a test can hold still while it looks at the panel.
 * `StillCamera` -- a camera source for `Appliance(camera_opener=...)` that can be unplugged.
+* `PolledFeed` -- a `signage.vision.pipeline.FrameFeed` over a test's `latest()` function.
 * `track()` / `vision_result()` -- the vision pipeline's own result types
   (`signage.vision.tracker.TrackSnapshot`, `signage.vision.pipeline.VisionResult`) as the
   pipeline builds them, for tests that feed the audience model without running the models.
@@ -16,14 +17,14 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
 
 from signage.camera import CameraError, FrameSource
 from signage.vision.agegate import AgeSample
-from signage.vision.pipeline import VisionResult
+from signage.vision.pipeline import FrameLike, VisionResult
 from signage.vision.tracker import TrackSnapshot
 from signage.vocabulary import AGE_GROUPS, MOODS
 
@@ -188,6 +189,24 @@ def vision_result(
         closed_tracks=closed_tracks,
         faces=sum(1 for t in tracks if t.visible),
     )
+
+
+class PolledFeed:
+    """The vision pipeline's frame feed over ``latest()`` (the newest frame or None), as
+    ``camera.Camera.next_frame`` answers it: a frame newer than ``after_seq``, waited for."""
+
+    def __init__(self, latest: Callable[[], FrameLike | None]) -> None:
+        self.latest = latest
+
+    def next_frame(self, after_seq: int = 0, timeout: float | None = None) -> FrameLike | None:
+        deadline = time.monotonic() + (1.0 if timeout is None else timeout)
+        while True:
+            frame = self.latest()
+            if frame is not None and frame.seq > after_seq:
+                return frame
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.002)
 
 
 class StillCamera(FrameSource):

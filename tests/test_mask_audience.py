@@ -52,7 +52,7 @@ def run(analyzer: FaceAnalyzer, image, store: Store, seconds: float = 3.0, step:
     clock = FakeClock(1_800_000_000.0)
     hub = Hub()
     aud = Audience(AudienceConfig(), hub=hub, store=store, clock=clock)
-    pipe = VisionPipeline(analyzer.config, lambda: None, lambda r: None, analyzer=analyzer)
+    pipe = VisionPipeline(analyzer.config, None, lambda r: None, analyzer=analyzer)
     frames = hub.subscribe("audience.frame")
     for i in range(int(seconds / step)):
         result = pipe.process(SimpleNamespace(image=image, timestamp=100.0 + i * step, seq=i + 1))

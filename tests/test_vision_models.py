@@ -26,6 +26,7 @@ from signage.vision.detector import RetinaFaceDetector
 from signage.vision.evaluate import emotion_metrics, match_detections, read_image
 from signage.vision.models import REBUILD_HINT, ModelError, load_model, read_manifest
 from signage.vision.pipeline import VisionPipeline
+from support import PolledFeed
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 # faces in face-api's demo group photos (counted by eye)
@@ -380,7 +381,7 @@ async def test_pipeline_with_real_models(photos, vcfg):
 
     results = []
     cfg = dataclasses.replace(vcfg, analysis_fps=50.0)
-    pipe = VisionPipeline(cfg, latest, results.append, asyncio.get_running_loop())
+    pipe = VisionPipeline(cfg, PolledFeed(latest), results.append, asyncio.get_running_loop())
     pipe.start()
     for _ in range(100):
         await asyncio.sleep(0.05)
@@ -420,7 +421,7 @@ def test_live_pipeline_with_reduced_detection_keeps_every_face_full_detection_fi
         frame[: small.shape[0], : small.shape[1]] = small
         full = [d.box for d in analyzer.detect(frame)]
         assert full, name
-        pipe = VisionPipeline(vcfg, lambda: None, lambda r: None, loop=None, analyzer=analyzer)
+        pipe = VisionPipeline(vcfg, None, lambda r: None, loop=None, analyzer=analyzer)
         for seq in range(10):
             result = pipe.process(Frame(frame, seq))
         tracks = [(t.box[0], t.box[1], t.box[0] + t.box[2], t.box[1] + t.box[3]) for t in result.tracks if t.confirmed]

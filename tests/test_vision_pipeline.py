@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ from signage.threadprio import BACKGROUND_NICE
 from signage.vision.analyzer import Attributes
 from signage.vision.classifiers import EMOTIONS
 from signage.vision.pipeline import VisionPipeline, VisionResult
+from support import PolledFeed
 from test_vision_tracker import face
 
 
@@ -89,7 +92,7 @@ async def _run_for(seconds: float, camera, analyzer, cfg=Cfg):
         seen_threads.add(threading.current_thread().name)
         results.append(r)
 
-    pipe = VisionPipeline(cfg, camera.latest, on_result, asyncio.get_running_loop(), analyzer=analyzer)
+    pipe = VisionPipeline(cfg, PolledFeed(camera.latest), on_result, asyncio.get_running_loop(), analyzer=analyzer)
     pipe.start()
     await asyncio.sleep(seconds)
     stats_running = pipe.status()
@@ -179,7 +182,7 @@ async def test_stop_waits_for_the_frame_being_analysed_on_a_starved_cpu():
             return super().detect(bgr, long_side)
 
     an = Starved()
-    pipe = VisionPipeline(Cfg, FakeCamera().latest, lambda r: None, asyncio.get_running_loop(), analyzer=an)
+    pipe = VisionPipeline(Cfg, PolledFeed(FakeCamera().latest), lambda r: None, asyncio.get_running_loop(), analyzer=an)
     pipe.start()
     assert await asyncio.to_thread(an.started.wait, 5.0)
     await asyncio.to_thread(pipe.stop)
@@ -190,7 +193,7 @@ async def test_stop_waits_for_the_frame_being_analysed_on_a_starved_cpu():
 
 def test_process_directly_with_made_up_frames():
     an = FakeAnalyzer()
-    pipe = VisionPipeline(Cfg, lambda: None, lambda r: None, loop=None, analyzer=an)
+    pipe = VisionPipeline(Cfg, None, lambda r: None, loop=None, analyzer=an)
     img = np.zeros((240, 320, 3), np.uint8)
     r1 = pipe.process(Frame(img, 10.0, 1))
     pipe.process(Frame(img, 10.1, 4))  # frames 2 and 3 never came: counted as dropped
@@ -249,7 +252,7 @@ def test_full_size_detection_only_when_something_could_be_missed():
         detect_search_every_s=0.5,
     )
     an = RecordingAnalyzer([face(200, 150, 120), face(400, 150, 120)])
-    pipe = VisionPipeline(cfg, lambda: None, lambda r: None, loop=None, analyzer=an)
+    pipe = VisionPipeline(cfg, None, lambda r: None, loop=None, analyzer=an)
     img = np.zeros((480, 640, 3), np.uint8)
     step = 0.125  # 8 fps: exact binary fractions
     for k in range(11):  # 10.0 - 11.25 s
@@ -285,3 +288,39 @@ def test_reduced_detection_can_be_switched_off():
     for k in range(8):
         pipe.process(Frame(np.zeros((480, 640, 3), np.uint8), float(k) / 10, k))
     assert an.inputs == ["full"] * 8
+
+
+async def test_the_worker_waits_for_each_camera_frame_instead_of_polling():
+    """The worker used to poll its source every 5 ms: four or five wakeups per camera frame,
+    each a cold start on an idle core, about a tenth of an analysed frame's CPU. It now waits
+    on the real camera's next_frame: one call per frame, plus one per FRAME_WAIT_S without any."""
+    from signage.camera import Camera
+    from signage.config import CameraConfig
+    from support import StillCamera
+
+    class Counting:
+        def __init__(self, camera: Camera):
+            self.camera, self.calls = camera, 0
+
+        def next_frame(self, after_seq: int = 0, timeout: float | None = None):
+            self.calls += 1
+            return self.camera.next_frame(after_seq, timeout)
+
+    still = StillCamera(np.zeros((480, 640, 3), np.uint8), fps=20.0)
+    camera = Camera(CameraConfig(), Path("."), opener=still.opener)
+    camera.start()
+    feed = Counting(camera)
+    results: list[VisionResult] = []
+    cfg = dataclasses.replace(Cfg, analysis_fps=60.0)  # faster than the camera: it waits for frames
+    pipe = VisionPipeline(cfg, feed, results.append, asyncio.get_running_loop(), analyzer=FakeAnalyzer())
+    try:
+        pipe.start()
+        await asyncio.sleep(1.5)
+    finally:
+        pipe.stop()
+        camera.stop()
+    analysed = [r for r in results if r.seq >= 0]
+    assert len(analysed) >= 20  # about every frame of the 20 fps camera
+    assert pipe.status()["frames_dropped"] <= 3
+    # one call per frame (and one after each analysed frame's pacing), not one every 5 ms
+    assert feed.calls <= 2 * len(analysed) + 5, (feed.calls, len(analysed))

@@ -615,7 +615,7 @@ def live_detection_check(
         ox, oy = (640 - small.shape[1]) // 2, (480 - small.shape[0]) // 2
         frame[oy : oy + small.shape[0], ox : ox + small.shape[1]] = small
         gt = np.array(gts, np.float64) * k + np.array([ox, oy, ox, oy])
-        pipe = VisionPipeline(config, lambda: None, lambda r: None, loop=None, analyzer=analyzer)
+        pipe = VisionPipeline(config, None, lambda r: None, loop=None, analyzer=analyzer)
         result = None
         for i in range(frames):
             result = pipe.process(_Frame(frame, i / fps, i))

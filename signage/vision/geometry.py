@@ -155,32 +155,31 @@ def _warp(image: np.ndarray, sx: float, sy: float, side: float, size: int, fill:
 
 
 def head_pose(landmarks) -> tuple[float, float, float]:
-    """(yaw, pitch, roll) in degrees from 5 landmarks (5x2): see the module docstring."""
-    p = np.asarray(landmarks, np.float64).reshape(5, 2)
-    le, re, nose, lm, rm = p
-    eye_vec = re - le
-    D = float(np.hypot(*eye_vec))
+    """(yaw, pitch, roll) in degrees from 5 landmarks (5x2): see the module docstring.
+
+    Scalar arithmetic on the ten numbers: the live pipeline calls this for every face of every
+    analysed frame, and numpy's per-call overhead on 5x2 arrays was most of its cost."""
+    lex, ley, rex, rey, nx, ny, lmx, lmy, rmx, rmy = np.asarray(landmarks, np.float64).reshape(10).tolist()
+    ex, ey = rex - lex, rey - ley
+    D = math.hypot(ex, ey)
     if D < 1e-6:
         return 0.0, 0.0, 0.0
-    roll = math.atan2(eye_vec[1], eye_vec[0])
+    roll = math.atan2(ey, ex)
     c, s = math.cos(-roll), math.sin(-roll)
-    rot = np.array([[c, -s], [s, c]])
-    e_mid = (le + re) / 2
-    q = (p - e_mid) @ rot.T  # eyes level, eye midpoint at the origin
-    nose_q = q[2]
-    mouth_mid = (q[3] + q[4]) / 2
-    L = float(mouth_mid[1])  # projected eye-to-mouth distance (image y grows down)
+    mx, my = (lex + rex) / 2, (ley + rey) / 2
+
+    def level(x: float, y: float) -> tuple[float, float]:
+        """A point with the eyes level and the eye midpoint at the origin."""
+        dx, dy = x - mx, y - my
+        return c * dx - s * dy, s * dx + c * dy
+
+    nose_x, nose_y = level(nx, ny)
+    lq, rq = level(lmx, lmy), level(rmx, rmy)
+    mouth_x, mouth_y = (lq[0] + rq[0]) / 2, (lq[1] + rq[1]) / 2
+    L = mouth_y  # projected eye-to-mouth distance (image y grows down)
     # yaw: nose offset from the eye-mouth midline, at the nose's height
-    if abs(L) > 1e-6:
-        mid_x = mouth_mid[0] * (nose_q[1] / L)
-    else:
-        mid_x = 0.0
-    offset = nose_q[0] - mid_x
-    yaw = math.degrees(math.atan((offset / D) / NOSE_DEPTH))
+    mid_x = mouth_x * (nose_y / L) if abs(L) > 1e-6 else 0.0
+    yaw = math.degrees(math.atan(((nose_x - mid_x) / D) / NOSE_DEPTH))
     # pitch: where the nose tip sits between the eye line and the mouth line
-    if L > 1e-6:
-        r = nose_q[1] / L
-        pitch = math.degrees(math.atan((NOSE_FRACTION - r) * EYE_MOUTH / NOSE_DEPTH))
-    else:
-        pitch = 0.0
-    return float(yaw), float(pitch), float(math.degrees(roll))
+    pitch = math.degrees(math.atan((NOSE_FRACTION - nose_y / L) * EYE_MOUTH / NOSE_DEPTH)) if L > 1e-6 else 0.0
+    return yaw, pitch, math.degrees(roll)

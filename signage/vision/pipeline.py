@@ -1,13 +1,14 @@
 """The live vision pipeline: a worker thread that analyses the latest camera frame.
 
-    pipeline = VisionPipeline(config.vision, camera.latest, on_result, loop)
+    pipeline = VisionPipeline(config.vision, camera, on_result, loop)
     pipeline.start()          # raises ModelError before any thread starts if models are bad
     ...
     pipeline.stop()           # joins once the frame being analysed is done
 
 The worker never runs on the event loop and never touches it except through
 ``loop.call_soon_threadsafe(callback, result)``: one :class:`VisionResult` per analysed frame.
-It takes the *latest* frame (older ones are skipped and counted as dropped), detects faces,
+It waits on its :class:`FrameFeed` (the camera) for the *latest* frame (older ones are skipped
+and counted as dropped), detects faces,
 updates the tracker, runs the classifiers (all due faces in one batch) on tracks that are new or
 due, and paces itself to ``analysis_fps``.  Frames and crops stay in memory and are released
 after each iteration; nothing is written to disk.
@@ -30,7 +31,7 @@ from ..threadprio import lower_this_thread
 from .analyzer import FaceAnalyzer
 from .tracker import Tracker, TrackSnapshot
 
-__all__ = ["VisionPipeline", "VisionResult", "FrameLike"]
+__all__ = ["VisionPipeline", "VisionResult", "FrameLike", "FrameFeed"]
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +41,34 @@ STALE_AFTER_S = 3.0
 #: how a frame is searched for faces (VisionPipeline.detection_mode)
 FULL, SEARCH, TRACKED = "full", "search", "tracked"
 
+#: the longest the worker waits on its feed for a new frame before it looks at its stop flag
+FRAME_WAIT_S = 0.1
+
 
 class FrameLike(Protocol):
-    image: np.ndarray
-    timestamp: float
-    seq: int
+    """One frame as the pipeline reads it (``camera.Frame``; read-only)."""
+
+    @property
+    def image(self) -> np.ndarray: ...
+
+    @property
+    def timestamp(self) -> float: ...
+
+    @property
+    def seq(self) -> int: ...
+
+
+class FrameFeed(Protocol):
+    """Where the worker takes its frames (``camera.Camera``).
+
+    The worker *waits* for a new frame instead of polling for one: a poll every few
+    milliseconds woke the thread four or five times per camera frame, each time a cold start on
+    a core that had gone idle, about a tenth of the CPU an analysed frame costs."""
+
+    def next_frame(self, after_seq: int = 0, timeout: float | None = None) -> FrameLike | None:
+        """The newest frame if its seq is above ``after_seq``, else the next one within
+        ``timeout`` seconds; None when none came (or the feed is stopping)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -93,7 +117,7 @@ class VisionPipeline:
     def __init__(
         self,
         config: VisionConfig,
-        source: Callable[[], FrameLike | None],
+        feed: FrameFeed | None,
         callback: Callable[[VisionResult], Any],
         loop: asyncio.AbstractEventLoop | None = None,
         *,
@@ -101,7 +125,8 @@ class VisionPipeline:
         idle_wait_s: float = 0.005,
     ):
         self.config = config
-        self.source = source
+        #: None: frames are handed to process() directly (tests, the eval's live replay)
+        self.feed = feed
         self.callback = callback
         self.loop = loop
         self.analyzer = analyzer
@@ -135,11 +160,14 @@ class VisionPipeline:
     def start(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             return
+        feed = self.feed
+        if feed is None:
+            raise RuntimeError("VisionPipeline.start needs a frame feed (the camera)")
         self.load()  # ModelError surfaces here, in the caller, before any thread starts
         if self.loop is None:
             self.loop = asyncio.get_running_loop()
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="vision-pipeline", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(feed,), name="vision-pipeline", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -194,7 +222,7 @@ class VisionPipeline:
             }
 
     # -- work ------------------------------------------------------------------------------------
-    def _run(self) -> None:
+    def _run(self, feed: FrameFeed) -> None:
         lower_this_thread()  # inference yields the CPU to the event loop (signage.threadprio)
         period = 1.0 / self.fps_target if self.fps_target > 0 else 0.0
         next_due = time.monotonic()
@@ -204,12 +232,13 @@ class VisionPipeline:
                 self._stop.wait(next_due - now)
                 continue
             try:
-                frame = self.source()
+                frame = feed.next_frame(self._last_seq or 0, FRAME_WAIT_S)
             except Exception as exc:  # a camera problem must not kill the worker
                 self._note_error(f"frame source: {exc}")
                 self._stop.wait(0.1)
                 continue
-            if frame is None or (self._last_seq is not None and frame.seq == self._last_seq):
+            if frame is None:
+                # none within FRAME_WAIT_S, or the feed is stopping (then it answers at once)
                 self._stop.wait(self.idle_wait_s)
                 continue
             next_due = max(next_due + period, time.monotonic()) if period else time.monotonic()

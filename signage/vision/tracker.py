@@ -146,15 +146,17 @@ class Track:
         return self.last_seen - self.first_seen
 
     def snapshot(self, uncertain_below: float) -> TrackSnapshot:
-        e = None if self.emotion_p is None else dict(zip(EMOTIONS, map(float, self.emotion_p)))
-        a = None if self.age_group_p is None else dict(zip(AGE_GROUPS, map(float, self.age_group_p)))
-        g = None if self.gender_p is None else dict(zip(GENDERS, map(float, self.gender_p)))
-        x1, y1, x2, y2 = (float(v) for v in self.box)
+        # tolist() turns a whole array into Python floats in one call (every track, every frame)
+        e = None if self.emotion_p is None else dict(zip(EMOTIONS, self.emotion_p.tolist()))
+        a = None if self.age_group_p is None else dict(zip(AGE_GROUPS, self.age_group_p.tolist()))
+        g = None if self.gender_p is None else dict(zip(GENDERS, self.gender_p.tolist()))
+        x1, y1, x2, y2 = np.asarray(self.box, np.float64).reshape(4).tolist()
+        lm = np.asarray(self.landmarks, np.float64).reshape(10).tolist()
         return TrackSnapshot(
             id=self.id,
             confirmed=self.confirmed,
             box=(x1, y1, x2 - x1, y2 - y1),
-            landmarks=tuple((float(x), float(y)) for x, y in np.asarray(self.landmarks).reshape(5, 2)),
+            landmarks=tuple(zip(lm[0::2], lm[1::2])),
             score=float(self.score),
             yaw=float(self.yaw),
             pitch=float(self.pitch),
@@ -203,7 +205,8 @@ class Tracker:
         ov = iou(tb, db)
         tc = (tb[:, :2] + tb[:, 2:]) / 2
         dc = (db[:, :2] + db[:, 2:]) / 2
-        dist = np.linalg.norm(tc[:, None, :] - dc[None, :, :], axis=2)
+        diff = tc[:, None, :] - dc[None, :, :]
+        dist = np.hypot(diff[..., 0], diff[..., 1])
         reach = CENTRE_REACH * np.maximum(tb[:, 2] - tb[:, 0], tb[:, 3] - tb[:, 1])
         cands = []
         for i in range(len(tb)):
