@@ -106,6 +106,13 @@ def test_quick_run_writes_valid_json(tmp_path, monkeypatch, photo_cache):
     base = report["live"][bench.FULL_EVERY_FRAME]
     assert base["pipeline_stats"]["frames_reduced_detection"] == 0 < base["frames_analysed"]
     assert any(t["name"].strip().startswith("the same against full-size") for t in report["targets"])
+    # the CPU per frame, split by part of the appliance, adds up to the whole; the lag probe ran
+    # in a window of its own (its wakeups are not the pipeline's CPU)
+    video = report["live"]["video"]
+    parts = video["cpu_ms_per_frame_by_part"]
+    assert set(parts) == {"vision", "event loop", bench.REST_PART} and parts["vision"] > 0
+    assert sum(parts.values()) == pytest.approx(video["cpu_s_per_frame"] * 1000, abs=0.05)
+    assert video["loop_lag"]["samples"] > 0
 
 
 def test_register_adds_the_bench_command():
