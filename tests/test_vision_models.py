@@ -330,6 +330,38 @@ def test_eval_command_on_a_labelled_folder(tmp_path, photos, vcfg, capsys):
     assert args.func(args, _Config(vcfg)) == 1
 
 
+def test_age_gate_report_on_photos_and_simulated_tracks(tmp_path, photos, analyzer):
+    from signage.vision.agegate import why_not_adult
+    from signage.vision.evaluate import _gate_sample, age_gate_report, camera_view, format_age_gate
+
+    folder = tmp_path / "utkface_crop"  # a set of photos of people as they are: "in the wild" too
+    (folder / "images").mkdir(parents=True)
+    for name in ("astronaut", "tom_hanks"):
+        shutil.copy(photos(name), folder / "images" / f"{name}.png")
+    cv2.imwrite(str(folder / "images" / "blank.png"), np.full((200, 200, 3), 90, np.uint8))
+    with open(folder / "manifest.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "age"])
+        w.writerows([["images/astronaut.png", "38"], ["images/tom_hanks.png", "50"], ["images/blank.png", "9"]])
+    rep = age_gate_report(analyzer, [folder], 24.0, views=4, seed=5)
+    assert rep["views"] == 4 and set(rep["sets"]) == {"utkface_crop", "in the wild", "all"}
+    adults, child = rep["sets"]["utkface_crop"]["adults"], rep["sets"]["utkface_crop"]["under 13"]
+    assert adults["n"] == 2 and child["n"] == 1
+    assert child["photo"] == child["track"] == 0.0  # no face seen: nobody is taken for an adult
+    # the adults' figures are the product's rule on the samples: one photo, and 4 camera views
+    rng = np.random.default_rng(5)
+    refused = {"photo": 0, "track": 0}
+    for name in ("astronaut", "tom_hanks"):
+        img = _img(folder / "images" / f"{name}.png")
+        track = [s for _ in range(4) for s in _gate_sample(analyzer, camera_view(img, rng))]
+        assert len(track) == 4 and all(18 < s.age < 70 and s.face_px > 40 for s in track)
+        refused["photo"] += why_not_adult(_gate_sample(analyzer, img), 24.0, min_frames=1) is not None
+        refused["track"] += why_not_adult(track, 24.0) is not None
+    assert adults["photo"] == refused["photo"] / 2 and adults["track"] == refused["track"] / 2
+    text = format_age_gate(rep)
+    assert "track: 4 simulated camera frames" in text and "in the wild" in text
+
+
 def test_eval_detection_with_boxes(tmp_path, photos, vcfg, capsys, analyzer):
     folder = tmp_path / "det"
     folder.mkdir()

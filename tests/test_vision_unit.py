@@ -166,6 +166,25 @@ def test_eval_table_flags_figures_more_than_a_point_below_the_reference():
     assert "2 figure(s) more than a point below the reference" in text and "LOSS" in text
 
 
+def test_simulated_camera_views_uncover_black_not_streaks():
+    # the age gate's simulated track frames: what a shift or shrink uncovers must be the black the
+    # age crop puts past an image edge, never replicated border pixels (streaks the age net reads
+    # as years); the photo itself only moves, scales and changes brightness
+    from signage.vision.evaluate import camera_view
+
+    photo = np.full((400, 400, 3), 255, np.uint8)
+    photo[[0, -1], :] = photo[:, [0, -1]] = (0, 0, 255)  # a red frame: replicating it smears red bands
+    rng = np.random.default_rng(3)
+    black = 0
+    for _ in range(40):
+        view = camera_view(photo, rng)
+        assert view.shape == photo.shape and view.dtype == np.uint8
+        red = (view[:, :, 2] >= 150) & (view[:, :, 1] <= 60)
+        assert red.sum() < 4 * 400 * 3  # the 1-px frame, blended over at most 3 px
+        black += int(np.all(view <= 20, axis=2).sum())
+    assert black > 40 * 400  # shifts and shrinks uncover black bands
+
+
 def test_enlarged_crops_keep_edges():
     # a sharp black/white edge enlarged 48 -> 112 px stays sharper than a bilinear enlargement
     img = np.zeros((48, 48, 3), np.uint8)
